@@ -159,7 +159,10 @@ func (q *SPSC[T]) TryPush(v T) bool {
 
 // Free returns how many more items the producer can stage right now. The
 // consumer only ever frees slots, so at least Free() further TryStage calls
-// will succeed. Producer only.
+// will succeed. A producer that finds the ring full should wait until Free
+// covers its next batch rather than retry slot by slot: each retry reads the
+// consumer's cache line, which then moves between the cores for every item.
+// Producer only.
 func (q *SPSC[T]) Free() int {
 	q.headCache = q.head.Load()
 	return len(q.buf) - int(q.stage-q.headCache)
