@@ -53,10 +53,8 @@ func (b *Book) load(side Side, in []Level) (rejected int) {
 	case inOrder:
 	case reversed:
 		slices.Reverse(dst)
-	case asc:
-		slices.SortStableFunc(dst, ascending) // stable: the last duplicate stays last
 	default:
-		slices.SortStableFunc(dst, descending)
+		dst = sortLevels(dst, in, asc)
 	}
 	// Keep the last entry of each run of equal prices, unless its size is 0.
 	n := 0
@@ -71,6 +69,34 @@ func (b *Book) load(side Side, in []Level) (rejected int) {
 	}
 	b.sides[side] = dst[:n]
 	return rejected
+}
+
+// sortLevels sorts dst, the valid levels of in, into storage order. Equal
+// prices must keep their input order (the last one wins), which only a stable
+// sort guarantees, but the stable sort is several times slower than pdqsort.
+// Duplicates are rare, so sort unstably and, only if equal prices turned up,
+// rebuild dst from in and sort it stably.
+func sortLevels(dst, in []Level, asc bool) []Level {
+	order := descending
+	if asc {
+		order = ascending
+	}
+	slices.SortFunc(dst, order)
+	dup := false
+	for i := 1; i < len(dst) && !dup; i++ {
+		dup = dst[i].Price == dst[i-1].Price
+	}
+	if !dup {
+		return dst
+	}
+	dst = dst[:0]
+	for _, l := range in {
+		if l.Price > 0 && l.Size >= 0 {
+			dst = append(dst, l) // fits: the first pass appended the same levels
+		}
+	}
+	slices.SortStableFunc(dst, order)
+	return dst
 }
 
 func ascending(x, y Level) int  { return cmp.Compare(x.Price, y.Price) }
