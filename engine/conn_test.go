@@ -487,6 +487,44 @@ func TestConnStaleSocketReconnects(t *testing.T) {
 	})
 }
 
+func TestConnWriteTimeoutOnDeafPeer(t *testing.T) {
+	connLeakCheck(t)
+	v := newTestVenue(t)
+	v.deafNext.Store(1) // the first socket never reads what the client writes
+	cfg := testConnConfig(v.URL())
+	cfg.WriteTimeout = 100 * time.Millisecond
+	c := NewConn(10, cfg, func(int64, []byte, int64) {})
+	ids := testAssetIDs(14, 250)
+	if err := c.Subscribe(ids); err != nil {
+		t.Fatal(err)
+	}
+	startConn(t, c)
+	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+		if c.Status() != ConnConnected {
+			return errors.New("not connected")
+		}
+		return nil
+	})
+	// Each live operation is ~20 KB; the socket buffers fill, a write hits
+	// its deadline and the connection gives the socket up instead of hanging.
+	for i := 0; c.Stats().Disconnects == 0; i++ {
+		if i == 100_000 {
+			t.Fatal("writes to a peer that never reads did not fail")
+		}
+		_ = c.Unsubscribe(ids)
+		_ = c.Subscribe(ids)
+	}
+	if s := c.Stats(); !strings.Contains(s.LastError, "write") && !strings.Contains(s.LastError, "closed") {
+		t.Errorf("LastError = %q; want the failed write", s.LastError)
+	} else {
+		t.Logf("socket given up: %s", s.LastError)
+	}
+	st := waitSubscribed(t, v, 1)
+	if !slices.Equal(st.Subscribes[0].AssetsIDs, c.Assets()) {
+		t.Errorf("resubscribe = %d ids; want the current set of %d", len(st.Subscribes[0].AssetsIDs), c.AssetCount())
+	}
+}
+
 func TestConnStatusTransitions(t *testing.T) {
 	connLeakCheck(t)
 	v := newTestVenue(t)

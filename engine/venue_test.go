@@ -30,7 +30,8 @@ type testVenue struct {
 	mu       sync.Mutex
 	sessions []*venueSession
 
-	stallNew atomic.Bool // sessions opened while set start stalled
+	stallNew atomic.Bool  // sessions opened while set start stalled
+	deafNext atomic.Int32 // this many next sessions never read: the client's writes back up
 }
 
 // venueSession is one accepted socket and what it was told.
@@ -85,6 +86,9 @@ func (v *testVenue) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	v.sessions = append(v.sessions, s)
 	v.mu.Unlock()
+	if v.deafNext.Add(-1) >= 0 {
+		return
+	}
 	v.wg.Add(1)
 	go func() {
 		defer v.wg.Done()
