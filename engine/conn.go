@@ -713,7 +713,11 @@ func (c *Conn) dial(ctx context.Context) (*gws.Conn, *connSession, error) {
 // serve subscribes the current set on a fresh socket, runs its read loop,
 // keepalive and stale detection, and returns once the socket is gone.
 func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *connSession) {
-	if !c.subscribeAll(sock) {
+	switch ok, empty := c.subscribeAll(sock); {
+	case empty: // everything was unsubscribed while dialing: back to idle
+		_ = sock.NetConn().Close()
+		return
+	case !ok:
 		_ = sock.NetConn().Close()
 		c.disconnects.Add(1)
 		return
@@ -777,10 +781,14 @@ func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *connSession) {
 
 // subscribeAll sends the initial subscribe for the whole current set and
 // publishes sock for live operations, in one step under mu so no Subscribe
-// or Unsubscribe falls between the snapshot of the set and the socket.
-func (c *Conn) subscribeAll(sock *gws.Conn) bool {
+// or Unsubscribe falls between the snapshot of the set and the socket. An
+// empty set is not sent (empty is true).
+func (c *Conn) subscribeAll(sock *gws.Conn) (ok, empty bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.assets.Size() == 0 {
+		return false, true
+	}
 	ids := make([]string, 0, c.assets.Size())
 	now := time.Now().UnixNano()
 	c.assets.Range(func(id string, a *connAsset) bool {
@@ -792,13 +800,13 @@ func (c *Conn) subscribeAll(sock *gws.Conn) bool {
 	msg, err := json.Marshal(connSubscribeMsg{AssetsIDs: ids, Type: "market", CustomFeatureEnabled: true, InitialDump: true})
 	if err != nil {
 		c.setLastErr("cannot encode subscribe: " + err.Error())
-		return false
+		return false, false
 	}
 	if !c.writeLocked(sock, msg) {
-		return false
+		return false, false
 	}
 	c.sock.Store(sock)
-	return true
+	return true, false
 }
 
 // recordClose notes why a socket that was not stopped by us went away.
