@@ -1,0 +1,890 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/puzpuzpuz/xsync/v3"
+)
+
+// FrameSink receives every data frame a connection reads, on that connection's
+// read goroutine.
+//
+// Contract:
+//   - frame is valid only during the call: the socket layer reuses the buffer as
+//     soon as the sink returns. A sink that keeps the bytes must copy them.
+//   - recvNanos is the frame's receive time, time.Now().UnixNano(), stamped once
+//     per frame before the sink is called.
+//   - The sink must not block: while it runs, the connection reads nothing (no
+//     data, no PONG), so a slow sink looks like a stalled socket to the peer and
+//     to the stale detector. Queue the frame and return; count what you drop.
+//   - The text keepalive reply "PONG" is filtered out and never reaches the sink.
+//   - Calls for one connection are sequential; different connections call the
+//     sink concurrently.
+type FrameSink func(connID int64, frame []byte, recvNanos int64)
+
+// ConnMaxAssets is the hard limit of assets on one connection. Around 500 the
+// venue starts dropping snapshots and stalling sockets silently (PROTOCOL.md §1).
+const ConnMaxAssets = 500
+
+// DefaultMarketURL is the venue's CLOB market channel.
+const DefaultMarketURL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+
+// ConnConfig configures one market-channel connection. Zero fields take the
+// documented defaults in NewConn.
+type ConnConfig struct {
+	// URL of the market channel, ws:// or wss://. Default DefaultMarketURL.
+	URL string
+	// MaxAssets is how many assets the connection may carry. Default and upper
+	// bound ConnMaxAssets; larger values are clamped to it.
+	MaxAssets int
+	// PingInterval is how often the text "PING" keepalive is sent once the
+	// socket is subscribed. Default 10 s (the venue drops sockets silent for ~10 s).
+	PingInterval time.Duration
+	// StaleTimeout: a socket that receives no frame at all (data or PONG) for
+	// this long is treated as dead, closed and reconnected. Default 60 s.
+	StaleTimeout time.Duration
+	// WriteTimeout bounds every write (subscribe, PING, close) so a peer that
+	// stops reading cannot block a writer forever. Default 5 s.
+	WriteTimeout time.Duration
+	// DialTimeout bounds TCP connect, TLS and the WebSocket handshake together.
+	// Default 10 s.
+	DialTimeout time.Duration
+	// BackoffMin and BackoffMax bound the reconnect delay, which doubles per
+	// failed attempt with equal jitter (half fixed, half random). Defaults 1 s
+	// and 30 s. Reconnecting never gives up.
+	BackoffMin, BackoffMax time.Duration
+	// StableAfter: a session that stayed up this long resets the backoff to
+	// BackoffMin. Default 60 s.
+	StableAfter time.Duration
+	// MaxFrameBytes is the largest frame accepted; a bigger one closes the
+	// socket with 1009 (counted in ConnStats.OversizeCloses) and reconnects.
+	// Default 16 MiB: the initial dump of a full connection is an array of up
+	// to MaxAssets books.
+	MaxFrameBytes int
+	// ReadBufferBytes is the socket read buffer. Default 64 KiB.
+	ReadBufferBytes int
+	// TLS is the client TLS configuration for wss://. Default: system roots,
+	// server name from the URL.
+	TLS *tls.Config
+	// Logger receives connection lifecycle events (never per-frame logs).
+	// Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *ConnConfig) fill() {
+	if c.URL == "" {
+		c.URL = DefaultMarketURL
+	}
+	if c.MaxAssets <= 0 || c.MaxAssets > ConnMaxAssets {
+		c.MaxAssets = ConnMaxAssets
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 10 * time.Second
+	}
+	if c.StaleTimeout <= 0 {
+		c.StaleTimeout = 60 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 5 * time.Second
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = time.Second
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 30 * time.Second
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = c.BackoffMin
+	}
+	if c.StableAfter <= 0 {
+		c.StableAfter = 60 * time.Second
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 16 << 20
+	}
+	if c.ReadBufferBytes <= 0 {
+		c.ReadBufferBytes = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ConnStatus is where a connection is in its life.
+type ConnStatus uint32
+
+const (
+	// ConnIdle: not started yet, or started with no assets to carry (an empty
+	// connection does not dial: the venue closes sockets that never subscribe).
+	ConnIdle ConnStatus = iota
+	// ConnConnecting: dialing, or waiting out a reconnect backoff.
+	ConnConnecting
+	// ConnConnected: the socket is open and its asset set was subscribed.
+	ConnConnected
+	// ConnDraining: Stop has begun.
+	ConnDraining
+	// ConnClosed: stopped; every goroutine of the connection has exited.
+	ConnClosed
+)
+
+func (s ConnStatus) String() string {
+	switch s {
+	case ConnIdle:
+		return "IDLE"
+	case ConnConnecting:
+		return "CONNECTING"
+	case ConnConnected:
+		return "CONNECTED"
+	case ConnDraining:
+		return "DRAINING"
+	case ConnClosed:
+		return "CLOSED"
+	}
+	return fmt.Sprintf("ConnStatus(%d)", uint32(s))
+}
+
+// ConnStats is a point-in-time copy of a connection's counters.
+type ConnStats struct {
+	ID     int64
+	Status ConnStatus
+	// Assets is the size of the current asset set; AwaitingSnapshot how many of
+	// them have had no book snapshot since they were last (re)subscribed.
+	Assets, AwaitingSnapshot int
+	// Messages and Bytes count data frames handed to the sink (PONG excluded);
+	// Pongs counts keepalive replies; Ignored counts binary frames (the venue
+	// sends text only), dropped.
+	Messages, Bytes, Pongs, Ignored uint64
+	// Sessions counts sockets that opened and subscribed; Reconnects is
+	// Sessions after the first. DialFailures counts failed dials/handshakes.
+	Sessions, Reconnects, DialFailures uint64
+	// Disconnects counts sockets lost for any reason other than Stop; of those,
+	// OversizeCloses were for a frame above MaxFrameBytes and StaleCloses for
+	// silence past StaleTimeout.
+	Disconnects, OversizeCloses, StaleCloses uint64
+	// CreatedAt is when NewConn ran; ConnectedSince when the current socket
+	// subscribed (zero while not connected). LastFrame is any frame including
+	// PONG, LastData a data frame, LastPong a PONG. Zero means never.
+	CreatedAt, ConnectedSince, LastFrame, LastData, LastPong time.Time
+	// Age is the time since CreatedAt.
+	Age time.Duration
+	// LastError describes the last disconnect or dial failure; LastCloseCode is
+	// the WebSocket close code of the last disconnect (the peer's, or 1009 for an
+	// oversize frame), 0 when the socket dropped without a close frame.
+	LastError     string
+	LastCloseCode uint16
+}
+
+// connAsset is one asset carried by a connection. Times are UnixNano.
+type connAsset struct {
+	subscribedAt atomic.Int64 // when the subscribe carrying it was last written
+	snapshotAt   atomic.Int64 // recv time of a snapshot; counts only if >= subscribedAt
+}
+
+func (a *connAsset) seen() bool {
+	s := a.snapshotAt.Load()
+	return s != 0 && s >= a.subscribedAt.Load()
+}
+
+// connHot holds the counters the read goroutine writes per frame, on their own
+// cache lines so Stats readers and the other goroutines' counters do not share
+// them.
+type connHot struct {
+	_         [64]byte
+	messages  atomic.Uint64
+	bytes     atomic.Uint64
+	pongs     atomic.Uint64
+	ignored   atomic.Uint64
+	lastFrame atomic.Int64
+	lastData  atomic.Int64
+	lastPong  atomic.Int64
+	_         [64]byte
+}
+
+// Conn is one market-channel WebSocket that keeps a set of assets subscribed
+// across reconnects.
+//
+// Concurrency: every method is safe for concurrent use. Start launches the
+// connection's goroutines (one run loop owning dial, keepalive, stale
+// detection and backoff, plus one read loop per open socket); Stop ends them
+// and waits. MarkSnapshot, SnapshotSeen, Has, Status, ID and AssetCount take
+// no lock; Subscribe and Unsubscribe serialise with socket writes and may block
+// up to WriteTimeout on a peer that stopped reading.
+type Conn struct {
+	id      int64
+	cfg     ConnConfig
+	sink    FrameSink
+	log     *slog.Logger
+	created int64
+
+	// assets is read lock-free (router calls MarkSnapshot); every mutation
+	// happens under mu so the set and what the socket was told stay in step.
+	assets *xsync.MapOf[string, *connAsset]
+
+	// mu serialises asset-set mutations and every write to the socket: a
+	// write sets the deadline and writes as one step.
+	mu sync.Mutex
+	// sock is the open socket once its initial subscribe was written, nil
+	// otherwise. Stored under mu; loaded lock-free only to force-close it.
+	sock atomic.Pointer[gws.Conn]
+
+	wake chan struct{} // cap 1: assets were added while the set was empty
+
+	lifeMu  sync.Mutex // guards cancel; orders Start against Stop
+	stopped atomic.Bool
+	cancel  context.CancelFunc // set by Start; nil if never started
+	done    chan struct{}      // closed when run returns
+
+	status atomic.Uint32
+	hot    connHot
+
+	sessions       atomic.Uint64
+	dialFailures   atomic.Uint64
+	disconnects    atomic.Uint64
+	oversizeCloses atomic.Uint64
+	staleCloses    atomic.Uint64
+	connectedSince atomic.Int64
+	lastCloseCode  atomic.Uint32
+	lastErr        atomic.Pointer[string]
+}
+
+// NewConn returns a connection that is not started yet. cfg defaults are
+// filled in (see ConnConfig); sink must not be nil.
+func NewConn(id int64, cfg ConnConfig, sink FrameSink) *Conn {
+	cfg.fill()
+	c := &Conn{
+		id:      id,
+		cfg:     cfg,
+		sink:    sink,
+		log:     cfg.Logger.With("conn", id),
+		created: time.Now().UnixNano(),
+		assets:  xsync.NewMapOf[string, *connAsset](),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	return c
+}
+
+// ID returns the connection id given to NewConn.
+func (c *Conn) ID() int64 { return c.id }
+
+// Status returns the current lifecycle status.
+func (c *Conn) Status() ConnStatus { return ConnStatus(c.status.Load()) }
+
+func (c *Conn) setStatus(s ConnStatus) {
+	// Once draining, only Stop's own transition to CLOSED may follow.
+	for {
+		cur := c.status.Load()
+		if (ConnStatus(cur) == ConnDraining && s != ConnClosed) || ConnStatus(cur) == ConnClosed {
+			return
+		}
+		if c.status.CompareAndSwap(cur, uint32(s)) {
+			return
+		}
+	}
+}
+
+// Capacity returns how many assets the connection may carry (MaxAssets).
+func (c *Conn) Capacity() int { return c.cfg.MaxAssets }
+
+// AssetCount returns the size of the current asset set.
+func (c *Conn) AssetCount() int { return c.assets.Size() }
+
+// Has reports whether assetID is in the current set.
+func (c *Conn) Has(assetID string) bool {
+	_, ok := c.assets.Load(assetID)
+	return ok
+}
+
+// Assets returns the current asset set, sorted.
+func (c *Conn) Assets() []string {
+	ids := make([]string, 0, c.assets.Size())
+	c.assets.Range(func(id string, _ *connAsset) bool {
+		ids = append(ids, id)
+		return true
+	})
+	slices.Sort(ids)
+	return ids
+}
+
+// Start launches the connection. With an empty asset set it stays IDLE and
+// dials once Subscribe adds assets. The connection lives until Stop; ctx only
+// guards the call itself. Start may be called once.
+func (c *Conn) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot start connection %d: %w", c.id, err)
+	}
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	if c.stopped.Load() {
+		return fmt.Errorf("cannot start connection %d: stopped", c.id)
+	}
+	if c.cancel != nil {
+		return fmt.Errorf("cannot start connection %d: already started", c.id)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go c.run(runCtx)
+	return nil
+}
+
+// Stop closes the socket (sending close 1000 when it can) and waits for every
+// goroutine of the connection. If ctx ends first the socket is closed without
+// ceremony, Stop still waits for the goroutines (which then exit at once,
+// unless the sink is blocked) and returns ctx's error. Stop is idempotent and
+// safe to call concurrently; a stopped connection cannot be restarted.
+func (c *Conn) Stop(ctx context.Context) error {
+	c.lifeMu.Lock()
+	first := !c.stopped.Swap(true)
+	cancel := c.cancel
+	c.lifeMu.Unlock()
+	if cancel == nil { // never started: nothing runs
+		c.setStatus(ConnDraining)
+		c.setStatus(ConnClosed)
+		return nil
+	}
+	if !first {
+		<-c.done
+		return nil
+	}
+	c.setStatus(ConnDraining)
+	cancel()
+	var err error
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		if s := c.sock.Load(); s != nil {
+			_ = s.NetConn().Close()
+		}
+		<-c.done
+		err = fmt.Errorf("cannot stop connection %d cleanly: %w", c.id, ctx.Err())
+	}
+	c.setStatus(ConnClosed)
+	return err
+}
+
+// Subscribe adds assets to the set. Ids already in the set are ignored. If
+// the result would exceed MaxAssets nothing is added and an error is
+// returned. On an open socket the new ids are sent at once as a live
+// subscribe operation; otherwise they go out with the next (re)subscribe.
+// A failed write is not an error here: the socket is then closing and the
+// reconnect subscribes the whole set, the new ids included.
+func (c *Conn) Subscribe(ids []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped.Load() {
+		return fmt.Errorf("cannot subscribe %d assets on connection %d: stopped", len(ids), c.id)
+	}
+	fresh := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id == "" {
+			return fmt.Errorf("cannot subscribe assets on connection %d: empty asset id", c.id)
+		}
+		if _, ok := c.assets.Load(id); !ok && !slices.Contains(fresh, id) {
+			fresh = append(fresh, id)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if n := c.assets.Size() + len(fresh); n > c.cfg.MaxAssets {
+		return fmt.Errorf("cannot subscribe %d assets on connection %d: %d would exceed the limit of %d",
+			len(fresh), c.id, n, c.cfg.MaxAssets)
+	}
+	wasEmpty := c.assets.Size() == 0
+	now := time.Now().UnixNano()
+	for _, id := range fresh {
+		a := &connAsset{}
+		a.subscribedAt.Store(now)
+		c.assets.Store(id, a)
+	}
+	if s := c.sock.Load(); s != nil {
+		msg, err := json.Marshal(connOpMsg{Operation: "subscribe", AssetsIDs: fresh, CustomFeatureEnabled: true})
+		if err != nil {
+			return fmt.Errorf("cannot encode subscribe operation: %w", err)
+		}
+		c.writeLocked(s, msg)
+	}
+	if wasEmpty {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Unsubscribe removes assets from the set and, on an open socket, sends a
+// live unsubscribe operation for those that were in it. Unknown ids are
+// ignored. When the set becomes empty the socket stays open; after a
+// disconnect an empty connection does not redial.
+func (c *Conn) Unsubscribe(ids []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped.Load() {
+		return fmt.Errorf("cannot unsubscribe %d assets on connection %d: stopped", len(ids), c.id)
+	}
+	gone := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if _, ok := c.assets.LoadAndDelete(id); ok {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	if s := c.sock.Load(); s != nil {
+		msg, err := json.Marshal(connOpMsg{Operation: "unsubscribe", AssetsIDs: gone})
+		if err != nil {
+			return fmt.Errorf("cannot encode unsubscribe operation: %w", err)
+		}
+		c.writeLocked(s, msg)
+	}
+	return nil
+}
+
+// MarkSnapshot records that a book snapshot for assetID, received at
+// recvNanos (the value the sink was given), was applied. The router calls it
+// after decoding, so the socket goroutine never decodes. Snapshots received
+// before the asset's latest (re)subscribe do not count. Lock-free and
+// allocation-free.
+func (c *Conn) MarkSnapshot(assetID string, recvNanos int64) {
+	a, ok := c.assets.Load(assetID)
+	if !ok {
+		return
+	}
+	for {
+		cur := a.snapshotAt.Load()
+		if cur != 0 && cur >= a.subscribedAt.Load() {
+			return // already seen since the last subscribe
+		}
+		if recvNanos < a.subscribedAt.Load() {
+			return // from before the last subscribe
+		}
+		if a.snapshotAt.CompareAndSwap(cur, recvNanos) {
+			return
+		}
+	}
+}
+
+// SnapshotSeen reports whether assetID is in the set and has had a snapshot
+// since it was last (re)subscribed.
+func (c *Conn) SnapshotSeen(assetID string) bool {
+	a, ok := c.assets.Load(assetID)
+	return ok && a.seen()
+}
+
+// AwaitingSnapshot returns the assets with no snapshot since their last
+// (re)subscribe, sorted. The venue sends no error for unknown or inactive
+// ids, so an asset can wait forever; the caller judges how long is too long.
+func (c *Conn) AwaitingSnapshot() []string {
+	var ids []string
+	c.assets.Range(func(id string, a *connAsset) bool {
+		if !a.seen() {
+			ids = append(ids, id)
+		}
+		return true
+	})
+	slices.Sort(ids)
+	return ids
+}
+
+// LastData returns the receive time of the last data frame (zero if none):
+// the venue keeps answering PING on a socket whose data stopped, so liveness
+// is judged by data.
+func (c *Conn) LastData() time.Time { return connTime(c.hot.lastData.Load()) }
+
+// Stats returns a snapshot of the connection's counters.
+func (c *Conn) Stats() ConnStats {
+	st := ConnStats{
+		ID:             c.id,
+		Status:         c.Status(),
+		Assets:         c.assets.Size(),
+		Messages:       c.hot.messages.Load(),
+		Bytes:          c.hot.bytes.Load(),
+		Pongs:          c.hot.pongs.Load(),
+		Ignored:        c.hot.ignored.Load(),
+		Sessions:       c.sessions.Load(),
+		DialFailures:   c.dialFailures.Load(),
+		Disconnects:    c.disconnects.Load(),
+		OversizeCloses: c.oversizeCloses.Load(),
+		StaleCloses:    c.staleCloses.Load(),
+		CreatedAt:      connTime(c.created),
+		ConnectedSince: connTime(c.connectedSince.Load()),
+		LastFrame:      connTime(c.hot.lastFrame.Load()),
+		LastData:       connTime(c.hot.lastData.Load()),
+		LastPong:       connTime(c.hot.lastPong.Load()),
+		Age:            time.Since(connTime(c.created)),
+		LastCloseCode:  uint16(c.lastCloseCode.Load()),
+	}
+	if st.Sessions > 0 {
+		st.Reconnects = st.Sessions - 1
+	}
+	if p := c.lastErr.Load(); p != nil {
+		st.LastError = *p
+	}
+	c.assets.Range(func(_ string, a *connAsset) bool {
+		if !a.seen() {
+			st.AwaitingSnapshot++
+		}
+		return true
+	})
+	return st
+}
+
+func connTime(nanos int64) time.Time {
+	if nanos == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, nanos)
+}
+
+func (c *Conn) setLastErr(s string) { c.lastErr.Store(&s) }
+
+// connSubscribeMsg is the initial subscribe. Field order is the venue's
+// documented order; both flags are always sent (PROTOCOL.md §1).
+type connSubscribeMsg struct {
+	AssetsIDs            []string `json:"assets_ids"`
+	Type                 string   `json:"type"`
+	CustomFeatureEnabled bool     `json:"custom_feature_enabled"`
+	InitialDump          bool     `json:"initial_dump"`
+}
+
+// connOpMsg is a live subscribe/unsubscribe on an open socket.
+type connOpMsg struct {
+	Operation            string   `json:"operation"`
+	AssetsIDs            []string `json:"assets_ids"`
+	CustomFeatureEnabled bool     `json:"custom_feature_enabled,omitempty"`
+}
+
+var connPing = []byte("PING")
+
+// writeLocked writes one text frame with a deadline. c.mu must be held. A
+// failed write makes gws close the socket, which ends its read loop and
+// triggers a reconnect; the error is recorded, not returned.
+func (c *Conn) writeLocked(s *gws.Conn, msg []byte) bool {
+	if err := s.NetConn().SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+		_ = s.NetConn().Close()
+		return false
+	}
+	if err := s.WriteMessage(gws.OpcodeText, msg); err != nil {
+		c.setLastErr("write: " + err.Error())
+		_ = s.NetConn().Close()
+		return false
+	}
+	return true
+}
+
+// run is the connection's supervisor: it dials, serves a socket until it
+// drops, backs off and dials again, until ctx ends.
+func (c *Conn) run(ctx context.Context) {
+	defer close(c.done)
+	attempt := 0
+	for {
+		if c.assets.Size() == 0 {
+			c.setStatus(ConnIdle)
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.wake:
+				continue
+			}
+		}
+		c.setStatus(ConnConnecting)
+		began := time.Now()
+		sock, sess, err := c.dial(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.dialFailures.Add(1)
+			c.setLastErr("dial: " + err.Error())
+			c.log.Warn("cannot connect", "attempt", attempt, "err", err)
+		} else {
+			c.serve(ctx, sock, sess)
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(began) >= c.cfg.StableAfter {
+				attempt = 0
+			}
+		}
+		c.setStatus(ConnConnecting)
+		wait := connBackoff(attempt, c.cfg.BackoffMin, c.cfg.BackoffMax)
+		attempt++
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// connBackoff returns the delay before reconnect attempt n (0-based):
+// min·2ⁿ capped at max, with equal jitter (half fixed, half uniform random)
+// so a fleet of sockets dropped together does not redial in lockstep while
+// each still waits at least half its step.
+func connBackoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := hi
+	if attempt < 32 {
+		if step := lo << attempt; step > 0 && step < hi {
+			d = step
+		}
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(d-half)+1))
+}
+
+// dial opens the TCP (and TLS) connection and runs the WebSocket handshake,
+// all bounded by DialTimeout and abandoned at once if ctx ends.
+func (c *Conn) dial(ctx context.Context) (*gws.Conn, *connSession, error) {
+	u, err := url.Parse(c.cfg.URL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot parse url %q: %w", c.cfg.URL, err)
+	}
+	host := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(dctx, "tcp", host)
+	if err != nil {
+		return nil, nil, err
+	}
+	netConn := raw
+	if u.Scheme == "wss" {
+		tc := c.cfg.TLS.Clone()
+		if tc == nil {
+			tc = &tls.Config{}
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = u.Hostname()
+		}
+		netConn = tls.Client(raw, tc)
+	}
+	// The handshake has its own timeout but no context: closing the socket is
+	// what makes Stop prompt during a handshake against a silent peer.
+	stopClose := context.AfterFunc(dctx, func() { _ = netConn.Close() })
+	sess := &connSession{c: c}
+	sock, _, err := gws.NewClientFromConn(sess, &gws.ClientOption{
+		Addr:               c.cfg.URL,
+		ReadMaxPayloadSize: c.cfg.MaxFrameBytes,
+		ReadBufferSize:     c.cfg.ReadBufferBytes,
+		HandshakeTimeout:   c.cfg.DialTimeout,
+		ParallelEnabled:    false, // one reader calls the sink: per-asset order
+		Logger:             connGwsLogger{c.log},
+	}, netConn)
+	if !stopClose() {
+		// The deadline or Stop closed the socket mid-handshake.
+		if err == nil {
+			err = dctx.Err()
+		}
+	}
+	if err != nil {
+		_ = netConn.Close()
+		return nil, nil, fmt.Errorf("cannot open websocket %s: %w", c.cfg.URL, err)
+	}
+	return sock, sess, nil
+}
+
+// serve subscribes the current set on a fresh socket, runs its read loop,
+// keepalive and stale detection, and returns once the socket is gone.
+func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *connSession) {
+	switch ok, empty := c.subscribeAll(sock); {
+	case empty: // everything was unsubscribed while dialing: back to idle
+		_ = sock.NetConn().Close()
+		return
+	case !ok:
+		_ = sock.NetConn().Close()
+		c.disconnects.Add(1)
+		return
+	}
+	now := time.Now().UnixNano()
+	c.hot.lastFrame.Store(now)
+	c.connectedSince.Store(now)
+	c.sessions.Add(1)
+	c.setStatus(ConnConnected)
+	c.log.Info("connected", "assets", c.assets.Size(), "session", c.sessions.Load())
+
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sock.ReadLoop()
+	}()
+
+	ping := time.NewTicker(c.cfg.PingInterval)
+	defer ping.Stop()
+	// Checking four times per timeout detects silence within 1.25 timeouts.
+	staleCheck := time.NewTicker(max(c.cfg.StaleTimeout/4, time.Millisecond))
+	defer staleCheck.Stop()
+
+	defer func() {
+		c.mu.Lock()
+		c.sock.CompareAndSwap(sock, nil)
+		c.mu.Unlock()
+		c.connectedSince.Store(0)
+	}()
+
+	for {
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.sock.CompareAndSwap(sock, nil)
+			c.mu.Unlock()
+			_ = sock.NetConn().SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+			_ = sock.WriteClose(1000, nil) // also closes the socket
+			_ = sock.NetConn().Close()
+			<-readDone
+			return
+		case <-readDone:
+			c.recordClose(sess)
+			return
+		case <-ping.C:
+			c.mu.Lock()
+			if c.sock.Load() == sock {
+				c.writeLocked(sock, connPing)
+			}
+			c.mu.Unlock()
+		case <-staleCheck.C:
+			last := c.hot.lastFrame.Load()
+			if time.Now().UnixNano()-last > int64(c.cfg.StaleTimeout) {
+				sess.stale.Store(true)
+				c.staleCloses.Add(1)
+				_ = sock.NetConn().Close()
+			}
+		}
+	}
+}
+
+// subscribeAll sends the initial subscribe for the whole current set and
+// publishes sock for live operations, in one step under mu so no Subscribe
+// or Unsubscribe falls between the snapshot of the set and the socket. An
+// empty set is not sent (empty is true).
+func (c *Conn) subscribeAll(sock *gws.Conn) (ok, empty bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.assets.Size() == 0 {
+		return false, true
+	}
+	ids := make([]string, 0, c.assets.Size())
+	now := time.Now().UnixNano()
+	c.assets.Range(func(id string, a *connAsset) bool {
+		ids = append(ids, id)
+		a.subscribedAt.Store(now)
+		return true
+	})
+	slices.Sort(ids)
+	msg, err := json.Marshal(connSubscribeMsg{AssetsIDs: ids, Type: "market", CustomFeatureEnabled: true, InitialDump: true})
+	if err != nil {
+		c.setLastErr("cannot encode subscribe: " + err.Error())
+		return false, false
+	}
+	if !c.writeLocked(sock, msg) {
+		return false, false
+	}
+	c.sock.Store(sock)
+	return true, false
+}
+
+// recordClose notes why a socket that was not stopped by us went away.
+func (c *Conn) recordClose(sess *connSession) {
+	c.disconnects.Add(1)
+	err := sess.closeErr
+	var code uint16
+	var ce *gws.CloseError
+	var sc interface{ Uint16() uint16 }
+	switch {
+	case errors.As(err, &ce):
+		code = ce.Code
+	case errors.As(err, &sc):
+		code = sc.Uint16()
+	}
+	reason := "disconnected"
+	if err != nil && err.Error() != "" {
+		reason = err.Error()
+	}
+	switch {
+	case sess.stale.Load():
+		reason = fmt.Sprintf("stale: no frame for %s", c.cfg.StaleTimeout)
+	case code == 1009:
+		c.oversizeCloses.Add(1)
+		reason = fmt.Sprintf("frame larger than %d bytes", c.cfg.MaxFrameBytes)
+	}
+	c.lastCloseCode.Store(uint32(code))
+	c.setLastErr(reason)
+	c.log.Warn("disconnected", "code", code, "reason", reason)
+}
+
+// connSession is the gws event handler of one socket.
+type connSession struct {
+	gws.BuiltinEventHandler
+	c        *Conn
+	closeErr error // written by OnClose, read after the read loop ended
+	stale    atomic.Bool
+}
+
+func (s *connSession) OnClose(_ *gws.Conn, err error) { s.closeErr = err }
+
+// OnPing answers a WebSocket-level ping; the venue uses text PING/PONG, but a
+// proxy in between may not.
+func (s *connSession) OnPing(sock *gws.Conn, payload []byte) {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	_ = sock.NetConn().SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout))
+	_ = sock.WritePong(payload)
+}
+
+// OnMessage is the per-frame path. hot path: one clock read, a few atomics,
+// the sink call; the buffer goes back to gws when the sink returns.
+func (s *connSession) OnMessage(_ *gws.Conn, m *gws.Message) {
+	c := s.c
+	now := time.Now().UnixNano()
+	b := m.Bytes()
+	c.hot.lastFrame.Store(now)
+	switch {
+	case m.Opcode != gws.OpcodeText:
+		c.hot.ignored.Add(1)
+	case connIsPong(b):
+		c.hot.pongs.Add(1)
+		c.hot.lastPong.Store(now)
+	default:
+		c.hot.messages.Add(1)
+		c.hot.bytes.Add(uint64(len(b)))
+		c.hot.lastData.Store(now)
+		c.sink(c.id, b, now)
+	}
+	_ = m.Close()
+}
+
+// connIsPong reports whether a frame is the keepalive reply.
+func connIsPong(b []byte) bool {
+	return len(b) == 4 && b[0] == 'P' && b[1] == 'O' && b[2] == 'N' && b[3] == 'G'
+}
+
+// connGwsLogger routes the socket library's error logs to slog.
+type connGwsLogger struct{ log *slog.Logger }
+
+func (l connGwsLogger) Error(v ...any) { l.log.Error("websocket", "detail", fmt.Sprint(v...)) }
