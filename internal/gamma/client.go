@@ -57,7 +57,7 @@ var errBodyTooLarge = errors.New("response body too large")
 
 // get fetches base+path?q with retries and returns the 2xx body. 429, 5xx
 // (but 501) and network errors or timeouts are retried up to MaxRetries with
-// jittered exponential backoff; a 429's Retry-After is waited at least.
+// jittered exponential backoff; a Retry-After (429 or 503) is waited at least.
 // Everything else fails at once. Attempts and failures are counted in st.
 func (c *Client) get(ctx context.Context, path string, q url.Values, st *DiscoverStats) ([]byte, error) {
 	u := c.base + path
@@ -137,7 +137,7 @@ func (c *Client) attempt(ctx context.Context, u string, st *DiscoverStats) (body
 		st.apiError(ClassServer)
 		// 501 Not Implemented is a permanent answer (an endpoint that does
 		// not exist here), not an outage.
-		return nil, 0, code != http.StatusNotImplemented, se
+		return nil, c.retryAfter(resp.Header.Get("Retry-After")), code != http.StatusNotImplemented, se
 	case code == http.StatusUnprocessableEntity:
 		st.apiError(ClassValidation)
 	default:

@@ -52,6 +52,7 @@ type Config struct {
 	// debug level), never one line per market. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock, used for Retry-After dates and stats. Default time.Now.
+	// Like Sleep, it must be safe for concurrent use when the Client is.
 	Now func() time.Time
 	// Sleep waits d or until ctx is done, returning ctx.Err() in that case.
 	// Tests inject it to record waits. Default: a timer honouring ctx.

@@ -76,13 +76,13 @@ func TestListActiveOffsetFallback(t *testing.T) {
 		{"html", &venue{hook: keysetAnswers(http.StatusOK, `<html>hi</html>`)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.v.markets = genMarkets(t, 250)
-			c, _, _ := newVenue(t, tc.v, Config{})
+			tc.v.markets = genMarkets(t, 25)
+			c, _, _ := newVenue(t, tc.v, Config{PageLimit: 10})
 			got, st, err := c.ListActive(context.Background())
 			if err != nil {
 				t.Fatalf("ListActive: %v", err)
 			}
-			if len(got) != 250 || got[0].ID != marketID(0) || got[249].ID != marketID(249) {
+			if len(got) != 25 || got[0].ID != marketID(0) || got[24].ID != marketID(24) {
 				t.Fatalf("got %d markets", len(got))
 			}
 			if st.Mode != ModeOffset || !st.Complete || st.Pages != 3 || st.Warnings[WarnKeysetUnavailable] != 1 {
@@ -95,7 +95,7 @@ func TestListActiveOffsetFallback(t *testing.T) {
 				}
 				offsets = append(offsets, r.URL.Query().Get("offset"))
 			}
-			if !slices.Equal(offsets, []string{"0", "100", "200"}) {
+			if !slices.Equal(offsets, []string{"0", "10", "20"}) {
 				t.Fatalf("offsets = %q", offsets)
 			}
 		})
@@ -482,4 +482,22 @@ func TestListActiveCancel(t *testing.T) {
 			t.Fatalf("%d requests; want 1", n)
 		}
 	})
+}
+
+func TestListActive503RetryAfter(t *testing.T) {
+	v := &venue{markets: genMarkets(t, 2), hook: func(n int, w http.ResponseWriter, _ *http.Request) bool {
+		if n > 1 {
+			return false
+		}
+		w.Header().Set("Retry-After", "3")
+		writeJSON(w, http.StatusServiceUnavailable, `{"error":"maintenance"}`)
+		return true
+	}}
+	c, _, slept := newVenue(t, v, Config{})
+	if got, _, err := c.ListActive(context.Background()); err != nil || len(got) != 2 {
+		t.Fatalf("ListActive = %d markets, %v", len(got), err)
+	}
+	if len(*slept) != 1 || (*slept)[0] != 3*time.Second {
+		t.Fatalf("slept %v; want [3s]", *slept)
+	}
 }
