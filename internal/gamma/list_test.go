@@ -214,11 +214,10 @@ func TestListActive5xxThenSuccess(t *testing.T) {
 }
 
 func TestListActivePersistent5xx(t *testing.T) {
-	v := &venue{hook: func(int, http.ResponseWriter, *http.Request) bool { return false }}
-	v.hook = func(_ int, w http.ResponseWriter, _ *http.Request) bool {
+	v := &venue{hook: func(_ int, w http.ResponseWriter, _ *http.Request) bool {
 		writeJSON(w, http.StatusInternalServerError, `{"error":"boom"}`)
 		return true
-	}
+	}}
 	c, _, slept := newVenue(t, v, Config{MaxRetries: 3})
 	got, st, err := c.ListActive(context.Background())
 	var se *StatusError

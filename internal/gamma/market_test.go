@@ -112,7 +112,7 @@ func TestDecodeEventMarkets(t *testing.T) {
 }
 
 // fixtureWith returns market.json with top-level fields replaced by raw JSON
-// (a nil value deletes the field).
+// (an empty value deletes the field).
 func fixtureWith(t testing.TB, fields map[string]string) []byte {
 	t.Helper()
 	m := fixtureMarket(t)
