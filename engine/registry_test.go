@@ -1,0 +1,828 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var regT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// regCheckConsistency recomputes every index and counter from the entry map and fails the test
+// where the registry's own differ. It holds the writer mutex, so it sees a quiescent state.
+func regCheckConsistency(t testing.TB, r *Registry) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	var (
+		states   [regStateCount][]string
+		conns    = map[int64][]string{}
+		active   = map[int64]int{}
+		expired  = map[int64]int{}
+		conds    = map[string][]regEntry{}
+		hours    = map[int64][]string{}
+		queue    = map[string]uint64{}
+		counts   RegistryCounts
+		bad      int
+		entryIDs []string
+	)
+	r.entries.Range(func(id string, e regEntry) bool {
+		entryIDs = append(entryIDs, id)
+		if id != e.AssetID {
+			t.Errorf("entry key %q holds AssetID %q", id, e.AssetID)
+		}
+		switch {
+		case e.State == StatePending && e.ConnID != 0,
+			e.State == StateSubscribed && (e.ConnID == 0 || e.Claimed || e.SubscribedAt.IsZero()),
+			e.State == StateExpired && e.Claimed,
+			e.State >= regStateCount:
+			if bad++; bad <= 10 {
+				t.Errorf("entry %q is impossible: %+v", id, e.AssetEntry)
+			}
+		}
+		states[e.State] = append(states[e.State], id)
+		counts.Total++
+		switch e.State {
+		case StatePending:
+			counts.Pending++
+			if e.Claimed {
+				counts.Claimed++
+			} else {
+				queue[id] = e.seq
+			}
+		case StateSubscribed:
+			counts.Subscribed++
+		case StateExpired:
+			counts.Expired++
+		}
+		if e.ConnID != 0 {
+			conns[e.ConnID] = append(conns[e.ConnID], id)
+			if e.State == StateExpired {
+				expired[e.ConnID]++
+			} else {
+				active[e.ConnID]++
+			}
+		}
+		if e.ConditionID != "" {
+			conds[e.ConditionID] = append(conds[e.ConditionID], e)
+		}
+		if e.State != StateExpired && !e.Expiry.IsZero() {
+			h := regHour(e.Expiry)
+			hours[h] = append(hours[h], id)
+		}
+		return true
+	})
+
+	if got := r.entries.Size(); got != len(entryIDs) {
+		t.Errorf("entries.Size() = %d; Range saw %d", got, len(entryIDs))
+	}
+	for s := range states {
+		regSameSet(t, fmt.Sprintf("state %v", AssetState(s)), regSetKeys(r.byState[s]), states[s])
+	}
+
+	r.byConn.Range(func(id int64, rec *regConn) bool {
+		if _, ok := conns[id]; !ok {
+			t.Errorf("connection %d indexed but no entry is on it", id)
+		}
+		return true
+	})
+	for id, want := range conns {
+		rec, ok := r.byConn.Load(id)
+		if !ok {
+			t.Errorf("connection %d missing from index", id)
+			continue
+		}
+		regSameSet(t, fmt.Sprintf("connection %d", id), regSetKeys(rec.assets), want)
+		if a, e := rec.load(); a != active[id] || e != expired[id] {
+			t.Errorf("connection %d counts = %d active %d expired; want %d, %d", id, a, e, active[id], expired[id])
+		}
+	}
+
+	r.byCond.Range(func(id string, _ []string) bool {
+		if _, ok := conds[id]; !ok {
+			t.Errorf("condition %q indexed but has no entry", id)
+		}
+		return true
+	})
+	for id, es := range conds {
+		slices.SortFunc(es, func(a, b regEntry) int { return cmp.Compare(a.seq, b.seq) })
+		var want []string
+		for _, e := range es {
+			want = append(want, e.AssetID)
+		}
+		got, _ := r.byCond.Load(id)
+		if !slices.Equal(got, want) {
+			t.Errorf("condition %q = %v; want %v (add order)", id, got, want)
+		}
+	}
+
+	r.byExpiry.Range(func(h int64, set *regSet) bool {
+		if _, ok := hours[h]; !ok {
+			t.Errorf("expiry hour %d indexed with %d assets but none expire then", h, set.Size())
+		}
+		return true
+	})
+	for h, want := range hours {
+		set, ok := r.byExpiry.Load(h)
+		if !ok {
+			t.Errorf("expiry hour %d missing from index", h)
+			continue
+		}
+		regSameSet(t, fmt.Sprintf("expiry hour %d", h), regSetKeys(set), want)
+	}
+
+	if r.cnt != counts {
+		t.Errorf("writer counts = %+v; want %+v", r.cnt, counts)
+	}
+	if got := *r.counts.Load(); got != counts {
+		t.Errorf("published counts = %+v; want %+v", got, counts)
+	}
+
+	q := &r.queue
+	if len(q.items) != len(queue) || len(q.byID) != len(queue) {
+		t.Errorf("queue holds %d items / %d ids; want %d claimable", len(q.items), len(q.byID), len(queue))
+	}
+	for i, it := range q.items {
+		if it.index != i {
+			t.Errorf("queue item %q at %d records index %d", it.id, i, it.index)
+		}
+		if seq, ok := queue[it.id]; !ok || seq != it.seq {
+			t.Errorf("queue item %q seq %d: claimable=%v with seq %d", it.id, it.seq, ok, seq)
+		}
+		if q.byID[it.id] != it {
+			t.Errorf("queue item %q not the one indexed by id", it.id)
+		}
+		if i > 0 && q.items[(i-1)/2].seq > it.seq {
+			t.Errorf("queue heap order broken at %d", i)
+		}
+	}
+}
+
+func regSetKeys(s *regSet) []string {
+	var ids []string
+	s.Range(func(id string, _ struct{}) bool {
+		ids = append(ids, id)
+		return true
+	})
+	return ids
+}
+
+func regSameSet(t testing.TB, what string, got, want []string) {
+	t.Helper()
+	got, want = slices.Clone(got), slices.Clone(want)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		if len(got)+len(want) > 20 {
+			t.Errorf("%s: index has %d ids; entries say %d", what, len(got), len(want))
+		} else {
+			t.Errorf("%s: index = %v; entries say %v", what, got, want)
+		}
+	}
+}
+
+func TestAssetStateString(t *testing.T) {
+	for s, want := range map[AssetState]string{
+		StatePending: "PENDING", StateSubscribed: "SUBSCRIBED", StateExpired: "EXPIRED", 7: "UNKNOWN",
+	} {
+		if got := s.String(); got != want {
+			t.Errorf("AssetState(%d).String() = %q; want %q", s, got, want)
+		}
+	}
+}
+
+// regWant is the expected entry of one asset after a transition; absent from the map means
+// the asset must be unknown.
+type regWant struct {
+	state   AssetState
+	claimed bool
+	conn    int64
+}
+
+// regFixture: market m1 has assets a1, a2; market m2 has b1, b2; added in that order.
+func regFixture(t *testing.T) *Registry {
+	t.Helper()
+	r := NewRegistry()
+	for _, a := range []struct{ id, cond string }{{"a1", "m1"}, {"a2", "m1"}, {"b1", "m2"}, {"b2", "m2"}} {
+		if !r.Add(a.id, a.cond, regT0.Add(time.Hour)) {
+			t.Fatalf("Add(%q) = false on an empty registry", a.id)
+		}
+	}
+	return r
+}
+
+func regExpect[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %v; want %v", what, got, want)
+	}
+}
+
+func TestRegistryTransitions(t *testing.T) {
+	pend, sub, exp := StatePending, StateSubscribed, StateExpired
+	tests := []struct {
+		name string
+		run  func(t *testing.T, r *Registry)
+		want map[string]regWant
+	}{
+		{
+			name: "add",
+			run: func(t *testing.T, r *Registry) {
+				regExpect(t, `Add("a1") again`, r.Add("a1", "m9", time.Time{}), false)
+				regExpect(t, `Add("")`, r.Add("", "m1", time.Time{}), false)
+			},
+			want: map[string]regWant{"a1": {pend, false, 0}, "a2": {pend, false, 0}, "b1": {pend, false, 0}, "b2": {pend, false, 0}},
+		},
+		{
+			name: "take pending oldest first, never twice",
+			run: func(t *testing.T, r *Registry) {
+				regExpect(t, "TakePending(3)", r.TakePending(3), []string{"a1", "a2", "b1"})
+				regExpect(t, "TakePending(3) again", r.TakePending(3), []string{"b2"})
+				regExpect(t, "TakePending(3) when all claimed", r.TakePending(3), []string(nil))
+				regExpect(t, "TakePending(0)", r.TakePending(0), []string(nil))
+			},
+			want: map[string]regWant{"a1": {pend, true, 0}, "a2": {pend, true, 0}, "b1": {pend, true, 0}, "b2": {pend, true, 0}},
+		},
+		{
+			name: "return pending keeps the original order",
+			run: func(t *testing.T, r *Registry) {
+				regExpect(t, "TakePending(4)", r.TakePending(4), []string{"a1", "a2", "b1", "b2"})
+				r.ReturnPending([]string{"b2", "a1", "zz"})
+				regExpect(t, "TakePending(1)", r.TakePending(1), []string{"a1"})
+				r.ReturnPending([]string{"a1", "a1"})
+				regExpect(t, "TakePending(4)", r.TakePending(4), []string{"a1", "b2"})
+				r.ReturnPending([]string{"b1"})
+			},
+			want: map[string]regWant{"a1": {pend, true, 0}, "a2": {pend, true, 0}, "b1": {pend, false, 0}, "b2": {pend, true, 0}},
+		},
+		{
+			name: "mark subscribed from claimed and unclaimed pending",
+			run: func(t *testing.T, r *Registry) {
+				ids := r.TakePending(2)
+				r.MarkSubscribed(ids, 7)
+				r.MarkSubscribed([]string{"b1", "zz"}, 8)
+				r.MarkSubscribed([]string{"a1", "b1"}, 9) // already subscribed: no move
+				r.MarkSubscribed([]string{"b2"}, 0)       // 0 is no connection
+				regExpect(t, "TakePending(4)", r.TakePending(4), []string{"b2"})
+			},
+			want: map[string]regWant{"a1": {sub, false, 7}, "a2": {sub, false, 7}, "b1": {sub, false, 8}, "b2": {pend, true, 0}},
+		},
+		{
+			name: "mark expired from every state",
+			run: func(t *testing.T, r *Registry) {
+				r.MarkSubscribed([]string{"a1"}, 7)
+				regExpect(t, "TakePending(2)", r.TakePending(2), []string{"a2", "b1"})
+				r.MarkExpired([]string{"a1", "a2", "b2", "zz"}, regT0)
+				r.MarkSubscribed([]string{"a2"}, 7) // expired while the subscription was in flight
+				r.ReturnPending([]string{"a2"})
+				regExpect(t, "TakePending(4)", r.TakePending(4), []string(nil))
+				r.MarkExpired([]string{"a1"}, regT0.Add(time.Hour)) // keeps the first ExpiredAt
+				e, _ := r.Get("a1")
+				regExpect(t, "a1 ExpiredAt", e.ExpiredAt, regT0)
+				regExpect(t, `re-Add("a1")`, r.Add("a1", "m1", time.Time{}), false)
+			},
+			want: map[string]regWant{"a1": {exp, false, 7}, "a2": {exp, false, 0}, "b1": {pend, true, 0}, "b2": {exp, false, 0}},
+		},
+		{
+			name: "mark expired condition",
+			run: func(t *testing.T, r *Registry) {
+				r.MarkExpired([]string{"a2"}, regT0)
+				regExpect(t, `MarkExpiredCondition("m1")`, r.MarkExpiredCondition("m1", regT0), []string{"a1"})
+				regExpect(t, `MarkExpiredCondition("m3")`, r.MarkExpiredCondition("m3", regT0), []string(nil))
+			},
+			want: map[string]regWant{"a1": {exp, false, 0}, "a2": {exp, false, 0}, "b1": {pend, false, 0}, "b2": {pend, false, 0}},
+		},
+		{
+			name: "reassign only from the current connection",
+			run: func(t *testing.T, r *Registry) {
+				r.MarkSubscribed([]string{"a1", "a2"}, 7)
+				r.MarkSubscribed([]string{"b1"}, 8)
+				r.MarkExpired([]string{"a2"}, regT0)
+				regExpect(t, "Reassign(a1, 7, 9)", r.Reassign("a1", 7, 9), true)
+				regExpect(t, "Reassign(a1, 7, 9) again", r.Reassign("a1", 7, 9), false)
+				regExpect(t, "Reassign(a1, 9, 9)", r.Reassign("a1", 9, 9), true)
+				regExpect(t, "Reassign(a2 expired)", r.Reassign("a2", 7, 9), false)
+				regExpect(t, "Reassign(b1, 8, 0)", r.Reassign("b1", 8, 0), false)
+				regExpect(t, "Reassign(b2 pending)", r.Reassign("b2", 0, 9), false)
+				regExpect(t, "Reassign(unknown)", r.Reassign("zz", 7, 9), false)
+			},
+			want: map[string]regWant{"a1": {sub, false, 9}, "a2": {exp, false, 7}, "b1": {sub, false, 8}, "b2": {pend, false, 0}},
+		},
+		{
+			name: "remove connection",
+			run: func(t *testing.T, r *Registry) {
+				r.MarkSubscribed([]string{"b1", "a1", "a2"}, 7)
+				r.MarkSubscribed([]string{"b2"}, 8)
+				r.MarkExpired([]string{"a2"}, regT0)
+				regExpect(t, "RemoveConnection(7)", r.RemoveConnection(7), []string{"a1", "b1"})
+				regExpect(t, "RemoveConnection(7) again", r.RemoveConnection(7), []string(nil))
+				regExpect(t, "ConnStats(7)", r.ConnStats(7), ConnRegStats{})
+				regExpect(t, "TakePending(1)", r.TakePending(1), []string{"a1"})
+			},
+			want: map[string]regWant{"a1": {pend, true, 0}, "a2": {exp, false, 0}, "b1": {pend, false, 0}, "b2": {sub, false, 8}},
+		},
+		{
+			name: "remove, then add again as a new asset",
+			run: func(t *testing.T, r *Registry) {
+				r.MarkSubscribed([]string{"a2"}, 7)
+				r.MarkExpired([]string{"a2"}, regT0)
+				regExpect(t, `Remove("a1")`, r.Remove("a1"), true)
+				regExpect(t, `Remove("a1") again`, r.Remove("a1"), false)
+				regExpect(t, `Remove("a2")`, r.Remove("a2"), true)
+				regExpect(t, "ByCondition(m1)", r.ByCondition("m1"), []string(nil))
+				regExpect(t, `Add("a1")`, r.Add("a1", "m1", time.Time{}), true)
+				regExpect(t, "TakePending(2)", r.TakePending(2), []string{"b1", "b2"}) // a1 is now newest
+			},
+			want: map[string]regWant{"a1": {pend, false, 0}, "b1": {pend, true, 0}, "b2": {pend, true, 0}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := regFixture(t)
+			tt.run(t, r)
+			regCheckConsistency(t, r)
+			regCheckWant(t, r, tt.want)
+		})
+	}
+}
+
+// regCheckWant checks every reader against the expected entries.
+func regCheckWant(t *testing.T, r *Registry, want map[string]regWant) {
+	t.Helper()
+	var (
+		counts  RegistryCounts
+		byState [regStateCount][]string
+		byConn  = map[int64][]string{}
+		stats   = map[int64]ConnRegStats{}
+		byCond  = map[string][]string{}
+	)
+	for _, id := range []string{"a1", "a2", "b1", "b2"} {
+		w, ok := want[id]
+		e, got := r.Get(id)
+		if got != ok {
+			t.Errorf("Get(%q) found = %v; want %v", id, got, ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if e.State != w.state || e.Claimed != w.claimed || e.ConnID != w.conn {
+			t.Errorf("Get(%q) = %v claimed=%v conn=%d; want %v claimed=%v conn=%d",
+				id, e.State, e.Claimed, e.ConnID, w.state, w.claimed, w.conn)
+		}
+		byState[w.state] = append(byState[w.state], id)
+		byCond[id[:1]] = append(byCond[id[:1]], id)
+		counts.Total++
+		switch w.state {
+		case StatePending:
+			counts.Pending++
+			if w.claimed {
+				counts.Claimed++
+			}
+		case StateSubscribed:
+			counts.Subscribed++
+		case StateExpired:
+			counts.Expired++
+		}
+		if w.conn != 0 {
+			byConn[w.conn] = append(byConn[w.conn], id)
+			s := stats[w.conn]
+			s.Total++
+			if w.state == StateExpired {
+				s.Expired++
+			} else {
+				s.Active++
+			}
+			s.Pollution = float64(s.Expired) / float64(s.Total)
+			stats[w.conn] = s
+		}
+	}
+	regExpect(t, "Counts()", r.Counts(), counts)
+	regExpect(t, "Len()", r.Len(), counts.Total)
+	regExpect(t, "Pending()", r.Pending(), counts.Pending-counts.Claimed)
+	for s := range byState {
+		regExpect(t, fmt.Sprintf("ByState(%v)", AssetState(s)), r.ByState(AssetState(s)), byState[s])
+	}
+	conns := []int64{}
+	for c, ids := range byConn {
+		conns = append(conns, c)
+		regExpect(t, fmt.Sprintf("ByConnection(%d)", c), r.ByConnection(c), ids)
+		regExpect(t, fmt.Sprintf("ConnStats(%d)", c), r.ConnStats(c), stats[c])
+		var act []string
+		for _, id := range ids {
+			if want[id].state == StateSubscribed {
+				act = append(act, id)
+			}
+		}
+		regExpect(t, fmt.Sprintf("ActiveByConnection(%d)", c), r.ActiveByConnection(c), act)
+	}
+	slices.Sort(conns)
+	regExpect(t, "Conns()", append([]int64{}, r.Conns()...), conns)
+	conds := []string{}
+	for prefix, cond := range map[string]string{"a": "m1", "b": "m2"} {
+		if len(byCond[prefix]) > 0 {
+			conds = append(conds, cond)
+		}
+		regExpect(t, fmt.Sprintf("ByCondition(%s)", cond), r.ByCondition(cond), byCond[prefix])
+	}
+	slices.Sort(conds)
+	regExpect(t, "Conditions()", append([]string{}, r.Conditions()...), conds)
+}
+
+func TestRegistryPollution(t *testing.T) {
+	tests := []struct {
+		active, expired int
+		want            float64
+	}{
+		{0, 0, 0}, {4, 0, 0}, {3, 1, 0.25}, {7, 3, 0.3}, {1, 2, 2.0 / 3}, {0, 2, 1},
+	}
+	for _, tt := range tests {
+		r := NewRegistry()
+		var ids []string
+		for i := range tt.active + tt.expired {
+			id := fmt.Sprint("x", i)
+			r.Add(id, "m", time.Time{})
+			ids = append(ids, id)
+		}
+		r.MarkSubscribed(ids, 5)
+		r.MarkExpired(ids[:tt.expired], regT0)
+		want := ConnRegStats{Total: tt.active + tt.expired, Active: tt.active, Expired: tt.expired, Pollution: tt.want}
+		if got := r.ConnStats(5); got != want {
+			t.Errorf("%d active, %d expired: ConnStats = %+v; want %+v", tt.active, tt.expired, got, want)
+		}
+		regCheckConsistency(t, r)
+	}
+}
+
+func TestRegistryExpiringBefore(t *testing.T) {
+	r := NewRegistry()
+	add := map[string]time.Time{
+		"late":    regT0.Add(48 * time.Hour),
+		"same1":   regT0.Add(-time.Minute),
+		"same0":   regT0.Add(-time.Minute),
+		"exact":   regT0,                        // not before t
+		"inhour":  regT0.Add(-30 * time.Second), // same hour bucket as t
+		"early":   regT0.Add(-5 * time.Hour),
+		"never":   {},
+		"expired": regT0.Add(-10 * time.Hour),
+		"subbed":  regT0.Add(-2 * time.Hour),
+		"prehist": time.Date(1960, 1, 1, 0, 0, 1, 0, time.UTC), // negative Unix time
+	}
+	for id, exp := range add {
+		r.Add(id, "m-"+id, exp)
+	}
+	r.MarkExpired([]string{"expired"}, regT0)
+	r.MarkSubscribed([]string{"subbed"}, 3)
+
+	regExpect(t, "ExpiringBefore(t0)", r.ExpiringBefore(regT0),
+		[]string{"prehist", "early", "subbed", "same0", "same1", "inhour"})
+	regExpect(t, "ExpiringBefore(t0-5h)", r.ExpiringBefore(regT0.Add(-5*time.Hour)), []string{"prehist"})
+	regExpect(t, "ExpiringBefore(1900)", r.ExpiringBefore(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)), []string(nil))
+	regExpect(t, "len(ExpiringBefore(t0+1y))", len(r.ExpiringBefore(regT0.AddDate(1, 0, 0))), len(add)-2)
+
+	r.MarkExpired(r.ExpiringBefore(regT0), regT0.Add(time.Minute))
+	regExpect(t, "ExpiringBefore(t0) after expiring them", r.ExpiringBefore(regT0), []string(nil))
+	regExpect(t, "ExpiredBefore(t0+1m)", r.ExpiredBefore(regT0.Add(time.Minute)), []string{"expired"})
+	regExpect(t, "len(ExpiredBefore(t0+2m))", len(r.ExpiredBefore(regT0.Add(2*time.Minute))), 7)
+	regExpect(t, "ConnStats(3)", r.ConnStats(3), ConnRegStats{Total: 1, Expired: 1, Pollution: 1})
+	regCheckConsistency(t, r)
+
+	for _, id := range r.ExpiredBefore(regT0.Add(time.Hour)) {
+		r.Remove(id)
+	}
+	regExpect(t, "Counts() after cleanup", r.Counts(), RegistryCounts{Total: 3, Pending: 3})
+	regCheckConsistency(t, r)
+}
+
+func TestRegistryHourBuckets(t *testing.T) {
+	for _, tt := range []struct {
+		t    time.Time
+		want int64
+	}{
+		{time.Unix(0, 0), 0}, {time.Unix(3599, 999), 0}, {time.Unix(3600, 0), 1},
+		{time.Unix(-1, 0), -1}, {time.Unix(-3600, 0), -1}, {time.Unix(-3601, 0), -2},
+	} {
+		if got := regHour(tt.t); got != tt.want {
+			t.Errorf("regHour(%d) = %d; want %d", tt.t.Unix(), got, tt.want)
+		}
+	}
+}
+
+func TestRegistryUpdated(t *testing.T) {
+	r := NewRegistry()
+	signalled := func() bool {
+		select {
+		case <-r.Updated():
+			return true
+		default:
+			return false
+		}
+	}
+	regExpect(t, "signal on a new registry", signalled(), false)
+	r.Add("a", "m", time.Time{})
+	r.Add("b", "m", time.Time{})
+	regExpect(t, "signal after Add", signalled(), true)
+	regExpect(t, "second signal (coalesced)", signalled(), false)
+	ids := r.TakePending(2)
+	regExpect(t, "signal after TakePending", signalled(), false)
+	r.ReturnPending(ids[:1])
+	regExpect(t, "signal after ReturnPending", signalled(), true)
+	r.MarkSubscribed(ids, 1)
+	r.MarkExpired([]string{"b"}, regT0)
+	regExpect(t, "signal after MarkSubscribed/MarkExpired", signalled(), false)
+	r.RemoveConnection(1)
+	regExpect(t, "signal after RemoveConnection", signalled(), true)
+	regExpect(t, "Pending()", r.Pending(), 1)
+}
+
+func TestRegistrySubscribedAtAndRange(t *testing.T) {
+	r := regFixture(t)
+	before := time.Now()
+	r.MarkSubscribed([]string{"a1"}, 1)
+	r.Reassign("a1", 1, 2)
+	after := time.Now()
+	e, _ := r.Get("a1")
+	if e.SubscribedAt.Before(before) || e.SubscribedAt.After(after) {
+		t.Errorf("SubscribedAt = %v; want within [%v, %v]", e.SubscribedAt, before, after)
+	}
+	r.RemoveConnection(2)
+	if e, _ := r.Get("a1"); !e.SubscribedAt.IsZero() {
+		t.Errorf("SubscribedAt after RemoveConnection = %v; want zero", e.SubscribedAt)
+	}
+	var seen []string
+	r.Range(func(e AssetEntry) bool {
+		seen = append(seen, e.AssetID)
+		return true
+	})
+	slices.Sort(seen)
+	regExpect(t, "Range", seen, []string{"a1", "a2", "b1", "b2"})
+	n := 0
+	r.Range(func(AssetEntry) bool { n++; return false })
+	regExpect(t, "Range stopped after", n, 1)
+}
+
+// TestRegistryStress runs the control plane's writers (pool takes and subscribes, recycler
+// moves and drops connections, lifecycle adds, expires and cleans up) against lock-free
+// readers, then checks that no asset was ever held by two claimers and that every index
+// agrees with the entries.
+func TestRegistryStress(t *testing.T) {
+	markets, pools, readers := 10_000, 3, 3
+	if testing.Short() {
+		markets = 2_000
+	}
+	r := NewRegistry()
+	var (
+		stop    atomic.Bool
+		nErr    atomic.Int64
+		holders sync.Map // asset → pool currently holding its claim
+		claims  atomic.Int64
+		subs    atomic.Int64
+		moves   atomic.Int64
+		reads   atomic.Int64
+		wg      sync.WaitGroup
+	)
+	fail := func(format string, args ...any) {
+		if nErr.Add(1) <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	connsOf := func(p int) int64 { return int64(p*100 + 1) }
+	asset := func(m int, side byte) string { return fmt.Sprintf("%d-%c", m, side) }
+
+	for p := range pools {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(p), 1))
+			for !stop.Load() {
+				ids := r.TakePending(1 + rng.IntN(64))
+				if len(ids) == 0 {
+					select {
+					case <-r.Updated():
+					case <-time.After(time.Millisecond):
+					}
+					continue
+				}
+				for _, id := range ids {
+					if prev, loaded := holders.LoadOrStore(id, p); loaded {
+						fail("asset %s claimed by pool %d while pool %v holds it", id, p, prev)
+					}
+				}
+				claims.Add(int64(len(ids)))
+				cut := len(ids) * 4 / 5
+				// Release before the call: once the registry processes it, another pool may claim.
+				for _, id := range ids {
+					holders.Delete(id)
+				}
+				r.MarkSubscribed(ids[:cut], connsOf(p)+int64(rng.IntN(20)))
+				r.ReturnPending(ids[cut:])
+				subs.Add(int64(cut))
+			}
+		})
+	}
+
+	wg.Go(func() { // recycler
+		rng := rand.New(rand.NewPCG(7, 7))
+		for !stop.Load() {
+			conns := r.Conns()
+			if len(conns) == 0 {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			c := conns[rng.IntN(len(conns))]
+			if rng.IntN(4) == 0 {
+				r.RemoveConnection(c)
+				continue
+			}
+			to := connsOf(rng.IntN(pools)) + int64(rng.IntN(20))
+			for _, id := range r.ActiveByConnection(c) {
+				if r.Reassign(id, c+1000, to) {
+					fail("Reassign(%s) from a connection it was never on succeeded", id)
+				}
+				if r.Reassign(id, c, to) {
+					moves.Add(1)
+				}
+			}
+		}
+	})
+
+	for i := range readers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 99))
+			for !stop.Load() {
+				reads.Add(1)
+				if e, ok := r.Get(asset(rng.IntN(markets), "yn"[rng.IntN(2)])); ok {
+					if e.State == StatePending && e.ConnID != 0 || e.State == StateSubscribed && e.ConnID == 0 ||
+						e.Claimed && e.State != StatePending {
+						fail("Get returned an impossible entry %+v", e)
+					}
+				}
+				c := r.Counts()
+				if c.Total != c.Pending+c.Subscribed+c.Expired || c.Claimed > c.Pending || c.Claimed < 0 || c.Total > 2*markets {
+					fail("Counts() = %+v is not a consistent snapshot", c)
+				}
+				conn := connsOf(rng.IntN(pools)) + int64(rng.IntN(20))
+				s := r.ConnStats(conn)
+				if s.Total != s.Active+s.Expired || s.Active < 0 || s.Expired < 0 ||
+					s.Total > 0 && s.Pollution != float64(s.Expired)/float64(s.Total) || s.Total == 0 && s.Pollution != 0 {
+					fail("ConnStats(%d) = %+v is not consistent", conn, s)
+				}
+				ids := r.ByConnection(conn)
+				if !slices.IsSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+					fail("ByConnection(%d) not sorted and unique: %d ids", conn, len(ids))
+				}
+				if rng.IntN(50) == 0 {
+					r.ExpiringBefore(regT0.Add(time.Duration(rng.IntN(markets)) * time.Minute))
+				}
+			}
+		})
+	}
+
+	// Lifecycle: add markets in discovery-sized batches, expire those whose end passed on a
+	// virtual clock (and some by resolution), remove expired ones after a grace period.
+	removed := map[string]bool{}
+	added := 0
+	clock := regT0
+	for m := 0; m < markets; m++ {
+		for _, side := range []byte("yn") {
+			if !r.Add(asset(m, side), fmt.Sprint("c", m), regT0.Add(time.Duration(m)*time.Minute)) {
+				t.Fatalf("Add(%s) = false for a new asset", asset(m, side))
+			}
+			added++
+		}
+		if m%50 != 49 {
+			continue
+		}
+		clock = clock.Add(20 * time.Minute) // markets expire at 1/min, arrive at 50/batch: ~40% expire
+		r.MarkExpired(r.ExpiringBefore(clock), clock)
+		r.MarkExpiredCondition(fmt.Sprint("c", m-7), clock)
+		for _, id := range r.ExpiredBefore(clock.Add(-time.Hour)) {
+			if r.Remove(id) {
+				removed[id] = true
+			}
+		}
+		for range 5 { // an expired or live asset must never come back through Add
+			id := asset(rand.IntN(m+1), 'y')
+			if !removed[id] && r.Add(id, "other", time.Time{}) {
+				t.Errorf("Add(%s) = true for a known asset", id)
+			}
+		}
+	}
+	// Let the pools catch up with the last batch before stopping everyone.
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+
+	regCheckConsistency(t, r)
+	c := r.Counts()
+	if want := added - len(removed); c.Total != want {
+		t.Errorf("Counts().Total = %d; want %d added - %d removed", c.Total, added, len(removed))
+	}
+	if c.Claimed != 0 {
+		t.Errorf("Counts().Claimed = %d after every pool settled its claims", c.Claimed)
+	}
+	for m := range markets {
+		for _, side := range []byte("yn") {
+			id := asset(m, side)
+			if _, ok := r.Get(id); ok == removed[id] {
+				t.Fatalf("Get(%s) found = %v; removed = %v", id, ok, removed[id])
+			}
+		}
+	}
+	// Whatever is pending comes out oldest first.
+	ids := r.TakePending(2 * markets)
+	if len(ids) != c.Pending {
+		t.Errorf("final TakePending got %d; want %d pending", len(ids), c.Pending)
+	}
+	for i := 1; i < len(ids); i++ {
+		a, _ := r.entries.Load(ids[i-1])
+		b, _ := r.entries.Load(ids[i])
+		if a.seq >= b.seq {
+			t.Fatalf("final TakePending out of add order at %d: %s before %s", i, ids[i-1], ids[i])
+		}
+	}
+	regCheckConsistency(t, r)
+	if claims.Load() < int64(added) || subs.Load() == 0 || moves.Load() == 0 || reads.Load() == 0 || len(removed) == 0 || c.Expired == 0 {
+		t.Errorf("stress did not exercise every path: claims %d (added %d), subscribed %d, moves %d, reads %d, removed %d, expired %d",
+			claims.Load(), added, subs.Load(), moves.Load(), reads.Load(), len(removed), c.Expired)
+	}
+	t.Logf("%d assets: %d claims, %d subscribes, %d moves, %d reader rounds, %d removed; final %+v",
+		added, claims.Load(), subs.Load(), moves.Load(), reads.Load(), len(removed), c)
+}
+
+func regBenchRegistry(b *testing.B, n int) (*Registry, []string) {
+	b.Helper()
+	r := NewRegistry()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%077d", i) // asset ids are 77-digit decimals
+		r.Add(ids[i], fmt.Sprint("c", i/2), regT0.Add(time.Duration(i)*time.Minute))
+	}
+	return r, ids
+}
+
+func BenchmarkRegistryGet(b *testing.B) {
+	r, ids := regBenchRegistry(b, 20_000)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(len(ids))
+		for pb.Next() {
+			if _, ok := r.Get(ids[i]); !ok {
+				b.Fatal("asset missing")
+			}
+			if i++; i == len(ids) {
+				i = 0
+			}
+		}
+	})
+}
+
+func BenchmarkRegistryConnStats(b *testing.B) {
+	r, ids := regBenchRegistry(b, 20_000)
+	for c := range 100 {
+		r.MarkSubscribed(ids[c*200:(c+1)*200], int64(c+1))
+		r.MarkExpired(ids[c*200:c*200+30], regT0)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		c := int64(rand.IntN(100))
+		for pb.Next() {
+			if s := r.ConnStats(c%100 + 1); s.Total != 200 {
+				b.Fatalf("ConnStats = %+v", s)
+			}
+			c++
+		}
+	})
+}
+
+// BenchmarkRegistryTakeSubscribe is the pool's cycle: claim a connection's worth of pending
+// assets and mark them subscribed. ns/asset divides by the batch.
+func BenchmarkRegistryTakeSubscribe(b *testing.B) {
+	const batch, conns = 200, 100
+	r, _ := regBenchRegistry(b, batch*conns)
+	b.ReportAllocs()
+	conn := int64(0)
+	for b.Loop() {
+		ids := r.TakePending(batch)
+		if len(ids) == 0 {
+			b.StopTimer()
+			for c := range conn {
+				r.RemoveConnection(c + 1)
+			}
+			conn = 0
+			b.StartTimer()
+			ids = r.TakePending(batch)
+		}
+		conn++
+		r.MarkSubscribed(ids, conn)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/asset")
+}
