@@ -17,6 +17,8 @@ import (
 
 	"github.com/lxzan/gws"
 	"github.com/puzpuzpuz/xsync/v3"
+
+	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
 // FrameSink receives every data frame a connection reads, on that connection's
@@ -25,7 +27,7 @@ import (
 // Contract:
 //   - frame is valid only during the call: the socket layer reuses the buffer as
 //     soon as the sink returns. A sink that keeps the bytes must copy them.
-//   - recvNanos is the frame's receive time, time.Now().UnixNano(), stamped once
+//   - recvNanos is the frame's receive time, mono.Now(), stamped once
 //     per frame before the sink is called.
 //   - The sink must not block: while it runs, the connection reads nothing (no
 //     data, no PONG), so a slow sink looks like a stalled socket to the peer and
@@ -190,7 +192,7 @@ type ConnStats struct {
 	LastCloseCode uint16
 }
 
-// connAsset is one asset carried by a connection. Times are UnixNano.
+// connAsset is one asset carried by a connection. Times are mono.Now() readings.
 type connAsset struct {
 	subscribedAt atomic.Int64 // when the subscribe carrying it was last written
 	snapshotAt   atomic.Int64 // recv time of a snapshot; counts only if >= subscribedAt
@@ -272,7 +274,7 @@ func NewConn(id int64, cfg ConnConfig, sink FrameSink) *Conn {
 		cfg:     cfg,
 		sink:    sink,
 		log:     cfg.Logger.With("conn", id),
-		created: time.Now().UnixNano(),
+		created: mono.Now(),
 		assets:  xsync.NewMapOf[string, *connAsset](),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -407,7 +409,7 @@ func (c *Conn) Subscribe(ids []string) error {
 			len(fresh), c.id, n, c.cfg.MaxAssets)
 	}
 	wasEmpty := c.assets.Size() == 0
-	now := time.Now().UnixNano()
+	now := mono.Now()
 	for _, id := range fresh {
 		a := &connAsset{}
 		a.subscribedAt.Store(now)
@@ -547,12 +549,7 @@ func (c *Conn) Stats() ConnStats {
 	return st
 }
 
-func connTime(nanos int64) time.Time {
-	if nanos == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, nanos)
-}
+func connTime(nanos int64) time.Time { return mono.Time(nanos) }
 
 func (c *Conn) setLastErr(s string) { c.lastErr.Store(&s) }
 
@@ -722,7 +719,7 @@ func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *connSession) {
 		c.disconnects.Add(1)
 		return
 	}
-	now := time.Now().UnixNano()
+	now := mono.Now()
 	c.hot.lastFrame.Store(now)
 	c.connectedSince.Store(now)
 	c.sessions.Add(1)
@@ -770,7 +767,7 @@ func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *connSession) {
 			c.mu.Unlock()
 		case <-staleCheck.C:
 			last := c.hot.lastFrame.Load()
-			if time.Now().UnixNano()-last > int64(c.cfg.StaleTimeout) {
+			if mono.Now()-last > int64(c.cfg.StaleTimeout) {
 				sess.stale.Store(true)
 				c.staleCloses.Add(1)
 				_ = sock.NetConn().Close()
@@ -790,7 +787,7 @@ func (c *Conn) subscribeAll(sock *gws.Conn) (ok, empty bool) {
 		return false, true
 	}
 	ids := make([]string, 0, c.assets.Size())
-	now := time.Now().UnixNano()
+	now := mono.Now()
 	c.assets.Range(func(id string, a *connAsset) bool {
 		ids = append(ids, id)
 		a.subscribedAt.Store(now)
@@ -861,7 +858,7 @@ func (s *connSession) OnPing(sock *gws.Conn, payload []byte) {
 // the sink call; the buffer goes back to gws when the sink returns.
 func (s *connSession) OnMessage(_ *gws.Conn, m *gws.Message) {
 	c := s.c
-	now := time.Now().UnixNano()
+	now := mono.Now()
 	b := m.Bytes()
 	c.hot.lastFrame.Store(now)
 	switch {

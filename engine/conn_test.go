@@ -15,6 +15,8 @@ import (
 
 	"github.com/lxzan/gws"
 	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
 // connLeakCheck fails the test if goroutines started during it outlive it.
@@ -365,7 +367,7 @@ func TestConnMarkSnapshotAllocs(t *testing.T) {
 	if err := c.Subscribe(ids); err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now().UnixNano()
+	now := mono.Now()
 	allocs := testing.AllocsPerRun(100, func() {
 		c.MarkSnapshot(ids[0], now)
 		c.MarkSnapshot("unknown", now)

@@ -472,3 +472,6 @@ func (p *Pool) Stats() PoolStats {
 	}
 	return st
 }
+
+// The engine's Registry is what the pool runs on in production.
+var _ poolRegistry = (*Registry)(nil)

@@ -751,3 +751,9 @@ func (q *regQueue) remove(id string) {
 		delete(q.byID, id)
 	}
 }
+
+// ConnCounts is ConnStats as plain values, for the pool.
+func (r *Registry) ConnCounts(connID int64) (total, active, expired int) {
+	s := r.ConnStats(connID)
+	return s.Total, s.Active, s.Expired
+}

@@ -15,3 +15,11 @@ func Now() int64 { return int64(time.Since(epoch)) }
 
 // Since returns the nanoseconds elapsed since t, a value from Now.
 func Since(t int64) int64 { return Now() - t }
+
+// Time converts a Now reading to wall-clock time, for display.
+func Time(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return epoch.Add(time.Duration(n))
+}
