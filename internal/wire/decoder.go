@@ -93,11 +93,10 @@ func (d *Decoder) Decode(frame []byte) ([]Event, error) {
 	s := unsafe.String(&frame[0], len(frame))
 	switch s[i] {
 	case '{':
-		end, ok := d.element(s, i, -1)
-		if ok && skipSpace(frame, end) != len(frame) {
-			// Junk after the object means we cannot trust it.
-			d.undo(0)
-			d.frameError(ErrTrailing, skipSpace(frame, end))
+		// Junk after a complete object is reported; the object, already
+		// validated, is still delivered (as after an array's ']').
+		if end, ok := d.element(s, i, -1); ok {
+			d.trailer(frame, end)
 		}
 	case '[':
 		d.array(s, i+1)
@@ -160,7 +159,7 @@ func (d *Decoder) element(s string, start, idx int) (end int, ok bool) {
 	err := d.json.Decode(r)
 	end = start + d.json.Pos()
 	p := r.finish(err != nil)
-	if err == nil {
+	if err == nil && s[start] == '{' {
 		d.convert(r, p, idx)
 		return end, true
 	}
@@ -168,6 +167,11 @@ func (d *Decoder) element(s string, start, idx int) (end int, ok bool) {
 	var mt *decoder.MismatchTypeError
 	var se decoder.SyntaxError
 	switch {
+	case err == nil:
+		// null decodes into a struct as a no-op; it is still not an event.
+		ok = true
+		e.Offset = start
+		e.Err = fmt.Errorf("%w: got %s, want object", ErrWrongType, jsonType(s, start))
 	case errors.As(err, &mt):
 		// sonic skipped the mistyped value and decoded the rest, so the
 		// kind and ids are known; the value itself is lost.
@@ -191,17 +195,6 @@ func (d *Decoder) element(s string, start, idx int) (end int, ok bool) {
 	}
 	d.fail(e)
 	return end, ok
-}
-
-// undo drops events from index n on (their buffers are simply reused).
-func (d *Decoder) undo(n int) {
-	for _, ev := range d.events[n:] {
-		d.stats.Events[ev.Kind]--
-		if ev.Legacy {
-			d.stats.Legacy--
-		}
-	}
-	d.events = d.events[:n]
 }
 
 // fail records a skipped part of the frame.
