@@ -72,15 +72,7 @@ func IsPong(frame []byte) bool {
 //
 // hot path: allocates nothing in steady state for well-formed frames.
 func (d *Decoder) Decode(frame []byte) ([]Event, error) {
-	d.events = d.events[:0]
-	d.levels = d.levels[:0]
-	d.changes = d.changes[:0]
-	d.infos = d.infos[:0]
-	d.strs = d.strs[:0]
-	d.errs = d.errs[:0]
-	d.dropped = 0
-	d.stats.Frames++
-
+	d.begin()
 	i := skipSpace(frame, 0)
 	if i == len(frame) {
 		d.frameError(ErrEmptyFrame, -1)
@@ -104,6 +96,18 @@ func (d *Decoder) Decode(frame []byte) ([]Event, error) {
 		d.frameError(ErrNotJSON, i)
 	}
 	return d.events, d.err()
+}
+
+// begin empties the output buffers for a new frame.
+func (d *Decoder) begin() {
+	d.events = d.events[:0]
+	d.levels = d.levels[:0]
+	d.changes = d.changes[:0]
+	d.infos = d.infos[:0]
+	d.strs = d.strs[:0]
+	d.errs = d.errs[:0]
+	d.dropped = 0
+	d.stats.Frames++
 }
 
 // array decodes the elements of an array frame one by one, starting just
