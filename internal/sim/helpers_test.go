@@ -14,7 +14,7 @@ import (
 )
 
 // startSim starts a simulator for one test and stops it (checking the stop) at cleanup.
-func startSim(t *testing.T, cfg Config) *Server {
+func startSim(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -43,11 +43,12 @@ type wsClient struct {
 	mu       sync.Mutex
 	frames   [][]byte
 	pongs    int
+	discard  bool // count nothing but PONG (benchmarks)
 	closeErr error
 	closed   chan struct{}
 }
 
-func dial(t *testing.T, s *Server) *wsClient {
+func dial(t testing.TB, s *Server) *wsClient {
 	t.Helper()
 	c := &wsClient{closed: make(chan struct{})}
 	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: s.WSURL(), ReadMaxPayloadSize: 64 << 20})
@@ -71,6 +72,9 @@ func (c *wsClient) OnMessage(_ *gws.Conn, m *gws.Message) {
 		c.pongs++
 		return
 	}
+	if c.discard {
+		return
+	}
 	c.frames = append(c.frames, append([]byte(nil), m.Bytes()...))
 }
 
@@ -81,20 +85,20 @@ func (c *wsClient) OnClose(_ *gws.Conn, err error) {
 	close(c.closed)
 }
 
-func (c *wsClient) send(t *testing.T, s string) {
+func (c *wsClient) send(t testing.TB, s string) {
 	t.Helper()
 	if err := c.conn.WriteString(s); err != nil {
 		t.Fatalf("send %q: %v", s, err)
 	}
 }
 
-func (c *wsClient) subscribe(t *testing.T, ids []string, custom bool) {
+func (c *wsClient) subscribe(t testing.TB, ids []string, custom bool) {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"assets_ids": ids, "type": "market", "custom_feature_enabled": custom, "initial_dump": true})
 	c.send(t, string(b))
 }
 
-func (c *wsClient) op(t *testing.T, op string, ids []string) {
+func (c *wsClient) op(t testing.TB, op string, ids []string) {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"operation": op, "assets_ids": ids, "custom_feature_enabled": true})
 	c.send(t, string(b))
@@ -108,7 +112,7 @@ func (c *wsClient) pongCount() int {
 
 // sync sends PING and waits for its PONG. PONG travels the same queue as data, so every
 // frame queued before the PING has then been received.
-func (c *wsClient) sync(t *testing.T) {
+func (c *wsClient) sync(t testing.TB) {
 	t.Helper()
 	n := c.pongCount()
 	c.send(t, "PING")
@@ -124,7 +128,7 @@ func (c *wsClient) takeFrames() [][]byte {
 }
 
 // events flattens frames (objects or arrays) into raw events.
-func events(t *testing.T, frames [][]byte) []json.RawMessage {
+func events(t testing.TB, frames [][]byte) []json.RawMessage {
 	t.Helper()
 	var out []json.RawMessage
 	for _, f := range frames {
@@ -144,7 +148,7 @@ func events(t *testing.T, frames [][]byte) []json.RawMessage {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -157,7 +161,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // closeCode waits for the client to be closed and returns the close code (1006 when the
 // TCP connection dropped without a close frame).
-func (c *wsClient) closeCode(t *testing.T) (int, string) {
+func (c *wsClient) closeCode(t testing.TB) (int, string) {
 	t.Helper()
 	select {
 	case <-c.closed:
@@ -184,7 +188,7 @@ func bookAssets(s *Server) []string {
 	return ids
 }
 
-func getJSON(t *testing.T, url string, v any) (int, http.Header) {
+func getJSON(t testing.TB, url string, v any) (int, http.Header) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

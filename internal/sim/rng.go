@@ -6,18 +6,22 @@ package sim
 // Not safe for concurrent use.
 type rng struct{ s uint64 }
 
+// newRNG derives an independent stream: the stream number goes through the splitmix
+// finalizer, so neighbouring streams (consecutive market ids) start far apart instead of one
+// step apart on the same sequence.
 func newRNG(seed uint64, stream uint64) rng {
-	r := rng{s: seed ^ (stream * 0x9e3779b97f4a7c15)}
-	r.next() // decorrelate neighbouring streams
-	return r
+	return rng{s: mix64(seed ^ mix64(stream+0x632be59bd9b4e019))}
+}
+
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }
 
 func (r *rng) next() uint64 {
 	r.s += 0x9e3779b97f4a7c15
-	z := r.s
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
+	return mix64(r.s)
 }
 
 // intn returns a value in [0, n); n must be > 0.

@@ -118,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	sortByEnd(s.expiry)
 	s.upgrader = gws.NewUpgrader(wsHandler{s}, &gws.ServerOption{
-		ReadMaxPayloadSize: 1 << 20,
+		ReadMaxPayloadSize: 16 << 20, // subscribe messages of thousands of ids
 		Logger:             gwsLogger{},
 	})
 	return s, nil
