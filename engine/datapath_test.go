@@ -166,6 +166,9 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 // are never concurrent here, so the SPSC contract holds) and proves the
 // steady state allocates nothing per event.
 func TestHotPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops items on purpose, so sonic reallocates; make test runs this without -race")
+	}
 	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, logger: quietLogger()})
 	r := newRouter(routerConfig{logger: quietLogger()}, ws.rings())
 	frameBook := []byte("[" + dpBookA + "," + dpBookB + "]")
@@ -190,5 +193,31 @@ func TestHotPathAllocs(t *testing.T) {
 	frames := ws.workers[0].events.Load() + ws.workers[1].events.Load()
 	if frames < 400 {
 		t.Fatalf("workers applied %d events; the alloc loop did not run the path", frames)
+	}
+}
+
+func TestDataPathBadChangeInvalidatesOnlyItsAsset(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec dpRecorder
+	d := newTestDataPath(t, 2, rec.factory)
+	sink := d.Sink()
+	sink(1, []byte("["+dpBookA+","+dpBookB+"]"), mono.Now())
+	// Asset A's change carries an absurd size; asset B's is fine.
+	bad := strings.Replace(dpChanges, `"size":"300"`, `"size":"1e400"`, 1)
+	sink(1, []byte(bad), mono.Now())
+	ctx := context.Background()
+	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+		va, _, _ := d.Book(ctx, dpAssetA, 0)
+		vb, _, _ := d.Book(ctx, dpAssetB, 0)
+		if va.Valid {
+			return fmt.Errorf("asset A still valid after its change was skipped")
+		}
+		if !vb.Valid || len(vb.Asks) != 0 {
+			return fmt.Errorf("asset B = %+v; want valid with its ask deleted", vb)
+		}
+		return nil
+	})
+	if s := d.router.stats(); s.Malformed != 1 || s.Dropped != 1 {
+		t.Errorf("malformed/dropped = %d/%d; want 1/1", s.Malformed, s.Dropped)
 	}
 }

@@ -432,6 +432,31 @@ func (p *Pool) Unsubscribe(ids []string) error {
 	return errors.Join(errs...)
 }
 
+// Resubscribe asks the venue for fresh snapshots of ids: each carrying
+// connection unsubscribes and subscribes them again in place (the venue
+// answers a subscribe with a book snapshot). Used after a detected gap.
+func (p *Pool) Resubscribe(ids []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	p.conns.Range(func(_ int64, c *Conn) bool {
+		var mine []string
+		for _, id := range ids {
+			if c.Has(id) {
+				mine = append(mine, id)
+			}
+		}
+		if len(mine) > 0 {
+			if err := c.Unsubscribe(mine); err != nil {
+				errs = append(errs, err)
+			}
+			errs = append(errs, c.Subscribe(mine))
+		}
+		return true
+	})
+	return errors.Join(errs...)
+}
+
 // Conn returns connection id, lock-free.
 func (p *Pool) Conn(id int64) (*Conn, bool) { return p.conns.Load(id) }
 

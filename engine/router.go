@@ -206,8 +206,7 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 	r.curConn = connID
 	events, err := r.dec.Decode(frame)
 	if err != nil {
-		r.malformed.Add(1)
-		r.errLog.log(r.cfg.logger, "cannot decode frame", "conn", connID, "bytes", len(frame), "err", err)
+		r.decodeFailed(connID, len(frame), err)
 	}
 	now := mono.Now()
 	for i := range events {
@@ -284,6 +283,20 @@ func (r *router) routePriceChange(ev *wire.Event, recv, now int64) {
 			}
 		}
 		r.stageEvent(rt, it)
+	}
+}
+
+// decodeFailed counts a frame with bad parts and invalidates the books the
+// skipped parts were about: a skipped level change leaves that book wrong
+// until its next snapshot, which is requested. Not on the steady-state path.
+func (r *router) decodeFailed(connID int64, n int, err error) {
+	r.malformed.Add(1)
+	r.errLog.log(r.cfg.logger, "cannot decode frame", "conn", connID, "bytes", n, "err", err)
+	for _, e := range wire.Errors(err) {
+		if e.AssetID == "" {
+			continue
+		}
+		r.dropFor(r.route(e.AssetID, e.Market))
 	}
 }
 
@@ -368,13 +381,19 @@ func (r *router) ensureRoom(rt *assetRoute, n int) bool {
 	return true
 }
 
-// dropFor records a drop for rt: its book is invalid from here until the
-// next snapshot, which is requested.
+// dropFor records a lost event for rt: its book is invalid from here until
+// the next snapshot, which is requested. The worker learns it through an
+// itemInvalidate, staged now if there is room or else ahead of rt's next
+// event.
 func (r *router) dropFor(rt *assetRoute) {
 	r.dropped.Add(1)
 	if !rt.pendingInvalidate {
 		rt.pendingInvalidate = true
 		r.requestResync(rt.id)
+	}
+	if q := r.rings[rt.worker]; q.TryStage(item{route: rt, kind: itemInvalidate}) {
+		rt.pendingInvalidate = false
+		r.markTouched(rt.worker)
 	}
 }
 
