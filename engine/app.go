@@ -71,12 +71,13 @@ func New(cfg Config) (*App, error) {
 	// snapshot liveness and resync requests flow back); the closures break
 	// the construction cycle.
 	a.data = newDataPath(routerConfig{
-		inboundBytes: cfg.InboundBytes,
-		policy:       cfg.Backpressure,
-		logger:       cfg.Logger,
-		onResync:     func(ids []string) { a.resync(ids) },
-		onMarket:     func(ev MarketEvent) { a.marketEvent(ev) },
-		onSnapshot:   func(conn int64, id string, recv int64) { a.pool.MarkSnapshot(conn, id, recv) },
+		inboundBytes:    cfg.InboundBytes,
+		assetStaleAfter: max(cfg.AssetStaleAfter, 0),
+		policy:          cfg.Backpressure,
+		logger:          cfg.Logger,
+		onResync:        func(ids []string) { a.resync(ids) },
+		onMarket:        func(ev MarketEvent) { a.marketEvent(ev) },
+		onSnapshot:      func(conn int64, id string, recv int64) { a.pool.MarkSnapshot(conn, id, recv) },
 	}, workerConfig{
 		count:    cfg.Workers,
 		ringSize: cfg.RingSize,

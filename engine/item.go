@@ -55,7 +55,8 @@ type assetRoute struct {
 	worker int
 
 	// router-owned
-	pendingInvalidate bool // a drop happened; stage itemInvalidate first
+	pendingInvalidate bool  // a drop happened; stage itemInvalidate first
+	lastEvent         int64 // mono ns of the last event routed (stall detection)
 
 	// worker-owned
 	book       *book.Book
