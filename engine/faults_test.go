@@ -408,3 +408,75 @@ func TestFaultAssetStall(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // > AssetStaleAfter: every stalled asset asked again
 	settleAndCompare(t, a, s, ids)
 }
+
+// TestFaultSnapshotCap proves which mechanism keeps snapshots from going
+// missing when the venue serves no snapshot beyond a per-socket asset
+// count (sim snapcap=N). It is the engine keeping sockets at or below the
+// cap (AssetsPerConn, default 200 against the venue's ~500): at the cap
+// every book is valid and not one snapshot is skipped. The in-place
+// Pool.SnapshotTimeout redrive cannot do it: above the cap, the assets
+// past it stay without a snapshot however often they are redriven (each
+// redrive re-subscribes on the same socket, which is still at the cap),
+// so exactly the excess assets of each socket stay invalid. (With live
+// traffic the venue's post-trade book snapshots heal them eventually; the
+// above-cap case runs the simulator without event generation so that only
+// subscribe snapshots exist and the redrive is measured alone.)
+func TestFaultSnapshotCap(t *testing.T) {
+	const capN = 30
+	t.Run("at-cap", func(t *testing.T) {
+		t.Cleanup(func() { goleak.VerifyNone(t) })
+		s := faultSim(t, 81, fmt.Sprintf("snapcap=%d", capN))
+		a := faultApp(t, s, func(c *Config) { c.AssetsPerConn = capN })
+		ids := addSimMarkets(a, s)
+		settleAndCompare(t, a, s, ids)
+		if n := s.Stats().SnapshotsSkipped; n != 0 {
+			t.Errorf("simulator skipped %d snapshots; want 0 with sockets at the cap", n)
+		}
+		if n := a.Pool().Stats().SnapshotRedrives; n != 0 {
+			t.Errorf("%d snapshot redrives; want 0", n)
+		}
+	})
+	t.Run("above-cap", func(t *testing.T) {
+		t.Cleanup(func() { goleak.VerifyNone(t) })
+		const perConn = capN + 10
+		f, err := sim.ParseFaults(fmt.Sprintf("snapcap=%d", capN))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := startSim(t, sim.Config{Seed: 82, Markets: faultScale().markets, Manual: true, Faults: f})
+		a := faultApp(t, s, func(c *Config) {
+			c.AssetsPerConn = perConn
+			c.Pool.SnapshotTimeout = 200 * time.Millisecond
+		})
+		ids := addSimMarkets(a, s)
+		var excess int
+		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+			ps := a.Pool().Stats()
+			excess = 0
+			for _, c := range ps.Conns {
+				excess += max(c.Assets-capN, 0)
+			}
+			if ps.Assets != len(ids) || ps.SnapshotRedrives < uint64(3*excess) {
+				return fmt.Errorf("%d of %d assets placed, %d redrives for %d assets past the cap", ps.Assets, len(ids), ps.SnapshotRedrives, excess)
+			}
+			return nil
+		})
+		if excess == 0 {
+			t.Fatal("no socket above the cap: the case proves nothing")
+		}
+		s.Pause()
+		waitQuiescent(t, a)
+		invalid := 0
+		for _, id := range ids {
+			if v, ok, err := a.Book(context.Background(), id, 0); err != nil || !ok || !v.Valid {
+				invalid++
+			}
+		}
+		if invalid != excess {
+			t.Errorf("%d books invalid; want exactly the %d assets past the cap", invalid, excess)
+		}
+		if n := s.Stats().SnapshotsSkipped; n < uint64(3*excess) {
+			t.Errorf("simulator skipped %d snapshots; want redrives to hit the cap again (>= %d)", n, 3*excess)
+		}
+	})
+}
