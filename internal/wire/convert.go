@@ -111,7 +111,7 @@ func (c conv) fail(asset, name string, i int, sub string, value string, quoted b
 	}
 	c.d.fail(&Error{
 		Kind: c.kind, Index: c.idx, Offset: -1,
-		AssetID: clip(asset), Market: clip(c.r.Market),
+		AssetID: clipID(asset), Market: clipID(c.r.Market),
 		Field: field, Value: clip(value), quoted: quoted, Err: cause,
 	})
 }

@@ -183,7 +183,7 @@ func (d *Decoder) element(s string, start, idx int) (end int, ok bool) {
 		at := start + mt.Pos
 		e.Offset = at
 		e.Kind, _ = classify(r, p)
-		e.AssetID, e.Market = clip(r.AssetID), clip(r.Market)
+		e.AssetID, e.Market = clipID(r.AssetID), clipID(r.Market)
 		e.Field = keyBefore(s, at)
 		e.Err = fmt.Errorf("%w: got %s", ErrWrongType, jsonType(s, at))
 		if at == start {

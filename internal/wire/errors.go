@@ -100,6 +100,19 @@ func Errors(err error) []*Error {
 // maxValue bounds how much of a bad value an Error keeps.
 const maxValue = 64
 
+// clipID keeps an asset or condition id whole, so callers can act on it
+// (invalidate that book); ids longer than any real one (78 digits, or 0x+64
+// hex) are garbage and are clipped like values.
+func clipID(s string) string {
+	if len(s) > maxID {
+		return clip(s)
+	}
+	return strings.Clone(s)
+}
+
+// maxID is longer than every real asset id and condition id.
+const maxID = 100
+
 func clip(s string) string {
 	if len(s) > maxValue {
 		return strings.Clone(s[:maxValue]) + "..."
