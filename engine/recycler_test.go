@@ -135,7 +135,7 @@ func (g *recyRig) waitSnapshots(c *Conn, awaiting int) {
 	g.t.Helper()
 	checkFor(g.t, 10*time.Second, 2*time.Millisecond, func() error {
 		if got := len(c.AwaitingSnapshot()); got != awaiting {
-			return fmt.Errorf("connection %d: %d assets await a snapshot; want %d", c.ID(), got, awaiting)
+			return fmt.Errorf("connection %d: %d assets await a snapshot; want %d (stats %+v)", c.ID(), got, awaiting, c.Stats())
 		}
 		return nil
 	})
