@@ -64,6 +64,12 @@ type lifeBooks interface {
 // LifecycleConfig configures a Lifecycle. Zero fields take the documented defaults in
 // NewLifecycle.
 type LifecycleConfig struct {
+	// GammaURL is the Gamma API root the markets are listed from; it overrides
+	// Gamma.BaseURL. Default gamma.DefaultBaseURL.
+	GammaURL string
+	// Gamma configures the Gamma client (retries, timeouts, page size). Its Logger defaults
+	// to Logger.
+	Gamma gamma.Config
 	// DiscoveryInterval is the time between two Gamma listings. Default 60 s. The first
 	// listing runs as soon as the lifecycle starts.
 	DiscoveryInterval time.Duration
@@ -255,17 +261,37 @@ type Lifecycle struct {
 
 	noticesIn, noticesDropped atomic.Uint64
 
+	idle func() // releases the Gamma client's idle connections at Stop; nil for a lister
+
 	lifeMu  sync.Mutex
 	started bool
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
 
-// NewLifecycle returns a lifecycle controller that is not started yet. reg must not be nil;
-// lister is normally a *gamma.Client (nil: no discovery, only notices and AddMarket); pool is
-// normally the *Pool (nil: expired assets are not unsubscribed); books is the data path (nil:
-// books are not dropped).
-func NewLifecycle(cfg LifecycleConfig, reg *Registry, lister lifeLister, pool lifePool, books lifeBooks) *Lifecycle {
+// NewLifecycle returns a lifecycle controller that is not started yet, listing markets with a
+// Gamma client built from cfg. reg must not be nil; pool is normally the *Pool (nil: expired
+// assets are not unsubscribed); books is the data path (nil: books are not dropped).
+func NewLifecycle(cfg LifecycleConfig, reg *Registry, pool lifePool, books lifeBooks) (*Lifecycle, error) {
+	gcfg := cfg.Gamma
+	if cfg.GammaURL != "" {
+		gcfg.BaseURL = cfg.GammaURL
+	}
+	if gcfg.Logger == nil {
+		gcfg.Logger = cfg.Logger
+	}
+	gc, err := gamma.New(gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create lifecycle: %w", err)
+	}
+	l := newLifecycle(cfg, reg, gc, pool, books)
+	l.idle = gc.CloseIdleConnections
+	return l, nil
+}
+
+// newLifecycle builds a lifecycle on any lister (nil: no discovery, only notices and
+// AddMarket).
+func newLifecycle(cfg LifecycleConfig, reg *Registry, lister lifeLister, pool lifePool, books lifeBooks) *Lifecycle {
 	cfg.fill()
 	if reg == nil {
 		panic("engine: NewLifecycle needs a registry")
@@ -318,6 +344,9 @@ func (l *Lifecycle) Stop(ctx context.Context) error {
 	cancel()
 	select {
 	case <-l.done:
+		if l.idle != nil {
+			l.idle()
+		}
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("cannot stop lifecycle: %w", ctx.Err())

@@ -181,7 +181,7 @@ func newLifeRig(t *testing.T, edit func(*LifecycleConfig)) *lifeRig {
 	if edit != nil {
 		edit(&cfg)
 	}
-	r.l = NewLifecycle(cfg, r.reg, r.g.client(t), r.rec, r.rec)
+	r.l = newLifecycle(cfg, r.reg, r.g.client(t), r.rec, r.rec)
 	return r
 }
 
@@ -451,5 +451,11 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 	}
 	if err := r.l.Start(context.Background()); err == nil {
 		t.Error("Start after Stop = nil; want an error")
+	}
+}
+
+func TestNewLifecycleRejectsBadGammaURL(t *testing.T) {
+	if _, err := NewLifecycle(LifecycleConfig{GammaURL: "ftp://x"}, NewRegistry(), nil, nil); err == nil {
+		t.Error("NewLifecycle with an ftp Gamma URL = nil error; want one")
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/internal/gamma"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/internal/wire"
 )
@@ -55,13 +54,11 @@ func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg LifecycleConfig, rec
 	pcfg := testPoolConfig(s.WSURL())
 	pcfg.MinBatch, pcfg.MaxWait = 1, time.Millisecond
 	g.pool = NewPool(pcfg, g.reg, g.sink)
-	gc, err := gamma.New(gamma.Config{BaseURL: s.GammaURL()})
-	if err != nil {
+	lifeCfg.Now = s.Now // end dates are on the simulator's virtual clock
+	lifeCfg.GammaURL = s.GammaURL()
+	if g.life, err = NewLifecycle(lifeCfg, g.reg, g.pool, g.rec); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(gc.CloseIdleConnections)
-	lifeCfg.Now = s.Now // end dates are on the simulator's virtual clock
-	g.life = NewLifecycle(lifeCfg, g.reg, gc, g.pool, g.rec)
 	g.recy = newRecycler(recyCfg, g.reg, g.pool, &recyTestMover{pool: g.pool})
 
 	for _, step := range []interface{ Start(context.Context) error }{g.pool, g.life, g.recy} {
