@@ -439,6 +439,13 @@ func (l *Lifecycle) Stats() LifecycleStats {
 	return st
 }
 
+// OnMarketEvent takes a new_market or market_resolved notice from the socket.
+// It never blocks: the router calls it on its own goroutine.
+func (l *Lifecycle) OnMarketEvent(ev MarketEvent) {
+	l.onNotice(lifeNotice{resolved: ev.Resolved, id: ev.ID, cond: ev.Market, question: ev.Question,
+		slug: ev.Slug, assets: ev.AssetIDs, outcomes: ev.Outcomes})
+}
+
 // onNotice queues a socket notice without blocking; a full queue drops it (counted).
 func (l *Lifecycle) onNotice(n lifeNotice) {
 	select {

@@ -71,7 +71,7 @@ func TestMigrationNoLossNoDuplicate(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	var s migStream
 	type step struct {
-		conn int64
+		conn  int64
 		frame string
 	}
 	cases := []struct {

@@ -215,6 +215,28 @@ type Recycler struct {
 
 // newRecycler builds a recycler on the pool and mover interfaces (the exported constructor
 // adapts the data path's migration API).
+// recyMigrator is the data path's make-before-break API (see Migration).
+type recyMigrator interface {
+	BeginMigration(ids []string, from int64) *Migration
+	FinishMigration(m *Migration) MigrationResult
+}
+
+// recyAdapter lets the recycler drive the data path through recyMover.
+type recyAdapter struct{ m recyMigrator }
+
+func (a recyAdapter) begin(ids []string, from int64) recyMigration {
+	return a.m.BeginMigration(ids, from)
+}
+func (a recyAdapter) finish(m recyMigration) recyResult {
+	return recyResult(a.m.FinishMigration(m.(*Migration)))
+}
+
+// NewRecycler builds the recycler of pool's connections; mig is the data
+// path that switches each asset over without loss.
+func NewRecycler(cfg RecyclerConfig, reg *Registry, pool *Pool, mig recyMigrator) *Recycler {
+	return newRecycler(cfg, reg, pool, recyAdapter{mig})
+}
+
 func newRecycler(cfg RecyclerConfig, reg *Registry, pool recyPool, mv recyMover) *Recycler {
 	cfg.fill()
 	if reg == nil || pool == nil || mv == nil {
