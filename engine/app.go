@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// App is the polyfeed engine: registry, workers, router, pool, lifecycle
+// and recycler, started in that order and stopped in reverse.
+//
+// Concurrency: Start, Stop and Run are serialised by the App; Stats,
+// Healthy, Ready, Book and AddMarket may be called from any goroutine at any
+// time (the admin HTTP server calls them concurrently).
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	registry *Registry
+	data     *dataPath
+	pool     *Pool
+	life     *Lifecycle // nil when disabled
+	recycler *Recycler  // nil when disabled
+
+	mu      sync.Mutex // serialises Start/Stop
+	seq     sequence
+	state   atomic.Int32 // appState
+	stopped atomic.Bool
+}
+
+type appState int32
+
+const (
+	stateNew appState = iota
+	stateStarting
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+var appStateNames = [...]string{"new", "starting", "running", "stopping", "stopped"}
+
+func (s appState) String() string { return appStateNames[s] }
+
+// New builds an App from cfg (defaults filled, values validated). Nothing
+// runs until Start.
+func New(cfg Config) (*App, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("cannot configure engine: %w", err)
+	}
+	a := &App{cfg: cfg, log: cfg.Logger, registry: NewRegistry()}
+
+	poolCfg := cfg.Pool
+	poolCfg.Conn = cfg.Conn
+	poolCfg.Conn.URL = cfg.WSURL
+	poolCfg.AssetsPerConn = cfg.AssetsPerConn
+	if poolCfg.Logger == nil {
+		poolCfg.Logger = cfg.Logger
+	}
+	if poolCfg.Conn.Logger == nil {
+		poolCfg.Conn.Logger = cfg.Logger
+	}
+
+	// The pool and the data path refer to each other (frames flow in,
+	// snapshot liveness and resync requests flow back); the closures break
+	// the construction cycle.
+	a.data = newDataPath(routerConfig{
+		inboundBytes:    cfg.InboundBytes,
+		assetStaleAfter: max(cfg.AssetStaleAfter, 0),
+		noTickResync:    cfg.DisableTickSizeResync,
+		policy:          cfg.Backpressure,
+		logger:          cfg.Logger,
+		onResync:        func(ids []string) { a.resync(ids) },
+		onMarket:        func(ev MarketEvent) { a.marketEvent(ev) },
+		onSnapshot:      func(conn int64, id string, recv int64) { a.pool.MarkSnapshot(conn, id, recv) },
+	}, workerConfig{
+		count:    cfg.Workers,
+		ringSize: cfg.RingSize,
+		factory:  cfg.Handler,
+		pinCPUs:  cfg.PinCPUs,
+		logger:   cfg.Logger,
+	})
+	a.pool = NewPool(poolCfg, a.registry, a.data.Sink())
+
+	if !cfg.DisableLifecycle {
+		lc := cfg.Lifecycle
+		lc.GammaURL = cfg.GammaURL
+		if lc.Logger == nil {
+			lc.Logger = cfg.Logger
+		}
+		if lc.OnNewMarket == nil {
+			lc.OnNewMarket = cfg.OnNewMarket
+		}
+		if lc.OnMarketExpired == nil {
+			lc.OnMarketExpired = cfg.OnMarketExpired
+		}
+		life, err := NewLifecycle(lc, a.registry, a.pool, a.data)
+		if err != nil {
+			return nil, fmt.Errorf("cannot configure lifecycle: %w", err)
+		}
+		a.life = life
+	}
+	if !cfg.DisableRecycling {
+		rc := cfg.Recycler
+		if rc.Logger == nil {
+			rc.Logger = cfg.Logger
+		}
+		a.recycler = NewRecycler(rc, a.registry, a.pool, a.data)
+	}
+
+	a.seq = sequence{logger: cfg.Logger, comps: a.components()}
+	return a, nil
+}
+
+// components lists the start order. Stop runs it backwards: the recycler
+// and lifecycle stop changing subscriptions, the pool stops feeding frames,
+// the router routes what is queued, the workers drain their rings.
+func (a *App) components() []component {
+	cs := []component{
+		{name: "registry"}, // passive: nothing to start, listed for the log
+		{name: "workers", start: a.data.startWorkers, stop: a.data.stopWorkers},
+		{name: "router", start: a.data.startRouter, stop: a.data.stopRouter},
+		{name: "pool", start: a.pool.Start, stop: a.pool.Stop},
+	}
+	if a.life != nil {
+		cs = append(cs, component{name: "lifecycle", start: a.life.Start, stop: a.life.Stop})
+	}
+	if a.recycler != nil {
+		cs = append(cs, component{name: "recycler", start: a.recycler.Start, stop: a.recycler.Stop})
+	}
+	return cs
+}
+
+// Start starts every component in order. If one fails, the ones already
+// started are stopped in reverse and the error is returned.
+func (a *App) Start(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if appState(a.state.Load()) != stateNew {
+		return errors.New("cannot start engine: already started")
+	}
+	a.state.Store(int32(stateStarting))
+	t0 := time.Now()
+	if err := a.seq.startAll(ctx, a.cfg.StopTimeout); err != nil {
+		a.state.Store(int32(stateStopped))
+		return err
+	}
+	a.state.Store(int32(stateRunning))
+	a.log.Info("engine started", "duration", time.Since(t0).Round(time.Millisecond), "workers", a.cfg.Workers, "ws", a.cfg.WSURL)
+	return nil
+}
+
+// Stop stops every started component in reverse order, each bounded by its
+// share of StopTimeout (and ctx); a hung component is reported and skipped.
+// Stop is idempotent.
+func (a *App) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if appState(a.state.Load()) == stateStopped || appState(a.state.Load()) == stateNew {
+		a.state.Store(int32(stateStopped))
+		return nil
+	}
+	a.state.Store(int32(stateStopping))
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.StopTimeout)
+	defer cancel()
+	t0 := time.Now()
+	err := a.seq.stopAll(ctx)
+	a.state.Store(int32(stateStopped))
+	s := a.Stats()
+	a.log.Info("engine stopped", "duration", time.Since(t0).Round(time.Millisecond),
+		"routed", s.Router.MessagesRouted, "dropped", s.Router.Dropped, "malformed", s.Router.Malformed)
+	return err
+}
+
+// Run starts the App, waits for SIGINT/SIGTERM or ctx to end, then stops it.
+// The signal handlers are removed before it returns.
+func (a *App) Run(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	a.log.Info("shutting down", "cause", context.Cause(ctx))
+	stop() // a second signal now kills the process the default way
+	return a.Stop(context.WithoutCancel(ctx))
+}
+
+// Registry exposes the asset registry (read it freely; mutate with care).
+func (a *App) Registry() *Registry { return a.registry }
+
+// Pool exposes the connection pool.
+func (a *App) Pool() *Pool { return a.pool }
+
+// Book returns a copy of an asset's book (depth levels a side, 0 = all).
+func (a *App) Book(ctx context.Context, assetID string, depth int) (BookView, bool, error) {
+	return a.data.Book(ctx, assetID, depth)
+}
+
+// AddMarket registers a market's assets by hand (also with the lifecycle
+// disabled); the pool subscribes them. With the lifecycle on, the market is
+// tracked like a discovered one but never expired for being absent from
+// Gamma.
+func (a *App) AddMarket(m Market) error {
+	if a.life != nil {
+		return a.life.AddMarket(m)
+	}
+	if len(m.AssetIDs) == 0 {
+		return fmt.Errorf("cannot add market %q: no asset ids", m.ID)
+	}
+	for _, id := range m.AssetIDs {
+		a.registry.Add(id, m.ConditionID, m.EndDate)
+	}
+	return nil
+}
+
+// resync asks for fresh snapshots: unsubscribe and subscribe again on the
+// connection that carries each asset (the venue answers a subscribe with a
+// snapshot). Called from the router's resync goroutine.
+func (a *App) resync(ids []string) {
+	if err := a.pool.Resubscribe(ids); err != nil {
+		a.log.Warn("cannot resync assets", "assets", len(ids), "err", err)
+	}
+}
+
+// marketEvent forwards socket market notices to the lifecycle.
+func (a *App) marketEvent(ev MarketEvent) {
+	if a.life != nil {
+		a.life.OnMarketEvent(ev)
+	}
+}
+
+// FrameSink feeds raw market-channel frames into the engine as if connection
+// connID had received them: for replaying recorded frames and for
+// benchmarks that measure the engine without sockets. Safe for concurrent
+// use; frame may be reused after the call.
+func (a *App) FrameSink() FrameSink { return a.data.Sink() }
+
+// ForceRecycle replaces connection connID now (make before break) and
+// returns when the recycle ended. It fails when recycling is disabled.
+func (a *App) ForceRecycle(connID int64) error {
+	if a.recycler == nil {
+		return errors.New("cannot recycle: recycling disabled")
+	}
+	return a.recycler.ForceRecycle(connID)
+}

@@ -1,0 +1,152 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/polyfeed/polyfeed/internal/gamma"
+)
+
+// DefaultGammaURL is the venue's market discovery API.
+const DefaultGammaURL = gamma.DefaultBaseURL
+
+// Config configures an App. The zero value runs against the live venue with
+// the documented defaults; New fills them in and validates the rest.
+type Config struct {
+	// WSURL is the CLOB market channel. Default DefaultMarketURL.
+	WSURL string
+	// GammaURL is the Gamma REST base URL. Default DefaultGammaURL.
+	GammaURL string
+
+	// Workers is the number of pinned worker goroutines that own the books.
+	// Default 4.
+	Workers int
+	// RingSize is each worker's ring capacity in items (a snapshot takes one
+	// item per level plus two). Rounded up to a power of two. Default 65536.
+	RingSize int
+	// InboundBytes bounds the router's inbound queue. Default 64 MiB, enough
+	// for the whole startup dump of 10,000 markets.
+	InboundBytes int
+	// Backpressure is what the router does when a worker's ring is full.
+	// Default DropAndResync.
+	Backpressure Backpressure
+	// PinCPUs pins worker i to CPU i mod NumCPU (Linux). Default off: on a
+	// shared machine the scheduler usually does better.
+	PinCPUs bool
+	// Handler builds each worker's event handler. Default: none (books only).
+	Handler HandlerFactory
+
+	// AssetsPerConn is how many assets share one socket. Default 200, at most
+	// ConnMaxAssets (500).
+	AssetsPerConn int
+	// Conn tunes every connection (ping, stale timeout, backoff, frame size);
+	// its URL is taken from WSURL.
+	Conn ConnConfig
+	// Pool tunes the subscription loop; its Conn and AssetsPerConn are taken
+	// from the fields above.
+	Pool PoolConfig
+
+	// DisableLifecycle turns off Gamma discovery and expiry: assets then come
+	// only from AddMarket.
+	DisableLifecycle bool
+	// Lifecycle tunes discovery and expiry.
+	Lifecycle LifecycleConfig
+	// DisableRecycling turns off connection recycling.
+	DisableRecycling bool
+	// Recycler tunes connection recycling.
+	Recycler RecyclerConfig
+
+	// OnNewMarket and OnMarketExpired are called from the lifecycle
+	// goroutine when a market is registered or retired. Optional.
+	OnNewMarket     func(Market)
+	OnMarketExpired func(Market)
+
+	// AssetStaleAfter: an asset with no event for this long gets a fresh
+	// snapshot requested, which heals the venue's per-asset silent stall (a
+	// quiet market just gets one redundant snapshot). Default 10 min;
+	// negative disables.
+	AssetStaleAfter time.Duration
+
+	// DisableTickSizeResync keeps the book as it is after a tick_size_change
+	// instead of asking the venue for a fresh snapshot (PROTOCOL: the book
+	// should be re-snapshotted when the grid changes). Default off.
+	DisableTickSizeResync bool
+
+	// StopTimeout bounds the whole Stop. Default 30 s.
+	StopTimeout time.Duration
+	// StuckAfter: a worker with queued events that made no progress this
+	// long makes the App unhealthy. Default 10 s.
+	StuckAfter time.Duration
+	// DataStaleAfter: with assets subscribed, no data frame on any
+	// connection for this long makes the App unhealthy. Default 2 min.
+	DataStaleAfter time.Duration
+
+	// Logger receives lifecycle logs (never per-event logs). Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// maxWorkers bounds Workers: more workers than this only add park/wake cost.
+const maxWorkers = 256
+
+func (c *Config) fill() error {
+	if c.WSURL == "" {
+		c.WSURL = DefaultMarketURL
+	}
+	if c.GammaURL == "" {
+		c.GammaURL = DefaultGammaURL
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.RingSize == 0 {
+		c.RingSize = 1 << 16
+	}
+	if c.InboundBytes == 0 {
+		c.InboundBytes = 64 << 20
+	}
+	if c.AssetsPerConn == 0 {
+		c.AssetsPerConn = 200
+	}
+	if c.AssetStaleAfter == 0 {
+		c.AssetStaleAfter = 10 * time.Minute
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = 30 * time.Second
+	}
+	if c.StuckAfter == 0 {
+		c.StuckAfter = 10 * time.Second
+	}
+	if c.DataStaleAfter == 0 {
+		c.DataStaleAfter = 2 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Workers >= 1 && c.Workers <= maxWorkers, "workers must be 1..%d, got %d", maxWorkers, c.Workers)
+	check(c.RingSize >= 64 && c.RingSize <= 1<<24, "ring size must be 64..16777216, got %d", c.RingSize)
+	check(c.InboundBytes >= 1<<20, "inbound bytes must be at least 1 MiB, got %d", c.InboundBytes)
+	check(c.AssetsPerConn >= 1 && c.AssetsPerConn <= ConnMaxAssets, "assets per connection must be 1..%d, got %d", ConnMaxAssets, c.AssetsPerConn)
+	check(c.Backpressure == DropAndResync || c.Backpressure == Block, "unknown backpressure policy %d", c.Backpressure)
+	check(c.StopTimeout > 0 && c.StuckAfter > 0 && c.DataStaleAfter > 0, "timeouts must be positive")
+	for name, raw := range map[string]string{"ws url": c.WSURL, "gamma url": c.GammaURL} {
+		u, err := url.Parse(raw)
+		ok := err == nil && u.Host != ""
+		if ok && name == "ws url" {
+			ok = u.Scheme == "ws" || u.Scheme == "wss"
+		} else if ok {
+			ok = u.Scheme == "http" || u.Scheme == "https"
+		}
+		check(ok, "invalid %s %q", name, raw)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polyfeed/polyfeed/internal/hist"
+)
+
+// Collector exposes the engine's counters to Prometheus. It reads the same
+// atomics as Stats at scrape time, so the hot path pays nothing for metrics.
+// Register it with a prometheus.Registry: reg.MustRegister(app.Collector()).
+func (a *App) Collector() prometheus.Collector { return &appCollector{a: a} }
+
+type appCollector struct{ a *App }
+
+var (
+	mDesc = func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("polyfeed_"+name, help, labels, nil)
+	}
+	descUp           = mDesc("up", "1 while the engine runs.")
+	descHealthy      = mDesc("healthy", "1 while Healthy() holds.")
+	descAssets       = mDesc("registry_assets", "Assets in the registry by state.", "state")
+	descConns        = mDesc("pool_connections", "Connections in the pool by status.", "status")
+	descConnMsgs     = mDesc("connection_messages_total", "Data frames received, all connections.")
+	descConnBytes    = mDesc("connection_bytes_total", "Bytes received, all connections.")
+	descReconnects   = mDesc("connection_reconnects_total", "Reconnects, all connections.")
+	descRouterFrames = mDesc("router_frames_total", "Frames decoded by the router.")
+	descRouted       = mDesc("router_events_routed_total", "Per-asset events staged to workers.")
+	descDropped      = mDesc("router_events_dropped_total", "Events dropped under backpressure.")
+	descMalformed    = mDesc("router_malformed_frames_total", "Frames with a decoding error (good parts kept).")
+	descStalls       = mDesc("router_backpressure_stalls_total", "Times the router waited for ring room.")
+	descResyncs      = mDesc("router_resyncs_requested_total", "Assets for which a fresh snapshot was requested.")
+	descInbound      = mDesc("router_inbound_queue_frames", "Frames waiting in the router's inbound queue.")
+	descRingDepth    = mDesc("worker_queue_depth", "Items waiting in a worker's ring.", "worker")
+	descWorkerEvents = mDesc("worker_events_total", "Events applied and handed to the handler.", "worker")
+	descBooks        = mDesc("worker_books", "Books owned by a worker.", "worker")
+	descPanics       = mDesc("worker_handler_panics_total", "Handler panics recovered.", "worker")
+	descInvalid      = mDesc("worker_books_invalidated_total", "Books invalidated (drop or divergence).", "worker")
+	descDiverged     = mDesc("worker_best_mismatches_total", "price_change best bid/ask disagreed with the book.", "worker")
+	descRouteLat     = mDesc("routing_latency_seconds", "Frame received to events staged in worker rings.")
+	descProcLat      = mDesc("processing_latency_seconds", "Event staged to handler done.")
+	descE2ELat       = mDesc("end_to_end_latency_seconds", "Frame received to handler done.")
+)
+
+func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descHealthy, descAssets, descConns, descConnMsgs, descConnBytes,
+		descReconnects, descRouterFrames, descRouted, descDropped, descMalformed, descStalls, descResyncs,
+		descInbound, descRingDepth, descWorkerEvents, descBooks, descPanics, descInvalid, descDiverged,
+		descRouteLat, descProcLat, descE2ELat} {
+		ch <- d
+	}
+}
+
+func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
+	a := c.a
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	gauge(descUp, b2f(appState(a.state.Load()) == stateRunning))
+	ok, _ := a.Healthy()
+	gauge(descHealthy, b2f(ok))
+
+	rc := a.registry.Counts()
+	gauge(descAssets, float64(rc.Pending), "pending")
+	gauge(descAssets, float64(rc.Subscribed), "subscribed")
+	gauge(descAssets, float64(rc.Expired), "expired")
+
+	byStatus := map[string]int{}
+	var msgs, bytes, reconnects uint64
+	for _, conn := range a.pool.Conns() {
+		st := conn.Stats()
+		byStatus[st.Status.String()]++
+		msgs += st.Messages
+		bytes += st.Bytes
+		reconnects += st.Reconnects
+	}
+	for s, n := range byStatus {
+		gauge(descConns, float64(n), s)
+	}
+	counter(descConnMsgs, float64(msgs))
+	counter(descConnBytes, float64(bytes))
+	counter(descReconnects, float64(reconnects))
+
+	r := a.data.router
+	counter(descRouterFrames, float64(r.frames.Load()))
+	counter(descRouted, float64(r.routed.Load()))
+	counter(descDropped, float64(r.dropped.Load()))
+	counter(descMalformed, float64(r.malformed.Load()))
+	counter(descStalls, float64(r.stalls.Load()))
+	counter(descResyncs, float64(r.resyncs.Load()))
+	gauge(descInbound, float64(r.in.frames.Load()))
+	rl := r.latency.Snapshot()
+	ch <- constHistogram(descRouteLat, &rl)
+
+	var proc, e2e hist.Snapshot
+	for i, w := range a.data.workers.workers {
+		name := workerName(i)
+		gauge(descRingDepth, float64(w.ring.Len()), name)
+		counter(descWorkerEvents, float64(w.events.Load()), name)
+		gauge(descBooks, float64(w.bookCount.Load()), name)
+		counter(descPanics, float64(w.panics.Load()), name)
+		counter(descInvalid, float64(w.invalidated.Load()), name)
+		counter(descDiverged, float64(w.diverged.Load()), name)
+		p, e := w.processing.Snapshot(), w.endToEnd.Snapshot()
+		proc.Merge(&p)
+		e2e.Merge(&e)
+	}
+	ch <- constHistogram(descProcLat, &proc)
+	ch <- constHistogram(descE2ELat, &e2e)
+}
+
+// constHistogram converts a latency snapshot (ns) into a Prometheus
+// histogram in seconds, one bucket per non-empty hist bucket.
+func constHistogram(d *prometheus.Desc, s *hist.Snapshot) prometheus.Metric {
+	buckets := map[float64]uint64{}
+	s.Buckets(func(upper int64, cum uint64) { buckets[float64(upper)/1e9] = cum })
+	return prometheus.MustNewConstHistogram(d, s.Count, float64(s.Sum)/1e9, buckets)
+}

@@ -1,0 +1,677 @@
+package engine
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/internal/hist"
+	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/wire"
+	"github.com/polyfeed/polyfeed/ring"
+)
+
+// Backpressure says what the router does when a worker's ring is full.
+type Backpressure uint8
+
+const (
+	// DropAndResync drops the event, counts it, marks the asset's book
+	// invalid (the handler sees EventInvalidated) and asks the venue for a
+	// fresh snapshot. One slow handler then costs only its own worker's
+	// assets a resync, never the whole engine a stall. The default.
+	DropAndResync Backpressure = iota
+	// Block makes the router wait for room, counting the stall. Nothing is
+	// lost, but one slow worker delays every worker, and a long stall fills
+	// the inbound queue until socket readers block too.
+	Block
+)
+
+func (b Backpressure) String() string {
+	if b == Block {
+		return "block"
+	}
+	return "drop"
+}
+
+// MarketEvent is a copied new_market or market_resolved notice from the
+// socket (custom feature). Gamma stays the source of truth; these only make
+// the lifecycle react sooner.
+type MarketEvent struct {
+	Resolved       bool
+	ID             string
+	Market         string // condition id
+	Question, Slug string
+	AssetIDs       []string
+	Outcomes       []string
+	WinningAssetID string
+	Timestamp      int64
+}
+
+// routerConfig is filled by the App from Config.
+type routerConfig struct {
+	inboundBytes int
+	policy       Backpressure
+	logger       *slog.Logger
+	// onResync asks for fresh snapshots of these assets. Called from the
+	// router's resync goroutine, never from the hot path.
+	onResync func(assetIDs []string)
+	// onMarket receives socket market notices on the router goroutine: it
+	// must only queue them.
+	onMarket func(MarketEvent)
+	// onSnapshot tells the connection that delivered it that an asset got a
+	// book (data liveness). Called on the router goroutine per snapshot.
+	onSnapshot func(connID int64, assetID string, recvNanos int64)
+	// resyncEvery batches resync requests.
+	resyncEvery time.Duration
+	// assetStaleAfter: an asset that has had no event for this long while
+	// its connection delivers gets a fresh snapshot requested (the venue's
+	// per-asset silent stall). 0 disables.
+	assetStaleAfter time.Duration
+	// maxStaleResyncs bounds how many stale assets one sweep resyncs.
+	maxStaleResyncs int
+	// noTickResync: do not resync after a tick_size_change.
+	noTickResync bool
+}
+
+// router is the single producer of every worker ring: it decodes each frame,
+// splits it into per-asset events, picks the asset's worker by xxhash and
+// stages compact items. Per-asset order is preserved because one goroutine
+// stages every event, in frame order, into the one ring that owns the asset.
+//
+// Concurrency: push (the FrameSink) and the control methods may be called
+// from any goroutine; everything else runs on the router goroutine.
+type router struct {
+	cfg   routerConfig
+	in    *inboundQueue
+	rings []*ring.SPSC[item]
+	dec   *wire.Decoder
+
+	routes    map[string]*assetRoute // router goroutine only
+	touched   []bool
+	dirty     []int
+	curConn   int64 // connection of the frame being routed
+	nextSweep int64 // mono ns of the next stale-asset sweep
+
+	resyncMu   sync.Mutex
+	resyncSet  map[string]struct{}
+	resyncWake chan struct{} // buffer 1: control signal
+
+	frames       paddedCounter
+	events       paddedCounter
+	routed       paddedCounter
+	dropped      paddedCounter
+	malformed    paddedCounter
+	stalls       paddedCounter
+	resyncs      paddedCounter
+	tooLarge     paddedCounter
+	market       paddedCounter
+	staleResyncs paddedCounter
+	decStats     atomic.Pointer[wire.DecoderStats]
+	latency      hist.Histogram // frame received → staged
+
+	errLog logOnce
+
+	stop    chan struct{}
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+// paddedCounter keeps counters written by different goroutines off each
+// other's cache lines.
+type paddedCounter struct {
+	atomic.Uint64
+	_ [56]byte
+}
+
+func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
+	if cfg.inboundBytes <= 0 {
+		cfg.inboundBytes = 64 << 20
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.resyncEvery <= 0 {
+		cfg.resyncEvery = 250 * time.Millisecond
+	}
+	if cfg.maxStaleResyncs <= 0 {
+		cfg.maxStaleResyncs = 100
+	}
+	return &router{
+		cfg:        cfg,
+		in:         newInboundQueue(cfg.inboundBytes),
+		rings:      rings,
+		dec:        wire.NewDecoder(),
+		routes:     make(map[string]*assetRoute),
+		touched:    make([]bool, len(rings)),
+		resyncSet:  make(map[string]struct{}),
+		resyncWake: make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		stopped:    make(chan struct{}),
+	}
+}
+
+// push is the connections' FrameSink: it copies the frame into the inbound
+// queue and returns. Safe for concurrent use. // hot path
+func (r *router) push(connID int64, frame []byte, recvNanos int64) {
+	if len(frame) == 0 {
+		return
+	}
+	r.in.push(connID, frame, recvNanos)
+}
+
+func (r *router) start() {
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		defer close(r.stopped)
+		r.run()
+	}()
+	go func() {
+		defer r.wg.Done()
+		r.resyncLoop()
+	}()
+}
+
+// stopAndWait stops taking new work, routes what is already queued, publishes
+// it and waits for the router goroutines.
+func (r *router) stopAndWait() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	r.in.close()
+	r.wg.Wait()
+}
+
+func (r *router) run() {
+	for {
+		b := r.in.take(r.stop, 100*time.Millisecond)
+		if b == nil {
+			select {
+			case <-r.stop:
+				return
+			default:
+				r.snapshotDecoderStats()
+				continue
+			}
+		}
+		for i := range b.recs {
+			rec := &b.recs[i]
+			if rec.ctl != nil {
+				r.handleControl(rec.ctl)
+				continue
+			}
+			r.routeFrame(rec.connID, b.data[rec.off:rec.off+rec.n], rec.recv)
+		}
+		r.publish()
+	}
+}
+
+// routeFrame decodes one frame and stages its events. // hot path
+func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
+	r.frames.Add(1)
+	r.curConn = connID
+	events, err := r.dec.Decode(frame)
+	if err != nil {
+		r.decodeFailed(connID, len(frame), err)
+	}
+	now := mono.Now()
+	for i := range events {
+		ev := &events[i]
+		r.events.Add(1)
+		switch ev.Kind {
+		case wire.KindBook:
+			r.routeBook(connID, ev, recv, now)
+		case wire.KindPriceChange:
+			r.routePriceChange(ev, recv, now)
+		case wire.KindLastTrade:
+			rt := r.route(ev.AssetID, ev.Market)
+			r.stageEvent(rt, item{kind: itemTrade, side: sideOf(ev.Side), price: ev.Price, size: ev.Size, ts: ev.Timestamp, recv: recv, routed: now})
+		case wire.KindTickSize:
+			rt := r.route(ev.AssetID, ev.Market)
+			r.stageEvent(rt, item{kind: itemTickSize, price: ev.TickSize, a: ev.OldTickSize, ts: ev.Timestamp, recv: recv, routed: now})
+			// The grid changed: the venue's levels may have been re-bucketed.
+			if !r.cfg.noTickResync {
+				r.requestResync(rt.id)
+			}
+		case wire.KindBestBidAsk:
+			rt := r.route(ev.AssetID, ev.Market)
+			r.stageEvent(rt, item{kind: itemBestBidAsk, a: ev.BestBid, b: ev.BestAsk, ts: ev.Timestamp, recv: recv, routed: now})
+		case wire.KindNewMarket, wire.KindMarketResolved:
+			r.market.Add(1)
+			if r.cfg.onMarket != nil && ev.Info != nil {
+				r.cfg.onMarket(copyMarketEvent(ev))
+			}
+		}
+	}
+	r.latency.Record(now - recv)
+	if r.cfg.assetStaleAfter > 0 && now >= r.nextSweep {
+		r.sweepStale(now)
+	}
+}
+
+// sweepStale requests fresh snapshots for assets silent longer than
+// assetStaleAfter: a quiet market costs one harmless snapshot, a silently
+// stalled asset gets its stream back. Runs on the router goroutine a few
+// times per staleness period, so the routes map needs no lock.
+func (r *router) sweepStale(now int64) {
+	stale := int64(r.cfg.assetStaleAfter)
+	r.nextSweep = now + stale/4
+	n := 0
+	for _, rt := range r.routes {
+		if rt.lastEvent != 0 && now-rt.lastEvent > stale {
+			r.staleResyncs.Add(1)
+			r.requestResync(rt.id)
+			rt.lastEvent = now // wait a full period before asking again
+			if n++; n >= r.cfg.maxStaleResyncs {
+				return
+			}
+		}
+	}
+}
+
+func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
+	rt := r.route(ev.AssetID, ev.Market)
+	n := len(ev.Bids) + len(ev.Asks) + 2
+	q := r.rings[rt.worker]
+	if n > q.Cap()-1 {
+		// Cannot ever fit: keep the book invalid rather than stall forever.
+		r.tooLarge.Add(1)
+		r.dropFor(rt)
+		return
+	}
+	if !r.ensureRoom(rt, n) {
+		r.dropFor(rt)
+		return
+	}
+	q.TryStage(item{route: rt, conn: connID, kind: itemBookBegin, a: ev.TickSize, b: ev.LastTradePrice, ts: ev.Timestamp, recv: recv, routed: now})
+	for _, l := range ev.Bids {
+		q.TryStage(item{route: rt, conn: connID, kind: itemBookLevel, side: book.Bid, price: l.Price, size: l.Size})
+	}
+	for _, l := range ev.Asks {
+		q.TryStage(item{route: rt, conn: connID, kind: itemBookLevel, side: book.Ask, price: l.Price, size: l.Size})
+	}
+	q.TryStage(item{route: rt, conn: connID, kind: itemBookEnd, ts: ev.Timestamp, recv: recv, routed: now})
+	rt.lastEvent = now
+	r.markTouched(rt.worker)
+	r.routed.Add(1)
+	if r.cfg.onSnapshot != nil {
+		r.cfg.onSnapshot(connID, rt.id, recv)
+	}
+}
+
+func (r *router) routePriceChange(ev *wire.Event, recv, now int64) {
+	for j := range ev.Changes {
+		c := &ev.Changes[j]
+		rt := r.route(c.AssetID, ev.Market)
+		it := item{kind: itemLevel, side: sideOf(c.Side), price: c.Price, size: c.Size, ts: ev.Timestamp, recv: recv, routed: now}
+		if c.HasBest {
+			it.flags |= flagHasBest
+			it.a, it.b = c.BestBid, c.BestAsk
+			if lastChangeOf(ev.Changes, j) {
+				// Only the last change of an asset in a message is checked, so
+				// the check holds whether the venue computes best_bid/best_ask
+				// per change or per message.
+				it.flags |= flagCheckBest
+			}
+		}
+		r.stageEvent(rt, it)
+	}
+}
+
+// decodeFailed counts a frame with bad parts and invalidates the books the
+// skipped parts were about: a skipped level change leaves that book wrong
+// until its next snapshot, which is requested. Not on the steady-state path.
+func (r *router) decodeFailed(connID int64, n int, err error) {
+	r.malformed.Add(1)
+	r.errLog.log(r.cfg.logger, "cannot decode frame", "conn", connID, "bytes", n, "err", err)
+	for _, e := range wire.Errors(err) {
+		if e.AssetID == "" {
+			continue
+		}
+		r.dropFor(r.route(e.AssetID, e.Market))
+	}
+}
+
+// lastChangeOf reports whether no later change in cs is for the same asset.
+func lastChangeOf(cs []wire.PriceChange, j int) bool {
+	for k := j + 1; k < len(cs); k++ {
+		if cs[k].AssetID == cs[j].AssetID {
+			return false
+		}
+	}
+	return true
+}
+
+// route returns the asset's interned route, creating it on first sight (the
+// only allocation on the path, once per asset).
+func (r *router) route(assetID, market string) *assetRoute {
+	if rt, ok := r.routes[assetID]; ok {
+		return rt
+	}
+	id := strings.Clone(assetID)
+	rt := &assetRoute{id: id, market: strings.Clone(market), worker: int(xxhash.Sum64String(id) % uint64(len(r.rings)))}
+	r.routes[id] = rt
+	return rt
+}
+
+// stageEvent stages one non-snapshot item for rt, honouring a pending
+// invalidation first. // hot path
+func (r *router) stageEvent(rt *assetRoute, it item) {
+	it.route = rt
+	it.conn = r.curConn
+	need := 1
+	if rt.pendingInvalidate {
+		need = 2
+	}
+	if !r.ensureRoom(rt, need) {
+		r.dropFor(rt)
+		return
+	}
+	q := r.rings[rt.worker]
+	if rt.pendingInvalidate {
+		q.TryStage(item{route: rt, kind: itemInvalidate, ts: it.ts, recv: it.recv, routed: it.routed})
+		rt.pendingInvalidate = false
+	}
+	q.TryStage(it)
+	rt.lastEvent = it.routed
+	r.markTouched(rt.worker)
+	r.routed.Add(1)
+}
+
+// ensureRoom makes sure n items fit in rt's ring (plus a pending
+// invalidation), waiting under the Block policy. False means drop.
+func (r *router) ensureRoom(rt *assetRoute, n int) bool {
+	if rt.pendingInvalidate && n < 2 {
+		n++
+	}
+	q := r.rings[rt.worker]
+	if q.Free() >= n {
+		return true
+	}
+	// Let the worker see what is staged before deciding.
+	q.Publish()
+	if q.Free() >= n {
+		return true
+	}
+	if r.cfg.policy != Block {
+		return false
+	}
+	r.stalls.Add(1)
+	for spins := 0; q.Free() < n; spins++ {
+		select {
+		case <-r.stop:
+			// Stopping: workers drain; keep waiting briefly, never forever.
+			if spins > 10_000 {
+				return false
+			}
+		default:
+		}
+		if spins < 100 {
+			continue
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	return true
+}
+
+// dropFor records a lost event for rt: its book is invalid from here until
+// the next snapshot, which is requested. The worker learns it through an
+// itemInvalidate, staged now if there is room or else ahead of rt's next
+// event.
+func (r *router) dropFor(rt *assetRoute) {
+	r.dropped.Add(1)
+	if !rt.pendingInvalidate {
+		rt.pendingInvalidate = true
+		r.requestResync(rt.id)
+	}
+	if q := r.rings[rt.worker]; q.TryStage(item{route: rt, kind: itemInvalidate}) {
+		rt.pendingInvalidate = false
+		r.markTouched(rt.worker)
+	}
+}
+
+func (r *router) markTouched(w int) {
+	if !r.touched[w] {
+		r.touched[w] = true
+		r.dirty = append(r.dirty, w)
+	}
+}
+
+// publish makes everything staged visible, once per ring per batch: one
+// atomic store per ring instead of one per item.
+func (r *router) publish() {
+	for _, w := range r.dirty {
+		r.rings[w].Publish()
+		r.touched[w] = false
+	}
+	r.dirty = r.dirty[:0]
+}
+
+func sideOf(s wire.Side) book.Side {
+	if s == wire.SideSell {
+		return book.Ask
+	}
+	return book.Bid
+}
+
+func copyMarketEvent(ev *wire.Event) MarketEvent {
+	in := ev.Info
+	m := MarketEvent{
+		Resolved:       ev.Kind == wire.KindMarketResolved,
+		ID:             strings.Clone(in.ID),
+		Market:         strings.Clone(in.Market),
+		Question:       strings.Clone(in.Question),
+		Slug:           strings.Clone(in.Slug),
+		WinningAssetID: strings.Clone(in.WinningAssetID),
+		Timestamp:      ev.Timestamp,
+	}
+	if m.Market == "" {
+		m.Market = strings.Clone(ev.Market)
+	}
+	for _, a := range in.AssetIDs {
+		m.AssetIDs = append(m.AssetIDs, strings.Clone(a))
+	}
+	for _, o := range in.Outcomes {
+		m.Outcomes = append(m.Outcomes, strings.Clone(o))
+	}
+	return m
+}
+
+// requestResync queues a fresh-snapshot request for the asset (deduplicated
+// while pending). Safe from any goroutine.
+func (r *router) requestResync(assetID string) {
+	r.resyncMu.Lock()
+	_, dup := r.resyncSet[assetID]
+	if !dup {
+		r.resyncSet[assetID] = struct{}{}
+	}
+	r.resyncMu.Unlock()
+	if !dup {
+		select {
+		case r.resyncWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// resyncLoop hands batched resync requests to the pool, off the hot path.
+func (r *router) resyncLoop() {
+	t := time.NewTicker(r.cfg.resyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-r.resyncWake:
+		case <-t.C:
+		}
+		r.resyncMu.Lock()
+		if len(r.resyncSet) == 0 {
+			r.resyncMu.Unlock()
+			continue
+		}
+		ids := make([]string, 0, len(r.resyncSet))
+		for id := range r.resyncSet {
+			ids = append(ids, id)
+		}
+		clear(r.resyncSet)
+		r.resyncMu.Unlock()
+		r.resyncs.Add(uint64(len(ids)))
+		if r.cfg.onResync != nil {
+			r.cfg.onResync(ids)
+		}
+		// Pace: at most one batch per interval.
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handleControl runs a control request on the router goroutine.
+func (r *router) handleControl(c *control) {
+	switch c.op {
+	case ctlReadBook:
+		rt, ok := r.routes[c.asset]
+		if !ok {
+			c.finish(nil)
+			return
+		}
+		q := r.rings[rt.worker]
+		if q.Free() < 1 {
+			q.Publish()
+		}
+		if !q.TryStage(item{route: rt, ctl: c, kind: itemControl}) {
+			c.finish(errEngineBusy)
+			return
+		}
+		r.markTouched(rt.worker)
+	case ctlDropAssets, ctlMigrate, ctlFinishMigration:
+		per := make([][]*assetRoute, len(r.rings))
+		for _, id := range c.assets {
+			rt, ok := r.routes[id]
+			if !ok {
+				if c.op == ctlDropAssets {
+					continue
+				}
+				rt = r.route(id, "")
+			}
+			if c.op == ctlDropAssets {
+				delete(r.routes, id)
+			}
+			per[rt.worker] = append(per[rt.worker], rt)
+		}
+		c.split()
+		if !r.stageControlAll(per, c.part) {
+			c.err = errStopped
+		}
+		c.partDone() // the router's guard
+	default:
+		c.finish(nil)
+	}
+}
+
+func (r *router) snapshotDecoderStats() {
+	s := r.dec.Stats()
+	r.decStats.Store(&s)
+}
+
+// RouterStats is a snapshot of the router's counters.
+type RouterStats struct {
+	Frames         uint64         `json:"frames"`
+	Events         uint64         `json:"events"`
+	MessagesRouted uint64         `json:"messages_routed"`
+	Dropped        uint64         `json:"messages_dropped"`
+	Malformed      uint64         `json:"malformed_frames"`
+	Stalls         uint64         `json:"backpressure_stalls"`
+	Resyncs        uint64         `json:"resyncs_requested"`
+	TooLarge       uint64         `json:"snapshots_too_large"`
+	StaleResyncs   uint64         `json:"stale_asset_resyncs"`
+	MarketNotices  uint64         `json:"market_notices"`
+	InboundStalls  int64          `json:"inbound_stalls"`
+	InboundBytes   int64          `json:"inbound_bytes"`
+	QueueDepths    map[string]int `json:"queue_depths"`
+	Latency        LatencySummary `json:"routing_latency"`
+	Policy         string         `json:"backpressure"`
+}
+
+func (r *router) stats() RouterStats {
+	s := RouterStats{
+		Frames:         r.frames.Load(),
+		Events:         r.events.Load(),
+		MessagesRouted: r.routed.Load(),
+		Dropped:        r.dropped.Load(),
+		Malformed:      r.malformed.Load(),
+		Stalls:         r.stalls.Load(),
+		Resyncs:        r.resyncs.Load(),
+		TooLarge:       r.tooLarge.Load(),
+		StaleResyncs:   r.staleResyncs.Load(),
+		MarketNotices:  r.market.Load(),
+		InboundStalls:  r.in.stalls.Load(),
+		InboundBytes:   r.in.bytes.Load(),
+		QueueDepths:    map[string]int{"async_queue": int(r.in.frames.Load())},
+		Policy:         r.cfg.policy.String(),
+	}
+	for i, q := range r.rings {
+		s.QueueDepths[workerName(i)] = q.Len()
+	}
+	h := r.latency.Snapshot()
+	s.Latency = summarize(&h)
+	return s
+}
+
+// LatencySummary is a latency distribution in milliseconds.
+type LatencySummary struct {
+	Count  uint64  `json:"count"`
+	MeanMs float64 `json:"avg_ms"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p999_ms"`
+	MaxMs  float64 `json:"max_ms"`
+}
+
+func summarize(h *hist.Snapshot) LatencySummary {
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	return LatencySummary{
+		Count:  h.Count,
+		MeanMs: h.Mean() / 1e6,
+		P50Ms:  ms(h.Quantile(0.50)),
+		P90Ms:  ms(h.Quantile(0.90)),
+		P99Ms:  ms(h.Quantile(0.99)),
+		P999Ms: ms(h.Quantile(0.999)),
+		MaxMs:  ms(h.Max),
+	}
+}
+
+// logOnce logs the first occurrence and then at most once a minute, with a
+// count of what was suppressed: per-event problems are counted, not logged.
+type logOnce struct {
+	last       atomic.Int64
+	suppressed atomic.Int64
+}
+
+func (l *logOnce) log(lg *slog.Logger, msg string, args ...any) {
+	now := mono.Now()
+	last := l.last.Load()
+	if last != 0 && now-last < int64(time.Minute) {
+		l.suppressed.Add(1)
+		return
+	}
+	if !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return
+	}
+	if n := l.suppressed.Swap(0); n > 0 {
+		args = append(args, "suppressed_since_last", n)
+	}
+	lg.Warn(msg, args...)
+}

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+)
+
+// Stats is the engine's state in the seed's schema (plus latency
+// percentiles), as served by /stats.
+type Stats struct {
+	Running   bool           `json:"running"`
+	State     string         `json:"state"`
+	Registry  RegistryStats  `json:"registry"`
+	Pool      PoolSummary    `json:"pool"`
+	Router    RouterStats    `json:"router"`
+	Workers   WorkersSummary `json:"workers"`
+	Lifecycle any            `json:"lifecycle,omitempty"`
+	Recycler  any            `json:"recycler,omitempty"`
+}
+
+// RegistryStats counts assets by state.
+type RegistryStats struct {
+	TotalMarkets int `json:"total_markets"` // assets (tokens) known
+	Pending      int `json:"pending"`
+	Subscribed   int `json:"subscribed"`
+	Expired      int `json:"expired"`
+}
+
+// PoolSummary is the pool in the seed's schema.
+type PoolSummary struct {
+	ConnectionCount   int              `json:"connection_count"`
+	ActiveConnections int              `json:"active_connections"`
+	Connections       []ConnectionStat `json:"connections"`
+}
+
+// ConnectionStat is one connection in the seed's schema plus liveness.
+type ConnectionStat struct {
+	ConnectionID     int64   `json:"connection_id"`
+	Status           string  `json:"status"`
+	AgeSeconds       float64 `json:"age_seconds"`
+	MessagesReceived uint64  `json:"messages_received"`
+	BytesReceived    uint64  `json:"bytes_received"`
+	Reconnects       uint64  `json:"reconnects"`
+	LastDataAgoSec   float64 `json:"last_data_seconds_ago"`
+	Total            int     `json:"total"`
+	Active           int     `json:"active"`
+	Expired          int     `json:"expired"`
+	PollutionRatio   float64 `json:"pollution_ratio"`
+}
+
+// WorkersSummary is the workers in the seed's schema.
+type WorkersSummary struct {
+	AliveCount  int                    `json:"alive_count"`
+	IsHealthy   bool                   `json:"is_healthy"`
+	WorkerStats map[string]WorkerStats `json:"worker_stats"`
+}
+
+// Stats returns a consistent-enough snapshot of every component; safe from
+// any goroutine, at any time (also before Start and after Stop).
+func (a *App) Stats() Stats {
+	st := appState(a.state.Load())
+	s := Stats{Running: st == stateRunning, State: st.String()}
+	c := a.registry.Counts()
+	s.Registry = RegistryStats{TotalMarkets: c.Total, Pending: c.Pending, Subscribed: c.Subscribed, Expired: c.Expired}
+
+	ps := a.pool.Stats()
+	s.Pool = PoolSummary{ConnectionCount: ps.ConnectionCount, ActiveConnections: ps.ActiveConnections, Connections: []ConnectionStat{}}
+	now := time.Now()
+	for _, pc := range ps.Conns {
+		cs := ConnectionStat{
+			ConnectionID:     pc.ID,
+			Status:           pc.Status.String(),
+			MessagesReceived: pc.Messages,
+			BytesReceived:    pc.Bytes,
+			Reconnects:       pc.Reconnects,
+			Total:            pc.RegTotal,
+			Active:           pc.RegActive,
+			Expired:          pc.RegExpired,
+			PollutionRatio:   pc.Pollution,
+		}
+		cs.AgeSeconds = pc.Age.Seconds()
+		if !pc.LastData.IsZero() {
+			cs.LastDataAgoSec = now.Sub(pc.LastData).Seconds()
+		}
+		s.Pool.Connections = append(s.Pool.Connections, cs)
+	}
+
+	s.Router = a.data.router.stats()
+	ws := a.data.workerStats()
+	alive, healthy := a.data.workersHealthy(a.cfg.StuckAfter)
+	s.Workers = WorkersSummary{AliveCount: alive, IsHealthy: healthy && alive == len(ws), WorkerStats: make(map[string]WorkerStats, len(ws))}
+	for i, w := range ws {
+		s.Workers.WorkerStats[workerName(i)] = w
+	}
+	if a.life != nil {
+		s.Lifecycle = a.life.Stats()
+	}
+	if a.recycler != nil {
+		s.Recycler = a.recycler.Stats()
+	}
+	return s
+}
+
+// Healthy reports whether the engine is doing its job: running, every
+// worker alive and not stuck, and, with assets subscribed, data arriving on
+// some connection within DataStaleAfter. The reason names what is wrong.
+func (a *App) Healthy() (bool, string) {
+	if st := appState(a.state.Load()); st != stateRunning {
+		return false, "engine " + st.String()
+	}
+	alive, healthy := a.data.workersHealthy(a.cfg.StuckAfter)
+	if alive != a.cfg.Workers {
+		return false, fmt.Sprintf("%d of %d workers alive", alive, a.cfg.Workers)
+	}
+	if !healthy {
+		return false, "a worker is stuck"
+	}
+	if a.registry.Counts().Subscribed == 0 {
+		return true, ""
+	}
+	var newest time.Time
+	for _, c := range a.pool.Conns() {
+		if t := c.LastData(); t.After(newest) {
+			newest = t
+		}
+	}
+	if newest.IsZero() || time.Since(newest) > a.cfg.DataStaleAfter {
+		return false, "no market data received for " + a.cfg.DataStaleAfter.String()
+	}
+	return true, ""
+}
+
+// Ready reports whether the engine is serving: started and not draining.
+func (a *App) Ready() (bool, string) {
+	st := appState(a.state.Load())
+	if st != stateRunning {
+		return false, "engine " + st.String()
+	}
+	return true, ""
+}

@@ -1,0 +1,463 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/internal/hist"
+	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/ring"
+)
+
+// workerConfig is filled by the App from Config.
+type workerConfig struct {
+	count    int
+	ringSize int
+	batch    int
+	factory  HandlerFactory
+	pinCPUs  bool // pin worker i to CPU i % NumCPU (Linux)
+	logger   *slog.Logger
+	// resync asks for a fresh snapshot after a detected divergence.
+	resync func(assetID string)
+}
+
+// workerSet owns the worker goroutines and their rings.
+type workerSet struct {
+	cfg     workerConfig
+	workers []*worker
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// worker owns the books of its shard. Everything but the padded counters is
+// touched only by the worker goroutine.
+type worker struct {
+	id         int
+	ring       *ring.SPSC[item]
+	handler    Handler
+	cfg        *workerConfig
+	batch      []item
+	ev         Event
+	bids       []book.Level // snapshot being assembled
+	asks       []book.Level
+	snapTick   fixed.Point // tick size sent with the snapshot being assembled
+	cmpA, cmpB []book.Level
+
+	events      paddedCounter
+	panics      paddedCounter
+	invalidated paddedCounter
+	diverged    paddedCounter
+	badLevels   paddedCounter
+	crossed     paddedCounter
+	ignored     paddedCounter // events from a connection that does not own the asset
+	migrated    paddedCounter // assets switched to a new connection by stream alignment
+	misaligned  paddedCounter // replacement events that did not repeat the expected ones
+	bookCount   atomic.Int64
+	lastBeat    atomic.Int64 // mono ns of the last finished batch or park
+	parked      atomic.Bool
+	alive       atomic.Bool
+	processing  hist.Histogram // routed → handler done
+	endToEnd    hist.Histogram // frame received → handler done
+	panicLog    logOnce
+}
+
+func newWorkerSet(cfg workerConfig) *workerSet {
+	if cfg.count <= 0 {
+		cfg.count = 4
+	}
+	if cfg.ringSize <= 0 {
+		cfg.ringSize = 1 << 16
+	}
+	if cfg.batch <= 0 {
+		cfg.batch = 256
+	}
+	if cfg.factory == nil {
+		cfg.factory = func(int) Handler { return nopHandler{} }
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	s := &workerSet{cfg: cfg, done: make(chan struct{})}
+	for i := range cfg.count {
+		h := cfg.factory(i)
+		if h == nil {
+			h = nopHandler{}
+		}
+		s.workers = append(s.workers, &worker{
+			id:      i,
+			ring:    ring.New[item](cfg.ringSize),
+			handler: h,
+			cfg:     &s.cfg,
+			batch:   make([]item, cfg.batch),
+		})
+	}
+	return s
+}
+
+func (s *workerSet) rings() []*ring.SPSC[item] {
+	rs := make([]*ring.SPSC[item], len(s.workers))
+	for i, w := range s.workers {
+		rs[i] = w.ring
+	}
+	return rs
+}
+
+func (s *workerSet) start() {
+	for _, w := range s.workers {
+		w.alive.Store(true)
+		w.lastBeat.Store(mono.Now())
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer w.alive.Store(false)
+			w.run(s.done)
+		}()
+	}
+}
+
+// stopAndWait tells every worker to finish what its ring holds and exit.
+// The router must already be stopped (nothing more is published).
+func (s *workerSet) stopAndWait() {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	s.wg.Wait()
+}
+
+func (w *worker) run(done <-chan struct{}) {
+	// Pinned: the worker keeps its thread (and, optionally, its CPU) so its
+	// books stay in that core's cache.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if w.cfg.pinCPUs {
+		var set unix.CPUSet
+		set.Set(w.id % runtime.NumCPU())
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			w.cfg.logger.Warn("cannot pin worker to cpu", "worker", w.id, "err", err)
+		}
+	}
+	for {
+		n := w.ring.PopBatch(w.batch)
+		if n == 0 {
+			w.parked.Store(true)
+			w.lastBeat.Store(mono.Now())
+			ok := w.ring.Wait(done)
+			w.parked.Store(false)
+			if !ok {
+				w.drain()
+				return
+			}
+			continue
+		}
+		w.process(w.batch[:n])
+	}
+}
+
+// collectLevel adds a snapshot level to the snapshot being assembled.
+func (w *worker) collectLevel(it *item) {
+	if it.side == book.Ask {
+		w.asks = append(w.asks, book.Level{Price: it.price, Size: it.size})
+	} else {
+		w.bids = append(w.bids, book.Level{Price: it.price, Size: it.size})
+	}
+}
+
+// drain applies whatever is left after stop.
+func (w *worker) drain() {
+	for {
+		n := w.ring.PopBatch(w.batch)
+		if n == 0 {
+			return
+		}
+		w.process(w.batch[:n])
+	}
+}
+
+// process applies a batch, then stamps latency once for the whole batch:
+// one clock read per batch, not per event. // hot path
+func (w *worker) process(items []item) {
+	for i := range items {
+		w.apply(&items[i])
+	}
+	now := mono.Now()
+	for i := range items {
+		it := &items[i]
+		if it.routed == 0 || it.kind == itemBookBegin {
+			continue // snapshot levels and control items carry no stamp
+		}
+		w.processing.Record(now - it.routed)
+		w.endToEnd.Record(now - it.recv)
+	}
+	w.lastBeat.Store(now)
+	clear(items) // drop route/control pointers so removed books can be freed
+}
+
+func (w *worker) bookOf(rt *assetRoute) *book.Book {
+	if rt.book == nil {
+		rt.book = book.New(rt.id)
+		w.bookCount.Add(1)
+	}
+	return rt.book
+}
+
+// apply applies one item to its book and calls the handler. // hot path
+func (w *worker) apply(it *item) {
+	switch it.kind {
+	case itemControl:
+		w.control(it)
+		return
+	case itemBookBegin:
+		// Snapshots are assembled whatever their connection; who owns the
+		// asset is decided on the whole snapshot, at itemBookEnd.
+		w.bids, w.asks = w.bids[:0], w.asks[:0]
+		w.snapTick = it.a
+		return
+	case itemBookLevel:
+		w.collectLevel(it)
+		return
+	}
+	rt := it.route
+	if it.conn != 0 {
+		switch {
+		case rt.mig != nil:
+			if !w.migrating(it, rt) {
+				return
+			}
+		case it.conn == rt.owner:
+		case rt.owner == 0 || it.kind == itemBookEnd && it.conn != rt.retired:
+			// The first connection to deliver owns the asset; a snapshot
+			// from another one (placed elsewhere after its socket died, a
+			// resync) is the whole truth and takes over, except from the
+			// connection the asset was migrated away from, which may still
+			// deliver until it is closed.
+			rt.owner = it.conn
+		default:
+			w.ignored.Add(1)
+			return
+		}
+	}
+	w.applyEvent(it, rt)
+}
+
+// applyEvent applies one complete event to rt's book and delivers it. // hot path
+func (w *worker) applyEvent(it *item, rt *assetRoute) {
+	b := w.bookOf(rt)
+	ev := &w.ev
+	*ev = Event{AssetID: rt.id, Market: rt.market, Timestamp: it.ts, RecvNanos: it.recv}
+	switch it.kind {
+	case itemBookEnd:
+		wasInvalid := rt.wasInvalid || !b.Valid() && b.Seq() > 0
+		b.ApplySnapshot(w.bids, w.asks, it.ts)
+		if w.snapTick > 0 {
+			b.SetTickSize(w.snapTick)
+		}
+		if b.Crossed() {
+			w.crossed.Add(1)
+		}
+		rt.wasInvalid = false
+		ev.Kind, ev.TickSize, ev.Resynced = EventBook, b.TickSize(), wasInvalid
+	case itemLevel:
+		if err := b.Set(it.side, it.price, it.size); err != nil {
+			w.badLevels.Add(1)
+		}
+		b.Stamp(it.ts)
+		ev.Kind, ev.Side, ev.Price, ev.Size = EventLevel, it.side, it.price, it.size
+		if it.flags&flagHasBest != 0 {
+			ev.HasBest, ev.BestBid, ev.BestAsk = true, it.a, it.b
+			if it.flags&flagCheckBest != 0 && b.Valid() && !b.MatchesBest(it.a, it.b) {
+				ev.Diverged = true
+				w.diverged.Add(1)
+				w.invalidate(rt, b)
+				if w.cfg.resync != nil {
+					w.cfg.resync(rt.id)
+				}
+			}
+		}
+	case itemTrade:
+		b.SetLastTrade(book.Trade{Price: it.price, Size: it.size, Side: it.side, Timestamp: it.ts})
+		ev.Kind, ev.Side, ev.Price, ev.Size = EventTrade, it.side, it.price, it.size
+	case itemTickSize:
+		b.SetTickSize(it.price)
+		ev.Kind, ev.TickSize = EventTickSize, it.price
+	case itemBestBidAsk:
+		ev.Kind, ev.HasBest, ev.BestBid, ev.BestAsk = EventBestBidAsk, true, it.a, it.b
+	case itemInvalidate:
+		w.invalidate(rt, b)
+		ev.Kind = EventInvalidated
+	default:
+		return
+	}
+	w.events.Add(1)
+	w.deliver(b)
+}
+
+func (w *worker) invalidate(rt *assetRoute, b *book.Book) {
+	if b.Valid() {
+		w.invalidated.Add(1)
+	}
+	b.Invalidate()
+	rt.wasInvalid = true
+}
+
+// deliver calls the handler, recovering a panic so one bad handler call
+// costs one event, not the worker.
+func (w *worker) deliver(b *book.Book) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.panics.Add(1)
+			w.panicLog.log(w.cfg.logger, "handler panicked", "worker", w.id, "asset", w.ev.AssetID, "panic", fmt.Sprint(p))
+		}
+	}()
+	w.handler.OnEvent(&w.ev, b)
+}
+
+func (w *worker) control(it *item) {
+	c := it.ctl
+	switch c.op {
+	case ctlReadBook:
+		rt := it.route
+		if rt == nil || rt.book == nil {
+			c.finish(nil)
+			return
+		}
+		c.view = viewOf(rt, c.depth)
+		c.found = true
+		c.finish(nil)
+	case ctlDropAssets:
+		for _, rt := range c.routes {
+			if rt.book != nil {
+				rt.book = nil
+				w.bookCount.Add(-1)
+			}
+			if ms := rt.mig; ms != nil {
+				rt.mig = nil
+				if !ms.switched {
+					ms.m.resolve(&ms.m.missing)
+				}
+			}
+		}
+		c.finish(nil)
+	case ctlMigrate:
+		w.beginMigration(c.routes, c.mig)
+		c.finish(nil)
+	case ctlFinishMigration:
+		w.finishMigration(c.routes, c.mig)
+		c.finish(nil)
+	default:
+		c.finish(nil)
+	}
+}
+
+// WorkerStats is a snapshot of one worker.
+type WorkerStats struct {
+	Events          uint64         `json:"events_processed"`
+	Books           int64          `json:"books"`
+	HandlerPanics   uint64         `json:"handler_errors"`
+	Invalidations   uint64         `json:"books_invalidated"`
+	Divergences     uint64         `json:"best_mismatches"`
+	BadLevels       uint64         `json:"bad_levels"`
+	CrossedBooks    uint64         `json:"crossed_snapshots"`
+	ForeignIgnored  uint64         `json:"foreign_events_ignored"`
+	Misaligned      uint64         `json:"migration_misaligned"`
+	Migrated        uint64         `json:"assets_migrated"`
+	QueueDepth      int            `json:"queue_depth"`
+	Alive           bool           `json:"alive"`
+	Parked          bool           `json:"parked"`
+	LastHeartbeatMs float64        `json:"last_heartbeat_ms_ago"`
+	Processing      LatencySummary `json:"processing_latency"`
+	EndToEnd        LatencySummary `json:"end_to_end_latency"`
+}
+
+func (w *worker) stats() WorkerStats {
+	p, e := w.processing.Snapshot(), w.endToEnd.Snapshot()
+	return WorkerStats{
+		Events:          w.events.Load(),
+		Books:           w.bookCount.Load(),
+		HandlerPanics:   w.panics.Load(),
+		Invalidations:   w.invalidated.Load(),
+		Divergences:     w.diverged.Load(),
+		BadLevels:       w.badLevels.Load(),
+		CrossedBooks:    w.crossed.Load(),
+		ForeignIgnored:  w.ignored.Load(),
+		Misaligned:      w.misaligned.Load(),
+		Migrated:        w.migrated.Load(),
+		QueueDepth:      w.ring.Len(),
+		Alive:           w.alive.Load(),
+		Parked:          w.parked.Load(),
+		LastHeartbeatMs: float64(mono.Since(w.lastBeat.Load())) / 1e6,
+		Processing:      summarize(&p),
+		EndToEnd:        summarize(&e),
+	}
+}
+
+// healthy: running and either idle or making progress.
+func (w *worker) healthy(stuckAfter time.Duration) bool {
+	if !w.alive.Load() {
+		return false
+	}
+	return w.parked.Load() || mono.Since(w.lastBeat.Load()) < int64(stuckAfter)
+}
+
+func workerName(i int) string { return "worker_" + strconv.Itoa(i) }
+
+// viewOf copies a book for readers outside the worker (allocates; control path).
+func viewOf(rt *assetRoute, depth int) BookView {
+	b := rt.book
+	v := BookView{
+		AssetID:     rt.id,
+		Market:      rt.market,
+		Bids:        levelViews(b, book.Bid, depth),
+		Asks:        levelViews(b, book.Ask, depth),
+		TickSize:    b.TickSize(),
+		Sequence:    b.Seq(),
+		UpdatedAtMS: b.UpdatedAt(),
+		Valid:       b.Valid(),
+	}
+	if l, ok := b.BestBid(); ok {
+		v.BestBid = &l.Price
+	}
+	if l, ok := b.BestAsk(); ok {
+		v.BestAsk = &l.Price
+	}
+	if sp, ok := b.Spread(); ok {
+		v.Spread = &sp
+	}
+	if mid, ok := b.Mid(); ok {
+		v.Mid = &mid
+	}
+	if t, ok := b.LastTrade(); ok {
+		v.LastTrade = &admin.TradeView{Price: t.Price, Size: t.Size, Side: tradeSide(t.Side), TimestampMS: t.Timestamp}
+	}
+	return v
+}
+
+func levelViews(b *book.Book, side book.Side, depth int) []admin.LevelView {
+	ls := b.Levels(side, nil)
+	if depth > 0 && len(ls) > depth {
+		ls = ls[:depth]
+	}
+	out := make([]admin.LevelView, len(ls))
+	for i, l := range ls {
+		out[i] = admin.LevelView{Price: l.Price, Size: l.Size}
+	}
+	return out
+}
+
+func tradeSide(s book.Side) string {
+	if s == book.Ask {
+		return "SELL"
+	}
+	return "BUY"
+}
