@@ -146,32 +146,39 @@ func (c *LifecycleConfig) fill() {
 // LifecycleStats is a point-in-time view of the lifecycle controller.
 type LifecycleStats struct {
 	// Markets is the number of live (not expired) markets tracked; Assets their assets.
-	Markets, Assets int
+	Markets int `json:"markets"`
+	Assets  int `json:"assets"`
 	// Discoveries counts listings attempted; FailedDiscoveries those that returned an error
 	// (PartialDiscoveries of which still returned markets). Discovered is the number of
 	// markets in the last listing.
-	Discoveries, FailedDiscoveries, PartialDiscoveries uint64
-	Discovered                                         int
+	Discoveries        uint64 `json:"discoveries"`
+	FailedDiscoveries  uint64 `json:"failed_discoveries"`
+	PartialDiscoveries uint64 `json:"partial_discoveries"`
+	Discovered         int    `json:"discovered"`
 	// NewMarkets counts markets that started being tracked (from Gamma, the socket or
 	// AddMarket); Confirmed counts socket or manual markets later listed by Gamma.
-	NewMarkets, Confirmed uint64
+	NewMarkets uint64 `json:"new_markets"`
+	Confirmed  uint64 `json:"confirmed"`
 	// ExpiredMarkets counts markets that expired, by reason in ExpiredBy; ExpiredAssets and
 	// RemovedAssets count assets marked expired and removed after CleanupGrace.
-	ExpiredMarkets, ExpiredAssets, RemovedAssets uint64
-	ExpiredBy                                    map[string]uint64
+	ExpiredMarkets uint64            `json:"expired_markets"`
+	ExpiredAssets  uint64            `json:"expired_assets"`
+	RemovedAssets  uint64            `json:"removed_assets"`
+	ExpiredBy      map[string]uint64 `json:"expired_by"`
 	// APIErrors counts failed Gamma HTTP attempts (retries included).
-	APIErrors uint64
+	APIErrors uint64 `json:"api_errors"`
 	// Notices counts socket market notices accepted; NoticesDropped those lost to a full
 	// queue.
-	Notices, NoticesDropped uint64
+	Notices        uint64 `json:"notices"`
+	NoticesDropped uint64 `json:"notices_dropped"`
 	// UnsubscribeErrors counts failed in-place unsubscribes (the recycler's pollution trigger
 	// then cleans the connection).
-	UnsubscribeErrors uint64
+	UnsubscribeErrors uint64 `json:"unsubscribe_errors"`
 	// LastDiscovery is when the last listing started; LastDiscoveryDuration how long it took;
 	// LastDiscoveryError its error ("" on success).
-	LastDiscovery         time.Time
-	LastDiscoveryDuration time.Duration
-	LastDiscoveryError    string
+	LastDiscovery         time.Time     `json:"last_discovery"`
+	LastDiscoveryDuration time.Duration `json:"last_discovery_duration_ns"`
+	LastDiscoveryError    string        `json:"last_discovery_error,omitempty"`
 }
 
 // lifeOrigin is who first told the lifecycle about a market.

@@ -133,17 +133,21 @@ func (c *RecyclerConfig) fill() {
 type RecyclerStats struct {
 	// Completed counts recycles that replaced their connection; Failed those that kept it
 	// (rolled back); Active those running now.
-	Completed, Failed uint64
-	Active            int
+	Completed uint64 `json:"recycles_completed"`
+	Failed    uint64 `json:"recycles_failed"`
+	Active    int    `json:"active_recycles"`
 	// AssetsMigrated counts assets moved to a replacement; of them, Switched, Forced and
 	// Missing as reported by the data path (see FinishMigration).
-	AssetsMigrated, Switched, Forced, Missing uint64
+	AssetsMigrated uint64 `json:"markets_migrated"`
+	Switched       uint64 `json:"assets_switched"`
+	Forced         uint64 `json:"assets_forced"`
+	Missing        uint64 `json:"assets_missing"`
 	// ByReason counts recycles started per trigger; LastReason, LastRecycle and LastError
 	// describe the last one to end.
-	ByReason    map[string]uint64
-	LastReason  string
-	LastRecycle time.Time
-	LastError   string
+	ByReason    map[string]uint64 `json:"by_reason"`
+	LastReason  string            `json:"last_reason,omitempty"`
+	LastRecycle time.Time         `json:"last_recycle"`
+	LastError   string            `json:"last_error,omitempty"`
 }
 
 // recyView is what the triggers look at for one connection.
