@@ -105,6 +105,25 @@ func (e *dataPath) FinishMigration(m *Migration) MigrationResult {
 	return m.Result()
 }
 
+// AbortMigration gives m up because the replacement will not take over
+// (it failed to open or delivered nothing): assets not yet switched simply
+// stay with the old connection, books untouched. It waits for the workers,
+// at most finishTimeout.
+func (e *dataPath) AbortMigration(m *Migration) MigrationResult {
+	select {
+	case <-m.done:
+		return m.Result()
+	default:
+	}
+	c := &control{op: ctlAbortMigration, assets: m.ids, mig: m, done: make(chan struct{})}
+	if e.router.in.pushControl(c) {
+		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+		_ = waitControl(ctx, c)
+		cancel()
+	}
+	return m.Result()
+}
+
 // Inside a worker: aligning the two streams.
 //
 // The old connection (from) and its replacement (to) carry the same venue
@@ -317,6 +336,17 @@ func (w *worker) forceSwitch(rt *assetRoute, ms *migState) {
 	w.ev = Event{Kind: EventBook, AssetID: rt.id, Market: rt.market, Timestamp: b.UpdatedAt(), TickSize: b.TickSize(), Resynced: true}
 	w.events.Add(1)
 	w.deliver(b)
+}
+
+// abortMigration forgets m for routes that did not switch: they stay with
+// the old connection (counted missing: they did not move).
+func (w *worker) abortMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		if ms := rt.mig; ms != nil && ms.m == m && !ms.switched {
+			rt.mig = nil
+			m.resolve(&m.missing)
+		}
+	}
 }
 
 // finishMigration forces the outcome for routes still migrating with m.

@@ -41,6 +41,8 @@ type recyMigration interface {
 type recyMover interface {
 	begin(ids []string, from int64) recyMigration
 	finish(m recyMigration) recyResult
+	// abort gives up a migration whose replacement will not take over.
+	abort(m recyMigration) recyResult
 }
 
 // recyResult is how a finished migration ended: assets that switched once their new book
@@ -223,6 +225,7 @@ type Recycler struct {
 type recyMigrator interface {
 	BeginMigration(ids []string, from int64) *Migration
 	FinishMigration(m *Migration) MigrationResult
+	AbortMigration(m *Migration) MigrationResult
 }
 
 // recyAdapter lets the recycler drive the data path through recyMover.
@@ -230,6 +233,9 @@ type recyAdapter struct{ m recyMigrator }
 
 func (a recyAdapter) begin(ids []string, from int64) recyMigration {
 	return a.m.BeginMigration(ids, from)
+}
+func (a recyAdapter) abort(m recyMigration) recyResult {
+	return recyResult(a.m.AbortMigration(m.(*Migration)))
 }
 func (a recyAdapter) finish(m recyMigration) recyResult {
 	return recyResult(a.m.FinishMigration(m.(*Migration)))
@@ -534,7 +540,7 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 	m := r.mig.begin(ids, oldID)
 	nc, err := r.pool.OpenConn(ids)
 	if err != nil {
-		res = r.mig.finish(m)
+		res = r.mig.abort(m)
 		return fmt.Errorf("cannot open replacement for connection %d: %w", oldID, err)
 	}
 	newID = nc.ID()
@@ -548,7 +554,7 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 		// It is closed before the migration ends, so no frame of it can follow.
 		cerr := r.closeConn(newID)
 		if nc.Stats().Messages == 0 {
-			res = r.mig.finish(m)
+			res = r.mig.abort(m)
 			why := "delivered no data"
 			if interrupted {
 				why = "interrupted"

@@ -54,6 +54,9 @@ func (mv *recyTestMover) finish(m recyMigration) recyResult {
 	return r
 }
 
+// abort is recorded like finish: either way the migration ended.
+func (mv *recyTestMover) abort(m recyMigration) recyResult { return mv.finish(m) }
+
 func (mv *recyTestMover) calls() (begun []recyTestBegin, finished []recyResult) {
 	mv.mu.Lock()
 	defer mv.mu.Unlock()

@@ -554,7 +554,7 @@ func (r *router) handleControl(c *control) {
 			return
 		}
 		r.markTouched(rt.worker)
-	case ctlDropAssets, ctlMigrate, ctlFinishMigration:
+	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
 		per := make([][]*assetRoute, len(r.rings))
 		for _, id := range c.assets {
 			rt, ok := r.routes[id]

@@ -355,6 +355,9 @@ func (w *worker) control(it *item) {
 	case ctlFinishMigration:
 		w.finishMigration(c.routes, c.mig)
 		c.finish(nil)
+	case ctlAbortMigration:
+		w.abortMigration(c.routes, c.mig)
+		c.finish(nil)
 	default:
 		c.finish(nil)
 	}
