@@ -52,7 +52,9 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		if simSrv, err = startSim(ctx, o, log); err != nil {
 			return err
 		}
-		defer func() { err = errors.Join(err, timed(log, "stop", "simulator", func() error { return stopSim(simSrv) })) }()
+		defer func() {
+			err = errors.Join(err, timed(log, "stop", "simulator", func() error { return stopSim(simSrv) }))
+		}()
 		o.GammaURL, o.WSURL = simSrv.GammaURL(), simSrv.WSURL()
 	}
 	if o.DryRun {
