@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
@@ -72,7 +73,19 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 func (e *usageError) Unwrap() error { return errUsage }
 
-func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error {
+	return &usageError{msg: printable(fmt.Sprintf(format, a...))}
+}
+
+// printable keeps a message on one line: the flag package echoes unknown
+// flag names verbatim, and those may contain control characters.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}
 
 // newFlagSet defines every flag, bound to o and raw. The flag set is also
 // what --help prints and what the README test checks against.
