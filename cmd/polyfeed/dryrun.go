@@ -58,7 +58,8 @@ func printPlan(w io.Writer, markets []gamma.Market, st gamma.DiscoverStats, perC
 		tokens, len(markets), conns, perConn,
 		st.Mode, st.Pages, st.Received, st.SkippedTotal(), skipped(st.Skipped), st.Complete, st.Duration.Round(time.Millisecond))
 	if err == nil && pastEnd > 0 {
-		_, err = fmt.Fprintf(w, "note: %d markets are past their end date but not closed yet (awaiting resolution)\n", pastEnd)
+		_, err = fmt.Fprintf(w, "note: %d of these markets are past their end date but not closed yet; "+
+			"the lifecycle subscribes them, then retires them at its first expiry check\n", pastEnd)
 	}
 	if err != nil {
 		return fmt.Errorf("cannot print plan: %w", err)
