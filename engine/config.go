@@ -64,6 +64,17 @@ type Config struct {
 	OnNewMarket     func(Market)
 	OnMarketExpired func(Market)
 
+	// AssetStaleAfter: an asset with no event for this long gets a fresh
+	// snapshot requested, which heals the venue's per-asset silent stall (a
+	// quiet market just gets one redundant snapshot). Default 10 min;
+	// negative disables.
+	AssetStaleAfter time.Duration
+
+	// DisableTickSizeResync keeps the book as it is after a tick_size_change
+	// instead of asking the venue for a fresh snapshot (PROTOCOL: the book
+	// should be re-snapshotted when the grid changes). Default off.
+	DisableTickSizeResync bool
+
 	// StopTimeout bounds the whole Stop. Default 30 s.
 	StopTimeout time.Duration
 	// StuckAfter: a worker with queued events that made no progress this
@@ -99,6 +110,9 @@ func (c *Config) fill() error {
 	}
 	if c.AssetsPerConn == 0 {
 		c.AssetsPerConn = 200
+	}
+	if c.AssetStaleAfter == 0 {
+		c.AssetStaleAfter = 10 * time.Minute
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = 30 * time.Second

@@ -494,6 +494,20 @@ func (c *Conn) SnapshotSeen(assetID string) bool {
 // AwaitingSnapshot returns the assets with no snapshot since their last
 // (re)subscribe, sorted. The venue sends no error for unknown or inactive
 // ids, so an asset can wait forever; the caller judges how long is too long.
+// AwaitingSnapshotSince lists the assets subscribed (on a written subscribe)
+// before cutoff, a mono.Now() reading, that have had no snapshot since.
+func (c *Conn) AwaitingSnapshotSince(cutoff int64) []string {
+	var ids []string
+	c.assets.Range(func(id string, a *connAsset) bool {
+		if sub := a.subscribedAt.Load(); sub != 0 && sub < cutoff && !a.seen() {
+			ids = append(ids, id)
+		}
+		return true
+	})
+	slices.Sort(ids)
+	return ids
+}
+
 func (c *Conn) AwaitingSnapshot() []string {
 	var ids []string
 	c.assets.Range(func(id string, a *connAsset) bool {

@@ -302,3 +302,37 @@ func TestIntegrationReconnect(t *testing.T) {
 	waitQuiescent(t, a)
 	compareWithTruth(t, a, s, ids)
 }
+
+// TestIntegrationAssetStallHealed: the venue silently stops sending one
+// asset's data on a socket (PONG and other assets continue). Data liveness
+// per asset notices the silence and requests a fresh snapshot; once the
+// fault clears, every book is back to the truth within AssetStaleAfter.
+func TestIntegrationAssetStallHealed(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	faults, err := sim.ParseFaults("stall=asset:0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSim(t, sim.Config{Seed: 3, Markets: 150, Rate: 3000, Faults: faults})
+	a := testApp(t, s, func(c *Config) {
+		c.AssetStaleAfter = 500 * time.Millisecond
+		c.Pool.SnapshotTimeout = 500 * time.Millisecond
+	})
+	ids := addSimMarkets(a, s)
+	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if n := a.Stats().Router.StaleResyncs; n < 5 {
+			return fmt.Errorf("%d stale-asset resyncs so far", n)
+		}
+		return nil
+	})
+	if err := s.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	// Every asset still stalled is silent for at most AssetStaleAfter more,
+	// then resubscribed on a socket that no longer stalls.
+	time.Sleep(1500 * time.Millisecond)
+	waitAllValid(t, a, ids, 30*time.Second)
+	s.Pause()
+	waitQuiescent(t, a)
+	compareWithTruth(t, a, s, ids)
+}

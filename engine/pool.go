@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/puzpuzpuz/xsync/v3"
+
+	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
 // poolRegistry is what the pool needs from the asset registry. Defined here,
@@ -53,6 +55,11 @@ type PoolConfig struct {
 	// start of 100 sockets ramps up instead of dialing at once. Default 50 ms
 	// (20 per second: 100 sockets in about 5 s).
 	DialInterval time.Duration
+	// SnapshotTimeout: an asset whose subscribe went out this long ago with
+	// no book snapshot since is subscribed again in place (the venue drops
+	// snapshots under load and for sockets near its asset limit). Default
+	// 30 s; negative disables.
+	SnapshotTimeout time.Duration
 	// Logger receives pool events. Default: Conn.Logger (whose default is
 	// discard).
 	Logger *slog.Logger
@@ -82,6 +89,9 @@ func (c *PoolConfig) fill() {
 	if c.DialInterval <= 0 {
 		c.DialInterval = 50 * time.Millisecond
 	}
+	if c.SnapshotTimeout == 0 {
+		c.SnapshotTimeout = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = c.Conn.Logger
 	}
@@ -100,7 +110,10 @@ type PoolStats struct {
 	// DialsPaced counts times a new connection was due but waited for
 	// DialInterval.
 	DialsPaced uint64
-	Conns      []PoolConnStats // by connection id
+	// SnapshotRedrives counts assets subscribed again because their snapshot
+	// was overdue (SnapshotTimeout).
+	SnapshotRedrives uint64
+	Conns            []PoolConnStats // by connection id
 }
 
 // PoolConnStats is one connection's own counters plus the registry's view of
@@ -140,8 +153,9 @@ type Pool struct {
 	holdingSince time.Time // when fewer than MinBatch pending were first held back
 	lastOpen     time.Time
 
-	dialsPaced atomic.Uint64
-	loops      atomic.Uint64 // loop passes, for tests
+	dialsPaced       atomic.Uint64
+	snapshotRedrives atomic.Uint64 // assets resubscribed for an overdue snapshot
+	loops            atomic.Uint64 // loop passes, for tests
 
 	lifeMu sync.Mutex
 	cancel context.CancelFunc
@@ -239,6 +253,9 @@ func (p *Pool) loop(ctx context.Context) {
 			// More to open: come back after the dial spacing, not a full interval.
 			wait = p.cfg.DialInterval
 		}
+		if p.cfg.SnapshotTimeout > 0 {
+			p.redriveSnapshots()
+		}
 		p.loops.Add(1)
 		t.Reset(wait)
 	}
@@ -335,10 +352,13 @@ func (p *Pool) openLocked(ids []string) (*Conn, error) {
 	if err := c.Subscribe(ids); err != nil {
 		return nil, fmt.Errorf("cannot open connection %d: %w", id, err)
 	}
+	// Published before Start: the first frames (the initial dump) can reach the router, and
+	// its MarkSnapshot lookup, before Start returns.
+	p.conns.Store(id, c)
 	if err := c.Start(context.Background()); err != nil {
+		p.conns.Delete(id)
 		return nil, fmt.Errorf("cannot open connection %d: %w", id, err)
 	}
-	p.conns.Store(id, c)
 	p.log.Info("opened connection", "conn", id, "assets", len(ids))
 	return c, nil
 }
@@ -432,6 +452,23 @@ func (p *Pool) Unsubscribe(ids []string) error {
 	return errors.Join(errs...)
 }
 
+// redriveSnapshots subscribes again, in place, the assets whose snapshot
+// is overdue on a connected socket.
+func (p *Pool) redriveSnapshots() {
+	cutoff := mono.Now() - int64(p.cfg.SnapshotTimeout)
+	for _, c := range p.Conns() {
+		if c.Status() != ConnConnected {
+			continue
+		}
+		if ids := c.AwaitingSnapshotSince(cutoff); len(ids) > 0 {
+			p.snapshotRedrives.Add(uint64(len(ids)))
+			if err := p.Resubscribe(ids); err != nil {
+				p.cfg.Logger.Warn("cannot redrive missing snapshots", "conn", c.ID(), "assets", len(ids), "err", err)
+			}
+		}
+	}
+}
+
 // Resubscribe asks the venue for fresh snapshots of ids: each carrying
 // connection unsubscribes and subscribes them again in place (the venue
 // answers a subscribe with a book snapshot). Used after a detected gap.
@@ -481,7 +518,7 @@ func (p *Pool) MarkSnapshot(connID int64, assetID string, recvNanos int64) {
 
 // Stats returns the pool's connections with their registry counts.
 func (p *Pool) Stats() PoolStats {
-	st := PoolStats{DialsPaced: p.dialsPaced.Load()}
+	st := PoolStats{DialsPaced: p.dialsPaced.Load(), SnapshotRedrives: p.snapshotRedrives.Load()}
 	for _, c := range p.Conns() {
 		cs := PoolConnStats{ConnStats: c.Stats()}
 		cs.RegTotal, cs.RegActive, cs.RegExpired = p.reg.ConnCounts(c.ID())

@@ -68,6 +68,14 @@ type routerConfig struct {
 	onSnapshot func(connID int64, assetID string, recvNanos int64)
 	// resyncEvery batches resync requests.
 	resyncEvery time.Duration
+	// assetStaleAfter: an asset that has had no event for this long while
+	// its connection delivers gets a fresh snapshot requested (the venue's
+	// per-asset silent stall). 0 disables.
+	assetStaleAfter time.Duration
+	// maxStaleResyncs bounds how many stale assets one sweep resyncs.
+	maxStaleResyncs int
+	// noTickResync: do not resync after a tick_size_change.
+	noTickResync bool
 }
 
 // router is the single producer of every worker ring: it decodes each frame,
@@ -83,26 +91,28 @@ type router struct {
 	rings []*ring.SPSC[item]
 	dec   *wire.Decoder
 
-	routes  map[string]*assetRoute // router goroutine only
-	touched []bool
-	dirty   []int
-	curConn int64 // connection of the frame being routed
+	routes    map[string]*assetRoute // router goroutine only
+	touched   []bool
+	dirty     []int
+	curConn   int64 // connection of the frame being routed
+	nextSweep int64 // mono ns of the next stale-asset sweep
 
 	resyncMu   sync.Mutex
 	resyncSet  map[string]struct{}
 	resyncWake chan struct{} // buffer 1: control signal
 
-	frames    paddedCounter
-	events    paddedCounter
-	routed    paddedCounter
-	dropped   paddedCounter
-	malformed paddedCounter
-	stalls    paddedCounter
-	resyncs   paddedCounter
-	tooLarge  paddedCounter
-	market    paddedCounter
-	decStats  atomic.Pointer[wire.DecoderStats]
-	latency   hist.Histogram // frame received → staged
+	frames       paddedCounter
+	events       paddedCounter
+	routed       paddedCounter
+	dropped      paddedCounter
+	malformed    paddedCounter
+	stalls       paddedCounter
+	resyncs      paddedCounter
+	tooLarge     paddedCounter
+	market       paddedCounter
+	staleResyncs paddedCounter
+	decStats     atomic.Pointer[wire.DecoderStats]
+	latency      hist.Histogram // frame received → staged
 
 	errLog logOnce
 
@@ -127,6 +137,9 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	}
 	if cfg.resyncEvery <= 0 {
 		cfg.resyncEvery = 250 * time.Millisecond
+	}
+	if cfg.maxStaleResyncs <= 0 {
+		cfg.maxStaleResyncs = 100
 	}
 	return &router{
 		cfg:        cfg,
@@ -224,7 +237,9 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			rt := r.route(ev.AssetID, ev.Market)
 			r.stageEvent(rt, item{kind: itemTickSize, price: ev.TickSize, a: ev.OldTickSize, ts: ev.Timestamp, recv: recv, routed: now})
 			// The grid changed: the venue's levels may have been re-bucketed.
-			r.requestResync(rt.id)
+			if !r.cfg.noTickResync {
+				r.requestResync(rt.id)
+			}
 		case wire.KindBestBidAsk:
 			rt := r.route(ev.AssetID, ev.Market)
 			r.stageEvent(rt, item{kind: itemBestBidAsk, a: ev.BestBid, b: ev.BestAsk, ts: ev.Timestamp, recv: recv, routed: now})
@@ -236,6 +251,29 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 		}
 	}
 	r.latency.Record(now - recv)
+	if r.cfg.assetStaleAfter > 0 && now >= r.nextSweep {
+		r.sweepStale(now)
+	}
+}
+
+// sweepStale requests fresh snapshots for assets silent longer than
+// assetStaleAfter: a quiet market costs one harmless snapshot, a silently
+// stalled asset gets its stream back. Runs on the router goroutine a few
+// times per staleness period, so the routes map needs no lock.
+func (r *router) sweepStale(now int64) {
+	stale := int64(r.cfg.assetStaleAfter)
+	r.nextSweep = now + stale/4
+	n := 0
+	for _, rt := range r.routes {
+		if rt.lastEvent != 0 && now-rt.lastEvent > stale {
+			r.staleResyncs.Add(1)
+			r.requestResync(rt.id)
+			rt.lastEvent = now // wait a full period before asking again
+			if n++; n >= r.cfg.maxStaleResyncs {
+				return
+			}
+		}
+	}
 }
 
 func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
@@ -260,6 +298,7 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 		q.TryStage(item{route: rt, conn: connID, kind: itemBookLevel, side: book.Ask, price: l.Price, size: l.Size})
 	}
 	q.TryStage(item{route: rt, conn: connID, kind: itemBookEnd, ts: ev.Timestamp, recv: recv, routed: now})
+	rt.lastEvent = now
 	r.markTouched(rt.worker)
 	r.routed.Add(1)
 	if r.cfg.onSnapshot != nil {
@@ -341,6 +380,7 @@ func (r *router) stageEvent(rt *assetRoute, it item) {
 		rt.pendingInvalidate = false
 	}
 	q.TryStage(it)
+	rt.lastEvent = it.routed
 	r.markTouched(rt.worker)
 	r.routed.Add(1)
 }
@@ -554,6 +594,7 @@ type RouterStats struct {
 	Stalls         uint64         `json:"backpressure_stalls"`
 	Resyncs        uint64         `json:"resyncs_requested"`
 	TooLarge       uint64         `json:"snapshots_too_large"`
+	StaleResyncs   uint64         `json:"stale_asset_resyncs"`
 	MarketNotices  uint64         `json:"market_notices"`
 	InboundStalls  int64          `json:"inbound_stalls"`
 	InboundBytes   int64          `json:"inbound_bytes"`
@@ -572,6 +613,7 @@ func (r *router) stats() RouterStats {
 		Stalls:         r.stalls.Load(),
 		Resyncs:        r.resyncs.Load(),
 		TooLarge:       r.tooLarge.Load(),
+		StaleResyncs:   r.staleResyncs.Load(),
 		MarketNotices:  r.market.Load(),
 		InboundStalls:  r.in.stalls.Load(),
 		InboundBytes:   r.in.bytes.Load(),
