@@ -183,16 +183,27 @@ func startSim(ctx context.Context, o options, log *slog.Logger) (*sim.Server, er
 // registerSimMarkets registers the simulator's open markets once, so that
 // --sim also shows books with the lifecycle disabled.
 func registerSimMarkets(app *engine.App, s *sim.Server, log *slog.Logger) {
-	n := 0
+	n, refused := 0, 0
+	var firstErr error
 	for _, m := range s.Markets() {
 		if m.Closed || !m.EnableOrderBook {
 			continue
 		}
-		app.AddMarket(engine.Market{ID: m.ID, ConditionID: m.ConditionID, Question: m.Question, Slug: m.Slug,
+		err := app.AddMarket(engine.Market{ID: m.ID, ConditionID: m.ConditionID, Question: m.Question, Slug: m.Slug,
 			AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate, NegRisk: m.NegRisk, TickSize: m.TickSize})
+		if err != nil {
+			refused++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
 		n++
 	}
 	log.Info("lifecycle disabled: registered the simulator's markets once", "markets", n)
+	if refused > 0 {
+		log.Warn("simulator markets refused", "markets", refused, "first_err", firstErr)
+	}
 }
 
 func stopSim(s *sim.Server) error {
