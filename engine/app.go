@@ -73,6 +73,7 @@ func New(cfg Config) (*App, error) {
 	a.data = newDataPath(routerConfig{
 		inboundBytes:    cfg.InboundBytes,
 		assetStaleAfter: max(cfg.AssetStaleAfter, 0),
+		noTickResync:    cfg.DisableTickSizeResync,
 		policy:          cfg.Backpressure,
 		logger:          cfg.Logger,
 		onResync:        func(ids []string) { a.resync(ids) },
@@ -203,15 +204,20 @@ func (a *App) Book(ctx context.Context, assetID string, depth int) (BookView, bo
 }
 
 // AddMarket registers a market's assets by hand (also with the lifecycle
-// disabled); the pool subscribes them.
-func (a *App) AddMarket(m Market) {
+// disabled); the pool subscribes them. With the lifecycle on, the market is
+// tracked like a discovered one but never expired for being absent from
+// Gamma.
+func (a *App) AddMarket(m Market) error {
 	if a.life != nil {
-		a.life.AddMarket(m)
-		return
+		return a.life.AddMarket(m)
+	}
+	if len(m.AssetIDs) == 0 {
+		return fmt.Errorf("cannot add market %q: no asset ids", m.ID)
 	}
 	for _, id := range m.AssetIDs {
 		a.registry.Add(id, m.ConditionID, m.EndDate)
 	}
+	return nil
 }
 
 // resync asks for fresh snapshots: unsubscribe and subscribe again on the
@@ -235,3 +241,12 @@ func (a *App) marketEvent(ev MarketEvent) {
 // benchmarks that measure the engine without sockets. Safe for concurrent
 // use; frame may be reused after the call.
 func (a *App) FrameSink() FrameSink { return a.data.Sink() }
+
+// ForceRecycle replaces connection connID now (make before break) and
+// returns when the recycle ended. It fails when recycling is disabled.
+func (a *App) ForceRecycle(connID int64) error {
+	if a.recycler == nil {
+		return errors.New("cannot recycle: recycling disabled")
+	}
+	return a.recycler.ForceRecycle(connID)
+}

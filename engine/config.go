@@ -70,6 +70,11 @@ type Config struct {
 	// negative disables.
 	AssetStaleAfter time.Duration
 
+	// DisableTickSizeResync keeps the book as it is after a tick_size_change
+	// instead of asking the venue for a fresh snapshot (PROTOCOL: the book
+	// should be re-snapshotted when the grid changes). Default off.
+	DisableTickSizeResync bool
+
 	// StopTimeout bounds the whole Stop. Default 30 s.
 	StopTimeout time.Duration
 	// StuckAfter: a worker with queued events that made no progress this

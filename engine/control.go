@@ -39,6 +39,7 @@ const (
 	ctlDropAssets                           // router forgets routes, workers forget books
 	ctlMigrate                              // workers mark routes as migrating
 	ctlFinishMigration                      // workers force the outcome
+	ctlAbortMigration                       // workers forget an unswitched migration
 )
 
 func (c *control) finish(err error) {

@@ -1,7 +1,45 @@
-// Package engine keeps a live L2 order book for every active Polymarket market: it discovers
-// markets, spreads their assets over a pool of WebSocket connections, routes every event to the
-// worker that owns the asset's book, retires expired markets and recycles sick connections.
+// Package engine keeps a live, correct L2 order book for every active
+// Polymarket market: it discovers markets on Gamma, spreads their assets over
+// a pool of market-channel WebSockets, routes every event to the worker that
+// owns the asset's book, retires expired markets, and recycles sick or
+// polluted connections without losing an event.
 //
-// Concurrency: each component documents its own contract in its type comment. The Registry may
-// be read and mutated from any number of goroutines; its readers never wait for its writers.
+// # Using it
+//
+//	app, err := engine.New(engine.Config{
+//		Handler: func(worker int) engine.Handler {
+//			return engine.HandlerFunc(func(ev *engine.Event, b *book.Book) {
+//				if bid, ok := b.BestBid(); ok { /* ... */ _ = bid }
+//			})
+//		},
+//	})
+//	if err != nil { ... }
+//	err = app.Run(ctx) // starts, waits for SIGINT/SIGTERM or ctx, stops
+//
+// # The data path
+//
+//	conn 1..N (gws) ──frame──▶ inbound queue ──▶ router ──xxhash(asset)──▶ SPSC ring w ──▶ worker w
+//	                                                                                   books[asset] ← event
+//	                                                                                   Handler(w).OnEvent
+//
+// Connections copy each frame into the router's inbound queue and return
+// (they never wait for a worker). The router alone decodes (sonic, via
+// internal/wire), splits multi-asset price_changes and stages compact items
+// into per-worker rings, so every ring has exactly one producer; per-asset
+// order is preserved end to end. Each worker owns its books outright and
+// calls its own Handler. A full ring drops (counted) and invalidates that
+// asset's book until a fresh snapshot, which the engine requests.
+//
+// # Concurrency
+//
+//   - App: Start, Stop and Run are serialised; Stats, Healthy, Ready, Book,
+//     AddMarket, FrameSink and Collector are safe from any goroutine at any
+//     time (the admin HTTP server calls them concurrently).
+//   - A Handler runs on its worker's goroutine only; it must not keep the
+//     *Event or *book.Book beyond OnEvent, and must not block for long.
+//   - Books are never touched from outside their worker: Book, removals and
+//     migrations travel the data path as control requests and are answered
+//     by the worker between two events.
+//   - Registry: any number of readers and writers; readers never wait for
+//     writers. Pool and Conn document their own contracts.
 package engine

@@ -60,13 +60,8 @@ type assetRoute struct {
 
 	// worker-owned
 	book       *book.Book
-	wasInvalid bool  // the worker saw the book invalid since its last snapshot
-	owner      int64 // connection whose events are applied (0: none yet)
-	// Make before break: while mig is set, a snapshot from another connection
-	// starts a shadow book fed by that connection; the asset switches when
-	// the shadow equals the live book.
-	mig        *Migration
-	shadow     *book.Book
-	shadowConn int64
-	switchTs   int64 // venue ms of the last event applied from the old owner
+	wasInvalid bool      // the worker saw the book invalid since its last snapshot
+	owner      int64     // connection whose events are applied (0: none yet)
+	mig        *migState // set while the asset moves to another connection
+	retired    int64     // connection the asset migrated away from: ignored
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,110 +105,268 @@ func (e *dataPath) FinishMigration(m *Migration) MigrationResult {
 	return m.Result()
 }
 
-// migration handling inside a worker (hot path stays untouched unless an
-// asset is actually migrating).
+// AbortMigration gives m up because the replacement will not take over
+// (it failed to open or delivered nothing): assets not yet switched simply
+// stay with the old connection, books untouched. It waits for the workers,
+// at most finishTimeout.
+func (e *dataPath) AbortMigration(m *Migration) MigrationResult {
+	select {
+	case <-m.done:
+		return m.Result()
+	default:
+	}
+	c := &control{op: ctlAbortMigration, assets: m.ids, mig: m, done: make(chan struct{})}
+	if e.router.in.pushControl(c) {
+		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+		_ = waitControl(ctx, c)
+		cancel()
+	}
+	return m.Result()
+}
 
-// beginMigration marks the routes as migrating.
+// Inside a worker: aligning the two streams.
+//
+// The old connection (from) and its replacement (to) carry the same venue
+// stream for an asset, at different offsets. The replacement starts with
+// its own subscribe snapshot and then repeats events from some point in the
+// old stream. The worker keeps delivering the old connection's events and
+// remembers their fingerprints; the replacement's events are matched
+// against them:
+//
+//   - a replacement event the old connection already delivered marks where
+//     the replacement stands: the asset switches now and the replacement's
+//     next events, repeats of what the old connection delivered after that
+//     point, are skipped one by one;
+//   - a replacement event the old connection has not delivered yet is held
+//     back; when the old connection delivers the same event, the asset
+//     switches and the held-back events after it are applied in order.
+//
+// Either way every event reaches the handler once, in venue order. Level
+// changes, trades, tick sizes, top-of-book notices and post-trade snapshots
+// all take part, so events that leave the book unchanged are not lost or
+// repeated either (comparing book states alone cannot place those).
+
+// migLimit bounds what one asset's migration remembers; beyond it the
+// migration is finished by force (resync).
+const migLimit = 4096
+
+// migState is one asset's migration, owned by its worker.
+type migState struct {
+	m        *Migration
+	from, to int64
+	history  []uint64 // fingerprints delivered from the old connection since the start
+	held     []item   // replacement events not yet delivered by the old connection
+	heldFP   []uint64
+	skip     []uint64 // after the switch: replacement events that repeat delivered ones
+	shadow   *book.Book
+	switched bool
+	// held book snapshots keep their levels here (an item carries none).
+	heldBids, heldAsks [][]book.Level
+}
+
+// beginMigration marks the routes as migrating off m.from.
 func (w *worker) beginMigration(routes []*assetRoute, m *Migration) {
 	for _, rt := range routes {
-		rt.mig = m
-		rt.shadow, rt.shadowConn = nil, 0
+		if rt.mig != nil && !rt.mig.switched {
+			rt.mig.m.resolve(&rt.mig.m.missing) // superseded
+		}
+		if rt.owner != m.from {
+			// Not (or no longer) fed by the old connection: nothing to align.
+			rt.mig = nil
+			m.resolve(&m.switched)
+			continue
+		}
+		rt.mig = &migState{m: m, from: m.from}
 	}
 }
 
-// finishMigration forces the outcome for routes still migrating with m.
-func (w *worker) finishMigration(routes []*assetRoute, m *Migration) {
-	for _, rt := range routes {
-		if rt.mig != m {
-			continue
+// fingerprint identifies one complete event of a stream. // migration path
+func (w *worker) fingerprint(it *item) uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(v uint64) {
+		h ^= v
+		h *= 1099511628211
+		h ^= h >> 29
+	}
+	mix(uint64(it.kind)<<8 | uint64(it.side))
+	mix(uint64(it.ts))
+	mix(uint64(it.price))
+	mix(uint64(it.size))
+	mix(uint64(it.a))
+	mix(uint64(it.b))
+	if it.kind == itemBookEnd {
+		for _, l := range w.bids {
+			mix(uint64(l.Price))
+			mix(uint64(l.Size))
 		}
-		if rt.shadow != nil {
-			b := w.bookOf(rt)
-			w.bids = rt.shadow.Levels(book.Bid, w.bids[:0])
-			w.asks = rt.shadow.Levels(book.Ask, w.asks[:0])
-			b.ApplySnapshot(w.bids, w.asks, rt.shadow.UpdatedAt())
-			if t := rt.shadow.TickSize(); t > 0 {
-				b.SetTickSize(t)
+		mix(0xb1d)
+		for _, l := range w.asks {
+			mix(uint64(l.Price))
+			mix(uint64(l.Size))
+		}
+	}
+	return h
+}
+
+// migrating routes one item of a migrating asset. It reports whether the
+// item must be applied normally (the caller does it).
+func (w *worker) migrating(it *item, rt *assetRoute) bool {
+	ms := rt.mig
+	fp := w.fingerprint(it)
+	if it.conn == ms.from {
+		if ms.switched {
+			w.ignored.Add(1)
+			return false
+		}
+		if len(ms.held) > 0 && ms.heldFP[0] == fp {
+			// The old stream reached the replacement's first held event:
+			// deliver it once, switch, then replay what is held after it.
+			w.applyEvent(it, rt)
+			held, hb, ha := ms.held[1:], ms.heldBids[1:], ms.heldAsks[1:]
+			w.switchTo(rt, ms)
+			rt.mig = nil
+			for i := range held {
+				w.bids, w.asks = hb[i], ha[i]
+				w.applyEvent(&held[i], rt)
 			}
-			rt.owner = rt.shadowConn
-			rt.mig, rt.shadow = nil, nil
-			m.resolve(&m.forced)
-			w.ev = Event{Kind: EventBook, AssetID: rt.id, Market: rt.market, Timestamp: b.UpdatedAt(), TickSize: b.TickSize(), Resynced: true}
-			w.events.Add(1)
-			w.deliver(b)
-			continue
+			return false
 		}
+		if len(ms.history) < migLimit {
+			ms.history = append(ms.history, fp)
+		}
+		return true
+	}
+	if ms.to == 0 {
+		ms.to = it.conn
+	}
+	if it.conn != ms.to {
+		w.ignored.Add(1)
+		return false
+	}
+	if ms.switched {
+		// Skip the replacement's repeats of what was already delivered.
+		if len(ms.skip) > 0 && ms.skip[0] == fp {
+			ms.skip = ms.skip[1:]
+			if len(ms.skip) == 0 {
+				rt.mig = nil
+			}
+			return false
+		}
+		w.misaligned.Add(1)
 		rt.mig = nil
-		m.resolve(&m.missing)
+		return true
+	}
+	if it.kind == itemBookEnd && ms.shadow == nil {
+		// The replacement's subscribe snapshot: not part of the old stream.
+		ms.shadow = book.New(rt.id)
+		ms.shadow.ApplySnapshot(w.bids, w.asks, it.ts)
+		if w.snapTick > 0 {
+			ms.shadow.SetTickSize(w.snapTick)
+		}
+		return false
+	}
+	if len(ms.held) == 0 {
+		if j := slices.Index(ms.history, fp); j >= 0 {
+			// Already delivered by the old connection: the replacement
+			// stands at position j. Switch; skip its repeats of j+1…
+			ms.skip = slices.Clone(ms.history[j+1:])
+			w.switchTo(rt, ms)
+			if len(ms.skip) == 0 {
+				rt.mig = nil
+			}
+			return false
+		}
+	}
+	// Ahead of the old connection: hold it back (and keep the shadow book
+	// current for a forced finish).
+	if len(ms.held) >= migLimit {
+		w.forceSwitch(rt, ms)
+		return false
+	}
+	ms.held = append(ms.held, *it)
+	ms.heldFP = append(ms.heldFP, fp)
+	var hb, ha []book.Level
+	if it.kind == itemBookEnd {
+		hb, ha = slices.Clone(w.bids), slices.Clone(w.asks)
+		if ms.shadow != nil {
+			ms.shadow.ApplySnapshot(w.bids, w.asks, it.ts)
+		}
+	} else if it.kind == itemLevel && ms.shadow != nil {
+		_ = ms.shadow.Set(it.side, it.price, it.size)
+		ms.shadow.Stamp(it.ts)
+	}
+	ms.heldBids, ms.heldAsks = append(ms.heldBids, hb), append(ms.heldAsks, ha)
+	return false
+}
+
+func (w *worker) switchTo(rt *assetRoute, ms *migState) {
+	rt.owner, rt.retired = ms.to, ms.from
+	ms.switched = true
+	w.migrated.Add(1)
+	ms.m.resolve(&ms.m.switched)
+}
+
+// forceSwitch moves rt to the replacement without alignment: its book
+// becomes the replacement's shadow book (the handler gets one resynced
+// EventBook), or, without a replacement snapshot, the book is invalidated
+// and resynced.
+func (w *worker) forceSwitch(rt *assetRoute, ms *migState) {
+	rt.mig = nil
+	if ms.shadow == nil || ms.to == 0 {
+		ms.m.resolve(&ms.m.missing)
 		if b := rt.book; b != nil {
 			w.invalidate(rt, b)
 		}
 		if w.cfg.resync != nil {
 			w.cfg.resync(rt.id)
 		}
-	}
-}
-
-// foreign handles an item from a connection other than the asset's owner.
-// It reports whether the item must still be applied to the live book (the
-// asset was adopted by its new connection).
-func (w *worker) foreign(it *item, rt *assetRoute) bool {
-	m := rt.mig
-	migrating := m != nil && rt.owner != 0 && rt.owner == m.from
-	switch it.kind {
-	case itemBookEnd:
-		if !migrating {
-			// A snapshot from a new connection (reconnect elsewhere, resync,
-			// or a migration whose old owner never delivered): it is the
-			// whole truth, adopt it.
-			if m != nil {
-				rt.mig = nil
-				m.resolve(&m.switched)
-			}
-			rt.owner = it.conn
-			return true
-		}
-		if rt.shadow == nil {
-			rt.shadow = book.New(rt.id)
-		}
-		rt.shadowConn = it.conn
-		rt.shadow.ApplySnapshot(w.bids, w.asks, it.ts)
-		if w.snapTick > 0 {
-			rt.shadow.SetTickSize(w.snapTick)
-		}
-		w.trySwitch(rt)
-		return false
-	case itemLevel:
-		if migrating && rt.shadow != nil && it.conn == rt.shadowConn {
-			_ = rt.shadow.Set(it.side, it.price, it.size)
-			rt.shadow.Stamp(it.ts)
-			w.trySwitch(rt)
-		} else {
-			w.ignored.Add(1)
-		}
-		return false
-	case itemBookBegin, itemBookLevel:
-		return false // assembled by the caller; decided at itemBookEnd
-	default:
-		if !migrating {
-			w.ignored.Add(1)
-		}
-		return false
-	}
-}
-
-// trySwitch switches rt to its shadow connection when both books agree.
-func (w *worker) trySwitch(rt *assetRoute) {
-	if rt.shadow == nil || rt.book == nil || !w.sameLevels(rt.book, rt.shadow) {
 		return
 	}
-	m := rt.mig
-	rt.switchTs = rt.book.UpdatedAt()
-	rt.owner = rt.shadowConn
-	rt.mig, rt.shadow, rt.shadowConn = nil, nil, 0
-	w.migrated.Add(1)
-	if m != nil {
-		m.resolve(&m.switched)
+	rt.owner, rt.retired = ms.to, ms.from
+	ms.switched = true
+	ms.m.resolve(&ms.m.forced)
+	b := w.bookOf(rt)
+	w.bids = ms.shadow.Levels(book.Bid, w.bids[:0])
+	w.asks = ms.shadow.Levels(book.Ask, w.asks[:0])
+	b.ApplySnapshot(w.bids, w.asks, ms.shadow.UpdatedAt())
+	if t := ms.shadow.TickSize(); t > 0 {
+		b.SetTickSize(t)
+	}
+	rt.wasInvalid = false
+	w.ev = Event{Kind: EventBook, AssetID: rt.id, Market: rt.market, Timestamp: b.UpdatedAt(), TickSize: b.TickSize(), Resynced: true}
+	w.events.Add(1)
+	w.deliver(b)
+}
+
+// abortMigration forgets m for routes that did not switch: they stay with
+// the old connection (counted missing: they did not move).
+func (w *worker) abortMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		if ms := rt.mig; ms != nil && ms.m == m && !ms.switched {
+			rt.mig = nil
+			m.resolve(&m.missing)
+		}
+	}
+}
+
+// finishMigration forces the outcome for routes still migrating with m.
+func (w *worker) finishMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		ms := rt.mig
+		if ms == nil || ms.m != m {
+			continue
+		}
+		if ms.switched {
+			rt.mig = nil // skipping is over: whatever comes now is new
+			continue
+		}
+		if ms.shadow != nil && len(ms.held) == 0 && rt.book != nil && w.sameLevels(rt.book, ms.shadow) {
+			// Quiet asset: both connections agree and nothing happened since.
+			rt.mig = nil
+			w.switchTo(rt, ms)
+			continue
+		}
+		w.forceSwitch(rt, ms)
 	}
 }
 

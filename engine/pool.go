@@ -352,10 +352,13 @@ func (p *Pool) openLocked(ids []string) (*Conn, error) {
 	if err := c.Subscribe(ids); err != nil {
 		return nil, fmt.Errorf("cannot open connection %d: %w", id, err)
 	}
+	// Published before Start: the first frames (the initial dump) can reach the router, and
+	// its MarkSnapshot lookup, before Start returns.
+	p.conns.Store(id, c)
 	if err := c.Start(context.Background()); err != nil {
+		p.conns.Delete(id)
 		return nil, fmt.Errorf("cannot open connection %d: %w", id, err)
 	}
-	p.conns.Store(id, c)
 	p.log.Info("opened connection", "conn", id, "assets", len(ids))
 	return c, nil
 }

@@ -74,6 +74,8 @@ type routerConfig struct {
 	assetStaleAfter time.Duration
 	// maxStaleResyncs bounds how many stale assets one sweep resyncs.
 	maxStaleResyncs int
+	// noTickResync: do not resync after a tick_size_change.
+	noTickResync bool
 }
 
 // router is the single producer of every worker ring: it decodes each frame,
@@ -235,7 +237,9 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			rt := r.route(ev.AssetID, ev.Market)
 			r.stageEvent(rt, item{kind: itemTickSize, price: ev.TickSize, a: ev.OldTickSize, ts: ev.Timestamp, recv: recv, routed: now})
 			// The grid changed: the venue's levels may have been re-bucketed.
-			r.requestResync(rt.id)
+			if !r.cfg.noTickResync {
+				r.requestResync(rt.id)
+			}
 		case wire.KindBestBidAsk:
 			rt := r.route(ev.AssetID, ev.Market)
 			r.stageEvent(rt, item{kind: itemBestBidAsk, a: ev.BestBid, b: ev.BestAsk, ts: ev.Timestamp, recv: recv, routed: now})
@@ -550,7 +554,7 @@ func (r *router) handleControl(c *control) {
 			return
 		}
 		r.markTouched(rt.worker)
-	case ctlDropAssets, ctlMigrate, ctlFinishMigration:
+	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
 		per := make([][]*assetRoute, len(r.rings))
 		for _, id := range c.assets {
 			rt, ok := r.routes[id]

@@ -60,7 +60,8 @@ type worker struct {
 	badLevels   paddedCounter
 	crossed     paddedCounter
 	ignored     paddedCounter // events from a connection that does not own the asset
-	migrated    paddedCounter // assets switched to a new connection by convergence
+	migrated    paddedCounter // assets switched to a new connection by stream alignment
+	misaligned  paddedCounter // replacement events that did not repeat the expected ones
 	bookCount   atomic.Int64
 	lastBeat    atomic.Int64 // mono ns of the last finished batch or park
 	parked      atomic.Bool
@@ -213,37 +214,49 @@ func (w *worker) bookOf(rt *assetRoute) *book.Book {
 
 // apply applies one item to its book and calls the handler. // hot path
 func (w *worker) apply(it *item) {
-	if it.kind == itemControl {
+	switch it.kind {
+	case itemControl:
 		w.control(it)
 		return
-	}
-	rt := it.route
-	if it.conn != 0 && it.conn != rt.owner {
-		if rt.owner == 0 && it.kind != itemBookEnd {
-			// No owner yet: the first connection to deliver anything owns
-			// the asset until a snapshot from elsewhere replaces it.
-			rt.owner = it.conn
-		} else if !w.foreign(it, rt) {
-			if it.kind == itemBookBegin {
-				w.bids, w.asks = w.bids[:0], w.asks[:0]
-				w.snapTick = it.a
-			} else if it.kind == itemBookLevel {
-				w.collectLevel(it)
-			}
-			return
-		}
-	}
-	b := w.bookOf(rt)
-	ev := &w.ev
-	*ev = Event{AssetID: rt.id, Market: rt.market, Timestamp: it.ts, RecvNanos: it.recv}
-	switch it.kind {
 	case itemBookBegin:
+		// Snapshots are assembled whatever their connection; who owns the
+		// asset is decided on the whole snapshot, at itemBookEnd.
 		w.bids, w.asks = w.bids[:0], w.asks[:0]
 		w.snapTick = it.a
 		return
 	case itemBookLevel:
 		w.collectLevel(it)
 		return
+	}
+	rt := it.route
+	if it.conn != 0 {
+		switch {
+		case rt.mig != nil:
+			if !w.migrating(it, rt) {
+				return
+			}
+		case it.conn == rt.owner:
+		case rt.owner == 0 || it.kind == itemBookEnd && it.conn != rt.retired:
+			// The first connection to deliver owns the asset; a snapshot
+			// from another one (placed elsewhere after its socket died, a
+			// resync) is the whole truth and takes over, except from the
+			// connection the asset was migrated away from, which may still
+			// deliver until it is closed.
+			rt.owner = it.conn
+		default:
+			w.ignored.Add(1)
+			return
+		}
+	}
+	w.applyEvent(it, rt)
+}
+
+// applyEvent applies one complete event to rt's book and delivers it. // hot path
+func (w *worker) applyEvent(it *item, rt *assetRoute) {
+	b := w.bookOf(rt)
+	ev := &w.ev
+	*ev = Event{AssetID: rt.id, Market: rt.market, Timestamp: it.ts, RecvNanos: it.recv}
+	switch it.kind {
 	case itemBookEnd:
 		wasInvalid := rt.wasInvalid || !b.Valid() && b.Seq() > 0
 		b.ApplySnapshot(w.bids, w.asks, it.ts)
@@ -255,9 +268,6 @@ func (w *worker) apply(it *item) {
 		}
 		rt.wasInvalid = false
 		ev.Kind, ev.TickSize, ev.Resynced = EventBook, b.TickSize(), wasInvalid
-		if rt.shadow != nil {
-			w.trySwitch(rt)
-		}
 	case itemLevel:
 		if err := b.Set(it.side, it.price, it.size); err != nil {
 			w.badLevels.Add(1)
@@ -274,9 +284,6 @@ func (w *worker) apply(it *item) {
 					w.cfg.resync(rt.id)
 				}
 			}
-		}
-		if rt.shadow != nil {
-			w.trySwitch(rt)
 		}
 	case itemTrade:
 		b.SetLastTrade(book.Trade{Price: it.price, Size: it.size, Side: it.side, Timestamp: it.ts})
@@ -334,9 +341,11 @@ func (w *worker) control(it *item) {
 				rt.book = nil
 				w.bookCount.Add(-1)
 			}
-			if m := rt.mig; m != nil {
-				rt.mig, rt.shadow = nil, nil
-				m.resolve(&m.missing)
+			if ms := rt.mig; ms != nil {
+				rt.mig = nil
+				if !ms.switched {
+					ms.m.resolve(&ms.m.missing)
+				}
 			}
 		}
 		c.finish(nil)
@@ -345,6 +354,9 @@ func (w *worker) control(it *item) {
 		c.finish(nil)
 	case ctlFinishMigration:
 		w.finishMigration(c.routes, c.mig)
+		c.finish(nil)
+	case ctlAbortMigration:
+		w.abortMigration(c.routes, c.mig)
 		c.finish(nil)
 	default:
 		c.finish(nil)
@@ -361,6 +373,7 @@ type WorkerStats struct {
 	BadLevels       uint64         `json:"bad_levels"`
 	CrossedBooks    uint64         `json:"crossed_snapshots"`
 	ForeignIgnored  uint64         `json:"foreign_events_ignored"`
+	Misaligned      uint64         `json:"migration_misaligned"`
 	Migrated        uint64         `json:"assets_migrated"`
 	QueueDepth      int            `json:"queue_depth"`
 	Alive           bool           `json:"alive"`
@@ -381,6 +394,7 @@ func (w *worker) stats() WorkerStats {
 		BadLevels:       w.badLevels.Load(),
 		CrossedBooks:    w.crossed.Load(),
 		ForeignIgnored:  w.ignored.Load(),
+		Misaligned:      w.misaligned.Load(),
 		Migrated:        w.migrated.Load(),
 		QueueDepth:      w.ring.Len(),
 		Alive:           w.alive.Load(),

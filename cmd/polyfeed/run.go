@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/internal/flagenv"
+	"github.com/polyfeed/polyfeed/internal/sim"
+)
+
+// Bounds of the steps around the engine; the engine's own stop is bounded
+// by --stop-timeout.
+const (
+	adminStopTimeout = 5 * time.Second
+	simStopTimeout   = 10 * time.Second
+	bookReadTimeout  = 2 * time.Second
+)
+
+// run is the whole program: parse → start (simulator, admin, engine) →
+// wait for SIGINT/SIGTERM → stop in reverse. It returns flag.ErrHelp, an
+// errUsage error, a start failure, or nil after a clean shutdown.
+func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseConfig(args, lookup)
+	if err != nil {
+		return err
+	}
+	log := newLogger(o, stderr)
+	for _, v := range flagenv.Unknown(newFlagSet(new(options), new(rawOptions)), envPrefix, environ) {
+		log.Warn("ignoring environment variable that matches no flag", "var", v)
+	}
+
+	// Signals are caught from here on: one during start ends the start and
+	// shuts down cleanly; a second one after shutdown began kills the
+	// process the default way.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+
+	var simSrv *sim.Server
+	if o.Sim {
+		if simSrv, err = startSim(ctx, o, log); err != nil {
+			return err
+		}
+		defer func() {
+			err = errors.Join(err, timed(log, "stop", "simulator", func() error { return stopSim(simSrv) }))
+		}()
+		o.GammaURL, o.WSURL = simSrv.GammaURL(), simSrv.WSURL()
+	}
+	if o.DryRun {
+		return dryRun(ctx, o, log, stdout)
+	}
+
+	app, err := engine.New(engineConfig(o, log))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(app.Collector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// The admin server starts first so /readyz answers (503) while the
+	// engine starts, and stops last so it reports draining while the engine
+	// stops.
+	var adm *admin.Server
+	if o.HTTPAddr != "" {
+		adm, err = admin.New(adminConfig(o, app, reg, log))
+		if err != nil {
+			return err
+		}
+		if err := timed(log, "start", "admin", func() error { return adm.Start(ctx) }); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, timed(log, "stop", "admin", func() error { return stopAdmin(adm) })) }()
+	} else {
+		log.Info("admin HTTP disabled (--http-addr is empty)")
+	}
+
+	if err := app.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			log.Info("start interrupted by signal; engine rolled back")
+			return nil
+		}
+		return err
+	}
+	if simSrv != nil && !o.Lifecycle {
+		registerSimMarkets(app, simSrv, log)
+	} else if !o.Lifecycle {
+		log.Warn("lifecycle disabled: nothing discovers markets, so nothing will be subscribed")
+	}
+	printer := startBookPrinter(app, o.PrintBooks, o.PrintEvery, log)
+
+	<-ctx.Done()
+	stopSignals()
+	log.Info("shutting down on signal")
+	printer.stop()
+	return app.Stop(context.Background())
+}
+
+// newLogger builds the process logger on stderr.
+func newLogger(o options, w io.Writer) *slog.Logger {
+	hopts := &slog.HandlerOptions{Level: o.LogLevel}
+	if o.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, hopts))
+	}
+	return slog.New(slog.NewTextHandler(w, hopts))
+}
+
+// engineConfig maps the options onto the engine; everything else keeps the
+// engine's documented defaults.
+func engineConfig(o options, log *slog.Logger) engine.Config {
+	return engine.Config{
+		WSURL:            o.WSURL,
+		GammaURL:         o.GammaURL,
+		Workers:          o.Workers,
+		AssetsPerConn:    o.AssetsPerConn,
+		Backpressure:     o.Backpressure,
+		PinCPUs:          o.PinCPUs,
+		DisableLifecycle: !o.Lifecycle,
+		DisableRecycling: !o.Recycling,
+		StopTimeout:      o.StopTimeout,
+		Logger:           log,
+	}
+}
+
+// adminConfig wires the admin server to the engine.
+func adminConfig(o options, app *engine.App, g prometheus.Gatherer, log *slog.Logger) admin.Config {
+	return admin.Config{
+		Addr:    o.HTTPAddr,
+		Logger:  log,
+		Stats:   func() any { return app.Stats() },
+		Healthy: app.Healthy,
+		Ready:   app.Ready,
+		Book: func(assetID string) (admin.BookView, bool) {
+			// The worker that owns the book copies it between two events;
+			// the timeout only matters if that worker is stuck.
+			ctx, cancel := context.WithTimeout(context.Background(), bookReadTimeout)
+			defer cancel()
+			v, ok, err := app.Book(ctx, assetID, 0)
+			if err != nil {
+				return admin.BookView{}, false
+			}
+			return v, ok
+		},
+		Gatherer:    g,
+		EnablePprof: o.Pprof,
+	}
+}
+
+// startSim runs the simulator on a free loopback port with the --sim-*
+// settings.
+func startSim(ctx context.Context, o options, log *slog.Logger) (*sim.Server, error) {
+	s, err := sim.New(sim.Config{
+		Addr:           "127.0.0.1:0",
+		Seed:           o.SimSeed,
+		Markets:        o.SimMarkets,
+		Rate:           o.SimRate,
+		ChurnPerMinute: o.SimChurn,
+		Logger:         log.With("component", "simulator"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create simulator: %w", err)
+	}
+	if err := timed(log, "start", "simulator", func() error { return s.Start(ctx) }); err != nil {
+		return nil, fmt.Errorf("cannot start simulator: %w", err)
+	}
+	log.Info("simulator serving", "gamma", s.GammaURL(), "ws", s.WSURL(), "markets", o.SimMarkets,
+		"rate", o.SimRate, "churn_per_min", o.SimChurn, "truth", s.URL()+"/sim/books/{asset_id}")
+	return s, nil
+}
+
+// registerSimMarkets registers the simulator's open markets once, so that
+// --sim also shows books with the lifecycle disabled.
+func registerSimMarkets(app *engine.App, s *sim.Server, log *slog.Logger) {
+	n, refused := 0, 0
+	var firstErr error
+	for _, m := range s.Markets() {
+		if m.Closed || !m.EnableOrderBook {
+			continue
+		}
+		err := app.AddMarket(engine.Market{ID: m.ID, ConditionID: m.ConditionID, Question: m.Question, Slug: m.Slug,
+			AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate, NegRisk: m.NegRisk, TickSize: m.TickSize})
+		if err != nil {
+			refused++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		n++
+	}
+	log.Info("lifecycle disabled: registered the simulator's markets once", "markets", n)
+	if refused > 0 {
+		log.Warn("simulator markets refused", "markets", refused, "first_err", firstErr)
+	}
+}
+
+func stopSim(s *sim.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), simStopTimeout)
+	defer cancel()
+	return s.Stop(ctx)
+}
+
+func stopAdmin(s *admin.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminStopTimeout)
+	defer cancel()
+	return s.Stop(ctx)
+}
+
+// timed runs f and logs "started|stopped component=<name> duration=…", as
+// the engine does for its own components, or the error.
+func timed(log *slog.Logger, action, name string, f func() error) error {
+	t0 := time.Now()
+	if err := f(); err != nil {
+		log.Error("cannot "+action+" component", "component", name, "err", err)
+		return err
+	}
+	done := map[string]string{"start": "started", "stop": "stopped"}[action]
+	log.Info(done, "component", name, "duration", time.Since(t0).Round(time.Microsecond))
+	return nil
+}

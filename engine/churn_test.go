@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/internal/sim"
+)
+
+// TestAppChurnRecyclesAndTruth runs the whole engine (Gamma discovery,
+// expiry, cleanup, recycling) against a simulator whose markets expire
+// every few seconds and whose sockets sometimes stall silently. It proves:
+// new markets get subscribed; expired assets leave the registry and the
+// books after the grace period; pollution- and stall-triggered recycles
+// happen; and after the venue pauses, every live book equals the truth.
+func TestAppChurnRecyclesAndTruth(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	stall, err := sim.ParseFaults("stall=socket:0.3@1500ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSim(t, sim.Config{Seed: 31, Markets: 80, Rate: 2000, ChurnPerMinute: 600, Faults: stall})
+	keep := false
+	a := testApp(t, s, func(c *Config) {
+		c.AssetsPerConn = 40
+		c.DisableLifecycle = false
+		c.Lifecycle = LifecycleConfig{
+			DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
+			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 700 * time.Millisecond,
+			// Expired assets stay on their sockets, so churn pollutes them.
+			UnsubscribeExpired: &keep,
+		}
+		c.DisableRecycling = false
+		c.Recycler = RecyclerConfig{
+			CheckInterval: 100 * time.Millisecond, PollutionThreshold: 0.3, MinAge: 500 * time.Millisecond,
+			StallTimeout: 700 * time.Millisecond, SnapshotTimeout: 2 * time.Second,
+			Stabilization: 200 * time.Millisecond, MaxStabilization: time.Second,
+		}
+	})
+	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		st := a.Stats()
+		ls, _ := st.Lifecycle.(LifecycleStats)
+		rs, _ := st.Recycler.(RecyclerStats)
+		switch {
+		case ls.NewMarkets < 100:
+			return fmt.Errorf("%d markets tracked so far", ls.NewMarkets)
+		case ls.RemovedAssets == 0:
+			return fmt.Errorf("no expired asset removed yet (expired %d)", ls.ExpiredAssets)
+		case rs.ByReason[RecyclePollution] == 0 || rs.ByReason[RecycleStall] == 0:
+			return fmt.Errorf("recycles so far: %v", rs.ByReason)
+		}
+		return nil
+	})
+	// Heal: no more stalls, then let the engine settle on fresh sockets.
+	if err := s.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	// A socket opened just before the fault was cleared may still stall
+	// 1.5 s after its open: let that schedule play out first.
+	time.Sleep(1600 * time.Millisecond)
+	var live []string
+	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+		live = live[:0]
+		for _, m := range s.Markets() {
+			if !m.Closed && m.EnableOrderBook {
+				live = append(live, m.TokenIDs...)
+			}
+		}
+		for _, id := range live {
+			e, ok := a.Registry().Get(id)
+			if !ok || e.State != StateSubscribed {
+				return fmt.Errorf("live asset %s… not subscribed yet", id[:10])
+			}
+		}
+		// A socket that stalled before the fault was cleared must have been
+		// replaced: every socket carrying live assets delivers data.
+		for _, c := range a.Stats().Pool.Connections {
+			if c.Status == "CONNECTED" && c.Active > 0 && c.LastDataAgoSec > 0.3 {
+				return fmt.Errorf("connection %d silent for %.1fs", c.ConnectionID, c.LastDataAgoSec)
+			}
+		}
+		return nil
+	})
+	s.Pause()
+	waitAllValid(t, a, live, 30*time.Second)
+	waitQuiescent(t, a)
+	compareWithTruth(t, a, s, live)
+
+	// Expired assets are gone from the registry and from the books.
+	for _, m := range s.Markets() {
+		if !m.Closed {
+			continue
+		}
+		for _, id := range m.TokenIDs {
+			if e, ok := a.Registry().Get(id); ok && e.State != StateExpired {
+				t.Errorf("closed market asset %s… is %v in the registry", id[:10], e.State)
+			}
+		}
+	}
+	st := a.Stats()
+	ls := st.Lifecycle.(LifecycleStats)
+	var books int64
+	for _, w := range st.Workers.WorkerStats {
+		books += w.Books
+	}
+	if books > int64(ls.Assets)+int64(st.Registry.Expired) {
+		t.Errorf("%d books for %d live and %d expired assets: removed books linger", books, ls.Assets, st.Registry.Expired)
+	}
+}

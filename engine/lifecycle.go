@@ -1,0 +1,725 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/internal/gamma"
+)
+
+// Market is one market as the engine tracks it. AssetIDs[i] is the CLOB token of Outcomes[i].
+type Market struct {
+	ID          string // Gamma market id
+	ConditionID string // 0x + 64 hex; the WS "market" field
+	Question    string
+	Slug        string
+	AssetIDs    []string
+	Outcomes    []string
+	EndDate     time.Time // zero: no scheduled end (expires only when closed or resolved)
+	NegRisk     bool
+	TickSize    fixed.Point // zero when unknown
+}
+
+// MarketFromGamma converts a Gamma listing entry.
+func MarketFromGamma(g gamma.Market) Market {
+	return Market{
+		ID: g.ID, ConditionID: g.ConditionID, Question: g.Question, Slug: g.Slug,
+		AssetIDs: slices.Clone(g.TokenIDs), Outcomes: slices.Clone(g.Outcomes),
+		EndDate: g.EndDate, NegRisk: g.NegRisk, TickSize: g.TickSize,
+	}
+}
+
+// Expiry reasons, as counted in LifecycleStats.ExpiredBy. Stable strings, fit for metric labels.
+const (
+	ExpiryEndDate     = "end_date"    // EndDate (+ ExpiryGrace) passed
+	ExpiryClosed      = "closed"      // absent from a complete Gamma listing, or listed closed
+	ExpiryArchived    = "archived"    // listed with archived=true
+	ExpiryResolved    = "resolved"    // market_resolved notice from the socket
+	ExpiryUnconfirmed = "unconfirmed" // announced by the socket, never listed by Gamma
+)
+
+// lifeLister lists the open markets; *gamma.Client implements it. A non-nil error means the
+// list is incomplete (possibly empty) but what it holds is valid.
+type lifeLister interface {
+	ListActive(ctx context.Context) ([]gamma.Market, gamma.DiscoverStats, error)
+}
+
+// lifePool unsubscribes expired assets in place; *Pool implements it.
+type lifePool interface {
+	Unsubscribe(ids []string) error
+}
+
+// lifeBooks forgets the books of removed assets; the data path implements it.
+type lifeBooks interface {
+	DropBooks(assetIDs []string)
+}
+
+// LifecycleConfig configures a Lifecycle. Zero fields take the documented defaults in
+// NewLifecycle.
+type LifecycleConfig struct {
+	// GammaURL is the Gamma API root the markets are listed from; it overrides
+	// Gamma.BaseURL. Default gamma.DefaultBaseURL.
+	GammaURL string
+	// Gamma configures the Gamma client (retries, timeouts, page size). Its Logger defaults
+	// to Logger.
+	Gamma gamma.Config
+	// DiscoveryInterval is the time between two Gamma listings. Default 60 s. The first
+	// listing runs as soon as the lifecycle starts.
+	DiscoveryInterval time.Duration
+	// ExpiryInterval is the time between two end-date checks. Default 30 s.
+	ExpiryInterval time.Duration
+	// ExpiryGrace is added to a market's EndDate before it counts as ended: the venue often
+	// keeps trading a few moments past the scheduled end. Default 0 (none).
+	ExpiryGrace time.Duration
+	// CleanupInterval is the time between two cleanups. Default 60 s.
+	CleanupInterval time.Duration
+	// CleanupGrace is how long an expired asset stays in the registry and keeps its final
+	// book (readable, and counted in its connection's pollution) before both are removed.
+	// Default 1 h.
+	CleanupGrace time.Duration
+	// ConfirmGrace: a market announced by a new_market notice and never listed by Gamma is
+	// expired once a complete listing misses it after this long. Default 2 ×
+	// DiscoveryInterval (the venue's listing lags its socket).
+	ConfirmGrace time.Duration
+	// UnsubscribeExpired: expired assets are unsubscribed in place with a live unsubscribe
+	// operation, so they stop polluting their connection. Nil means true; set it to a false
+	// value to leave them subscribed until the recycler replaces the connection.
+	UnsubscribeExpired *bool
+	// EventQueue is the capacity of the queue of socket market notices (OnMarketEvent).
+	// Default 256: a wave of market creations arrives in bursts, and an overflow only delays
+	// a market until the next discovery (Gamma is the source of truth), so notices beyond it
+	// are dropped and counted.
+	EventQueue int
+	// OnNewMarket is called for each market that starts being tracked, OnMarketExpired for
+	// each market that expires. Both run on the lifecycle goroutine, never under a lock, one
+	// call at a time; they must not block for long (discovery and expiry wait for them).
+	OnNewMarket     func(Market)
+	OnMarketExpired func(Market)
+	// Now is the clock compared with end dates and grace periods. Default time.Now.
+	Now func() time.Time
+	// Logger receives discovery and expiry summaries, never one line per asset. Default:
+	// discard.
+	Logger *slog.Logger
+}
+
+func (c *LifecycleConfig) fill() {
+	if c.DiscoveryInterval <= 0 {
+		c.DiscoveryInterval = 60 * time.Second
+	}
+	if c.ExpiryInterval <= 0 {
+		c.ExpiryInterval = 30 * time.Second
+	}
+	if c.ExpiryGrace < 0 {
+		c.ExpiryGrace = 0
+	}
+	if c.CleanupInterval <= 0 {
+		c.CleanupInterval = 60 * time.Second
+	}
+	if c.CleanupGrace <= 0 {
+		c.CleanupGrace = time.Hour
+	}
+	if c.ConfirmGrace <= 0 {
+		c.ConfirmGrace = 2 * c.DiscoveryInterval
+	}
+	if c.UnsubscribeExpired == nil {
+		t := true
+		c.UnsubscribeExpired = &t
+	}
+	if c.EventQueue <= 0 {
+		c.EventQueue = 256
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// LifecycleStats is a point-in-time view of the lifecycle controller.
+type LifecycleStats struct {
+	// Markets is the number of live (not expired) markets tracked; Assets their assets.
+	Markets int `json:"markets"`
+	Assets  int `json:"assets"`
+	// Discoveries counts listings attempted; FailedDiscoveries those that returned an error
+	// (PartialDiscoveries of which still returned markets). Discovered is the number of
+	// markets in the last listing.
+	Discoveries        uint64 `json:"discoveries"`
+	FailedDiscoveries  uint64 `json:"failed_discoveries"`
+	PartialDiscoveries uint64 `json:"partial_discoveries"`
+	Discovered         int    `json:"discovered"`
+	// NewMarkets counts markets that started being tracked (from Gamma, the socket or
+	// AddMarket); Confirmed counts socket or manual markets later listed by Gamma.
+	NewMarkets uint64 `json:"new_markets"`
+	Confirmed  uint64 `json:"confirmed"`
+	// ExpiredMarkets counts markets that expired, by reason in ExpiredBy; ExpiredAssets and
+	// RemovedAssets count assets marked expired and removed after CleanupGrace.
+	ExpiredMarkets uint64            `json:"expired_markets"`
+	ExpiredAssets  uint64            `json:"expired_assets"`
+	RemovedAssets  uint64            `json:"removed_assets"`
+	ExpiredBy      map[string]uint64 `json:"expired_by"`
+	// APIErrors counts failed Gamma HTTP attempts (retries included).
+	APIErrors uint64 `json:"api_errors"`
+	// Notices counts socket market notices accepted; NoticesDropped those lost to a full
+	// queue.
+	Notices        uint64 `json:"notices"`
+	NoticesDropped uint64 `json:"notices_dropped"`
+	// UnsubscribeErrors counts failed in-place unsubscribes (the recycler's pollution trigger
+	// then cleans the connection).
+	UnsubscribeErrors uint64 `json:"unsubscribe_errors"`
+	// LastDiscovery is when the last listing started; LastDiscoveryDuration how long it took;
+	// LastDiscoveryError its error ("" on success).
+	LastDiscovery         time.Time     `json:"last_discovery"`
+	LastDiscoveryDuration time.Duration `json:"last_discovery_duration_ns"`
+	LastDiscoveryError    string        `json:"last_discovery_error,omitempty"`
+}
+
+// lifeOrigin is who first told the lifecycle about a market.
+type lifeOrigin uint8
+
+const (
+	lifeFromGamma lifeOrigin = iota
+	lifeFromSocket
+	lifeFromManual
+)
+
+// lifeMarket is one tracked market. Guarded by Lifecycle.mu.
+type lifeMarket struct {
+	m         Market
+	origin    lifeOrigin
+	confirmed bool      // listed by Gamma at least once
+	addedAt   time.Time // when it started being tracked
+	expired   bool
+	expiredAt time.Time
+	// cleaned: its registry entries were removed after CleanupGrace. The market itself is
+	// kept as a tombstone while Gamma still lists it (end date passed, not closed yet), so
+	// the next discovery does not add it again.
+	cleaned bool
+}
+
+// lifeNotice is a socket market notice, as queued.
+type lifeNotice struct {
+	resolved       bool
+	id, cond       string
+	question, slug string
+	assets         []string
+	outcomes       []string
+}
+
+// lifeEffects are the side effects of one step, run by the lifecycle goroutine after Lifecycle.mu
+// is released: socket writes may block up to a write timeout, and callbacks must never run
+// under a lock.
+type lifeEffects struct {
+	unsub   []string
+	drop    []string
+	added   []Market
+	expired []Market
+}
+
+func (e *lifeEffects) empty() bool {
+	return len(e.unsub) == 0 && len(e.drop) == 0 && len(e.added) == 0 && len(e.expired) == 0
+}
+
+// Lifecycle keeps the registry's set of assets equal to the venue's open markets: it registers
+// the assets of new markets as PENDING (the pool subscribes them), expires the assets of ended,
+// closed and resolved markets (unsubscribing them in place), and removes expired assets and
+// their books after CleanupGrace.
+//
+// Sources. Gamma is the source of truth and is listed every DiscoveryInterval. Socket notices
+// (new_market, market_resolved) only make the lifecycle react sooner: a new_market registers
+// its assets at once and must be confirmed by a later listing; market_resolved expires at once.
+// A listing that failed or was cut short never expires anything: absence from a partial list
+// proves nothing. A complete listing expires every tracked market it misses (Gamma omits closed
+// markets).
+//
+// Gamma flags. archived=true is treated as closed (no new subscription; a tracked market
+// expires): an archived market is hidden from the venue's listings and trades no more.
+// acceptingOrders=false is not an expiry: trading is paused but the book exists and still
+// changes (cancels), so the market stays subscribed. enableOrderBook=false markets are
+// filtered by the Gamma client and never registered.
+//
+// Concurrency: every exported method is safe for concurrent use. Start launches one goroutine,
+// owned by the Lifecycle and ended by Stop; discovery, expiry, cleanup, notice handling and
+// every callback run on it. OnMarketEvent never blocks (the router calls it on its hot
+// goroutine). AddMarket registers synchronously on the caller's goroutine and leaves its
+// callback to the lifecycle goroutine.
+type Lifecycle struct {
+	cfg    LifecycleConfig
+	reg    *Registry
+	lister lifeLister
+	pool   lifePool
+	books  lifeBooks
+	log    *slog.Logger
+
+	notices chan lifeNotice // see LifecycleConfig.EventQueue
+	wake    chan struct{}   // 1-buffered: callbacks were queued off the lifecycle goroutine
+
+	mu      sync.Mutex
+	markets map[string]*lifeMarket // by condition id
+	later   lifeEffects            // queued by AddMarket for the lifecycle goroutine
+	st      LifecycleStats
+
+	noticesIn, noticesDropped atomic.Uint64
+
+	idle func() // releases the Gamma client's idle connections at Stop; nil for a lister
+
+	lifeMu  sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// NewLifecycle returns a lifecycle controller that is not started yet, listing markets with a
+// Gamma client built from cfg. reg must not be nil; pool is normally the *Pool (nil: expired
+// assets are not unsubscribed); books is the data path (nil: books are not dropped).
+func NewLifecycle(cfg LifecycleConfig, reg *Registry, pool lifePool, books lifeBooks) (*Lifecycle, error) {
+	gcfg := cfg.Gamma
+	if cfg.GammaURL != "" {
+		gcfg.BaseURL = cfg.GammaURL
+	}
+	if gcfg.Logger == nil {
+		gcfg.Logger = cfg.Logger
+	}
+	gc, err := gamma.New(gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create lifecycle: %w", err)
+	}
+	l := newLifecycle(cfg, reg, gc, pool, books)
+	l.idle = gc.CloseIdleConnections
+	return l, nil
+}
+
+// newLifecycle builds a lifecycle on any lister (nil: no discovery, only notices and
+// AddMarket).
+func newLifecycle(cfg LifecycleConfig, reg *Registry, lister lifeLister, pool lifePool, books lifeBooks) *Lifecycle {
+	cfg.fill()
+	if reg == nil {
+		panic("engine: NewLifecycle needs a registry")
+	}
+	l := &Lifecycle{
+		cfg:     cfg,
+		reg:     reg,
+		lister:  lister,
+		pool:    pool,
+		books:   books,
+		log:     cfg.Logger,
+		notices: make(chan lifeNotice, cfg.EventQueue),
+		wake:    make(chan struct{}, 1),
+		markets: make(map[string]*lifeMarket),
+		done:    make(chan struct{}),
+	}
+	l.st.ExpiredBy = make(map[string]uint64)
+	return l
+}
+
+// Start launches the lifecycle goroutine, which lists Gamma at once and then runs every
+// interval until Stop. ctx only guards the call. Start may be called once.
+func (l *Lifecycle) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot start lifecycle: %w", err)
+	}
+	l.lifeMu.Lock()
+	defer l.lifeMu.Unlock()
+	if l.started {
+		return errors.New("cannot start lifecycle: already started")
+	}
+	l.started = true
+	runCtx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go l.run(runCtx)
+	return nil
+}
+
+// Stop ends the lifecycle goroutine (an in-flight Gamma listing is cancelled) and waits for
+// it, bounded by ctx. Callbacks queued but not yet run are dropped. Stop is idempotent; a
+// Lifecycle never started stops at once.
+func (l *Lifecycle) Stop(ctx context.Context) error {
+	l.lifeMu.Lock()
+	cancel := l.cancel
+	l.started = true // a stopped lifecycle cannot start
+	l.lifeMu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case <-l.done:
+		if l.idle != nil {
+			l.idle()
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cannot stop lifecycle: %w", ctx.Err())
+	}
+}
+
+func (l *Lifecycle) run(ctx context.Context) {
+	defer close(l.done)
+	l.discover(ctx)
+	disc := time.NewTicker(l.cfg.DiscoveryInterval)
+	defer disc.Stop()
+	exp := time.NewTicker(l.cfg.ExpiryInterval)
+	defer exp.Stop()
+	clean := time.NewTicker(l.cfg.CleanupInterval)
+	defer clean.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-disc.C:
+			l.discover(ctx)
+		case <-exp.C:
+			l.checkExpiry()
+		case <-clean.C:
+			l.cleanup()
+		case n := <-l.notices:
+			l.handleNotice(n)
+		case <-l.wake:
+			l.mu.Lock()
+			eff := l.later
+			l.later = lifeEffects{}
+			l.mu.Unlock()
+			l.apply(eff)
+		}
+	}
+}
+
+// AddMarket tracks a market by hand (for instance one the operator wants before Gamma lists
+// it) and registers its assets as PENDING. It is expired by its end date, a market_resolved
+// notice, or Gamma once Gamma has listed it, but never for being absent from Gamma before
+// that. It returns an error for a market without a condition id or assets, or one already
+// tracked.
+func (l *Lifecycle) AddMarket(m Market) error {
+	if m.ConditionID == "" || len(m.AssetIDs) == 0 || slices.Contains(m.AssetIDs, "") {
+		return fmt.Errorf("cannot add market %q: need a condition id and non-empty asset ids", m.ID)
+	}
+	m.AssetIDs, m.Outcomes = slices.Clone(m.AssetIDs), slices.Clone(m.Outcomes)
+	l.mu.Lock()
+	if _, ok := l.markets[m.ConditionID]; ok {
+		l.mu.Unlock()
+		return fmt.Errorf("cannot add market %q: condition %s already tracked", m.ID, m.ConditionID)
+	}
+	l.trackLocked(m, lifeFromManual, l.cfg.Now(), &l.later)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default: // a wake-up is already pending; it takes these effects too
+	}
+	return nil
+}
+
+// Market returns a tracked market (live or expired but not yet forgotten).
+func (l *Lifecycle) Market(conditionID string) (m Market, expired, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lm, ok := l.markets[conditionID]
+	if !ok {
+		return Market{}, false, false
+	}
+	return lm.m, lm.expired, true
+}
+
+// Stats returns a snapshot of the lifecycle's counters.
+func (l *Lifecycle) Stats() LifecycleStats {
+	l.mu.Lock()
+	st := l.st
+	st.ExpiredBy = make(map[string]uint64, len(l.st.ExpiredBy))
+	for k, v := range l.st.ExpiredBy {
+		st.ExpiredBy[k] = v
+	}
+	for _, lm := range l.markets {
+		if !lm.expired {
+			st.Markets++
+			st.Assets += len(lm.m.AssetIDs)
+		}
+	}
+	l.mu.Unlock()
+	st.Notices = l.noticesIn.Load()
+	st.NoticesDropped = l.noticesDropped.Load()
+	return st
+}
+
+// OnMarketEvent takes a new_market or market_resolved notice from the socket.
+// It never blocks: the router calls it on its own goroutine.
+func (l *Lifecycle) OnMarketEvent(ev MarketEvent) {
+	l.onNotice(lifeNotice{resolved: ev.Resolved, id: ev.ID, cond: ev.Market, question: ev.Question,
+		slug: ev.Slug, assets: ev.AssetIDs, outcomes: ev.Outcomes})
+}
+
+// onNotice queues a socket notice without blocking; a full queue drops it (counted).
+func (l *Lifecycle) onNotice(n lifeNotice) {
+	select {
+	case l.notices <- n:
+		l.noticesIn.Add(1)
+	default:
+		l.noticesDropped.Add(1)
+	}
+}
+
+// discover lists Gamma once and merges the result.
+func (l *Lifecycle) discover(ctx context.Context) {
+	if l.lister == nil {
+		return
+	}
+	start := l.cfg.Now()
+	wall := time.Now()
+	markets, st, err := l.lister.ListActive(ctx)
+	if ctx.Err() != nil {
+		return // stopping: a cancelled listing is neither a failure nor a result
+	}
+	took := time.Since(wall)
+	apiErrs := 0
+	for _, n := range st.APIErrors {
+		apiErrs += n
+	}
+	l.mu.Lock()
+	l.st.Discoveries++
+	l.st.Discovered = len(markets)
+	l.st.APIErrors += uint64(apiErrs)
+	l.st.LastDiscovery, l.st.LastDiscoveryDuration, l.st.LastDiscoveryError = start, took, ""
+	if err != nil {
+		l.st.FailedDiscoveries++
+		l.st.LastDiscoveryError = err.Error()
+		if len(markets) > 0 {
+			l.st.PartialDiscoveries++
+		}
+	}
+	var eff lifeEffects
+	l.mergeLocked(markets, err == nil, l.cfg.Now(), &eff)
+	l.mu.Unlock()
+	if err != nil {
+		l.log.Warn("market discovery incomplete: nothing expired for absence", "markets", len(markets), "err", err)
+	}
+	l.log.Debug("market discovery", "markets", len(markets), "new", len(eff.added),
+		"expired", len(eff.expired), "complete", err == nil, "duration", took)
+	l.apply(eff)
+}
+
+// mergeLocked folds one listing into the tracked markets. l.mu held.
+func (l *Lifecycle) mergeLocked(list []gamma.Market, complete bool, now time.Time, eff *lifeEffects) {
+	listed := make(map[string]struct{}, len(list))
+	for i := range list {
+		g := &list[i]
+		listed[g.ConditionID] = struct{}{}
+		lm, known := l.markets[g.ConditionID]
+		if g.Closed || g.Archived {
+			if known {
+				l.expireLocked(lm, lifeIf(g.Archived, ExpiryArchived, ExpiryClosed), now, eff)
+			}
+			continue
+		}
+		if !known {
+			l.trackLocked(MarketFromGamma(*g), lifeFromGamma, now, eff)
+			l.markets[g.ConditionID].confirmed = true
+			continue
+		}
+		if lm.expired {
+			continue // never resurrected: the registry refuses expired ids anyway
+		}
+		if !lm.confirmed {
+			lm.confirmed = true
+			l.st.Confirmed++
+		}
+		// Gamma's metadata wins over a notice's, and end dates move (markets get extended).
+		fresh := MarketFromGamma(*g)
+		for _, id := range fresh.AssetIDs {
+			if !slices.Contains(lm.m.AssetIDs, id) && l.reg.Add(id, fresh.ConditionID, fresh.EndDate) {
+				lm.m.AssetIDs = append(lm.m.AssetIDs, id)
+			}
+		}
+		fresh.AssetIDs = lm.m.AssetIDs
+		lm.m = fresh
+	}
+	if !complete {
+		return
+	}
+	for cond, lm := range l.markets {
+		if _, ok := listed[cond]; ok {
+			continue
+		}
+		switch {
+		case lm.expired && lm.cleaned:
+			delete(l.markets, cond) // gone from Gamma and from the registry: forget it
+		case lm.expired:
+		case lm.confirmed:
+			l.expireLocked(lm, ExpiryClosed, now, eff)
+		case lm.origin == lifeFromSocket && now.Sub(lm.addedAt) >= l.cfg.ConfirmGrace:
+			l.expireLocked(lm, ExpiryUnconfirmed, now, eff)
+		}
+	}
+}
+
+// trackLocked starts tracking a market and registers its assets. l.mu held.
+func (l *Lifecycle) trackLocked(m Market, origin lifeOrigin, now time.Time, eff *lifeEffects) {
+	lm := &lifeMarket{m: m, origin: origin, addedAt: now}
+	lm.m.AssetIDs = lm.m.AssetIDs[:0:0]
+	for _, id := range m.AssetIDs {
+		// An id the registry already holds (another market's, or an expired one) is not
+		// this market's to manage.
+		if l.reg.Add(id, m.ConditionID, m.EndDate) {
+			lm.m.AssetIDs = append(lm.m.AssetIDs, id)
+		}
+	}
+	l.markets[m.ConditionID] = lm
+	l.st.NewMarkets++
+	eff.added = append(eff.added, lm.m)
+}
+
+// expireLocked expires a market's assets in the registry and queues the unsubscribe and the
+// callback. l.mu held.
+func (l *Lifecycle) expireLocked(lm *lifeMarket, reason string, now time.Time, eff *lifeEffects) {
+	if lm.expired {
+		return
+	}
+	lm.expired, lm.expiredAt = true, now
+	ids := lm.m.AssetIDs
+	for _, id := range l.reg.ByCondition(lm.m.ConditionID) {
+		if !slices.Contains(ids, id) {
+			ids = append(slices.Clip(ids), id)
+		}
+	}
+	l.reg.MarkExpired(ids, now)
+	l.st.ExpiredMarkets++
+	l.st.ExpiredAssets += uint64(len(ids))
+	l.st.ExpiredBy[reason]++
+	if *l.cfg.UnsubscribeExpired {
+		eff.unsub = append(eff.unsub, ids...)
+	}
+	eff.expired = append(eff.expired, lm.m)
+}
+
+// checkExpiry expires every live market whose end date (plus grace) has passed, and any
+// registry asset with a passed expiry that no tracked market accounts for.
+func (l *Lifecycle) checkExpiry() {
+	now := l.cfg.Now()
+	cutoff := now.Add(-l.cfg.ExpiryGrace)
+	var eff lifeEffects
+	l.mu.Lock()
+	for _, lm := range l.markets {
+		if !lm.expired && !lm.m.EndDate.IsZero() && lm.m.EndDate.Before(cutoff) {
+			l.expireLocked(lm, ExpiryEndDate, now, &eff)
+		}
+	}
+	var orphans []string
+	for _, id := range l.reg.ExpiringBefore(cutoff) {
+		e, ok := l.reg.Get(id)
+		if !ok {
+			continue
+		}
+		if lm, ok := l.markets[e.ConditionID]; ok && !lm.expired {
+			continue // the market's own end date decides (Gamma may have moved it)
+		}
+		orphans = append(orphans, id)
+	}
+	if len(orphans) > 0 {
+		l.reg.MarkExpired(orphans, now)
+		l.st.ExpiredAssets += uint64(len(orphans))
+		if *l.cfg.UnsubscribeExpired {
+			eff.unsub = append(eff.unsub, orphans...)
+		}
+	}
+	l.mu.Unlock()
+	l.apply(eff)
+}
+
+// cleanup removes assets expired longer than CleanupGrace from the registry and their books
+// from the data path.
+func (l *Lifecycle) cleanup() {
+	now := l.cfg.Now()
+	cutoff := now.Add(-l.cfg.CleanupGrace)
+	ids := l.reg.ExpiredBefore(cutoff)
+	var eff lifeEffects
+	l.mu.Lock()
+	removed := 0
+	for _, id := range ids {
+		if l.reg.Remove(id) {
+			removed++
+		}
+	}
+	eff.drop = ids
+	l.st.RemovedAssets += uint64(removed)
+	for _, lm := range l.markets {
+		if lm.expired && !lm.cleaned && lm.expiredAt.Before(cutoff) {
+			lm.cleaned = true
+		}
+	}
+	l.mu.Unlock()
+	if removed > 0 {
+		l.log.Info("removed expired assets", "assets", removed)
+	}
+	l.apply(eff)
+}
+
+// handleNotice reacts to a socket market notice.
+func (l *Lifecycle) handleNotice(n lifeNotice) {
+	if n.cond == "" {
+		return
+	}
+	now := l.cfg.Now()
+	var eff lifeEffects
+	l.mu.Lock()
+	lm, known := l.markets[n.cond]
+	switch {
+	case n.resolved && known:
+		l.expireLocked(lm, ExpiryResolved, now, &eff)
+	case n.resolved:
+		// Not tracked (yet): keep a tombstone so a lagging listing does not add it, and
+		// expire whatever the registry holds for it.
+		lm = &lifeMarket{m: Market{ID: n.id, ConditionID: n.cond, AssetIDs: slices.Clone(n.assets)}, origin: lifeFromSocket, addedAt: now}
+		l.markets[n.cond] = lm
+		l.expireLocked(lm, ExpiryResolved, now, &eff)
+		eff.expired = eff.expired[:len(eff.expired)-1] // never announced as new: no expiry callback
+	case !known && len(n.assets) > 0 && !slices.Contains(n.assets, ""):
+		l.trackLocked(Market{
+			ID: n.id, ConditionID: n.cond, Question: n.question, Slug: n.slug,
+			AssetIDs: slices.Clone(n.assets), Outcomes: slices.Clone(n.outcomes),
+		}, lifeFromSocket, now, &eff)
+	}
+	l.mu.Unlock()
+	l.apply(eff)
+}
+
+// apply runs a step's side effects on the lifecycle goroutine, with no lock held.
+func (l *Lifecycle) apply(eff lifeEffects) {
+	if eff.empty() {
+		return
+	}
+	if len(eff.unsub) > 0 && l.pool != nil {
+		if err := l.pool.Unsubscribe(eff.unsub); err != nil {
+			l.mu.Lock()
+			l.st.UnsubscribeErrors++
+			l.mu.Unlock()
+			l.log.Warn("cannot unsubscribe expired assets", "assets", len(eff.unsub), "err", err)
+		}
+	}
+	if len(eff.drop) > 0 && l.books != nil {
+		l.books.DropBooks(eff.drop)
+	}
+	if f := l.cfg.OnNewMarket; f != nil {
+		for _, m := range eff.added {
+			f(m)
+		}
+	}
+	if f := l.cfg.OnMarketExpired; f != nil {
+		for _, m := range eff.expired {
+			f(m)
+		}
+	}
+	if len(eff.expired) > 0 {
+		l.log.Info("markets expired", "markets", len(eff.expired))
+	}
+}
+
+func lifeIf(c bool, a, b string) string {
+	if c {
+		return a
+	}
+	return b
+}

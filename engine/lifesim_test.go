@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/wire"
+)
+
+// lifeSimRig runs the control plane (registry, pool, lifecycle, recycler) against the
+// simulator with fast churn. Its sink decodes frames and records snapshots on their
+// connection, as the router does; books themselves are the data path's business.
+type lifeSimRig struct {
+	s    *sim.Server
+	reg  *Registry
+	pool *Pool
+	life *Lifecycle
+	recy *Recycler
+	rec  *lifeRecorder
+
+	decMu sync.Mutex
+	dec   *wire.Decoder
+}
+
+func (g *lifeSimRig) sink(connID int64, frame []byte, recv int64) {
+	g.decMu.Lock()
+	defer g.decMu.Unlock()
+	evs, _ := g.dec.Decode(frame)
+	for i := range evs {
+		if evs[i].Kind == wire.KindBook {
+			g.pool.MarkSnapshot(connID, evs[i].AssetID, recv)
+		}
+	}
+}
+
+func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg LifecycleConfig, recyCfg RecyclerConfig) *lifeSimRig {
+	connLeakCheck(t)
+	s, err := sim.New(sim.Config{Seed: 11, Markets: 20, Rate: 400, ChurnPerMinute: 600, NoBookEvery: -1, Faults: faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(ctx) })
+
+	g := &lifeSimRig{s: s, reg: NewRegistry(), rec: &lifeRecorder{}, dec: wire.NewDecoder()}
+	pcfg := testPoolConfig(s.WSURL())
+	pcfg.MinBatch, pcfg.MaxWait = 1, time.Millisecond
+	g.pool = NewPool(pcfg, g.reg, g.sink)
+	lifeCfg.Now = s.Now // end dates are on the simulator's virtual clock
+	lifeCfg.GammaURL = s.GammaURL()
+	if g.life, err = NewLifecycle(lifeCfg, g.reg, g.pool, g.rec); err != nil {
+		t.Fatal(err)
+	}
+	g.recy = newRecycler(recyCfg, g.reg, g.pool, &recyTestMover{pool: g.pool})
+
+	for _, step := range []interface{ Start(context.Context) error }{g.pool, g.life, g.recy} {
+		if err := step.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { // reverse order, as the application stops them
+		if err := g.recy.Stop(ctx); err != nil {
+			t.Errorf("recycler stop: %v", err)
+		}
+		if err := g.life.Stop(ctx); err != nil {
+			t.Errorf("lifecycle stop: %v", err)
+		}
+		stopPool(t, g.pool)
+	})
+	return g
+}
+
+func lifeSimLifecycleConfig() LifecycleConfig {
+	return LifecycleConfig{
+		DiscoveryInterval: 100 * time.Millisecond,
+		ExpiryInterval:    20 * time.Millisecond,
+		CleanupInterval:   20 * time.Millisecond,
+		CleanupGrace:      300 * time.Millisecond,
+		ConfirmGrace:      time.Second,
+	}
+}
+
+// TestLifecycleAndRecyclerOnSimulator: markets live about two seconds; every one that ends
+// leaves the sockets, the registry and the books, new ones get subscribed, and a socket whose
+// data stalls (PONG still flowing) is replaced.
+func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
+	rc := recyFastCfg()
+	rc.StallTimeout = 400 * time.Millisecond
+	rc.Stabilization = 200 * time.Millisecond
+	// Every socket opened at first stalls after 600 ms; the replacements are opened after the
+	// fault is lifted.
+	g := newLifeSimRig(t, sim.Faults{StallSocketRate: 1, StallAfter: 600 * time.Millisecond}, lifeSimLifecycleConfig(), rc)
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		// The stall is drawn when the simulator accepts the socket: wait for that.
+		if cs := g.pool.Conns(); len(cs) == 0 || cs[0].Status() != ConnConnected {
+			return fmt.Errorf("no connected socket yet")
+		}
+		return nil
+	})
+	if err := g.s.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	first := g.pool.Conns()[0].ID()
+	start := g.s.Now()
+
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if st := g.recy.Stats(); st.ByReason[RecycleStall] < 1 || st.Completed < 1 {
+			return fmt.Errorf("recycler %+v; want a completed stall recycle", st)
+		}
+		if _, ok := g.pool.Conn(first); ok {
+			return fmt.Errorf("stalled connection %d still in the pool", first)
+		}
+		return g.churnDone(start)
+	})
+}
+
+// churnDone checks the effects of churn since virtual time start: a market created after it
+// is subscribed, and a market that ended after it was removed everywhere.
+func (g *lifeSimRig) churnDone(start time.Time) error {
+	var born, gone bool
+	for _, m := range g.s.Markets() {
+		if !m.Closed && m.EndDate.Sub(start) > 2*time.Second { // created after start (a market lives 2 s)
+			e, ok := g.reg.Get(m.TokenIDs[0])
+			if ok && e.State == StateSubscribed {
+				born = true
+			}
+		}
+		if m.Closed && m.EndDate.After(start) {
+			_, dropped, _, _ := g.rec.snapshot()
+			if _, ok := g.reg.Get(m.TokenIDs[0]); ok || !lifeContains(dropped, m.TokenIDs[0]) {
+				continue
+			}
+			carried := false
+			for _, c := range g.pool.Conns() {
+				carried = carried || c.Has(m.TokenIDs[0])
+			}
+			if !carried {
+				gone = true
+			}
+		}
+	}
+	switch {
+	case !born:
+		return fmt.Errorf("no market created after %v is subscribed yet", start)
+	case !gone:
+		return fmt.Errorf("no market ended after %v has left the registry, the books and the sockets", start)
+	}
+	return nil
+}
+
+func lifeContains(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRecyclerPollutionOnSimulator: with expired assets left subscribed, churn pollutes the
+// connection until the recycler replaces it.
+func TestRecyclerPollutionOnSimulator(t *testing.T) {
+	off := false
+	lc := lifeSimLifecycleConfig()
+	lc.UnsubscribeExpired = &off
+	lc.CleanupGrace = time.Hour
+	rc := recyFastCfg()
+	rc.MinAge = 500 * time.Millisecond
+	rc.Stabilization = 200 * time.Millisecond
+	g := newLifeSimRig(t, sim.Faults{}, lc, rc)
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if st := g.recy.Stats(); st.ByReason[RecyclePollution] < 1 || st.Completed < 1 {
+			return fmt.Errorf("recycler %+v; want a completed pollution recycle", st)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,644 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Recycle reasons, as counted in RecyclerStats.ByReason. Stable strings, fit for metric labels.
+const (
+	RecyclePollution       = "pollution"          // share of carried assets that are not live ≥ PollutionThreshold
+	RecycleMaxAge          = "max_age"            // older than MaxAge
+	RecycleStall           = "stall"              // no data frame for StallTimeout while carrying live assets
+	RecycleReconnects      = "reconnect_failures" // MaxDialFailures failed dials since it was last connected
+	RecycleSnapshotTimeout = "snapshot_timeout"   // a live asset without its first snapshot for SnapshotTimeout
+	RecycleManual          = "manual"             // ForceRecycle
+)
+
+// ErrRecycleBusy is returned by ForceRecycle when MaxConcurrent recycles are running or the
+// connection is already being recycled.
+var ErrRecycleBusy = errors.New("recycle busy")
+
+// recyPool is what the recycler needs from the pool; *Pool implements it.
+type recyPool interface {
+	OpenConn(ids []string) (*Conn, error)
+	CloseConn(ctx context.Context, id int64) error
+	Conns() []*Conn
+	Conn(id int64) (*Conn, bool)
+}
+
+// recyMigration is an announced migration as the recycler watches it.
+type recyMigration interface {
+	Pending() int
+	Done() <-chan struct{}
+}
+
+// recyMover is the make-before-break protocol of the data path as the recycler drives it.
+type recyMover interface {
+	begin(ids []string, from int64) recyMigration
+	finish(m recyMigration) recyResult
+	// abort gives up a migration whose replacement will not take over.
+	abort(m recyMigration) recyResult
+}
+
+// recyResult is how a finished migration ended: assets that switched once their new book
+// matched (Switched), were switched by force at the end (Forced), or got no snapshot from the
+// new connection (Missing: invalidated and resynced by the data path).
+type recyResult struct{ Switched, Forced, Missing int }
+
+// RecyclerConfig configures a Recycler. Zero fields take the documented defaults in
+// NewRecycler.
+type RecyclerConfig struct {
+	// CheckInterval is the time between two health checks of every connection. Default 10 s.
+	CheckInterval time.Duration
+	// PollutionThreshold: a connection whose carried assets are at least this share not live
+	// (expired, or no longer known to the registry) is replaced. Default 0.30.
+	PollutionThreshold float64
+	// MinAge: the pollution trigger waits until a connection is this old, so a connection is
+	// not replaced over a burst of expiries right after it opened. Default 300 s.
+	MinAge time.Duration
+	// MaxAge: a connection older than this is replaced. Default 24 h.
+	MaxAge time.Duration
+	// StallTimeout: a connected socket carrying live assets with no data frame for this long
+	// is replaced. PONGs keep coming on a silently stalled socket, so only data counts.
+	// Default 60 s.
+	StallTimeout time.Duration
+	// MaxDialFailures: a connection that failed this many dials since it was last seen
+	// connected is replaced. Default 5.
+	MaxDialFailures int
+	// SnapshotTimeout: a live asset that got no snapshot for this long after its (re)subscribe
+	// makes its connection be replaced. An asset still without one after a recycle is not
+	// counted again (the venue sends nothing for some ids). Default 60 s.
+	SnapshotTimeout time.Duration
+	// Stabilization is how long a recycle waits for the assets to switch to the replacement
+	// before finishing it. While snapshots are still arriving the wait extends, up to
+	// MaxStabilization. Defaults 3 s and 10 s.
+	Stabilization, MaxStabilization time.Duration
+	// MaxConcurrent is the number of recycles allowed at once. Default 2.
+	MaxConcurrent int
+	// CloseTimeout bounds closing a connection (the old one, or the new one on rollback).
+	// Default 10 s.
+	CloseTimeout time.Duration
+	// Now is the clock the triggers compare connection times with. Default time.Now.
+	Now func() time.Time
+	// Logger receives one line per recycle. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *RecyclerConfig) fill() {
+	if c.CheckInterval <= 0 {
+		c.CheckInterval = 10 * time.Second
+	}
+	if c.PollutionThreshold <= 0 {
+		c.PollutionThreshold = 0.30
+	}
+	if c.MinAge <= 0 {
+		c.MinAge = 300 * time.Second
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 24 * time.Hour
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 60 * time.Second
+	}
+	if c.MaxDialFailures <= 0 {
+		c.MaxDialFailures = 5
+	}
+	if c.SnapshotTimeout <= 0 {
+		c.SnapshotTimeout = 60 * time.Second
+	}
+	if c.Stabilization <= 0 {
+		c.Stabilization = 3 * time.Second
+	}
+	if c.MaxStabilization < c.Stabilization {
+		c.MaxStabilization = max(10*time.Second, c.Stabilization)
+	}
+	if c.MaxConcurrent <= 0 {
+		c.MaxConcurrent = 2
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = 10 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// RecyclerStats is a point-in-time view of the recycler.
+type RecyclerStats struct {
+	// Completed counts recycles that replaced their connection; Failed those that kept it
+	// (rolled back); Active those running now.
+	Completed uint64 `json:"recycles_completed"`
+	Failed    uint64 `json:"recycles_failed"`
+	Active    int    `json:"active_recycles"`
+	// AssetsMigrated counts assets moved to a replacement; of them, Switched, Forced and
+	// Missing as reported by the data path (see FinishMigration).
+	AssetsMigrated uint64 `json:"markets_migrated"`
+	Switched       uint64 `json:"assets_switched"`
+	Forced         uint64 `json:"assets_forced"`
+	Missing        uint64 `json:"assets_missing"`
+	// ByReason counts recycles started per trigger; LastReason, LastRecycle and LastError
+	// describe the last one to end.
+	ByReason    map[string]uint64 `json:"by_reason"`
+	LastReason  string            `json:"last_reason,omitempty"`
+	LastRecycle time.Time         `json:"last_recycle"`
+	LastError   string            `json:"last_error,omitempty"`
+}
+
+// recyView is what the triggers look at for one connection.
+type recyView struct {
+	ID             int64
+	Status         ConnStatus
+	CreatedAt      time.Time
+	ConnectedSince time.Time // zero while not connected
+	LastData       time.Time // zero: never
+	DialFailures   uint64
+	Carried        int      // assets on the socket
+	Active         int      // of them SUBSCRIBED on this connection in the registry
+	Awaiting       []string // live assets with no snapshot since their (re)subscribe
+}
+
+// recyConnState is what the recycler remembers about one connection between checks.
+type recyConnState struct {
+	dialBase     uint64               // DialFailures when last seen connected
+	awaitingFrom map[string]time.Time // first check that saw the asset awaiting
+}
+
+// Recycler replaces connections that went bad (polluted, too old, stalled, failing to
+// reconnect, or starving assets of snapshots), make before break:
+//
+//  1. ids := the connection's live assets (registry SUBSCRIBED on it);
+//  2. announce the migration to the data path (BeginMigration), before any frame of the
+//     replacement can arrive;
+//  3. open the replacement carrying ids (Pool.OpenConn);
+//  4. wait until every asset switched (its shadow book from the new socket equals the live
+//     book) or Stabilization passed; the wait extends while assets keep switching, up to
+//     MaxStabilization;
+//  5. FinishMigration: stragglers with a snapshot switch by force, assets without one are
+//     resynced by the data path;
+//  6. Reassign each asset old → new in the registry; assets that expired meanwhile stay with
+//     the old connection and are unsubscribed from the new one;
+//  7. close the old connection (Pool.CloseConn).
+//
+// Rollback: if OpenConn fails, or the replacement delivered no data frame at all by the end of
+// the wait (it never connected), or Stop interrupts the wait before the replacement delivered
+// anything, the replacement is closed first, then the migration finished (nothing switched, so
+// the old connection stays the owner) and the old connection kept; the recycle counts as
+// failed. Once the replacement delivered data the recycle always goes forward: switched assets
+// are already owned by the new connection in the data path.
+//
+// Concurrency: every exported method is safe for concurrent use. Start launches the check loop;
+// each recycle runs on its own goroutine, at most MaxConcurrent at once; Stop cancels the loop
+// and running recycles and waits for all of them.
+type Recycler struct {
+	cfg  RecyclerConfig
+	reg  *Registry
+	pool recyPool
+	mig  recyMover
+	log  *slog.Logger
+
+	slots chan struct{} // capacity MaxConcurrent: one token per running recycle
+
+	mu     sync.Mutex
+	busy   map[int64]bool // connections being recycled, old and new
+	conns  map[int64]*recyConnState
+	noSnap map[string]bool // assets still without a snapshot after a recycle: not counted again
+	st     RecyclerStats
+
+	lifeMu  sync.Mutex
+	started bool
+	ctx     context.Context // cancelled by Stop; every recycle runs under it
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the loop and every recycle
+}
+
+// newRecycler builds a recycler on the pool and mover interfaces (the exported constructor
+// adapts the data path's migration API).
+// recyMigrator is the data path's make-before-break API (see Migration).
+type recyMigrator interface {
+	BeginMigration(ids []string, from int64) *Migration
+	FinishMigration(m *Migration) MigrationResult
+	AbortMigration(m *Migration) MigrationResult
+}
+
+// recyAdapter lets the recycler drive the data path through recyMover.
+type recyAdapter struct{ m recyMigrator }
+
+func (a recyAdapter) begin(ids []string, from int64) recyMigration {
+	return a.m.BeginMigration(ids, from)
+}
+func (a recyAdapter) abort(m recyMigration) recyResult {
+	return recyResult(a.m.AbortMigration(m.(*Migration)))
+}
+func (a recyAdapter) finish(m recyMigration) recyResult {
+	return recyResult(a.m.FinishMigration(m.(*Migration)))
+}
+
+// NewRecycler builds the recycler of pool's connections; mig is the data
+// path that switches each asset over without loss.
+func NewRecycler(cfg RecyclerConfig, reg *Registry, pool *Pool, mig recyMigrator) *Recycler {
+	return newRecycler(cfg, reg, pool, recyAdapter{mig})
+}
+
+func newRecycler(cfg RecyclerConfig, reg *Registry, pool recyPool, mv recyMover) *Recycler {
+	cfg.fill()
+	if reg == nil || pool == nil || mv == nil {
+		panic("engine: NewRecycler needs a registry, a pool and a migrator")
+	}
+	r := &Recycler{
+		cfg:    cfg,
+		reg:    reg,
+		pool:   pool,
+		mig:    mv,
+		log:    cfg.Logger,
+		slots:  make(chan struct{}, cfg.MaxConcurrent),
+		busy:   make(map[int64]bool),
+		conns:  make(map[int64]*recyConnState),
+		noSnap: make(map[string]bool),
+	}
+	r.st.ByReason = make(map[string]uint64)
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r
+}
+
+// Start launches the check loop. ctx only guards the call. Start may be called once.
+func (r *Recycler) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot start recycler: %w", err)
+	}
+	r.lifeMu.Lock()
+	defer r.lifeMu.Unlock()
+	if r.started {
+		return errors.New("cannot start recycler: already started")
+	}
+	if r.ctx.Err() != nil {
+		return errors.New("cannot start recycler: stopped")
+	}
+	r.started = true
+	r.wg.Add(1)
+	go r.loop()
+	return nil
+}
+
+// Stop ends the check loop, interrupts running recycles (each rolls back or completes as
+// described on Recycler) and waits for them, bounded by ctx. Idempotent.
+func (r *Recycler) Stop(ctx context.Context) error {
+	r.lifeMu.Lock()
+	r.cancel()
+	r.lifeMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cannot stop recycler: %w", ctx.Err())
+	}
+}
+
+func (r *Recycler) loop() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			r.check()
+		}
+	}
+}
+
+// ForceRecycle recycles connection connID now and returns when the recycle ended: nil when it
+// was replaced, an error when it was kept (rolled back), is unknown, or is already being
+// recycled, or when MaxConcurrent recycles are running (ErrRecycleBusy).
+func (r *Recycler) ForceRecycle(connID int64) error {
+	c, ok := r.pool.Conn(connID)
+	if !ok {
+		return fmt.Errorf("cannot recycle connection %d: not in the pool", connID)
+	}
+	if !r.acquire(connID) {
+		return fmt.Errorf("cannot recycle connection %d: %w", connID, ErrRecycleBusy)
+	}
+	r.lifeMu.Lock()
+	if r.ctx.Err() != nil {
+		r.lifeMu.Unlock()
+		r.release(connID)
+		return fmt.Errorf("cannot recycle connection %d: recycler stopped", connID)
+	}
+	r.wg.Add(1)
+	r.lifeMu.Unlock()
+	defer r.wg.Done()
+	return r.recycle(c, RecycleManual)
+}
+
+// acquire takes a recycle slot for connID; false if none is free or connID is busy.
+func (r *Recycler) acquire(connID int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.busy[connID] {
+		return false
+	}
+	select {
+	case r.slots <- struct{}{}:
+	default:
+		return false
+	}
+	r.busy[connID] = true
+	r.st.Active++
+	return true
+}
+
+func (r *Recycler) release(connID int64) {
+	r.mu.Lock()
+	delete(r.busy, connID)
+	r.st.Active--
+	r.mu.Unlock()
+	<-r.slots
+}
+
+// check judges every connection and starts a recycle for each triggered one while slots are
+// free.
+func (r *Recycler) check() {
+	now := r.cfg.Now()
+	seen := make(map[int64]bool)
+	for _, c := range r.pool.Conns() {
+		id := c.ID()
+		seen[id] = true
+		r.mu.Lock()
+		busy := r.busy[id]
+		r.mu.Unlock()
+		if busy {
+			continue
+		}
+		reason := r.judge(now, r.view(c))
+		if reason == "" {
+			continue
+		}
+		if !r.acquire(id) {
+			continue // no slot (or raced with ForceRecycle): the next check retries
+		}
+		r.lifeMu.Lock()
+		if r.ctx.Err() != nil {
+			r.lifeMu.Unlock()
+			r.release(id)
+			return
+		}
+		r.wg.Add(1)
+		r.lifeMu.Unlock()
+		go func() {
+			defer r.wg.Done()
+			_ = r.recycle(c, reason)
+		}()
+	}
+	r.mu.Lock()
+	for id := range r.conns {
+		if !seen[id] {
+			delete(r.conns, id)
+		}
+	}
+	r.mu.Unlock()
+}
+
+// view reads a connection's state for the triggers.
+func (r *Recycler) view(c *Conn) recyView {
+	st := c.Stats()
+	v := recyView{
+		ID: c.ID(), Status: st.Status, CreatedAt: st.CreatedAt, ConnectedSince: st.ConnectedSince,
+		LastData: st.LastData, DialFailures: st.DialFailures, Carried: st.Assets,
+		Active: r.reg.ConnStats(c.ID()).Active,
+	}
+	if st.AwaitingSnapshot > 0 {
+		for _, id := range c.AwaitingSnapshot() {
+			if e, ok := r.reg.Get(id); ok && e.State == StateSubscribed && e.ConnID == c.ID() {
+				v.Awaiting = append(v.Awaiting, id)
+			}
+		}
+	}
+	return v
+}
+
+// judge returns the reason to recycle the connection, or "". It updates the per-connection
+// memory (dial failure base, first time each asset was seen awaiting its snapshot).
+func (r *Recycler) judge(now time.Time, v recyView) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.conns[v.ID]
+	if cs == nil {
+		cs = &recyConnState{dialBase: v.DialFailures, awaitingFrom: make(map[string]time.Time)}
+		r.conns[v.ID] = cs
+	}
+	age := now.Sub(v.CreatedAt)
+	if age >= r.cfg.MaxAge {
+		return RecycleMaxAge
+	}
+	if v.Status != ConnConnected {
+		clear(cs.awaitingFrom) // a reconnect resubscribes everything: snapshots start over
+		if v.Active > 0 && v.DialFailures-cs.dialBase >= uint64(r.cfg.MaxDialFailures) {
+			return RecycleReconnects
+		}
+		return ""
+	}
+	cs.dialBase = v.DialFailures
+	if v.Carried > 0 && age >= r.cfg.MinAge {
+		if stale := float64(max(v.Carried-v.Active, 0)) / float64(v.Carried); stale >= r.cfg.PollutionThreshold {
+			return RecyclePollution
+		}
+	}
+	if v.Active > 0 {
+		last := v.LastData
+		if v.ConnectedSince.After(last) {
+			last = v.ConnectedSince
+		}
+		if now.Sub(last) >= r.cfg.StallTimeout {
+			return RecycleStall
+		}
+	}
+	starved := false
+	waiting := make(map[string]bool, len(v.Awaiting))
+	for _, id := range v.Awaiting {
+		waiting[id] = true
+		if r.noSnap[id] {
+			continue
+		}
+		from, ok := cs.awaitingFrom[id]
+		if !ok {
+			cs.awaitingFrom[id] = now
+			continue
+		}
+		if now.Sub(from) >= r.cfg.SnapshotTimeout {
+			starved = true
+		}
+	}
+	for id := range cs.awaitingFrom {
+		if !waiting[id] {
+			delete(cs.awaitingFrom, id)
+		}
+	}
+	if starved {
+		return RecycleSnapshotTimeout
+	}
+	return ""
+}
+
+// recycle replaces old; the caller holds its slot, which recycle releases.
+func (r *Recycler) recycle(old *Conn, reason string) (err error) {
+	oldID := old.ID()
+	r.mu.Lock()
+	r.st.ByReason[reason]++
+	r.mu.Unlock()
+	var moved int
+	var res recyResult
+	var newID int64
+	defer func() {
+		r.mu.Lock()
+		if err == nil {
+			r.st.Completed++
+			r.st.AssetsMigrated += uint64(moved)
+			r.st.LastError = ""
+		} else {
+			r.st.Failed++
+			r.st.LastError = err.Error()
+		}
+		r.st.Switched += uint64(res.Switched)
+		r.st.Forced += uint64(res.Forced)
+		r.st.Missing += uint64(res.Missing)
+		r.st.LastReason, r.st.LastRecycle = reason, r.cfg.Now()
+		delete(r.conns, oldID)
+		if newID != 0 {
+			delete(r.busy, newID)
+		}
+		r.mu.Unlock()
+		r.release(oldID)
+		if err != nil {
+			r.log.Warn("cannot recycle connection", "conn", oldID, "reason", reason, "err", err)
+		} else {
+			r.log.Info("recycled connection", "conn", oldID, "new_conn", newID, "reason", reason,
+				"assets", moved, "switched", res.Switched, "forced", res.Forced, "missing", res.Missing)
+		}
+	}()
+
+	ids := r.reg.ActiveByConnection(oldID)
+	if len(ids) == 0 {
+		// Nothing live to move (everything expired): just drop the socket.
+		if err := r.closeConn(oldID); err != nil {
+			return fmt.Errorf("cannot close connection %d: %w", oldID, err)
+		}
+		return nil
+	}
+	m := r.mig.begin(ids, oldID)
+	nc, err := r.pool.OpenConn(ids)
+	if err != nil {
+		res = r.mig.abort(m)
+		return fmt.Errorf("cannot open replacement for connection %d: %w", oldID, err)
+	}
+	newID = nc.ID()
+	r.mu.Lock()
+	r.busy[newID] = true // not judged while it settles
+	r.mu.Unlock()
+
+	interrupted := !r.stabilize(m, len(ids))
+	if nc.Stats().Messages == 0 {
+		// The replacement delivered nothing, so nothing can have switched to it: roll back.
+		// It is closed before the migration ends, so no frame of it can follow.
+		cerr := r.closeConn(newID)
+		if nc.Stats().Messages == 0 {
+			res = r.mig.abort(m)
+			why := "delivered no data"
+			if interrupted {
+				why = "interrupted"
+			}
+			return errors.Join(fmt.Errorf("cannot recycle connection %d: replacement %d %s", oldID, newID, why), cerr)
+		}
+		// A frame slipped in while closing: it may have switched assets, so go forward and
+		// let the data path resync what the closed replacement owned.
+		res = r.mig.finish(m)
+		return errors.Join(fmt.Errorf("cannot recycle connection %d: replacement %d closed after it delivered", oldID, newID), cerr)
+	}
+	res = r.mig.finish(m)
+
+	var stay []string
+	for _, id := range ids {
+		if r.reg.Reassign(id, oldID, newID) {
+			moved++
+		} else {
+			stay = append(stay, id)
+		}
+	}
+	if len(stay) > 0 {
+		// Expired (or removed) during the migration: not the replacement's to carry.
+		_ = nc.Unsubscribe(stay)
+	}
+	r.mu.Lock()
+	for _, id := range ids {
+		if !nc.SnapshotSeen(id) {
+			r.noSnap[id] = true
+		} else {
+			delete(r.noSnap, id)
+		}
+	}
+	r.mu.Unlock()
+	if err := r.closeConn(oldID); err != nil {
+		// The replacement carries everything already; the old socket is gone from the pool.
+		r.log.Warn("cannot close replaced connection cleanly", "conn", oldID, "err", err)
+	}
+	return nil
+}
+
+// stabilize waits for the migration to settle: until every asset switched, or Stabilization
+// passed with no asset switching in the last poll, or MaxStabilization passed. It returns
+// false if Stop interrupted it.
+func (r *Recycler) stabilize(m recyMigration, total int) bool {
+	const poll = 50 * time.Millisecond
+	start := time.Now()
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	last := total
+	for {
+		select {
+		case <-m.Done():
+			return true
+		case <-r.ctx.Done():
+			return false
+		case <-t.C:
+		}
+		p := m.Pending()
+		progress := p < last
+		last = p
+		el := time.Since(start)
+		if el >= r.cfg.MaxStabilization || (el >= r.cfg.Stabilization && !progress) {
+			return true
+		}
+	}
+}
+
+// closeConn closes a connection of the pool, bounded by CloseTimeout (not by Stop: a socket
+// half-closed would leak its goroutines).
+func (r *Recycler) closeConn(id int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.CloseTimeout)
+	defer cancel()
+	return r.pool.CloseConn(ctx, id)
+}
+
+// Stats returns a snapshot of the recycler's counters.
+func (r *Recycler) Stats() RecyclerStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.st
+	st.ByReason = make(map[string]uint64, len(r.st.ByReason))
+	for k, v := range r.st.ByReason {
+		st.ByReason[k] = v
+	}
+	return st
+}
