@@ -480,3 +480,212 @@ func TestFaultSnapshotCap(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultSocketStall proves how a whole socket that goes silent (data
+// stops, the venue still answers PING with PONG) is healed, and that it is
+// healed in bounded time. Liveness is judged by data, not by PONG: the
+// connection's own stale timer (any frame, PONG included) never fires, the
+// recycler's stall trigger (no data for StallTimeout) replaces the socket
+// make-before-break, and the books equal the truth. Without the recycler
+// the stall is not healed at all: the stale-asset resync re-subscribes on
+// the same silent socket, so its assets stay silent (the second subtest).
+func TestFaultSocketStall(t *testing.T) {
+	sz := faultScale()
+	stalled := func(a *App) (n int) {
+		for _, c := range a.Pool().Stats().Conns {
+			if c.Status == ConnConnected && c.Assets > 0 && !c.LastData.IsZero() && time.Since(c.LastData) > time.Second {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("recycler", func(t *testing.T) {
+		t.Cleanup(func() { goleak.VerifyNone(t) })
+		s := faultSim(t, 91, "stall=socket:0.5@300ms")
+		a := faultApp(t, s, func(c *Config) {
+			c.AssetStaleAfter = 500 * time.Millisecond
+			c.DisableRecycling = false
+			c.Recycler = RecyclerConfig{CheckInterval: 100 * time.Millisecond, StallTimeout: 1500 * time.Millisecond,
+				Stabilization: 200 * time.Millisecond, MaxStabilization: time.Second}
+		})
+		ids := addSimMarkets(a, s)
+		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+			rs := a.Stats().Recycler.(RecyclerStats)
+			if n := rs.ByReason[RecycleStall]; n < uint64(sz.rounds) {
+				return fmt.Errorf("%d stall recycles so far (%v)", n, rs.ByReason)
+			}
+			return nil
+		})
+		setFaults(t, s, "none")
+		cleared := time.Now()
+		// Every socket stalled before the fault was lifted is replaced within
+		// StallTimeout plus a check and a recycle: bounded, generous here. A
+		// socket opened just before the fault was lifted still stalls 300 ms
+		// after its open, and is silent for a second before it counts here.
+		checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+			rs := a.Stats().Recycler.(RecyclerStats)
+			switch n := stalled(a); {
+			case time.Since(cleared) < 1500*time.Millisecond:
+				return fmt.Errorf("a socket opened before the fault was lifted may still stall")
+			case n > 0 || rs.Active > 0:
+				return fmt.Errorf("%d connected sockets silent for more than a second, %d recycles in flight", n, rs.Active)
+			}
+			return nil
+		})
+		settleAndCompare(t, a, s, ids)
+		if n := poolTotals(a); n.stale != 0 {
+			t.Errorf("%d stale closes: PONG kept flowing, so only the data-liveness trigger may act", n.stale)
+		}
+	})
+	t.Run("no-recycler", func(t *testing.T) {
+		t.Cleanup(func() { goleak.VerifyNone(t) })
+		// Some sockets stall, others keep delivering (the router sweeps
+		// for stale assets as frames arrive).
+		s := faultSim(t, 92, "stall=socket:0.5@300ms")
+		a := faultApp(t, s, func(c *Config) { c.AssetStaleAfter = 300 * time.Millisecond })
+		addSimMarkets(a, s)
+		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+			if n := a.Stats().Router.StaleResyncs; n < 10 || stalled(a) == 0 {
+				return fmt.Errorf("%d stale-asset resyncs, %d silent sockets so far", n, stalled(a))
+			}
+			return nil
+		})
+		before := stalled(a)
+		if before == poolTotals(a).conns {
+			t.Skip("every socket stalled: no frames, no sweep; seed-dependent")
+		}
+		// Resyncs keep going out, yet the stalled sockets stay silent.
+		resyncs := a.Stats().Router.StaleResyncs
+		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+			if n := a.Stats().Router.StaleResyncs; n < resyncs+10 {
+				return fmt.Errorf("%d more stale-asset resyncs", n-resyncs)
+			}
+			return nil
+		})
+		if n := stalled(a); n < before {
+			t.Errorf("%d silent sockets, %d before: a stall healed without the recycler", n, before)
+		}
+	})
+}
+
+// TestFaultGammaDiscovery proves that Gamma failing during discovery —
+// 429 with Retry-After, 5xx, hanging requests, undecodable market objects —
+// never stops the engine or costs it markets it already has: it keeps
+// streaming, stays healthy, expires nothing (the simulator has no churn, so
+// every expiry would be a false one caused by a failed or partial listing),
+// and once Gamma recovers every open market is subscribed and its book
+// equals the truth.
+func TestFaultGammaDiscovery(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	sz := faultScale()
+	s := faultSim(t, 93, "none")
+	a := faultApp(t, s, func(c *Config) {
+		c.DisableLifecycle = false
+		c.Lifecycle = LifecycleConfig{DiscoveryInterval: 200 * time.Millisecond, ExpiryInterval: 50 * time.Millisecond}
+		c.Lifecycle.Gamma.RequestTimeout = 300 * time.Millisecond
+		c.Lifecycle.Gamma.BackoffBase = 10 * time.Millisecond
+		c.Lifecycle.Gamma.BackoffMax = 50 * time.Millisecond
+		c.Lifecycle.Gamma.RetryAfterMax = 100 * time.Millisecond
+	})
+	live := func() []string {
+		var ids []string
+		for _, m := range s.Markets() {
+			if !m.Closed && m.EnableOrderBook {
+				ids = append(ids, m.TokenIDs...)
+			}
+		}
+		return ids
+	}
+	ids := live()
+	waitAllValid(t, a, ids, 30*time.Second)
+	setFaults(t, s, "gamma429=0.3:1,gamma5xx=0.3,gammahang=0.2:2s,gammagarbage=0.05")
+	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		ls := a.Stats().Lifecycle.(LifecycleStats)
+		ss := s.Stats()
+		if ss.Gamma429 == 0 || ss.Gamma5xx == 0 || ss.GammaHangs == 0 || ss.GammaGarbage == 0 {
+			return fmt.Errorf("gamma faults so far: 429 %d, 5xx %d, hangs %d, garbage %d", ss.Gamma429, ss.Gamma5xx, ss.GammaHangs, ss.GammaGarbage)
+		}
+		if ls.FailedDiscoveries+ls.PartialDiscoveries < uint64(3*sz.rounds) {
+			return fmt.Errorf("%d failed, %d partial discoveries so far", ls.FailedDiscoveries, ls.PartialDiscoveries)
+		}
+		if ok, why := a.Healthy(); !ok {
+			t.Errorf("engine unhealthy while Gamma fails: %s", why)
+		}
+		return nil
+	})
+	ls := a.Stats().Lifecycle.(LifecycleStats)
+	if ls.ExpiredAssets != 0 {
+		t.Errorf("%d assets expired while Gamma failed (%v); none ended", ls.ExpiredAssets, ls.ExpiredBy)
+	}
+	if ls.APIErrors == 0 {
+		t.Error("no Gamma API error counted")
+	}
+	setFaults(t, s, "none")
+	settleAndCompare(t, a, s, ids)
+	if ls := a.Stats().Lifecycle.(LifecycleStats); ls.ExpiredAssets != 0 {
+		t.Errorf("%d assets expired (%v); none ended", ls.ExpiredAssets, ls.ExpiredBy)
+	}
+}
+
+// TestFaultStopDuringRecycle proves that stopping the engine in the
+// middle of a make-before-break recycle (both the old and the replacement
+// socket open, the migration waiting to stabilize) neither hangs nor
+// leaks: Stop returns without error well before the recycle's own
+// stabilization would have ended, ForceRecycle returns, and no goroutine
+// of the recycler, the pool or either connection is left.
+func TestFaultStopDuringRecycle(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	s := faultSim(t, 94, "none")
+	cfg := Config{
+		WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 2, RingSize: 1 << 14,
+		AssetsPerConn: faultScale().perConn, DisableLifecycle: true,
+		Pool:     PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		Conn:     ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Recycler: RecyclerConfig{CheckInterval: time.Hour, Stabilization: 30 * time.Second, MaxStabilization: 30 * time.Second},
+		// The bound under test: far below the stabilization wait.
+		StopTimeout: 10 * time.Second,
+		Logger:      quietLogger(),
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := addSimMarkets(a, s)
+	waitAllValid(t, a, ids, 30*time.Second)
+	conns := a.Pool().Conns()
+	recycled := make(chan error, len(conns))
+	for _, c := range conns[:min(2, len(conns))] {
+		go func() { recycled <- a.ForceRecycle(c.ID()) }()
+	}
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if rs := a.Stats().Recycler.(RecyclerStats); rs.Active == 0 || len(a.Pool().Conns()) <= len(conns) {
+			return fmt.Errorf("no recycle in flight yet: %d active, %d connections", rs.Active, len(a.Pool().Conns()))
+		}
+		return nil
+	})
+	t0 := time.Now()
+	stopErr := a.Stop(context.Background())
+	took := time.Since(t0)
+	if stopErr != nil {
+		t.Errorf("Stop during a recycle: %v", stopErr)
+	}
+	if took >= cfg.StopTimeout {
+		t.Errorf("Stop took %s; want under %s (the recycle waits %s to stabilize)", took, cfg.StopTimeout, cfg.Recycler.Stabilization)
+	}
+	for range min(2, len(conns)) {
+		select {
+		case err := <-recycled:
+			t.Logf("ForceRecycle returned: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("ForceRecycle did not return after Stop")
+		}
+	}
+	for _, c := range a.Pool().Conns() {
+		if st := c.Status(); st != ConnClosed {
+			t.Errorf("conn %d is %s after Stop", c.ID(), st)
+		}
+	}
+}
