@@ -84,6 +84,7 @@ func New(cfg Config) (*App, error) {
 		ringSize: cfg.RingSize,
 		factory:  cfg.Handler,
 		pinCPUs:  cfg.PinCPUs,
+		floating: cfg.FloatingWorkers,
 		logger:   cfg.Logger,
 	})
 	a.pool = NewPool(poolCfg, a.registry, a.data.Sink())

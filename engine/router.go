@@ -91,11 +91,12 @@ type router struct {
 	rings []*ring.SPSC[item]
 	dec   *wire.Decoder
 
-	routes    map[string]*assetRoute // router goroutine only
-	touched   []bool
-	dirty     []int
-	curConn   int64 // connection of the frame being routed
-	nextSweep int64 // mono ns of the next stale-asset sweep
+	routes       map[string]*assetRoute // router goroutine only
+	touched      []bool
+	dirty        []int
+	curConn      int64 // connection of the frame being routed
+	nextSweep    int64 // mono ns of the next stale-asset sweep
+	nextDecStats int64 // mono ns of the next decoder stats snapshot
 
 	resyncMu   sync.Mutex
 	resyncSet  map[string]struct{}
@@ -197,7 +198,7 @@ func (r *router) run() {
 			case <-r.stop:
 				return
 			default:
-				r.snapshotDecoderStats()
+				r.snapshotDecoderStats(mono.Now())
 				continue
 			}
 		}
@@ -208,8 +209,14 @@ func (r *router) run() {
 				continue
 			}
 			r.routeFrame(rec.connID, b.data[rec.off:rec.off+rec.n], rec.recv)
+			// Publish per frame, not per inbound batch: during a burst
+			// (the startup dump) workers start on the first frames while
+			// the router decodes the rest. One atomic store per touched
+			// ring per frame.
+			r.publish()
 		}
-		r.publish()
+		r.publish() // control requests staged at the end of the batch
+		r.snapshotDecoderStats(mono.Now())
 	}
 }
 
@@ -579,7 +586,13 @@ func (r *router) handleControl(c *control) {
 	}
 }
 
-func (r *router) snapshotDecoderStats() {
+// snapshotDecoderStats publishes the decoder's counters (owned by the router
+// goroutine) for Stats, at most once a second: the copy allocates.
+func (r *router) snapshotDecoderStats(now int64) {
+	if now < r.nextDecStats {
+		return
+	}
+	r.nextDecStats = now + int64(time.Second)
 	s := r.dec.Stats()
 	r.decStats.Store(&s)
 }
@@ -601,6 +614,11 @@ type RouterStats struct {
 	QueueDepths    map[string]int `json:"queue_depths"`
 	Latency        LatencySummary `json:"routing_latency"`
 	Policy         string         `json:"backpressure"`
+	// From the decoder (refreshed about once a second).
+	UnknownEvents      uint64            `json:"unknown_events"`
+	UnknownTypes       map[string]uint64 `json:"unknown_event_types,omitempty"`
+	LegacyPriceChanges uint64            `json:"legacy_price_changes"`
+	MalformedParts     uint64            `json:"malformed_parts"`
 }
 
 func (r *router) stats() RouterStats {
@@ -625,6 +643,10 @@ func (r *router) stats() RouterStats {
 	}
 	h := r.latency.Snapshot()
 	s.Latency = summarize(&h)
+	if d := r.decStats.Load(); d != nil {
+		s.UnknownEvents, s.UnknownTypes = d.Unknown, d.UnknownTypes
+		s.LegacyPriceChanges, s.MalformedParts = d.Legacy, d.Malformed
+	}
 	return s
 }
 
