@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
 	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
