@@ -28,10 +28,9 @@ type App struct {
 	life     *Lifecycle // nil when disabled
 	recycler *Recycler  // nil when disabled
 
-	mu      sync.Mutex // serialises Start/Stop
-	seq     sequence
-	state   atomic.Int32 // appState
-	stopped atomic.Bool
+	mu    sync.Mutex // serialises Start/Stop
+	seq   sequence
+	state atomic.Int32 // appState
 }
 
 type appState int32
@@ -84,6 +83,7 @@ func New(cfg Config) (*App, error) {
 		ringSize: cfg.RingSize,
 		factory:  cfg.Handler,
 		pinCPUs:  cfg.PinCPUs,
+		floating: cfg.FloatingWorkers,
 		logger:   cfg.Logger,
 	})
 	a.pool = NewPool(poolCfg, a.registry, a.data.Sink())

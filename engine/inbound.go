@@ -34,6 +34,12 @@ type inboundQueue struct {
 	sleeping atomic.Bool
 	wake     chan struct{} // buffer 1: a pending wake-up is never lost
 
+	// idle bounds the router's park; reused across parks (router only) so
+	// parking allocates nothing: at a few thousand frames/s the router parks
+	// between most frames, and a timer per park was most of the engine's
+	// steady-state allocations.
+	idle *time.Timer
+
 	frames atomic.Int64 // frames queued now (depth)
 	bytes  atomic.Int64 // bytes queued now
 	stalls atomic.Int64 // producer waits for space
@@ -134,13 +140,18 @@ func (q *inboundQueue) take(done <-chan struct{}, idle time.Duration) *frameBatc
 	if b := q.swap(); b != nil {
 		return b
 	}
-	t := time.NewTimer(idle)
-	defer t.Stop()
+	// Go 1.23 timers: Reset and Stop leave no stale tick in C.
+	if q.idle == nil {
+		q.idle = time.NewTimer(idle)
+	} else {
+		q.idle.Reset(idle)
+	}
 	select {
 	case <-q.wake:
 	case <-done:
-	case <-t.C:
+	case <-q.idle.C:
 	}
+	q.idle.Stop()
 	return q.swap()
 }
 

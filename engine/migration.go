@@ -388,16 +388,6 @@ func (w *worker) sameLevels(a, b *book.Book) bool {
 	return true
 }
 
-// routesFor resolves ids to routes, creating unknown ones, grouped by worker.
-func (r *router) routesFor(ids []string) [][]*assetRoute {
-	per := make([][]*assetRoute, len(r.rings))
-	for _, id := range ids {
-		rt := r.route(id, "")
-		per[rt.worker] = append(per[rt.worker], rt)
-	}
-	return per
-}
-
 // stageControlAll stages one control per worker that has routes, waiting for
 // room: control traffic must not be lost.
 func (r *router) stageControlAll(per [][]*assetRoute, mk func(routes []*assetRoute) *control) bool {

@@ -91,11 +91,12 @@ type router struct {
 	rings []*ring.SPSC[item]
 	dec   *wire.Decoder
 
-	routes    map[string]*assetRoute // router goroutine only
-	touched   []bool
-	dirty     []int
-	curConn   int64 // connection of the frame being routed
-	nextSweep int64 // mono ns of the next stale-asset sweep
+	routes       map[string]*assetRoute // router goroutine only
+	touched      []bool
+	dirty        []int
+	curConn      int64 // connection of the frame being routed
+	nextSweep    int64 // mono ns of the next stale-asset sweep
+	nextDecStats int64 // mono ns of the next decoder stats snapshot
 
 	resyncMu   sync.Mutex
 	resyncSet  map[string]struct{}
@@ -197,7 +198,7 @@ func (r *router) run() {
 			case <-r.stop:
 				return
 			default:
-				r.snapshotDecoderStats()
+				r.snapshotDecoderStats(mono.Now())
 				continue
 			}
 		}
@@ -208,8 +209,14 @@ func (r *router) run() {
 				continue
 			}
 			r.routeFrame(rec.connID, b.data[rec.off:rec.off+rec.n], rec.recv)
+			// Publish per frame, not per inbound batch: during a burst
+			// (the startup dump) workers start on the first frames while
+			// the router decodes the rest. One atomic store per touched
+			// ring per frame.
+			r.publish()
 		}
-		r.publish()
+		r.publish() // control requests staged at the end of the batch
+		r.snapshotDecoderStats(mono.Now())
 	}
 }
 
@@ -253,26 +260,6 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 	r.latency.Record(now - recv)
 	if r.cfg.assetStaleAfter > 0 && now >= r.nextSweep {
 		r.sweepStale(now)
-	}
-}
-
-// sweepStale requests fresh snapshots for assets silent longer than
-// assetStaleAfter: a quiet market costs one harmless snapshot, a silently
-// stalled asset gets its stream back. Runs on the router goroutine a few
-// times per staleness period, so the routes map needs no lock.
-func (r *router) sweepStale(now int64) {
-	stale := int64(r.cfg.assetStaleAfter)
-	r.nextSweep = now + stale/4
-	n := 0
-	for _, rt := range r.routes {
-		if rt.lastEvent != 0 && now-rt.lastEvent > stale {
-			r.staleResyncs.Add(1)
-			r.requestResync(rt.id)
-			rt.lastEvent = now // wait a full period before asking again
-			if n++; n >= r.cfg.maxStaleResyncs {
-				return
-			}
-		}
 	}
 }
 
@@ -484,58 +471,6 @@ func copyMarketEvent(ev *wire.Event) MarketEvent {
 	return m
 }
 
-// requestResync queues a fresh-snapshot request for the asset (deduplicated
-// while pending). Safe from any goroutine.
-func (r *router) requestResync(assetID string) {
-	r.resyncMu.Lock()
-	_, dup := r.resyncSet[assetID]
-	if !dup {
-		r.resyncSet[assetID] = struct{}{}
-	}
-	r.resyncMu.Unlock()
-	if !dup {
-		select {
-		case r.resyncWake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// resyncLoop hands batched resync requests to the pool, off the hot path.
-func (r *router) resyncLoop() {
-	t := time.NewTicker(r.cfg.resyncEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-r.resyncWake:
-		case <-t.C:
-		}
-		r.resyncMu.Lock()
-		if len(r.resyncSet) == 0 {
-			r.resyncMu.Unlock()
-			continue
-		}
-		ids := make([]string, 0, len(r.resyncSet))
-		for id := range r.resyncSet {
-			ids = append(ids, id)
-		}
-		clear(r.resyncSet)
-		r.resyncMu.Unlock()
-		r.resyncs.Add(uint64(len(ids)))
-		if r.cfg.onResync != nil {
-			r.cfg.onResync(ids)
-		}
-		// Pace: at most one batch per interval.
-		select {
-		case <-r.stop:
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // handleControl runs a control request on the router goroutine.
 func (r *router) handleControl(c *control) {
 	switch c.op {
@@ -577,101 +512,4 @@ func (r *router) handleControl(c *control) {
 	default:
 		c.finish(nil)
 	}
-}
-
-func (r *router) snapshotDecoderStats() {
-	s := r.dec.Stats()
-	r.decStats.Store(&s)
-}
-
-// RouterStats is a snapshot of the router's counters.
-type RouterStats struct {
-	Frames         uint64         `json:"frames"`
-	Events         uint64         `json:"events"`
-	MessagesRouted uint64         `json:"messages_routed"`
-	Dropped        uint64         `json:"messages_dropped"`
-	Malformed      uint64         `json:"malformed_frames"`
-	Stalls         uint64         `json:"backpressure_stalls"`
-	Resyncs        uint64         `json:"resyncs_requested"`
-	TooLarge       uint64         `json:"snapshots_too_large"`
-	StaleResyncs   uint64         `json:"stale_asset_resyncs"`
-	MarketNotices  uint64         `json:"market_notices"`
-	InboundStalls  int64          `json:"inbound_stalls"`
-	InboundBytes   int64          `json:"inbound_bytes"`
-	QueueDepths    map[string]int `json:"queue_depths"`
-	Latency        LatencySummary `json:"routing_latency"`
-	Policy         string         `json:"backpressure"`
-}
-
-func (r *router) stats() RouterStats {
-	s := RouterStats{
-		Frames:         r.frames.Load(),
-		Events:         r.events.Load(),
-		MessagesRouted: r.routed.Load(),
-		Dropped:        r.dropped.Load(),
-		Malformed:      r.malformed.Load(),
-		Stalls:         r.stalls.Load(),
-		Resyncs:        r.resyncs.Load(),
-		TooLarge:       r.tooLarge.Load(),
-		StaleResyncs:   r.staleResyncs.Load(),
-		MarketNotices:  r.market.Load(),
-		InboundStalls:  r.in.stalls.Load(),
-		InboundBytes:   r.in.bytes.Load(),
-		QueueDepths:    map[string]int{"async_queue": int(r.in.frames.Load())},
-		Policy:         r.cfg.policy.String(),
-	}
-	for i, q := range r.rings {
-		s.QueueDepths[workerName(i)] = q.Len()
-	}
-	h := r.latency.Snapshot()
-	s.Latency = summarize(&h)
-	return s
-}
-
-// LatencySummary is a latency distribution in milliseconds.
-type LatencySummary struct {
-	Count  uint64  `json:"count"`
-	MeanMs float64 `json:"avg_ms"`
-	P50Ms  float64 `json:"p50_ms"`
-	P90Ms  float64 `json:"p90_ms"`
-	P99Ms  float64 `json:"p99_ms"`
-	P999Ms float64 `json:"p999_ms"`
-	MaxMs  float64 `json:"max_ms"`
-}
-
-func summarize(h *hist.Snapshot) LatencySummary {
-	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
-	return LatencySummary{
-		Count:  h.Count,
-		MeanMs: h.Mean() / 1e6,
-		P50Ms:  ms(h.Quantile(0.50)),
-		P90Ms:  ms(h.Quantile(0.90)),
-		P99Ms:  ms(h.Quantile(0.99)),
-		P999Ms: ms(h.Quantile(0.999)),
-		MaxMs:  ms(h.Max),
-	}
-}
-
-// logOnce logs the first occurrence and then at most once a minute, with a
-// count of what was suppressed: per-event problems are counted, not logged.
-type logOnce struct {
-	last       atomic.Int64
-	suppressed atomic.Int64
-}
-
-func (l *logOnce) log(lg *slog.Logger, msg string, args ...any) {
-	now := mono.Now()
-	last := l.last.Load()
-	if last != 0 && now-last < int64(time.Minute) {
-		l.suppressed.Add(1)
-		return
-	}
-	if !l.last.CompareAndSwap(last, now) {
-		l.suppressed.Add(1)
-		return
-	}
-	if n := l.suppressed.Swap(0); n > 0 {
-		args = append(args, "suppressed_since_last", n)
-	}
-	lg.Warn(msg, args...)
 }

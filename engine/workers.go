@@ -26,6 +26,7 @@ type workerConfig struct {
 	batch    int
 	factory  HandlerFactory
 	pinCPUs  bool // pin worker i to CPU i % NumCPU (Linux)
+	floating bool // do not lock worker goroutines to OS threads
 	logger   *slog.Logger
 	// resync asks for a fresh snapshot after a detected divergence.
 	resync func(assetID string)
@@ -137,10 +138,16 @@ func (s *workerSet) stopAndWait() {
 }
 
 func (w *worker) run(done <-chan struct{}) {
-	// Pinned: the worker keeps its thread (and, optionally, its CPU) so its
-	// books stay in that core's cache.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// Pinned: the worker keeps its OS thread (and with PinCPUs its core), so
+	// its books stay in one cache and no other goroutine runs between two of
+	// its batches. The price is paid at idle: a locked goroutine that parks
+	// hands its P off and sleeps its thread, and waking it is a futex wake
+	// and a thread switch. PERFORMANCE.md has both sides measured;
+	// FloatingWorkers trades the pin for less CPU at moderate rates.
+	if !w.cfg.floating || w.cfg.pinCPUs {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	if w.cfg.pinCPUs {
 		var set unix.CPUSet
 		set.Set(w.id % runtime.NumCPU())

@@ -249,7 +249,7 @@ func TestPopBatch(t *testing.T) {
 // TestPopReleasesPointers checks that popped slots are zeroed: a value the
 // consumer dropped must be collectable even though the ring still exists.
 func TestPopReleasesPointers(t *testing.T) {
-	type payload struct{ b [64]byte }
+	type payload struct{ _ [64]byte }
 	for _, tt := range []struct {
 		name string
 		pop  func(q *SPSC[*payload])

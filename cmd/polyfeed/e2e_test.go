@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,15 +64,14 @@ func binaries(t *testing.T) (polyfeed, polysim string) {
 	return filepath.Join(binDir, "polyfeed"), filepath.Join(binDir, "polysim")
 }
 
-// goTool is the go command of the toolchain running the tests.
+// goTool is the go command of the toolchain running the tests: `go test`
+// puts its own GOROOT/bin first on PATH for the test binary's children.
 func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
 	return "go"
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func TestMain(m *testing.M) {
 	code := m.Run()

@@ -142,16 +142,12 @@ func adminConfig(o options, app *engine.App, g prometheus.Gatherer, log *slog.Lo
 		Stats:   func() any { return app.Stats() },
 		Healthy: app.Healthy,
 		Ready:   app.Ready,
-		Book: func(assetID string) (admin.BookView, bool) {
+		Book: func(assetID string) (admin.BookView, bool, error) {
 			// The worker that owns the book copies it between two events;
 			// the timeout only matters if that worker is stuck.
 			ctx, cancel := context.WithTimeout(context.Background(), bookReadTimeout)
 			defer cancel()
-			v, ok, err := app.Book(ctx, assetID, 0)
-			if err != nil {
-				return admin.BookView{}, false
-			}
-			return v, ok
+			return app.Book(ctx, assetID, 0)
 		},
 		Gatherer:    g,
 		EnablePprof: o.Pprof,

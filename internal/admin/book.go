@@ -90,7 +90,13 @@ func (s *Server) serveBook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	view, ok := s.cfg.Book(id)
+	view, ok, err := s.cfg.Book(id)
+	if err != nil {
+		// The engine could not answer (stopping, or the owning worker is stuck):
+		// not the client's fault, and not "unknown" either.
+		s.writeError(w, r, http.StatusServiceUnavailable, "cannot read book: "+err.Error())
+		return
+	}
 	if !ok {
 		s.writeError(w, r, http.StatusNotFound, "unknown asset "+id)
 		return

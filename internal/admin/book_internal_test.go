@@ -62,15 +62,15 @@ func FuzzBookID(f *testing.F) {
 		f.Add(seed.id, seed.depth)
 	}
 	var asked string
-	s, err := New(Config{Book: func(id string) (BookView, bool) {
+	s, err := New(Config{Book: func(id string) (BookView, bool, error) {
 		asked = id
 		if err := validateAssetID(id); err != nil {
 			panic("engine asked for an invalid id " + id)
 		}
 		if id == fixtureAssetID {
-			return BookView{AssetID: id, Bids: make([]LevelView, 1200)}, true
+			return BookView{AssetID: id, Bids: make([]LevelView, 1200)}, true, nil
 		}
-		return BookView{}, false
+		return BookView{}, false, nil
 	}})
 	if err != nil {
 		f.Fatal(err)

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,14 +46,14 @@ type bookServer struct {
 	asked []string
 }
 
-func (b *bookServer) book(id string) (admin.BookView, bool) {
+func (b *bookServer) book(id string) (admin.BookView, bool, error) {
 	b.mu.Lock()
 	b.asked = append(b.asked, id)
 	b.mu.Unlock()
 	if id != assetID {
-		return admin.BookView{}, false
+		return admin.BookView{}, false, nil
 	}
-	return sampleBook(id), true
+	return sampleBook(id), true, nil
 }
 
 func (b *bookServer) askedIDs() []string {
@@ -85,9 +86,21 @@ func TestBookFound(t *testing.T) {
 	}
 }
 
+// An engine that cannot answer (stopping, stuck worker) is a 503, not a 404.
+func TestBookEngineError(t *testing.T) {
+	h := start(t, admin.Config{Book: func(string) (admin.BookView, bool, error) {
+		return admin.BookView{}, false, errors.New("engine stopped")
+	}})
+	r := h.get("/books/123")
+	r.wantJSON(t, http.StatusServiceUnavailable)
+	if !strings.Contains(string(r.body), "engine stopped") {
+		t.Errorf("body %s does not say why", r.body)
+	}
+}
+
 func TestBookEmptySides(t *testing.T) {
-	h := start(t, admin.Config{Book: func(id string) (admin.BookView, bool) {
-		return admin.BookView{AssetID: id, Valid: false}, true
+	h := start(t, admin.Config{Book: func(id string) (admin.BookView, bool, error) {
+		return admin.BookView{AssetID: id, Valid: false}, true, nil
 	}})
 	r := h.get("/books/1")
 	r.wantJSON(t, http.StatusOK)

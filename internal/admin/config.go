@@ -46,9 +46,10 @@ type Config struct {
 	Ready func() (ok bool, reason string)
 
 	// Book returns a consistent copy of one asset's book for GET /books/{asset_id}, and false
-	// for an unknown asset. The id has already been validated (decimal digits, at most
-	// MaxAssetIDLen bytes). Nil: the route is not served.
-	Book func(assetID string) (BookView, bool)
+	// for an unknown asset; an error (engine stopping, worker stuck) is answered with 503.
+	// The id has already been validated (decimal digits, at most MaxAssetIDLen bytes).
+	// Nil: the route is not served.
+	Book func(assetID string) (BookView, bool, error)
 
 	// Gatherer is exposed by GET /metrics. Nil: the route is not served.
 	Gatherer prometheus.Gatherer

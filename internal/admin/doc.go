@@ -10,7 +10,9 @@
 //		Stats:    func() any { return app.Stats() },
 //		Healthy:  app.Healthy,
 //		Ready:    app.Ready,
-//		Book:     app.BookView,
+//		Book: func(id string) (admin.BookView, bool, error) {
+//			return app.Book(ctxWithTimeout, id, 0)
+//		},
 //		Gatherer: registry,
 //	})
 //	if err != nil { ... }

@@ -12,7 +12,7 @@ import (
 func TestPanicIsRecovered(t *testing.T) {
 	h := start(t, admin.Config{
 		Stats: func() any { panic("stats exploded") },
-		Book:  func(string) (admin.BookView, bool) { panic("book exploded") },
+		Book:  func(string) (admin.BookView, bool, error) { panic("book exploded") },
 	})
 	for _, path := range []string{"/stats", "/books/123"} {
 		m := h.get(path).wantJSON(t, http.StatusInternalServerError)

@@ -263,14 +263,6 @@ func appendMarketEvent(dst []byte, m *market, ms int64, resolved bool) []byte {
 	return closeObj(dst)
 }
 
-func appendUnknown(dst []byte, m *market, ms int64) []byte {
-	dst = append(dst, '{')
-	dst = appendStr(dst, "event_type", "sim_unknown_event")
-	dst = appendStr(dst, "market", m.conditionID)
-	dst = appendTS(dst, ms)
-	return closeObj(dst)
-}
-
 // wsHeader appends a server (unmasked) WebSocket frame header: FIN set, opcode op.
 func wsHeader(dst []byte, op byte, n int) []byte {
 	dst = append(dst, 0x80|op)

@@ -1,0 +1,112 @@
+package harness
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+)
+
+// WritePNGs draws the figures into dir: latency.png (handler latency
+// percentile curves of every step), stages.png (every stage of one
+// engine-alone and one whole-path step) and throughput.png (achieved rate
+// and p99 against offered load).
+func (rep *Report) WritePNGs(dir string) error {
+	nines := func(p float64) float64 { // x position: 1/(1-p), "how many nines"
+		return 1 / (1 - math.Min(p, 99.999)/100)
+	}
+	nineTicks := []float64{1, 2, 10, 100, 1000, 10000, 100000}
+	nineLabel := func(v float64) string {
+		switch v {
+		case 1:
+			return "0%"
+		case 2:
+			return "50%"
+		case 10:
+			return "90%"
+		case 100:
+			return "99%"
+		case 1000:
+			return "99.9%"
+		case 10000:
+			return "99.99%"
+		}
+		return "99.999%"
+	}
+	curve := func(d Dist) [][2]float64 {
+		var pts [][2]float64
+		for _, c := range d.Curve() {
+			pts = append(pts, [2]float64{nines(c.Percentile), math.Max(us(c.Nanos), 0.01)})
+		}
+		return pts
+	}
+
+	lat := Panel{Title: "handler latency (frame received -> handler) by step", XLabel: "percentile", YLabel: "latency us",
+		XLog: true, YLog: true, XTicks: nineTicks, XTick: nineLabel}
+	for i, r := range append(append([]*Result{}, rep.Sweep...), rep.Whole...) {
+		lat.Series = append(lat.Series, Series{Name: r.Mode + " " + rateName(r.Offered, r.Mode), Color: palette[i%len(palette)], Points: curve(r.Handler), Dashed: r.Mode == "whole"})
+	}
+	if err := savePNG(filepath.Join(dir, "latency.png"), 1100, 560, lat); err != nil {
+		return fmt.Errorf("cannot write latency.png: %w", err)
+	}
+
+	var stages []Panel
+	for _, r := range []*Result{rep.reference(rep.Sweep, 20e3), rep.reference(rep.Whole, 10e3)} {
+		if r == nil {
+			continue
+		}
+		p := Panel{Title: "stages, " + r.Mode + " at " + rateName(r.Offered, r.Mode), XLabel: "percentile", YLabel: "latency us",
+			XLog: true, YLog: true, XTicks: nineTicks, XTick: nineLabel}
+		for i, s := range []struct {
+			n string
+			d Dist
+		}{{"route", r.Route}, {"processing", r.Processing}, {"end to end", r.EndToEnd}, {"handler (hdr)", r.Handler}} {
+			p.Series = append(p.Series, Series{Name: s.n, Color: palette[i], Points: curve(s.d)})
+		}
+		stages = append(stages, p)
+	}
+	if len(stages) > 0 {
+		if err := savePNG(filepath.Join(dir, "stages.png"), 1100, 480, stages...); err != nil {
+			return fmt.Errorf("cannot write stages.png: %w", err)
+		}
+	}
+
+	thr := Panel{Title: "throughput, engine alone", XLabel: "offered events/s", YLabel: "achieved events/s", XLog: true, YLog: true}
+	p99 := Panel{Title: "p99 latency vs offered load, engine alone", XLabel: "offered events/s", YLabel: "p99 us", XLog: true, YLog: true}
+	var ideal, ach, hp, rp, pp [][2]float64
+	var maxAch float64
+	for _, r := range rep.Sweep {
+		if r.Offered == 0 {
+			maxAch = r.Achieved
+			continue
+		}
+		ideal = append(ideal, [2]float64{r.Offered, r.Offered})
+		ach = append(ach, [2]float64{r.Offered, r.Achieved})
+		hp = append(hp, [2]float64{r.Offered, us(r.Handler.P99)})
+		rp = append(rp, [2]float64{r.Offered, us(r.Route.P99)})
+		pp = append(pp, [2]float64{r.Offered, us(r.Processing.P99)})
+	}
+	thr.Series = []Series{{Name: "offered", Color: palette[7], Points: ideal, Dashed: true}, {Name: "achieved", Color: palette[0], Points: ach}}
+	if maxAch > 0 && len(ideal) > 0 {
+		thr.Series = append(thr.Series, Series{Name: fmt.Sprintf("unpaced %.0fK/s", maxAch/1e3), Color: palette[3],
+			Points: [][2]float64{{ideal[0][0], maxAch}, {ideal[len(ideal)-1][0], maxAch}}, Dashed: true})
+	}
+	p99.Series = []Series{{Name: "handler p99", Color: palette[0], Points: hp}, {Name: "route p99", Color: palette[1], Points: rp}, {Name: "processing p99", Color: palette[2], Points: pp}}
+	if err := savePNG(filepath.Join(dir, "throughput.png"), 1100, 480, thr, p99); err != nil {
+		return fmt.Errorf("cannot write throughput.png: %w", err)
+	}
+	return nil
+}
+
+// reference picks the unsaturated step closest to rate.
+func (rep *Report) reference(rs []*Result, rate float64) *Result {
+	var best *Result
+	for _, r := range rs {
+		if r.Offered == 0 || r.Saturated {
+			continue
+		}
+		if best == nil || math.Abs(math.Log(r.Offered/rate)) < math.Abs(math.Log(best.Offered/rate)) {
+			best = r
+		}
+	}
+	return best
+}

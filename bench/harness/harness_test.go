@@ -1,0 +1,126 @@
+package harness
+
+import (
+	"context"
+	"github.com/polyfeed/polyfeed/engine"
+	"image/png"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// smallCorpus is a few markets and a short stream: enough to exercise every
+// frame shape the harness replays.
+func smallCorpus(t *testing.T) *Corpus {
+	t.Helper()
+	c, err := Record(context.Background(), CorpusConfig{Markets: 20, Messages: 600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRecordCorpusCoversEveryAsset(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c := smallCorpus(t)
+	if len(c.Assets) == 0 || len(c.Dumps) == 0 {
+		t.Fatalf("corpus has %d assets, %d dumps", len(c.Assets), len(c.Dumps))
+	}
+	books := 0
+	for _, n := range c.DumpBooks {
+		books += n
+	}
+	if books != len(c.Assets) {
+		t.Errorf("dumps carry %d books; want one per asset (%d)", books, len(c.Assets))
+	}
+	if c.StreamEvents() < 600 || c.Kinds["price_change"] == 0 {
+		t.Errorf("stream has %d events, kinds %v; want at least 600 with price changes", c.StreamEvents(), c.Kinds)
+	}
+}
+
+func TestReplayHandlesEveryFedEvent(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c := smallCorpus(t)
+	r, err := Replay(context.Background(), c, ReplayConfig{Rate: 5000, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Dropped != 0 || r.Divergences != 0 || r.Invalidations != 0 {
+		t.Errorf("dropped/diverged/invalidated = %d/%d/%d; want 0 at a low rate", r.Dropped, r.Divergences, r.Invalidations)
+	}
+	if r.Events == 0 || uint64(r.Handler.Count) != r.Events {
+		t.Errorf("handled %d events, recorded %d latencies; want equal and non-zero", r.Events, r.Handler.Count)
+	}
+	if r.Handler.P50 <= 0 || r.Handler.P50 > r.Handler.P99 || r.Handler.P99 > r.Handler.Max {
+		t.Errorf("handler percentiles not ordered: %+v", r.Handler)
+	}
+}
+
+func TestWholePathDeliversSimulatorEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the simulator and the engine over sockets")
+	}
+	defer goleak.VerifyNone(t)
+	r, err := WholePath(context.Background(), WholeConfig{Markets: 20, Rate: 500, Duration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Events == 0 || r.SimMessages == 0 {
+		t.Errorf("events %d, simulator messages %d; want both non-zero", r.Events, r.SimMessages)
+	}
+}
+
+func TestReportWritesTextAndDecodablePNGs(t *testing.T) {
+	d := func(base int64) Dist {
+		return distFromSummary(engineSummary(base))
+	}
+	mk := func(mode string, rate float64, sat bool) *Result {
+		return &Result{Mode: mode, Offered: rate, Achieved: rate * 0.99, Route: d(10), Processing: d(40), EndToEnd: d(50), Handler: d(45), Saturated: sat}
+	}
+	rep := &Report{Machine: machine(), Sweep: []*Result{mk("engine", 1e3, false), mk("engine", 20e3, false), mk("engine", 0, true)},
+		Whole: []*Result{mk("whole", 10e3, false)}, Startup: &Startup{Books: 10, Duration: time.Millisecond}}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "report.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteText(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := rep.WritePNGs(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"latency.png", "stages.png", "throughput.png"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 400 {
+			t.Errorf("%s is %v; want a readable figure", name, b)
+		}
+	}
+	if v := rep.Gate(time.Millisecond, 5*time.Millisecond); len(v) != 0 {
+		t.Errorf("gate on µs latencies = %v; want pass", v)
+	}
+	rep.Sweep[0].Route.P99 = int64(2 * time.Millisecond)
+	rep.Sweep[2].Processing.P99 = int64(time.Second) // saturated: not gated
+	if v := rep.Gate(time.Millisecond, 5*time.Millisecond); len(v) != 1 {
+		t.Errorf("gate = %v; want exactly the unsaturated routing violation", v)
+	}
+}
+
+func engineSummary(baseUs int64) engineLatency {
+	ms := func(u int64) float64 { return float64(u) / 1e3 }
+	return engineLatency{Count: 1000, P50Ms: ms(baseUs), P90Ms: ms(2 * baseUs), P99Ms: ms(4 * baseUs), P999Ms: ms(8 * baseUs), MaxMs: ms(16 * baseUs)}
+}
+
+type engineLatency = engine.LatencySummary

@@ -1,0 +1,67 @@
+package engine
+
+import "time"
+
+// snapshotDecoderStats publishes the decoder's counters (owned by the router
+// goroutine) for Stats, at most once a second: the copy allocates.
+func (r *router) snapshotDecoderStats(now int64) {
+	if now < r.nextDecStats {
+		return
+	}
+	r.nextDecStats = now + int64(time.Second)
+	s := r.dec.Stats()
+	r.decStats.Store(&s)
+}
+
+// RouterStats is a snapshot of the router's counters.
+type RouterStats struct {
+	Frames         uint64         `json:"frames"`
+	Events         uint64         `json:"events"`
+	MessagesRouted uint64         `json:"messages_routed"`
+	Dropped        uint64         `json:"messages_dropped"`
+	Malformed      uint64         `json:"malformed_frames"`
+	Stalls         uint64         `json:"backpressure_stalls"`
+	Resyncs        uint64         `json:"resyncs_requested"`
+	TooLarge       uint64         `json:"snapshots_too_large"`
+	StaleResyncs   uint64         `json:"stale_asset_resyncs"`
+	MarketNotices  uint64         `json:"market_notices"`
+	InboundStalls  int64          `json:"inbound_stalls"`
+	InboundBytes   int64          `json:"inbound_bytes"`
+	QueueDepths    map[string]int `json:"queue_depths"`
+	Latency        LatencySummary `json:"routing_latency"`
+	Policy         string         `json:"backpressure"`
+	// From the decoder (refreshed about once a second).
+	UnknownEvents      uint64            `json:"unknown_events"`
+	UnknownTypes       map[string]uint64 `json:"unknown_event_types,omitempty"`
+	LegacyPriceChanges uint64            `json:"legacy_price_changes"`
+	MalformedParts     uint64            `json:"malformed_parts"`
+}
+
+func (r *router) stats() RouterStats {
+	s := RouterStats{
+		Frames:         r.frames.Load(),
+		Events:         r.events.Load(),
+		MessagesRouted: r.routed.Load(),
+		Dropped:        r.dropped.Load(),
+		Malformed:      r.malformed.Load(),
+		Stalls:         r.stalls.Load(),
+		Resyncs:        r.resyncs.Load(),
+		TooLarge:       r.tooLarge.Load(),
+		StaleResyncs:   r.staleResyncs.Load(),
+		MarketNotices:  r.market.Load(),
+		InboundStalls:  r.in.stalls.Load(),
+		InboundBytes:   r.in.bytes.Load(),
+		QueueDepths:    map[string]int{"async_queue": int(r.in.frames.Load())},
+		Policy:         r.cfg.policy.String(),
+	}
+	for i, q := range r.rings {
+		s.QueueDepths[workerName(i)] = q.Len()
+	}
+	h := r.latency.Snapshot()
+	s.Latency = summarize(&h)
+	if d := r.decStats.Load(); d != nil {
+		s.UnknownEvents, s.UnknownTypes = d.Unknown, d.UnknownTypes
+		s.LegacyPriceChanges, s.MalformedParts = d.Legacy, d.Malformed
+	}
+	return s
+}
