@@ -4,8 +4,10 @@ PKGS      ?= ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 COUNT     ?= 1
+SOAK_DURATION ?= 3m
+SOAK_FLAGS    ?=
 
-.PHONY: all build test test-short race vet lint fuzz bench bench-micro profile clean
+.PHONY: all build test test-short test-faults race vet lint fuzz soak bench bench-micro profile clean
 
 all: build test
 
@@ -31,13 +33,33 @@ lint: vet
 	else echo "staticcheck unavailable; gofmt and vet passed"; fi
 
 # Every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
+# A failing input is written by go test to the package's testdata/fuzz/FuzzX/;
+# it then runs as a regression case in every `go test`, so commit it with the fix.
 fuzz:
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	@failed=""; for pkg in $$($(GO) list $(PKGS)); do \
 		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg:$$t"; \
 		done; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo; echo "FUZZ FAILED:$$failed"; \
+		echo "New crashers (commit them with the fix; they now run in every go test):"; \
+		git status --porcelain --untracked-files=all -- '*testdata/fuzz/*'; \
+		exit 1; \
+	fi
+
+# The fault matrix at full size (more markets and sockets, repeated rounds).
+# `make test` runs the same cases in their -short form.
+test-faults:
+	$(GO) test -race -count=1 -run 'Fault' -timeout 20m ./engine/
+
+# Soak: the real polyfeed binary against polysim (separate processes on
+# loopback) with churn and periodic faults; report and plot in bench/out/soak/.
+# Longer runs: make soak SOAK_DURATION=1h, or SOAK_DURATION=24h (see bench/soak/doc.go).
+soak:
+	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/polysoak
+	./bin/polysoak -duration $(SOAK_DURATION) -polyfeed ./bin/polyfeed -polysim ./bin/polysim -out bench/out/soak $(SOAK_FLAGS)
 
 # Micro benchmarks beside the code, each next to its baseline (ring vs channel,
 # sonic vs encoding/json, worker-owned book vs mutex-guarded map, hot path by

@@ -492,19 +492,30 @@ func (l *Lifecycle) discover(ctx context.Context) {
 		}
 	}
 	var eff lifeEffects
-	l.mergeLocked(markets, err == nil, l.cfg.Now(), &eff)
+	// A market Gamma listed but that could not be used (bad token ids) still
+	// exists: it counts as listed. One whose condition id was unreadable could
+	// be any market, so the listing proves no absence at all.
+	complete := err == nil && st.UnusableUnknown == 0
+	l.mergeLocked(markets, st.Unusable, complete, l.cfg.Now(), &eff)
 	l.mu.Unlock()
 	if err != nil {
 		l.log.Warn("market discovery incomplete: nothing expired for absence", "markets", len(markets), "err", err)
+	} else if !complete {
+		l.log.Warn("market discovery skipped unreadable markets: nothing expired for absence", "markets", len(markets), "unreadable", st.UnusableUnknown)
 	}
 	l.log.Debug("market discovery", "markets", len(markets), "new", len(eff.added),
 		"expired", len(eff.expired), "complete", err == nil, "duration", took)
 	l.apply(eff)
 }
 
-// mergeLocked folds one listing into the tracked markets. l.mu held.
-func (l *Lifecycle) mergeLocked(list []gamma.Market, complete bool, now time.Time, eff *lifeEffects) {
-	listed := make(map[string]struct{}, len(list))
+// mergeLocked folds one listing into the tracked markets; present are the
+// condition ids of markets listed but not usable, which are not absent.
+// l.mu held.
+func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete bool, now time.Time, eff *lifeEffects) {
+	listed := make(map[string]struct{}, len(list)+len(present))
+	for _, c := range present {
+		listed[c] = struct{}{}
+	}
 	for i := range list {
 		g := &list[i]
 		listed[g.ConditionID] = struct{}{}

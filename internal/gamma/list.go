@@ -177,11 +177,19 @@ next:
 			fresh++
 		}
 		if err != nil {
+			reason := ReasonMalformed
 			var ime *InvalidMarketError
 			if errors.As(err, &ime) {
-				w.st.skip(ime.Reason)
-			} else {
-				w.st.skip(ReasonMalformed)
+				reason = ime.Reason
+			}
+			w.st.skip(reason)
+			switch {
+			case reason == ReasonClosed || reason == ReasonNoOrderBook:
+				// Validly listed, and rightly not subscribable.
+			case m.ConditionID != "":
+				w.st.Unusable = append(w.st.Unusable, m.ConditionID)
+			default:
+				w.st.UnusableUnknown++
 			}
 			continue
 		}
@@ -190,6 +198,7 @@ next:
 		for _, t := range m.TokenIDs {
 			if _, dup := w.tokens[t]; dup {
 				w.st.skip(ReasonDuplicateTokenID)
+				w.st.Unusable = append(w.st.Unusable, m.ConditionID)
 				continue next
 			}
 		}

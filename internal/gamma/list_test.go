@@ -3,6 +3,7 @@ package gamma
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -498,5 +499,25 @@ func TestListActive503RetryAfter(t *testing.T) {
 	}
 	if len(*slept) != 1 || (*slept)[0] != 3*time.Second {
 		t.Fatalf("slept %v; want [3s]", *slept)
+	}
+}
+
+// TestListActiveUnusable: a listed market that cannot be used is reported
+// by condition id (it exists: its absence from the result is no expiry),
+// and one whose condition id is unreadable is counted, so a caller knows
+// the result proves no absence at all.
+func TestListActiveUnusable(t *testing.T) {
+	ms := genMarkets(t, 5)
+	ms[1] = genMarket(t, 1, func(m map[string]any) { m["clobTokenIds"] = `["123` })
+	ms[2] = genMarket(t, 2, func(m map[string]any) { m["closed"] = true })
+	ms[3] = genMarket(t, 3, func(m map[string]any) { m["conditionId"] = "0xnothex" })
+	v := &venue{markets: ms}
+	c, _, _ := newVenue(t, v, Config{})
+	got, st, err := c.ListActive(context.Background())
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ListActive = %d markets, %v; want 2, nil", len(got), err)
+	}
+	if want := []string{fmt.Sprintf("0x%064x", 2)}; !slices.Equal(st.Unusable, want) || st.UnusableUnknown != 1 {
+		t.Errorf("unusable %v, unknown %d; want %v, 1", st.Unusable, st.UnusableUnknown, want)
 	}
 }

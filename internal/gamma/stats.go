@@ -93,6 +93,15 @@ type DiscoverStats struct {
 	Skipped   map[Reason]int
 	Warnings  map[Warning]int
 	APIErrors map[ErrorClass]int
+	// Unusable holds the condition ids of open, book-carrying markets that were
+	// listed but skipped as invalid (bad token ids or outcomes, a token held by
+	// another market): they exist, so their absence from the result must not be
+	// taken for a market that is gone. UnusableUnknown counts invalid markets
+	// skipped before their condition id could be read (malformed object, bad id,
+	// flag or condition id): while it is non-zero, absence from the result proves
+	// nothing for any market.
+	Unusable        []string
+	UnusableUnknown int
 }
 
 // SkippedTotal is the number of markets skipped for any reason.

@@ -1,0 +1,96 @@
+package soak
+
+import (
+	"bytes"
+	"image/png"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP go_goroutines Number of goroutines that currently exist.
+# TYPE go_goroutines gauge
+go_goroutines 42
+go_memstats_heap_inuse_bytes 1.2345e+07
+go_gc_duration_seconds{quantile="0.5"} 0.001
+polyfeed_up 1 1700000000000
+`
+	m, err := parseMetrics(strings.NewReader(text), "go_goroutines", "go_memstats_heap_inuse_bytes", "polyfeed_up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["go_goroutines"] != 42 || m["go_memstats_heap_inuse_bytes"] != 12345000 || m["polyfeed_up"] != 1 {
+		t.Errorf("parseMetrics = %v", m)
+	}
+	if _, err := parseMetrics(strings.NewReader(text), "go_threads"); err == nil {
+		t.Error("parseMetrics found a metric that is not there")
+	}
+	if _, err := parseMetrics(strings.NewReader("go_goroutines x\n"), "go_goroutines"); err == nil {
+		t.Error("parseMetrics accepted a non-number")
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	got, err := parseVmRSS("Name:\tpolyfeed\nVmPeak:\t  900 kB\nVmRSS:\t   51200 kB\nThreads: 9\n")
+	if err != nil || got != 51200<<10 {
+		t.Errorf("parseVmRSS = %d, %v; want %d", got, err, 51200<<10)
+	}
+	for _, bad := range []string{"Name: x\n", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
+		if _, err := parseVmRSS(bad); err == nil {
+			t.Errorf("parseVmRSS(%q) accepted", bad)
+		}
+	}
+	if rss, err := procRSS(1); err == nil && rss == 0 {
+		t.Error("procRSS(1) = 0")
+	}
+}
+
+func TestExplained(t *testing.T) {
+	fs := []FaultEvent{{At: 30 * time.Second}, {At: 90 * time.Second}}
+	for _, tc := range []struct {
+		at   time.Duration
+		want bool
+	}{{10 * time.Second, false}, {30 * time.Second, true}, {50 * time.Second, true}, {61 * time.Second, false}, {100 * time.Second, true}} {
+		if got := explained(fs, tc.at, 30*time.Second); got != tc.want {
+			t.Errorf("explained(%s) = %v; want %v", tc.at, got, tc.want)
+		}
+	}
+}
+
+func TestPlot(t *testing.T) {
+	var samples []Sample
+	var at []time.Duration
+	for i := range 50 {
+		s := Sample{At: time.Duration(i) * time.Second, RSS: uint64(40+i) << 20, HeapInuse: 20 << 20, Goroutines: 60 + i%5, Dropped: uint64(i * 3), Healthy: i != 20}
+		samples = append(samples, s)
+		at = append(at, s.At)
+	}
+	var buf bytes.Buffer
+	ps := panels(samples)
+	if err := plot(&buf, at, 50*time.Second, ps, []FaultEvent{{At: 25 * time.Second}}, []time.Duration{20 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The RSS line climbs: its colour must appear in the first band.
+	found := false
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Min.Y+180 && !found; y++ {
+		for x := b.Min.X + 20; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if uint8(r>>8) == colRSS.R && uint8(g>>8) == colRSS.G && uint8(bl>>8) == colRSS.B {
+				found = true
+				break
+			}
+		}
+	}
+	if !found {
+		t.Error("no RSS line drawn in the first band")
+	}
+	if ps[0].Max < 89 {
+		t.Errorf("RSS panel max %v; want above the peak 89 MiB", ps[0].Max)
+	}
+}

@@ -1,0 +1,181 @@
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// Run performs one soak run and writes its report to cfg.OutDir. The
+// returned error is about the run itself (a binary that does not start,
+// an unwritable directory); a finished run that failed its checks returns
+// a report with Failures and a nil error. ctx cancels the loaded phase
+// early (the final checks still run).
+func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", cfg.OutDir, err)
+	}
+	simAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	feedAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	simBase, feedBase := "http://"+simAddr, "http://"+feedAddr
+
+	sim, err := startProc(cfg.OutDir, "polysim", cfg.Polysim,
+		"--addr", simAddr, "--markets", strconv.Itoa(cfg.Markets), "--rate", fmt.Sprint(cfg.Rate),
+		"--seed", strconv.FormatInt(cfg.Seed, 10), "--churn", fmt.Sprint(cfg.Churn))
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if sim.running() {
+			_, _ = sim.stop(10 * time.Second)
+		}
+	}()
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := waitHTTP(startCtx, sim, simBase+"/sim/stats"); err != nil {
+		return nil, err
+	}
+	args := append([]string{
+		"--gamma-url", simBase, "--ws-url", "ws://" + simAddr + "/ws/market",
+		"--http-addr", feedAddr, "--log-format", "json",
+	}, cfg.ExtraFlags...)
+	feed, err := startProc(cfg.OutDir, "polyfeed", cfg.Polyfeed, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if feed.running() {
+			_ = feed.cmd.Process.Kill()
+			<-feed.exited
+		}
+	}()
+	if err := waitHTTP(startCtx, feed, feedBase+"/readyz"); err != nil {
+		return nil, err
+	}
+	log.Info("soak started", "polysim", simAddr, "polyfeed", feedAddr, "pid", feed.pid(), "duration", cfg.Duration)
+
+	rep := &Report{Config: cfg, Started: time.Now(), GoVer: runtime.Version()}
+	loaded(ctx, cfg, rep, feed, simBase, feedBase, log)
+	warm := min(max(time.Minute, time.Duration(cfg.WarmupFraction*float64(cfg.Duration))), cfg.Duration/2)
+	rep.Trends = trends(rep.Samples, warm)
+
+	// Final check: a quiet venue, then every open market's book against the truth.
+	if err := clearFaults(simBase); err != nil {
+		rep.SampleErrors = append(rep.SampleErrors, "clear faults: "+err.Error())
+	}
+	if err := post(simBase+"/sim/pause", ""); err != nil {
+		return nil, fmt.Errorf("cannot pause the simulator: %w", err)
+	}
+	t0 := time.Now()
+	for {
+		ids, err := openAssets(simBase)
+		if err != nil {
+			return nil, err
+		}
+		rep.Books, rep.Mismatches = len(ids), compareBooks(feedBase, simBase, ids)
+		if len(rep.Mismatches) == 0 || time.Since(t0) > cfg.Converge || !feed.running() {
+			break
+		}
+		log.Info("books not converged yet", "differ", len(rep.Mismatches), "of", len(ids), "first", rep.Mismatches[0].Why)
+		time.Sleep(5 * time.Second)
+	}
+	rep.ConvergedIn = time.Since(t0)
+	rep.BadIDFails = probeBadIDs(feedBase)
+	took, err := feed.stop(cfg.StopBound)
+	rep.StopTook = took
+	if err != nil {
+		rep.StopErr = err.Error()
+	}
+	rep.judge()
+	if err := rep.write(cfg.OutDir); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// loaded runs the loaded phase: samples every Sample, a fault every
+// FaultEvery (lasting ones cleared after FaultLength), until Duration or
+// ctx ends or polyfeed exits.
+func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc, simBase, feedBase string, log *slog.Logger) {
+	start := rep.Started
+	end := start.Add(cfg.Duration)
+	sampleT := time.NewTicker(cfg.Sample)
+	defer sampleT.Stop()
+	var faultC <-chan time.Time
+	if cfg.FaultEvery > 0 {
+		ft := time.NewTicker(cfg.FaultEvery)
+		defer ft.Stop()
+		faultC = ft.C
+	}
+	var clearC <-chan time.Time
+	next := 0
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			log.Warn("soak interrupted: running the final checks")
+			return
+		case <-feed.exited:
+			rep.StopErr = fmt.Sprintf("polyfeed exited during the run: %v", feed.err)
+			return
+		case <-time.After(time.Until(end)):
+		case <-sampleT.C:
+			s, err := takeSample(feedBase, feed.pid(), time.Since(start))
+			if err != nil {
+				rep.SampleErrors = append(rep.SampleErrors, fmt.Sprintf("%s: %v", s.At.Round(time.Second), err))
+				continue
+			}
+			rep.Samples = append(rep.Samples, s)
+			if !s.Healthy && !explained(rep.Faults, s.At, cfg.FaultGrace) {
+				rep.Unexplained = append(rep.Unexplained, s)
+			}
+		case <-faultC:
+			at := time.Since(start)
+			if at > cfg.Duration-cfg.QuietTail {
+				continue
+			}
+			f := faultCycle[next%len(faultCycle)]
+			next++
+			ev := FaultEvent{At: at, Name: f.Name}
+			if err := inject(simBase, f); err != nil {
+				ev.Err = err.Error()
+			}
+			rep.Faults = append(rep.Faults, ev)
+			log.Info("fault", "name", f.Name, "at", at.Round(time.Second), "err", ev.Err)
+			if f.Spec != "" {
+				clearC = time.After(cfg.FaultLength)
+			}
+		case <-clearC:
+			clearC = nil
+			if err := clearFaults(simBase); err != nil {
+				rep.SampleErrors = append(rep.SampleErrors, "clear faults: "+err.Error())
+			}
+		}
+	}
+}
+
+// explained reports whether a red /healthz at `at` falls in a fault's window.
+func explained(faults []FaultEvent, at, grace time.Duration) bool {
+	for _, f := range faults {
+		if at >= f.At && at <= f.At+grace {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrFailed is returned by the command when the run failed its checks.
+var ErrFailed = errors.New("soak failed")
