@@ -65,6 +65,9 @@ func New(cfg Config) (*App, error) {
 	if poolCfg.Conn.Logger == nil {
 		poolCfg.Conn.Logger = cfg.Logger
 	}
+	if poolCfg.Conn.OnDisconnect == nil {
+		poolCfg.Conn.OnDisconnect = func(id int64) { a.data.InvalidateConn(id) }
+	}
 
 	// The pool and the data path refer to each other (frames flow in,
 	// snapshot liveness and resync requests flow back); the closures break

@@ -77,6 +77,11 @@ type ConnConfig struct {
 	// TLS is the client TLS configuration for wss://. Default: system roots,
 	// server name from the URL.
 	TLS *tls.Config
+	// OnDisconnect is called on the connection's goroutine when a session
+	// ends other than by Stop: events may have been lost until the next
+	// session's snapshots, so the engine marks this connection's books
+	// invalid. It must not block.
+	OnDisconnect func(connID int64)
 	// Logger receives connection lifecycle events (never per-frame logs).
 	// Default: discard.
 	Logger *slog.Logger

@@ -88,6 +88,9 @@ func (c *Conn) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			if c.cfg.OnDisconnect != nil {
+				c.cfg.OnDisconnect(c.id)
+			}
 			if time.Since(began) >= c.cfg.StableAfter {
 				attempt = 0
 			}

@@ -23,6 +23,7 @@ type control struct {
 	assets []string      // ctlDropAssets, ctlMigrate, ctlFinishMigration: as asked
 	routes []*assetRoute // per-worker sub-requests: the routes of that worker
 	mig    *Migration
+	conn   int64 // ctlInvalidateConn
 
 	// A request split over several workers finishes when its last part does.
 	parent *control
@@ -40,6 +41,7 @@ const (
 	ctlMigrate                              // workers mark routes as migrating
 	ctlFinishMigration                      // workers force the outcome
 	ctlAbortMigration                       // workers forget an unswitched migration
+	ctlInvalidateConn                       // workers invalidate the books a dead socket owned
 )
 
 func (c *control) finish(err error) {
@@ -58,7 +60,7 @@ func (c *control) split() { c.remain.Store(1) }
 
 func (c *control) part(routes []*assetRoute) *control {
 	c.remain.Add(1)
-	return &control{op: c.op, routes: routes, mig: c.mig, parent: c}
+	return &control{op: c.op, routes: routes, mig: c.mig, conn: c.conn, parent: c}
 }
 
 func (c *control) partDone() {

@@ -49,6 +49,15 @@ func (d *dataPath) DropBooks(assetIDs []string) {
 	d.router.in.pushControl(&control{op: ctlDropAssets, assets: assetIDs})
 }
 
+// InvalidateConn marks every book still owned by connection connID invalid
+// (the handler sees EventInvalidated): its socket dropped, and events may
+// have been lost until the reconnect's snapshots arrive, which mark them
+// valid again. It returns at once; it is applied after the connection's
+// last frames.
+func (d *dataPath) InvalidateConn(connID int64) {
+	d.router.in.pushControl(&control{op: ctlInvalidateConn, conn: connID})
+}
+
 // RequestResync asks for fresh snapshots of assets (batched, deduplicated).
 func (d *dataPath) RequestResync(assetIDs []string) {
 	for _, id := range assetIDs {

@@ -270,12 +270,24 @@ func TestIntegrationSlowHandlerBackpressure(t *testing.T) {
 }
 
 // TestIntegrationReconnect: the venue kills every socket (abruptly, then
-// with 1011); the engine reconnects, resubscribes, and its books again
-// equal the truth.
+// with 1011); every book of a dropped socket is marked invalid (events may
+// have been lost), the engine reconnects and resubscribes, the fresh
+// snapshots mark the books valid again (Resynced), and they equal the truth.
 func TestIntegrationReconnect(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var invalidated, resynced atomic.Int64
+	handler := func(int) Handler {
+		return HandlerFunc(func(ev *Event, _ *book.Book) {
+			switch {
+			case ev.Kind == EventInvalidated:
+				invalidated.Add(1)
+			case ev.Kind == EventBook && ev.Resynced:
+				resynced.Add(1)
+			}
+		})
+	}
 	s := startSim(t, sim.Config{Seed: 9, Markets: 300, Rate: 2000})
-	a := testApp(t, s, nil)
+	a := testApp(t, s, func(c *Config) { c.Handler = handler })
 	ids := addSimMarkets(a, s)
 	waitAllValid(t, a, ids, 30*time.Second)
 	reconnects := func() (n uint64) {
@@ -297,6 +309,10 @@ func TestIntegrationReconnect(t *testing.T) {
 			return nil
 		})
 		waitAllValid(t, a, ids, 30*time.Second)
+	}
+	// Each round invalidates (and then resyncs) every book: ids per round.
+	if inv, res := invalidated.Load(), resynced.Load(); inv < int64(2*len(ids)) || res < int64(2*len(ids)) {
+		t.Errorf("handler saw %d invalidations and %d resynced snapshots over two rounds of %d assets", inv, res, len(ids))
 	}
 	s.Pause()
 	waitQuiescent(t, a)

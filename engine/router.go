@@ -489,6 +489,17 @@ func (r *router) handleControl(c *control) {
 			return
 		}
 		r.markTouched(rt.worker)
+	case ctlInvalidateConn:
+		// The worker keeps only the books this connection still owns.
+		per := make([][]*assetRoute, len(r.rings))
+		for _, rt := range r.routes {
+			per[rt.worker] = append(per[rt.worker], rt)
+		}
+		c.split()
+		if !r.stageControlAll(per, c.part) {
+			c.err = errStopped
+		}
+		c.partDone()
 	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
 		per := make([][]*assetRoute, len(r.rings))
 		for _, id := range c.assets {

@@ -365,6 +365,17 @@ func (w *worker) control(it *item) {
 	case ctlAbortMigration:
 		w.abortMigration(c.routes, c.mig)
 		c.finish(nil)
+	case ctlInvalidateConn:
+		for _, rt := range c.routes {
+			if rt.owner != c.conn || rt.book == nil || !rt.book.Valid() {
+				continue
+			}
+			w.invalidate(rt, rt.book)
+			w.ev = Event{Kind: EventInvalidated, AssetID: rt.id, Market: rt.market, Timestamp: rt.book.UpdatedAt()}
+			w.events.Add(1)
+			w.deliver(rt.book)
+		}
+		c.finish(nil)
 	default:
 		c.finish(nil)
 	}
