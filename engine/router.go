@@ -198,7 +198,12 @@ func (r *router) run() {
 			case <-r.stop:
 				return
 			default:
-				r.snapshotDecoderStats(mono.Now())
+				now := mono.Now()
+				r.snapshotDecoderStats(now)
+				// With every socket silent no frame triggers the sweep.
+				if r.cfg.assetStaleAfter > 0 && now >= r.nextSweep {
+					r.sweepStale(now)
+				}
 				continue
 			}
 		}
