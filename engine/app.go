@@ -253,3 +253,15 @@ func (a *App) ForceRecycle(connID int64) error {
 	}
 	return a.recycler.ForceRecycle(connID)
 }
+
+// ResetLatency zeroes the engine's latency histograms (routing, processing,
+// end to end), so that Stats and Collector describe a measurement window
+// rather than the whole life of the App (startup burst included). Safe at
+// any time; events in flight may be counted on either side.
+func (a *App) ResetLatency() {
+	a.data.router.latency.Reset()
+	for _, w := range a.data.workers.workers {
+		w.processing.Reset()
+		w.endToEnd.Reset()
+	}
+}

@@ -108,13 +108,16 @@ func TestReportWritesTextAndDecodablePNGs(t *testing.T) {
 			t.Errorf("%s is %v; want a readable figure", name, b)
 		}
 	}
-	if v := rep.Gate(time.Millisecond, 5*time.Millisecond); len(v) != 0 {
+	if v := rep.Gate(time.Millisecond, 5*time.Millisecond, 0); len(v) != 0 {
 		t.Errorf("gate on µs latencies = %v; want pass", v)
 	}
 	rep.Sweep[0].Route.P99 = int64(2 * time.Millisecond)
 	rep.Sweep[2].Processing.P99 = int64(time.Second) // saturated: not gated
-	if v := rep.Gate(time.Millisecond, 5*time.Millisecond); len(v) != 1 {
+	if v := rep.Gate(time.Millisecond, 5*time.Millisecond, 0); len(v) != 1 {
 		t.Errorf("gate = %v; want exactly the unsaturated routing violation", v)
+	}
+	if v := rep.Gate(time.Millisecond, 5*time.Millisecond, rep.Sweep[0].Offered/2); len(v) != 0 {
+		t.Errorf("gate above maxRate = %v; want that step left out", v)
 	}
 }
 

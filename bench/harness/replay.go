@@ -72,8 +72,6 @@ func Replay(ctx context.Context, c *Corpus, cfg ReplayConfig) (*Result, error) {
 
 	// Warm-up: every book, one subscribe reply at a time as the pool's
 	// connections would deliver them.
-	// The engine's own histograms cannot be reset, so a paced warm-up keeps
-	// the startup burst from dominating their tails.
 	for i, d := range c.Dumps {
 		want := rec.Books() + uint64(c.DumpBooks[i])
 		sink(connID, d, mono.Now())
@@ -83,6 +81,9 @@ func Replay(ctx context.Context, c *Corpus, cfg ReplayConfig) (*Result, error) {
 	}
 	want := rec.Events()
 
+	// The engine's stage histograms describe this window only, like the
+	// handler's HDR histograms (the warm-up and startup burst stay out).
+	app.ResetLatency()
 	before, statsBefore := readUsage(), app.Stats()
 	start := mono.Now()
 	rec.Arm(start)

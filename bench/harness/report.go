@@ -39,7 +39,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "\nwhole path (internal/sim → loopback WebSockets → engine; offered is the simulator's message rate; CPU and allocations include the simulator)\n")
 	writeThroughput(&b, rep.Whole)
 
-	fmt.Fprintf(&b, "\nlatency by stage, µs (route = frame received → routed, per frame; processing = routed → handler done and\nend_to_end = received → handler done, stamped per worker batch, worst worker; these three include the warm-up.\nhandler = received → handler called, per event, window only, HDR)\n")
+	fmt.Fprintf(&b, "\nlatency by stage, µs (route = frame received → routed, per frame; processing = routed → handler done and\nend_to_end = received → handler done, stamped per worker batch, worst worker; measured window only.\nhandler = received → handler called, per event, window only, HDR)\n")
 	fmt.Fprintf(&b, "%-22s %-11s %9s %9s %9s %9s %9s %10s\n", "step", "stage", "p50", "p90", "p99", "p99.9", "max", "count")
 	for _, r := range append(append([]*Result{}, rep.Sweep...), rep.Whole...) {
 		name := r.Mode + " " + rateName(r.Offered, r.Mode)

@@ -22,8 +22,8 @@ type Result struct {
 	// Stage latencies. Route: frame received → routed (router histogram,
 	// per frame). Processing: routed → handler done (worker histograms,
 	// stamped once per batch). EndToEnd: received → handler done, the same.
-	// These three cover the App's whole life (warm-up included) and merge
-	// workers by taking the worst percentile. Handler: received → handler
+	// These three cover the measured window (App.ResetLatency at its start)
+	// and merge workers by taking the worst percentile. Handler: received → handler
 	// called, per event, recorded by the benchmark's handler over the window
 	// only (HDR).
 	Route, Processing, EndToEnd, Handler Dist

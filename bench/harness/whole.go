@@ -98,6 +98,9 @@ func WholePath(ctx context.Context, cfg WholeConfig) (*Result, error) {
 	}
 
 	simBefore := s.Stats()
+	// The engine's stage histograms describe this window only, like the
+	// handler's HDR histograms (the warm-up and startup burst stay out).
+	app.ResetLatency()
 	before, statsBefore := readUsage(), app.Stats()
 	eventsBefore := rec.Events()
 	start := mono.Now()

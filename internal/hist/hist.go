@@ -76,6 +76,16 @@ func (h *Histogram) Record(v int64) {
 	}
 }
 
+// Reset zeroes the histogram, to start a measurement window. Records that
+// race with it may land on either side of the reset.
+func (h *Histogram) Reset() {
+	for i := range h.counts {
+		h.counts[i].Store(0)
+	}
+	h.sum.Store(0)
+	h.max.Store(0)
+}
+
 // Snapshot is a point-in-time copy of a Histogram, safe to read and merge.
 type Snapshot struct {
 	Counts [numBuckets]uint64

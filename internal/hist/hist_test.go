@@ -71,6 +71,17 @@ func TestConcurrentRecord(t *testing.T) {
 	}
 }
 
+func TestReset(t *testing.T) {
+	var h Histogram
+	h.Record(5_000_000)
+	h.Reset()
+	h.Record(100)
+	s := h.Snapshot()
+	if s.Count != 1 || s.Max != 100 || s.Sum != 100 || s.Quantile(0.99) > 100 {
+		t.Fatalf("after Reset: count %d max %d sum %d p99 %d; want only the 100 ns record", s.Count, s.Max, s.Sum, s.Quantile(0.99))
+	}
+}
+
 func TestRecordAllocs(t *testing.T) {
 	var h Histogram
 	if n := testing.AllocsPerRun(1000, func() { h.Record(12345) }); n != 0 {
