@@ -434,6 +434,12 @@ func (p *Pool) ownerLocked(id string) *Conn {
 // unsubscribe operations: expired assets leave in place, without recycling
 // the socket. Registry state (MarkExpired) is the caller's business.
 func (p *Pool) Unsubscribe(ids []string) error {
+	return p.eachCarrier(ids, func(c *Conn, mine []string) error { return c.Unsubscribe(mine) })
+}
+
+// eachCarrier calls f once per connection that carries some of ids, with
+// those ids, under the pool's mutex, and joins the errors.
+func (p *Pool) eachCarrier(ids []string, f func(c *Conn, mine []string) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
@@ -445,7 +451,7 @@ func (p *Pool) Unsubscribe(ids []string) error {
 			}
 		}
 		if len(mine) > 0 {
-			errs = append(errs, c.Unsubscribe(mine))
+			errs = append(errs, f(c, mine))
 		}
 		return true
 	})
@@ -473,25 +479,9 @@ func (p *Pool) redriveSnapshots() {
 // connection unsubscribes and subscribes them again in place (the venue
 // answers a subscribe with a book snapshot). Used after a detected gap.
 func (p *Pool) Resubscribe(ids []string) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var errs []error
-	p.conns.Range(func(_ int64, c *Conn) bool {
-		var mine []string
-		for _, id := range ids {
-			if c.Has(id) {
-				mine = append(mine, id)
-			}
-		}
-		if len(mine) > 0 {
-			if err := c.Unsubscribe(mine); err != nil {
-				errs = append(errs, err)
-			}
-			errs = append(errs, c.Subscribe(mine))
-		}
-		return true
+	return p.eachCarrier(ids, func(c *Conn, mine []string) error {
+		return errors.Join(c.Unsubscribe(mine), c.Subscribe(mine))
 	})
-	return errors.Join(errs...)
 }
 
 // Conn returns connection id, lock-free.
