@@ -17,10 +17,13 @@ build:
 vet:
 	$(GO) vet $(PKGS)
 
-# The zero-allocation tests without the race detector (its sync.Pool drops items on
-# purpose, so allocation counts are only meaningful in a normal build), then unit,
-# integration (simulator on loopback) and short fault tests, all under the race detector.
+# What CI runs. First every micro benchmark once (-benchtime 1x, so none rots; output shown
+# only on failure) and the zero-allocation tests without the race detector (its sync.Pool
+# drops items on purpose, so allocation counts are only meaningful in a normal build); then
+# unit, integration (simulator on loopback), end-to-end and short fault tests, all under the
+# race detector.
 test: vet
+	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./engine/... ./internal/... 2>&1) || { echo "$$out"; exit 1; }
 	$(GO) test -short -count=1 -run 'Alloc' $(PKGS)
 	$(GO) test -race -short -count=1 -timeout 15m $(PKGS)
 
