@@ -76,6 +76,7 @@ func New(cfg Config) (*App, error) {
 		inboundBytes:    cfg.InboundBytes,
 		assetStaleAfter: max(cfg.AssetStaleAfter, 0),
 		noTickResync:    cfg.DisableTickSizeResync,
+		noBestCheck:     cfg.DisableBestCheck,
 		policy:          cfg.Backpressure,
 		logger:          cfg.Logger,
 		onResync:        func(ids []string) { a.resync(ids) },

@@ -76,6 +76,13 @@ type Config struct {
 	// negative disables.
 	AssetStaleAfter time.Duration
 
+	// DisableBestCheck turns off the cross-check of each price_change's
+	// best_bid/best_ask against the book (a mismatch invalidates the book and
+	// requests a snapshot). For a venue whose best_bid/best_ask would mean
+	// something else than the top of book after the message's last change of
+	// that asset; /stats shows mismatches as best_mismatches. Default off.
+	DisableBestCheck bool
+
 	// DisableTickSizeResync keeps the book as it is after a tick_size_change
 	// instead of asking the venue for a fresh snapshot (PROTOCOL: the book
 	// should be re-snapshotted when the grid changes). Default off.

@@ -162,6 +162,31 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 	})
 }
 
+// TestBestCheckCanBeDisabled: with the cross-check off, a best_bid/best_ask
+// that disagrees with the book is delivered but changes nothing.
+func TestBestCheckCanBeDisabled(t *testing.T) {
+	ws := newWorkerSet(workerConfig{count: 1, ringSize: 1024, logger: quietLogger()})
+	r := newRouter(routerConfig{logger: quietLogger(), noBestCheck: true}, ws.rings())
+	w := ws.workers[0]
+	step := func(frame string) {
+		r.routeFrame(1, []byte(frame), mono.Now())
+		r.publish()
+		if n := w.ring.PopBatch(w.batch); n > 0 {
+			w.process(w.batch[:n])
+		}
+	}
+	step(dpBookA)
+	step(strings.Replace(dpChanges, `"best_bid":"0.50"`, `"best_bid":"0.45"`, 1))
+	if d, inv := w.diverged.Load(), w.invalidated.Load(); d != 0 || inv != 0 {
+		t.Fatalf("divergences/invalidations = %d/%d with the check off; want 0/0", d, inv)
+	}
+	if !dpRouteBook(r, dpAssetA).Valid() {
+		t.Fatal("book invalidated with the check off")
+	}
+}
+
+func dpRouteBook(r *router, id string) *book.Book { return r.routes[id].book }
+
 // TestHotPathAllocs drives the router and a worker on one goroutine (they
 // are never concurrent here, so the SPSC contract holds) and proves the
 // steady state allocates nothing per event.

@@ -76,6 +76,8 @@ type routerConfig struct {
 	maxStaleResyncs int
 	// noTickResync: do not resync after a tick_size_change.
 	noTickResync bool
+	// noBestCheck: never ask workers to cross-check best bid/ask.
+	noBestCheck bool
 }
 
 // router is the single producer of every worker ring: it decodes each frame,
@@ -306,7 +308,7 @@ func (r *router) routePriceChange(ev *wire.Event, recv, now int64) {
 		if c.HasBest {
 			it.flags |= flagHasBest
 			it.a, it.b = c.BestBid, c.BestAsk
-			if lastChangeOf(ev.Changes, j) {
+			if !r.cfg.noBestCheck && lastChangeOf(ev.Changes, j) {
 				// Only the last change of an asset in a message is checked, so
 				// the check holds whether the venue computes best_bid/best_ask
 				// per change or per message.

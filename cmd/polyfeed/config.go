@@ -40,6 +40,7 @@ type options struct {
 	AssetsPerConn int
 	Lifecycle     bool
 	Recycling     bool
+	BestCheck     bool
 	Backpressure  engine.Backpressure
 	PinCPUs       bool
 	StopTimeout   time.Duration
@@ -101,6 +102,7 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.IntVar(&o.AssetsPerConn, "assets-per-conn", 200, fmt.Sprintf("assets (tokens) per WebSocket connection (1..%d)", engine.ConnMaxAssets))
 	fs.BoolVar(&o.Lifecycle, "enable-lifecycle", true, "discover markets from Gamma and retire expired ones")
 	fs.BoolVar(&o.Recycling, "enable-recycling", true, "replace polluted, old or unhealthy connections (make before break)")
+	fs.BoolVar(&o.BestCheck, "best-check", true, "cross-check each price_change's best_bid/best_ask against the book; a mismatch resyncs the book")
 	fs.StringVar(&raw.backpressure, "backpressure", "drop", "full worker ring: drop (drop, invalidate the book, resnapshot) or block (stall the router)")
 	fs.BoolVar(&o.PinCPUs, "pin-cpus", false, "pin worker i to CPU i mod NumCPU (Linux)")
 	fs.DurationVar(&o.StopTimeout, "stop-timeout", 30*time.Second, "bound on the engine's graceful stop")

@@ -30,7 +30,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	want := options{
 		Workers: 4, LogLevel: slog.LevelInfo, LogFormat: "text",
 		GammaURL: engine.DefaultGammaURL, WSURL: engine.DefaultMarketURL,
-		HTTPAddr: "127.0.0.1:9090", AssetsPerConn: 200, Lifecycle: true, Recycling: true,
+		HTTPAddr: "127.0.0.1:9090", AssetsPerConn: 200, Lifecycle: true, Recycling: true, BestCheck: true,
 		Backpressure: engine.DropAndResync, StopTimeout: 30 * time.Second, Pprof: true,
 		SimMarkets: defaultSimMarkets, SimRate: defaultSimRate, SimSeed: 1, SimChurn: defaultSimChurn,
 		PrintEvery: 5 * time.Second,

@@ -129,6 +129,7 @@ func engineConfig(o options, log *slog.Logger) engine.Config {
 		PinCPUs:          o.PinCPUs,
 		DisableLifecycle: !o.Lifecycle,
 		DisableRecycling: !o.Recycling,
+		DisableBestCheck: !o.BestCheck,
 		StopTimeout:      o.StopTimeout,
 		Logger:           log,
 	}
