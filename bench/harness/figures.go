@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+
+	"github.com/polyfeed/polyfeed/bench/plot"
 )
 
 // WritePNGs draws the figures into dir: latency.png (handler latency
@@ -40,38 +42,38 @@ func (rep *Report) WritePNGs(dir string) error {
 		return pts
 	}
 
-	lat := Panel{Title: "handler latency (frame received -> handler) by step", XLabel: "percentile", YLabel: "latency us",
+	lat := plot.Panel{Title: "handler latency (frame received -> handler) by step", XLabel: "percentile", YLabel: "latency us",
 		XLog: true, YLog: true, XTicks: nineTicks, XTick: nineLabel}
 	for i, r := range append(append([]*Result{}, rep.Sweep...), rep.Whole...) {
-		lat.Series = append(lat.Series, Series{Name: r.Mode + " " + rateName(r.Offered, r.Mode), Color: palette[i%len(palette)], Points: curve(r.Handler), Dashed: r.Mode == "whole"})
+		lat.Series = append(lat.Series, plot.Series{Name: r.Mode + " " + rateName(r.Offered, r.Mode), Color: plot.Palette[i%len(plot.Palette)], Points: curve(r.Handler), Dashed: r.Mode == "whole"})
 	}
-	if err := savePNG(filepath.Join(dir, "latency.png"), 1100, 560, lat); err != nil {
+	if err := plot.SavePNG(filepath.Join(dir, "latency.png"), 1100, 560, lat); err != nil {
 		return fmt.Errorf("cannot write latency.png: %w", err)
 	}
 
-	var stages []Panel
+	var stages []plot.Panel
 	for _, r := range []*Result{rep.reference(rep.Sweep, 20e3), rep.reference(rep.Whole, 10e3)} {
 		if r == nil {
 			continue
 		}
-		p := Panel{Title: "stages, " + r.Mode + " at " + rateName(r.Offered, r.Mode), XLabel: "percentile", YLabel: "latency us",
+		p := plot.Panel{Title: "stages, " + r.Mode + " at " + rateName(r.Offered, r.Mode), XLabel: "percentile", YLabel: "latency us",
 			XLog: true, YLog: true, XTicks: nineTicks, XTick: nineLabel}
 		for i, s := range []struct {
 			n string
 			d Dist
 		}{{"route", r.Route}, {"processing", r.Processing}, {"end to end", r.EndToEnd}, {"handler (hdr)", r.Handler}} {
-			p.Series = append(p.Series, Series{Name: s.n, Color: palette[i], Points: curve(s.d)})
+			p.Series = append(p.Series, plot.Series{Name: s.n, Color: plot.Palette[i], Points: curve(s.d)})
 		}
 		stages = append(stages, p)
 	}
 	if len(stages) > 0 {
-		if err := savePNG(filepath.Join(dir, "stages.png"), 1100, 480, stages...); err != nil {
+		if err := plot.SavePNG(filepath.Join(dir, "stages.png"), 1100, 480, stages...); err != nil {
 			return fmt.Errorf("cannot write stages.png: %w", err)
 		}
 	}
 
-	thr := Panel{Title: "throughput, engine alone", XLabel: "offered events/s", YLabel: "achieved events/s", XLog: true, YLog: true}
-	p99 := Panel{Title: "p99 latency vs offered load, engine alone", XLabel: "offered events/s", YLabel: "p99 us", XLog: true, YLog: true}
+	thr := plot.Panel{Title: "throughput, engine alone", XLabel: "offered events/s", YLabel: "achieved events/s", XLog: true, YLog: true}
+	p99 := plot.Panel{Title: "p99 latency vs offered load, engine alone", XLabel: "offered events/s", YLabel: "p99 us", XLog: true, YLog: true}
 	var ideal, ach, hp, rp, pp [][2]float64
 	var maxAch float64
 	for _, r := range rep.Sweep {
@@ -85,13 +87,13 @@ func (rep *Report) WritePNGs(dir string) error {
 		rp = append(rp, [2]float64{r.Offered, us(r.Route.P99)})
 		pp = append(pp, [2]float64{r.Offered, us(r.Processing.P99)})
 	}
-	thr.Series = []Series{{Name: "offered", Color: palette[7], Points: ideal, Dashed: true}, {Name: "achieved", Color: palette[0], Points: ach}}
+	thr.Series = []plot.Series{{Name: "offered", Color: plot.Palette[7], Points: ideal, Dashed: true}, {Name: "achieved", Color: plot.Palette[0], Points: ach}}
 	if maxAch > 0 && len(ideal) > 0 {
-		thr.Series = append(thr.Series, Series{Name: fmt.Sprintf("unpaced %.0fK/s", maxAch/1e3), Color: palette[3],
+		thr.Series = append(thr.Series, plot.Series{Name: fmt.Sprintf("unpaced %.0fK/s", maxAch/1e3), Color: plot.Palette[3],
 			Points: [][2]float64{{ideal[0][0], maxAch}, {ideal[len(ideal)-1][0], maxAch}}, Dashed: true})
 	}
-	p99.Series = []Series{{Name: "handler p99", Color: palette[0], Points: hp}, {Name: "route p99", Color: palette[1], Points: rp}, {Name: "processing p99", Color: palette[2], Points: pp}}
-	if err := savePNG(filepath.Join(dir, "throughput.png"), 1100, 480, thr, p99); err != nil {
+	p99.Series = []plot.Series{{Name: "handler p99", Color: plot.Palette[0], Points: hp}, {Name: "route p99", Color: plot.Palette[1], Points: rp}, {Name: "processing p99", Color: plot.Palette[2], Points: pp}}
+	if err := plot.SavePNG(filepath.Join(dir, "throughput.png"), 1100, 480, thr, p99); err != nil {
 		return fmt.Errorf("cannot write throughput.png: %w", err)
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/bench/plot"
 )
 
 var (
@@ -26,7 +28,7 @@ func BenchmarkReplay(b *testing.B) {
 		b.Fatal(benchCorpusErr)
 	}
 	for _, rate := range []float64{5e3, 20e3, 100e3} {
-		b.Run(fmt.Sprintf("rate=%s", formatTick(rate)), func(b *testing.B) {
+		b.Run(fmt.Sprintf("rate=%s", plot.FormatTick(rate)), func(b *testing.B) {
 			var cpu, allocs, p50, p99, drops float64
 			for b.Loop() {
 				r, err := Replay(context.Background(), benchCorpus, ReplayConfig{Rate: rate, Duration: 2 * time.Second})

@@ -2,12 +2,13 @@ package harness
 
 import (
 	"context"
-	"github.com/polyfeed/polyfeed/engine"
 	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine"
 
 	"go.uber.org/goleak"
 )

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/polyfeed/polyfeed/bench/plot"
 )
 
 // SuiteConfig is a whole benchmark run. Zero fields take the defaults.
@@ -146,7 +148,7 @@ func rateName(v float64, mode string) string {
 	if mode == "whole" {
 		unit = " msg/s"
 	}
-	return formatTick(v) + unit
+	return plot.FormatTick(v) + unit
 }
 
 // Gate is the seed's latency gate, checked on every step that was not

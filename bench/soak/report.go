@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/polyfeed/polyfeed/bench/plot"
 )
 
 // Report is the outcome of a run.
@@ -69,21 +71,9 @@ func (r *Report) write(dir string) error {
 	if err := writeFile(filepath.Join(dir, "samples.csv"), r.writeCSV); err != nil {
 		return err
 	}
-	at := make([]time.Duration, len(r.Samples))
-	var unhealthy []time.Duration
-	for i, s := range r.Samples {
-		at[i] = s.At
-		if !s.Healthy {
-			unhealthy = append(unhealthy, s.At)
-		}
-	}
-	ps := panels(r.Samples)
-	total := r.Config.Duration
-	if len(at) > 0 {
-		total = max(total, at[len(at)-1])
-	}
+	ps := panels(r.Samples, r.Faults)
 	if err := writeFile(filepath.Join(dir, "soak.png"), func(w io.Writer) error {
-		return plot(w, at, total, ps, r.Faults, unhealthy)
+		return writePlot(w, ps)
 	}); err != nil {
 		return err
 	}
@@ -111,7 +101,7 @@ func (r *Report) writeCSV(w io.Writer) error {
 	return nil
 }
 
-func (r *Report) writeMarkdown(w io.Writer, ps []Panel) error {
+func (r *Report) writeMarkdown(w io.Writer, ps []plot.Panel) error {
 	c := r.Config
 	verdict := "PASS"
 	if !r.Passed() {
@@ -166,10 +156,7 @@ func (r *Report) writeMarkdown(w io.Writer, ps []Panel) error {
 	}
 
 	fmt.Fprintln(w, "![soak](soak.png)")
-	fmt.Fprintln(w, "\nPlot: one band per series, time left to right over the run; orange lines mark injected faults, red ticks unhealthy samples.")
-	for _, p := range ps {
-		fmt.Fprintf(w, "- %s: rgb(%d,%d,%d), axis %.4g to %.4g\n", p.Name, p.Color.R, p.Color.G, p.Color.B, p.Min, p.Max)
-	}
+	fmt.Fprintf(w, "\nPlot: %d charts over the run (%s); orange lines mark injected faults, red lines samples with /healthz red.\n", len(ps), panelTitles(ps))
 	fmt.Fprintln(w, "\n## Faults\n\n| at | fault | error |\n|---|---|---|")
 	for _, f := range r.Faults {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", f.At.Round(time.Second), f.Name, f.Err)
@@ -200,4 +187,12 @@ func orOK(err string) string {
 		return "(exit 0)"
 	}
 	return "(" + err + ")"
+}
+
+func panelTitles(ps []plot.Panel) string {
+	var t []string
+	for _, p := range ps {
+		t = append(t, p.Title)
+	}
+	return strings.Join(t, ", ")
 }

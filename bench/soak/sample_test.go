@@ -2,6 +2,7 @@ package soak
 
 import (
 	"bytes"
+	"image/color"
 	"image/png"
 	"strings"
 	"testing"
@@ -60,37 +61,44 @@ func TestExplained(t *testing.T) {
 
 func TestPlot(t *testing.T) {
 	var samples []Sample
-	var at []time.Duration
 	for i := range 50 {
-		s := Sample{At: time.Duration(i) * time.Second, RSS: uint64(40+i) << 20, HeapInuse: 20 << 20, Goroutines: 60 + i%5, Dropped: uint64(i * 3), Healthy: i != 20}
-		samples = append(samples, s)
-		at = append(at, s.At)
+		samples = append(samples, Sample{At: time.Duration(i) * time.Second, RSS: uint64(40+i) << 20, HeapInuse: 20 << 20, Goroutines: 60 + i%5, Dropped: uint64(i * 3), Healthy: i != 20})
 	}
+	ps := panels(samples, []FaultEvent{{At: 25 * time.Second}})
 	var buf bytes.Buffer
-	ps := panels(samples)
-	if err := plot(&buf, at, 50*time.Second, ps, []FaultEvent{{At: 25 * time.Second}}, []time.Duration{20 * time.Second}); err != nil {
+	if err := writePlot(&buf, ps); err != nil {
 		t.Fatal(err)
 	}
 	img, err := png.Decode(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The RSS line climbs: its colour must appear in the first band.
-	found := false
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Min.Y+180 && !found; y++ {
-		for x := b.Min.X + 20; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			if uint8(r>>8) == colRSS.R && uint8(g>>8) == colRSS.G && uint8(bl>>8) == colRSS.B {
-				found = true
-				break
+	if b := img.Bounds(); b.Dy() != len(ps)*panelHeight {
+		t.Fatalf("plot is %v; want %d charts of %d px", b, len(ps), panelHeight)
+	}
+	// Each colour must show up in the chart it belongs to: the RSS line in
+	// the first, the fault and unhealthy marks in every one.
+	has := func(c color.RGBA, chart int) bool {
+		b := img.Bounds()
+		for y := chart * panelHeight; y < (chart+1)*panelHeight; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				r, g, bl, _ := img.At(x, y).RGBA()
+				if uint8(r>>8) == c.R && uint8(g>>8) == c.G && uint8(bl>>8) == c.B {
+					return true
+				}
 			}
 		}
+		return false
 	}
-	if !found {
-		t.Error("no RSS line drawn in the first band")
+	if !has(colRSS, 0) {
+		t.Error("no RSS line in the first chart")
 	}
-	if ps[0].Max < 89 {
-		t.Errorf("RSS panel max %v; want above the peak 89 MiB", ps[0].Max)
+	for i := range ps {
+		if !has(colFault, i) || !has(colRed, i) {
+			t.Errorf("chart %d lacks the fault or unhealthy mark", i)
+		}
+	}
+	if last := ps[0].Series[0].Points[49]; last[1] != 89 {
+		t.Errorf("last RSS point %v; want 89 MiB", last)
 	}
 }

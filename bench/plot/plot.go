@@ -1,18 +1,21 @@
-package harness
+// Package plot renders small line charts to PNG with the standard library
+// only (a built-in 5x7 bitmap font for labels): panels with axes, decade
+// ticks on log scales, lines with point markers, vertical marks and a
+// legend. Used by the benchmark and soak reports. Safe for concurrent use
+// (no shared state).
+package plot
 
 import (
 	"image"
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"strconv"
 	"unicode"
 )
-
-// A small line-chart renderer on the standard library: panels with axes,
-// decade ticks on log scales, lines with point markers and a legend.
 
 // Series is one line of a panel.
 type Series struct {
@@ -22,6 +25,14 @@ type Series struct {
 	Dashed bool
 }
 
+// Mark is a vertical line across a panel at data value X (an event in
+// time, say); marks with the same Name share one legend entry.
+type Mark struct {
+	X     float64
+	Name  string
+	Color color.RGBA
+}
+
 // Panel is one chart.
 type Panel struct {
 	Title, XLabel, YLabel string
@@ -29,9 +40,13 @@ type Panel struct {
 	XTick                 func(v float64) string // label of a tick at data value v; nil: number
 	XTicks                []float64              // data values; nil: decades (log) or 5 steps
 	Series                []Series
+	Marks                 []Mark
+	// YMin forces the bottom of a linear y axis (e.g. 0 for counts); nil: fit the data.
+	YMin *float64
 }
 
-var palette = []color.RGBA{
+// Palette is a set of distinguishable line colours.
+var Palette = []color.RGBA{
 	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
 	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
 	{188, 189, 34, 255}, {23, 190, 207, 255},
@@ -43,22 +58,27 @@ var (
 	white = color.RGBA{255, 255, 255, 255}
 )
 
-// savePNG renders panels stacked vertically, each w x h pixels.
-func savePNG(path string, w, h int, panels ...Panel) error {
+// SavePNG renders panels stacked vertically, each w x h pixels, into path.
+func SavePNG(path string, w, h int, panels ...Panel) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := Encode(f, w, h, panels...); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Encode renders panels stacked vertically, each w x h pixels, as PNG to out.
+func Encode(out io.Writer, w, h int, panels ...Panel) error {
 	img := image.NewRGBA(image.Rect(0, 0, w, h*len(panels)))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
 	for i, p := range panels {
 		p.draw(img, image.Rect(0, i*h, w, (i+1)*h))
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return png.Encode(out, img)
 }
 
 func (p *Panel) draw(img *image.RGBA, r image.Rectangle) {
@@ -83,6 +103,9 @@ func (p *Panel) draw(img *image.RGBA, r image.Rectangle) {
 	}
 	x0, x1 = pad(x0, x1, p.XLog)
 	y0, y1 = pad(y0, y1, p.YLog)
+	if p.YMin != nil && !p.YLog {
+		y0 = *p.YMin
+	}
 	px := func(v float64) int { return plot.Min.X + int((tx(v)-x0)/(x1-x0)*float64(plot.Dx())) }
 	py := func(v float64) int { return plot.Max.Y - int((ty(v)-y0)/(y1-y0)*float64(plot.Dy())) }
 
@@ -90,7 +113,7 @@ func (p *Panel) draw(img *image.RGBA, r image.Rectangle) {
 	for _, v := range ticks(x0, x1, p.XLog, p.XTicks) {
 		x := px(v)
 		vline(img, x, plot.Min.Y, plot.Max.Y, grey)
-		label := formatTick(v)
+		label := FormatTick(v)
 		if p.XTick != nil {
 			label = p.XTick(v)
 		}
@@ -99,12 +122,28 @@ func (p *Panel) draw(img *image.RGBA, r image.Rectangle) {
 	for _, v := range ticks(y0, y1, p.YLog, nil) {
 		y := py(v)
 		hline(img, plot.Min.X, plot.Max.X, y, grey)
-		label := formatTick(v)
+		label := FormatTick(v)
 		drawText(img, plot.Min.X-8-len(label)*glyphAdvance, y-3, label, black, 1)
 	}
 	rect(img, plot, black)
 
-	for i, s := range p.Series {
+	legend := 0
+	seen := map[string]bool{}
+	for _, m := range p.Marks {
+		x := px(m.X)
+		if x < plot.Min.X || x > plot.Max.X {
+			continue
+		}
+		vline(img, x, plot.Min.Y+1, plot.Max.Y-1, m.Color)
+		if m.Name != "" && !seen[m.Name] {
+			seen[m.Name] = true
+			ly := plot.Min.Y + 6 + legend*14
+			vline(img, plot.Max.X+20, ly-2, ly+8, m.Color)
+			drawText(img, plot.Max.X+36, ly, m.Name, black, 1)
+			legend++
+		}
+	}
+	for _, s := range p.Series {
 		var prev image.Point
 		first := true
 		for _, pt := range s.Points {
@@ -119,7 +158,8 @@ func (p *Panel) draw(img *image.RGBA, r image.Rectangle) {
 			prev, first = q, false
 		}
 		// Legend.
-		ly := plot.Min.Y + 6 + i*14
+		ly := plot.Min.Y + 6 + legend*14
+		legend++
 		hline(img, plot.Max.X+12, plot.Max.X+30, ly+3, s.Color)
 		hline(img, plot.Max.X+12, plot.Max.X+30, ly+4, s.Color)
 		drawText(img, plot.Max.X+36, ly, s.Name, black, 1)
@@ -166,7 +206,8 @@ func ticks(a, b float64, log bool, fixed []float64) []float64 {
 	return out
 }
 
-func formatTick(v float64) string {
+// FormatTick is the default tick label: 1K, 2.5M, 0.1 ...
+func FormatTick(v float64) string {
 	switch {
 	case v >= 1e6 && math.Mod(v, 1e6) == 0:
 		return strconv.FormatFloat(v/1e6, 'f', -1, 64) + "M"

@@ -1,4 +1,4 @@
-package harness
+package plot
 
 // glyphs is a 5x7 bitmap font (the classic HD44780 shapes): seven rows per
 // character, bit 4 is the leftmost pixel. Lower-case text is drawn in upper
