@@ -1,0 +1,98 @@
+package gamma
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"testing"
+)
+
+// closeBefore makes the venue drop market i (it closed) just before serving
+// request number at, so every later market moves one offset down.
+func closeBefore(v *venue, at, i int) func(int, http.ResponseWriter, *http.Request) bool {
+	return func(n int, _ http.ResponseWriter, _ *http.Request) bool {
+		if n == at {
+			v.markets = slices.Delete(v.markets, i, i+1)
+		}
+		return false
+	}
+}
+
+// TestListActiveOffsetShift pins issue 12 defect 10: a market that closes
+// during an offset walk shifts every later market one offset down, so a walk
+// of consecutive pages skipped a market and still called the listing
+// complete. The walk now notices and repairs the shift, or reports partial.
+func TestListActiveOffsetShift(t *testing.T) {
+	v := &venue{noKeyset: true, markets: genMarkets(t, 25)}
+	// Request 1 is the keyset 404, 2 the first offset page: market 3 closes
+	// before the second page is served.
+	v.hook = closeBefore(v, 3, 3)
+	c, _, _ := newVenue(t, v, Config{PageLimit: 10})
+	got, st, err := c.ListActive(context.Background())
+	var want []string
+	for i := 0; i < 25; i++ {
+		want = append(want, marketID(i))
+	}
+	if err != nil {
+		t.Fatalf("ListActive: %v (stats %+v); want the shift repaired", err, st)
+	}
+	// Market 3 was listed before it closed; every market still open must be
+	// there, above all the one that moved onto the page boundary.
+	if !st.Complete || !slices.Equal(ids(got), want) {
+		t.Fatalf("complete=%v ids=%v; want all of %v", st.Complete, ids(got), want)
+	}
+	if st.Warnings[WarnOffsetShift] != 1 {
+		t.Fatalf("warnings = %v; want one offset_shift", st.Warnings)
+	}
+}
+
+// TestListActiveOffsetShiftUnrepairable: shifts on every page exhaust the
+// walk's step-backs; the listing must then be partial, never complete with a
+// hole.
+func TestListActiveOffsetShiftUnrepairable(t *testing.T) {
+	v := &venue{noKeyset: true, markets: genMarkets(t, 200)}
+	// Before every offset page but the first, the first market on the
+	// previous page boundary closes, and so does the one after it.
+	v.hook = func(n int, _ http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/markets" && r.URL.Query().Get("offset") != "0" && len(v.markets) > 4 {
+			v.markets = slices.Delete(v.markets, 0, 3)
+		}
+		return false
+	}
+	c, _, _ := newVenue(t, v, Config{PageLimit: 10})
+	got, st, err := c.ListActive(context.Background())
+	if !errors.Is(err, ErrPartial) || st.Complete {
+		t.Fatalf("ListActive = %d markets, %v, complete=%v; want ErrPartial", len(got), err, st.Complete)
+	}
+	if st.Warnings[WarnOffsetShift] != maxOffsetBackups+1 {
+		t.Fatalf("offset_shift warnings = %d; want %d", st.Warnings[WarnOffsetShift], maxOffsetBackups+1)
+	}
+}
+
+// TestListActiveOffsetNewMarkets: markets opened during the walk shift the
+// listing up; that loses nothing and stays complete.
+func TestListActiveOffsetNewMarkets(t *testing.T) {
+	all := genMarkets(t, 30)
+	v := &venue{noKeyset: true, markets: slices.Clone(all[5:])}
+	v.hook = func(n int, _ http.ResponseWriter, r *http.Request) bool {
+		if n == 3 || n == 4 { // newer markets are listed first
+			v.markets = append([][]byte{all[5-(n-2)*2], all[5-(n-2)*2+1]}, v.markets...)
+		}
+		return false
+	}
+	c, _, _ := newVenue(t, v, Config{PageLimit: 10})
+	got, st, err := c.ListActive(context.Background())
+	if err != nil || !st.Complete {
+		t.Fatalf("ListActive: %v, stats %+v", err, st)
+	}
+	have := make(map[string]bool)
+	for _, id := range ids(got) {
+		have[id] = true
+	}
+	for i := 5; i < 30; i++ {
+		if !have[marketID(i)] {
+			t.Fatalf("market %s missing from %v", marketID(i), ids(got))
+		}
+	}
+}
