@@ -96,3 +96,30 @@ func TestListActiveOffsetNewMarkets(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIdOf: the id the offset walk reads to check page continuity is the id full
+// decoding reads, whenever full decoding gets as far as the id.
+func FuzzIdOf(f *testing.F) {
+	f.Add([]byte(`{"id":"12345","conditionId":"0x1"}`))
+	f.Add([]byte(`{"id":12345}`))
+	f.Add([]byte(`{"id":""}`))
+	f.Add([]byte(`{"id":null}`))
+	f.Add([]byte(`{"id":"1","id":"2"}`))
+	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{"id":-1}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		id, ok := idOf(raw)
+		if ok && id == "" {
+			t.Fatalf("idOf(%q) = \"\", true", raw)
+		}
+		_, _, err := decodeMarket(raw)
+		var ime *InvalidMarketError
+		if err == nil || (errors.As(err, &ime) && ime.Reason != ReasonMalformed && ime.Reason != ReasonMissingID) {
+			m, _, _ := decodeMarket(raw)
+			if !ok || (m.ID != "" && m.ID != id) {
+				t.Fatalf("idOf(%q) = %q, %v; decodeMarket read id %q", raw, id, ok, m.ID)
+			}
+		}
+	})
+}
