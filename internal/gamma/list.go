@@ -18,7 +18,8 @@ var ErrPartial = errors.New("partial result")
 
 // ErrSuspect matches (errors.Is) a listing that reached its end but looks cut
 // short: no market at all, or a keyset page that came back full without a
-// next_cursor. DiscoverStats.Suspect says which. The markets returned with it
+// next_cursor while the offset listing did not confirm the end.
+// DiscoverStats.Suspect says which. The markets returned with it
 // are valid, but absence from them proves nothing.
 var ErrSuspect = errors.New("suspect listing")
 
@@ -47,7 +48,8 @@ var errKeysetUnavailable = errors.New("keyset pagination unavailable")
 //     beyond repair;
 //   - errors.Is(err, ErrSuspect): the walk reached the end, but the listing
 //     looks cut short (stats.Suspect says how: no market at all, or a full
-//     keyset page without next_cursor);
+//     keyset page without next_cursor that one request to the offset listing
+//     at offset stats.Received did not confirm as the end);
 //   - otherwise a request failed.
 //
 // Invalid markets are skipped and counted by Reason in the stats, never an
@@ -62,7 +64,7 @@ func (c *Client) ListActive(ctx context.Context) ([]Market, DiscoverStats, error
 		err = w.offset(ctx)
 	}
 	if err == nil {
-		err = w.check()
+		err = w.check(ctx)
 	}
 	w.st.Duration = c.cfg.Now().Sub(start)
 	w.st.Accepted = len(w.markets)
@@ -78,17 +80,41 @@ func (c *Client) ListActive(ctx context.Context) ([]Market, DiscoverStats, error
 
 // check flags a walk that reached the end of the listing but whose result
 // looks cut short (see ErrSuspect).
-func (w *walk) check() error {
+func (w *walk) check(ctx context.Context) error {
 	switch {
 	case w.st.Received == 0:
 		w.st.Suspect = SuspectEmpty
 		return fmt.Errorf("listing holds no market at all: %w", ErrSuspect)
-	case w.lastFull && w.st.Mode == ModeKeyset:
+	case w.lastFull && w.st.Mode == ModeKeyset && !w.endConfirmed(ctx):
 		w.st.Suspect = SuspectNoCursor
 		return fmt.Errorf("keyset page %d was full but had no next_cursor: %w", w.st.Pages, ErrSuspect)
 	}
 	return nil
 }
+
+// endConfirmed asks the offset listing whether anything follows the markets a
+// keyset walk received, when its last page was full and had no next_cursor:
+// a listing that is an exact multiple of the page size ends that way too. An
+// empty answer at offset Received confirms the end; anything else (a market,
+// an error, an offset past the venue's offset limit) does not.
+func (w *walk) endConfirmed(ctx context.Context) bool {
+	if w.st.Received > maxConfirmOffset {
+		return false
+	}
+	q := w.query()
+	q.Set("limit", "1")
+	q.Set("offset", strconv.Itoa(w.st.Received))
+	body, err := w.c.get(ctx, "/markets", q, &w.st)
+	if err != nil {
+		return false
+	}
+	var items []json.RawMessage
+	return startsWith(body, '[') && json.Unmarshal(body, &items) == nil && len(items) == 0
+}
+
+// maxConfirmOffset is the deepest offset endConfirmed asks for: the venue
+// refuses offsets past about 2000 (PROTOCOL.md).
+const maxConfirmOffset = 2000
 
 // walk is the state of one listing; owned by the ListActive call.
 type walk struct {

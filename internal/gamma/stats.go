@@ -70,8 +70,9 @@ const (
 	// empty answer is far likelier an outage than an empty venue.
 	SuspectEmpty Suspicion = "empty"
 	// SuspectNoCursor: the last keyset page held a full page of markets but
-	// no next_cursor: the listing was likely cut short, since a full page is
-	// where more would follow.
+	// no next_cursor, and the offset listing did not confirm that nothing
+	// follows (it listed a market there, failed, or the listing is deeper
+	// than the venue's offset limit).
 	SuspectNoCursor Suspicion = "full_page_without_cursor"
 )
 

@@ -69,3 +69,19 @@ func TestListActiveShortLastPageNotSuspect(t *testing.T) {
 		t.Fatalf("ListActive = %d markets, %+v, %v", len(got), st, err)
 	}
 }
+
+// A keyset listing that is an exact multiple of the page size also ends on a
+// full page without next_cursor; the offset listing confirms nothing follows.
+func TestListActiveExactMultipleKeysetConfirmed(t *testing.T) {
+	v := &venue{markets: genMarkets(t, 30)}
+	c, _, _ := newVenue(t, v, Config{PageLimit: 10})
+	got, st, err := c.ListActive(context.Background())
+	if err != nil || !st.Complete || st.Suspect != "" || len(got) != 30 {
+		t.Fatalf("ListActive = %d markets, %+v, %v; want 30, complete", len(got), st, err)
+	}
+	reqs := v.requests()
+	last := reqs[len(reqs)-1]
+	if len(reqs) != 4 || last.URL.Path != "/markets" || last.URL.Query().Get("offset") != "30" {
+		t.Fatalf("requests %d, last %s; want 3 keyset pages and /markets?offset=30", len(reqs), last.URL)
+	}
+}
