@@ -24,7 +24,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	for _, name := range []string{"addr", "markets", "rate", "seed", "churn", "faults", "tick",
 		"resolved-delivery", "no-book-every", "max-batch", "idle-timeout",
 		"close=CODE@DUR", "stall=socket:P", "gamma429=P", "snapcap=N",
-		"gammaempty=P", "gammacut=P", "gammashift=P", "onesided=P"} {
+		"gammaempty=P", "gammacut=P", "gammanokeyset=P", "gammashift=P", "onesided=P"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("--help does not mention %q", name)
 		}

@@ -32,6 +32,8 @@ they never replace data, so a client that skips them keeps a correct book.
                         {"markets":[]} on /markets/keyset
   gammacut=P            a keyset page that has more after it loses its next_cursor: the
                         listing looks complete after a full page
+  gammanokeyset=P       /markets/keyset answers 404, as a venue without keyset paging
+                        (clients fall back to offset paging, where gammashift bites)
   gammashift=P          before an offset page (offset > 0) is served, one market listed
                         before that offset closes, so later markets shift one offset down
   onesided=P            per generated event of a market with both sides: the market loses
@@ -79,6 +81,8 @@ type Faults struct {
 	GammaEmptyRate float64
 	// GammaCutRate: per keyset page with markets after it, next_cursor is left out.
 	GammaCutRate float64
+	// GammaNoKeysetRate: per /markets/keyset request, a 404.
+	GammaNoKeysetRate float64
 	// GammaShiftRate: per offset page at offset > 0, a market listed before that offset
 	// closes (for real: closed on Gamma, market_resolved on the socket) just before the
 	// page is served.
@@ -113,6 +117,7 @@ func (f *Faults) fill() error {
 		{"gammahang rate", f.GammaHangRate}, {"gammagarbage rate", f.GammaGarbageRate},
 		{"gammaempty rate", f.GammaEmptyRate}, {"gammacut rate", f.GammaCutRate},
 		{"gammashift rate", f.GammaShiftRate}, {"onesided rate", f.OneSidedRate},
+		{"gammanokeyset rate", f.GammaNoKeysetRate},
 	} {
 		if p.v < 0 || p.v > 1 || p.v != p.v {
 			errs = append(errs, fmt.Errorf("%s must be in [0,1], got %v", p.name, p.v))
@@ -238,6 +243,8 @@ func (f *Faults) set(key, val string) error {
 		f.GammaCutRate, err = parseProb(val)
 	case "gammashift":
 		f.GammaShiftRate, err = parseProb(val)
+	case "gammanokeyset":
+		f.GammaNoKeysetRate, err = parseProb(val)
 	case "onesided":
 		f.OneSidedRate, err = parseProb(val)
 	default:
@@ -317,7 +324,8 @@ func (f Faults) String() string {
 	for _, r := range []struct {
 		k string
 		v float64
-	}{{"gammaempty", f.GammaEmptyRate}, {"gammacut", f.GammaCutRate}, {"gammashift", f.GammaShiftRate}, {"onesided", f.OneSidedRate}} {
+	}{{"gammaempty", f.GammaEmptyRate}, {"gammacut", f.GammaCutRate}, {"gammanokeyset", f.GammaNoKeysetRate},
+		{"gammashift", f.GammaShiftRate}, {"onesided", f.OneSidedRate}} {
 		if r.v > 0 {
 			add("%s=%s", r.k, p(r.v))
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseFaultsRoundTrip(t *testing.T) {
-	spec := "close=1006@30s,stall=socket:0.1@5s,stall=asset:0.2,malformed=0.01,truncated=0.02,unknown=0.03,oversized=0.04:2048,snapcap=200,slowwrite=10ms,slowread=20ms,gamma429=0.2:3,gamma5xx=0.1,gammahang=0.05:2s,gammagarbage=0.3,gammaempty=0.4,gammacut=0.5,gammashift=0.6,onesided=0.7"
+	spec := "close=1006@30s,stall=socket:0.1@5s,stall=asset:0.2,malformed=0.01,truncated=0.02,unknown=0.03,oversized=0.04:2048,snapcap=200,slowwrite=10ms,slowread=20ms,gamma429=0.2:3,gamma5xx=0.1,gammahang=0.05:2s,gammagarbage=0.3,gammaempty=0.4,gammacut=0.5,gammanokeyset=0.55,gammashift=0.6,onesided=0.7"
 	f, err := ParseFaults(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -335,6 +335,11 @@ func (s *Server) handleKeyset(w http.ResponseWriter, r *http.Request) {
 	if s.gammaFault(w, r) {
 		return
 	}
+	if f := s.faultsPtr.Load(); f.GammaNoKeysetRate > 0 && s.gammaChance(f.GammaNoKeysetRate) {
+		s.gammaNoKeyset.Add(1)
+		http.NotFound(w, r)
+		return
+	}
 	if r.URL.Query().Has("offset") {
 		validationError(w, "offset is not supported by /markets/keyset, use after_cursor")
 		return

@@ -150,3 +150,19 @@ func TestGammaShiftFault(t *testing.T) {
 		return false
 	})
 }
+
+// TestGammaNoKeysetFault: gammanokeyset answers /markets/keyset 404, sending clients to
+// offset paging (where gammashift applies).
+func TestGammaNoKeysetFault(t *testing.T) {
+	s := startSim(t, Config{Seed: 1, Markets: 10, Manual: true})
+	setFaults(t, s, "gammanokeyset=1")
+	if code, _ := getBody(t, s.URL()+"/markets/keyset?closed=false"); code != http.StatusNotFound {
+		t.Fatalf("keyset status %d; want 404", code)
+	}
+	if code, body := getBody(t, s.URL()+"/markets?closed=false"); code != 200 || len(body) < 100 {
+		t.Fatalf("offset listing %d %.40s", code, body)
+	}
+	if st := s.Stats(); st.GammaNoKeyset != 1 {
+		t.Fatalf("gamma_no_keyset %d; want 1", st.GammaNoKeyset)
+	}
+}

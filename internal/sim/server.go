@@ -56,6 +56,7 @@ type Server struct {
 	connsTotal, slowCloses, faultCloses, bytesWritten atomic.Uint64
 	gammaRequests, gamma429, gamma5xx, gammaHangs     atomic.Uint64
 	gammaGarbage, gammaEmpty, gammaCuts, gammaShifts  atomic.Uint64
+	gammaNoKeyset                                     atomic.Uint64
 
 	gmu      sync.Mutex // guards grng
 	grng     rng

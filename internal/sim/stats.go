@@ -29,9 +29,10 @@ type Stats struct {
 	Gamma5xx         uint64            `json:"gamma_5xx"`
 	GammaHangs       uint64            `json:"gamma_hangs"`
 	GammaGarbage     uint64            `json:"gamma_garbage"`
-	GammaEmpty       uint64            `json:"gamma_empty"`  // listings answered with no market
-	GammaCuts        uint64            `json:"gamma_cuts"`   // keyset pages that lost next_cursor
-	GammaShifts      uint64            `json:"gamma_shifts"` // markets closed between offset pages
+	GammaEmpty       uint64            `json:"gamma_empty"`     // listings answered with no market
+	GammaCuts        uint64            `json:"gamma_cuts"`      // keyset pages that lost next_cursor
+	GammaShifts      uint64            `json:"gamma_shifts"`    // markets closed between offset pages
+	GammaNoKeyset    uint64            `json:"gamma_no_keyset"` // keyset requests answered 404
 	// OneSided counts markets that lost a whole side (onesided fault);
 	// OneSidedNow is how many are one-sided at this moment.
 	OneSided    uint64 `json:"one_sided"`
@@ -76,5 +77,6 @@ func (s *Server) Stats() Stats {
 	st.GammaEmpty = s.gammaEmpty.Load()
 	st.GammaCuts = s.gammaCuts.Load()
 	st.GammaShifts = s.gammaShifts.Load()
+	st.GammaNoKeyset = s.gammaNoKeyset.Load()
 	return st
 }
