@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -119,6 +120,70 @@ func FuzzIdOf(f *testing.F) {
 			m, _, _ := decodeMarket(raw)
 			if !ok || (m.ID != "" && m.ID != id) {
 				t.Fatalf("idOf(%q) = %q, %v; decodeMarket read id %q", raw, id, ok, m.ID)
+			}
+		}
+	})
+}
+
+// FuzzOffsetWalkShifts drives an offset walk over a listing that changes between pages:
+// markets close (anywhere) and open (on top, as newer ids do). Whatever the changes, a
+// walk that returns a nil error must hold every market that stayed open throughout
+// (issue 12 defect 10).
+func FuzzOffsetWalkShifts(f *testing.F) {
+	const initial, fresh = 60, 40
+	base := genMarkets(f, initial)
+	var newer [][]byte
+	for k := 0; k < fresh; k++ {
+		newer = append(newer, genMarket(f, initial+k, func(m map[string]any) {
+			m["id"] = strconv.Itoa(9_000_001 + k) // newer markets sort first
+		}))
+	}
+	f.Add(uint8(10), []byte{1, 0, 2, 5, 3})
+	f.Add(uint8(2), []byte{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+	f.Add(uint8(7), []byte{2, 2, 2, 9, 13, 17, 0, 0, 6})
+	f.Add(uint8(25), []byte{3, 7, 11, 15, 19})
+	f.Fuzz(func(t *testing.T, limit uint8, ops []byte) {
+		pageLimit := 2 + int(limit)%24
+		v := &venue{noKeyset: true, markets: slices.Clone(base)}
+		closed := make(map[string]bool)
+		added := 0
+		v.hook = func(_ int, _ http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/markets" || r.URL.Query().Get("offset") == "0" || len(ops) == 0 {
+				return false
+			}
+			op := ops[0]
+			ops = ops[1:]
+			switch op % 4 {
+			case 1, 3: // close one (or two) markets anywhere
+				for n := 0; n <= int(op%4)/2 && len(v.markets) > 1; n++ {
+					i := int(op/4) % len(v.markets)
+					id, _ := idOf(v.markets[i])
+					closed[id] = true
+					v.markets = slices.Delete(v.markets, i, i+1)
+				}
+			case 2: // a new market opens
+				if added < fresh {
+					v.markets = append([][]byte{newer[added]}, v.markets...)
+					added++
+				}
+			}
+			return false
+		}
+		c, _, _ := newVenue(t, v, Config{PageLimit: pageLimit, MaxPages: 500})
+		got, st, err := c.ListActive(context.Background())
+		if err != nil {
+			if !errors.Is(err, ErrPartial) {
+				t.Fatalf("ListActive: %v", err)
+			}
+			return
+		}
+		listed := make(map[string]bool, len(got))
+		for _, m := range got {
+			listed[m.ID] = true
+		}
+		for i := 0; i < initial; i++ {
+			if id := marketID(i); !closed[id] && !listed[id] {
+				t.Fatalf("complete listing (limit %d, stats %+v) misses market %s, open throughout", pageLimit, st, id)
 			}
 		}
 	})
