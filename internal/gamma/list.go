@@ -19,8 +19,8 @@ var ErrPartial = errors.New("partial result")
 // ErrSuspect matches (errors.Is) a listing that reached its end but looks cut
 // short: no market at all, or a keyset page that came back full without a
 // next_cursor while the offset listing did not confirm the end.
-// DiscoverStats.Suspect says which. The markets returned with it
-// are valid, but absence from them proves nothing.
+// DiscoverStats.Suspect says which. The markets returned with it are valid,
+// but absence from them proves nothing.
 var ErrSuspect = errors.New("suspect listing")
 
 // maxOffsetBackups bounds how often one offset walk steps back to repair a
