@@ -23,7 +23,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	}
 	for _, name := range []string{"addr", "markets", "rate", "seed", "churn", "faults", "tick",
 		"resolved-delivery", "no-book-every", "max-batch", "idle-timeout",
-		"close=CODE@DUR", "stall=socket:P", "gamma429=P", "snapcap=N"} {
+		"close=CODE@DUR", "stall=socket:P", "gamma429=P", "snapcap=N",
+		"gammaempty=P", "gammacut=P", "gammanokeyset=P", "gammashift=P", "onesided=P"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("--help does not mention %q", name)
 		}
@@ -47,12 +48,13 @@ func TestInvalidFlagsAreUsageErrors(t *testing.T) {
 
 func TestFlagsReachConfig(t *testing.T) {
 	cfg, err := parseFlags([]string{"--markets", "7", "--rate", "50", "--seed", "9", "--churn", "3",
-		"--faults", "malformed=0.5", "--resolved-delivery", "0.75"}, &bytes.Buffer{})
+		"--faults", "malformed=0.5,gammaempty=0.1,gammacut=0.2,gammashift=0.3,onesided=0.4", "--resolved-delivery", "0.75"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Markets != 7 || cfg.Rate != 50 || cfg.Seed != 9 || cfg.ChurnPerMinute != 3 ||
-		cfg.Faults.MalformedRate != 0.5 || cfg.ResolvedDropRate != 0.25 || cfg.Addr != "127.0.0.1:8765" {
+		cfg.Faults.MalformedRate != 0.5 || cfg.Faults.GammaEmptyRate != 0.1 || cfg.Faults.GammaCutRate != 0.2 ||
+		cfg.Faults.GammaShiftRate != 0.3 || cfg.Faults.OneSidedRate != 0.4 || cfg.ResolvedDropRate != 0.25 || cfg.Addr != "127.0.0.1:8765" {
 		t.Fatalf("config %+v", cfg)
 	}
 }

@@ -168,15 +168,28 @@ func (b *Book) Crossed() bool {
 }
 
 // MatchesBest reports whether the book's top agrees with the best_bid and
-// best_ask the venue attaches to a price_change, where 0 stands for an empty
-// side. A mismatch means the book diverged from the venue's.
+// best_ask the venue attaches to a price_change. A mismatch means the book
+// diverged from the venue's.
+//
+// The venue reports an empty side with a sentinel outside the price range
+// (0, 1): best_bid 0 means no bids, best_ask 1 means no asks (its own
+// documented example carries "best_ask":"1"). An empty ask side also agrees
+// with any best_ask above 1 and with 0, which no ask can be either; a side
+// that has levels never agrees with a sentinel.
 func (b *Book) MatchesBest(bestBid, bestAsk fixed.Point) bool {
 	return b.topIs(Bid, bestBid) && b.topIs(Ask, bestAsk)
 }
 
+// priceOne is the top of the venue's price range; asks at or above it are the
+// venue's "no asks" sentinel.
+const priceOne = fixed.Point(fixed.Scale)
+
 func (b *Book) topIs(side Side, price fixed.Point) bool {
 	l, ok := b.Best(side)
 	if !ok {
+		if side == Ask {
+			return price == 0 || price >= priceOne
+		}
 		return price == 0
 	}
 	return l.Price == price

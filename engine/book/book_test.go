@@ -409,3 +409,40 @@ func TestSideString(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchesBestEmptySideSentinels pins issue 12 defect 5: the venue reports
+// an empty side as best_ask "1" (no asks) and best_bid "0" (no bids), as in
+// its documented price_change example. A one-sided book agrees with those
+// sentinels; treating "1" as a price looped resyncs on every change.
+func TestMatchesBestEmptySideSentinels(t *testing.T) {
+	noAsks := snapshot(t, lvs("0.97", "10", "0.96", "5"), nil)
+	noBids := snapshot(t, nil, lvs("0.03", "10"))
+	empty := book.New("x")
+	tests := []struct {
+		name     string
+		b        *book.Book
+		bid, ask string
+		want     bool
+	}{
+		{"no asks, best_ask 1", noAsks, "0.97", "1", true},
+		{"no asks, best_ask above the range", noAsks, "0.97", "1.5", true},
+		{"no asks, best_ask 0", noAsks, "0.97", "0", true},
+		{"no asks, wrong bid", noAsks, "0.96", "1", false},
+		{"no asks, an ask price", noAsks, "0.97", "0.99", false},
+		{"no bids, best_bid 0", noBids, "0", "0.03", true},
+		{"no bids, a bid price", noBids, "0.01", "0.03", false},
+		{"no bids, wrong ask", noBids, "0", "0.04", false},
+		{"empty, sentinels", empty, "0", "1", true},
+		{"empty, bid 1", empty, "1", "1", false},
+	}
+	for _, tt := range tests {
+		if got := tt.b.MatchesBest(px(tt.bid), px(tt.ask)); got != tt.want {
+			t.Errorf("%s: MatchesBest(%s, %s) = %v; want %v", tt.name, tt.bid, tt.ask, got, tt.want)
+		}
+	}
+	// Both sides present: 1 is not an ask the book can have.
+	two := snapshot(t, lvs("0.48", "1"), lvs("0.52", "1"))
+	if two.MatchesBest(px("0.48"), px("1")) {
+		t.Error("MatchesBest(0.48, 1) = true on a book with asks")
+	}
+}

@@ -12,6 +12,9 @@
 //	markets, stats, err := c.ListActive(ctx)
 //	if err != nil {
 //		// markets is valid but incomplete: do not expire what is missing.
+//		// errors.Is(err, gamma.ErrSuspect): the listing reached its end but
+//		// looks cut short (stats.Suspect says why); ErrPartial: paging
+//		// stopped early; otherwise a request failed.
 //	}
 //
 // Gamma encodes clobTokenIds and outcomes as JSON arrays inside JSON strings

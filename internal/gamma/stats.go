@@ -53,6 +53,27 @@ const (
 	WarnRepeatedPage Warning = "repeated_page"
 	// WarnMaxPages: the walk stopped at Config.MaxPages.
 	WarnMaxPages Warning = "max_pages"
+	// WarnOffsetShift: an offset page did not begin with a market already met:
+	// markets closed during the walk shifted the listing under it. Counted
+	// per shift seen; the walk steps back to repair it, or ends partial.
+	WarnOffsetShift Warning = "offset_shift"
+)
+
+// Suspicion says why a listing that reached its end still looks cut short.
+// Suspicions are stable strings, fit for metric labels.
+type Suspicion string
+
+// Suspicions, reported with ErrSuspect.
+const (
+	// SuspectEmpty: the walk ended without a single market object (a 200
+	// with [] or {"markets":[]}). The venue always lists open markets; an
+	// empty answer is far likelier an outage than an empty venue.
+	SuspectEmpty Suspicion = "empty"
+	// SuspectNoCursor: the last keyset page held a full page of markets but
+	// no next_cursor, and the offset listing did not confirm that nothing
+	// follows (it listed a market there, failed, or the listing is deeper
+	// than the venue's offset limit).
+	SuspectNoCursor Suspicion = "full_page_without_cursor"
 )
 
 // ErrorClass groups failed HTTP attempts for counting.
@@ -88,7 +109,8 @@ type DiscoverStats struct {
 	Retries   int           // attempts after a failed one
 	Received  int           // market objects received
 	Accepted  int           // markets returned
-	Complete  bool          // the walk reached the end of the listing
+	Complete  bool          // the walk reached the end of the listing and nothing looks cut short: ListActive returned nil
+	Suspect   Suspicion     // why a walk that reached the end looks cut short ("": it does not); ListActive returned ErrSuspect
 	Duration  time.Duration // wall time of the walk, by Config.Now
 	Skipped   map[Reason]int
 	Warnings  map[Warning]int

@@ -117,6 +117,9 @@ func applyStream(t *testing.T, books map[string]*clientBook, evs []json.RawMessa
 					t.Fatal(err)
 				}
 				bid, ask := b.best()
+				if len(b.asks) == 0 {
+					ask = one // the venue's "no asks" sentinel (PROTOCOL.md)
+				}
 				if bid != fixed.MustParse(pc.BestBid) || ask != fixed.MustParse(pc.BestAsk) {
 					t.Fatalf("best_bid/best_ask %s/%s; client book has %v/%v", pc.BestBid, pc.BestAsk, bid, ask)
 				}

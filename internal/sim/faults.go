@@ -28,6 +28,18 @@ they never replace data, so a client that skips them keeps a correct book.
   gamma5xx=P            Gamma answers 500, 502 or 503
   gammahang=P[:DUR]     Gamma hangs DUR (default 60s) or until the client gives up
   gammagarbage=P        per market object: clobTokenIds not decodable or endDate garbage
+  gammaempty=P          Gamma answers a listing request 200 with no market: [] on /markets,
+                        {"markets":[]} on /markets/keyset
+  gammacut=P            a keyset page that has more after it loses its next_cursor: the
+                        listing looks complete after a full page
+  gammanokeyset=P       /markets/keyset answers 404, as a venue without keyset paging
+                        (clients fall back to offset paging, where gammashift bites)
+  gammashift=P          before an offset page (offset > 0) is served, one market listed
+                        before that offset closes, so later markets shift one offset down
+  onesided=P            per generated event of a market with both sides: the market loses
+                        every YES bid or every YES ask (NO mirrors it), one price_change per
+                        removed level; an empty side shows as best_bid "0" / best_ask "1".
+                        A one-sided market gets a level back with probability 0.05 per event
 Example: close=1006@30s,stall=socket:0.1,malformed=0.01,gamma429=0.2`
 
 // Faults selects the injected faults. The zero value injects nothing except the venue's
@@ -64,6 +76,20 @@ type Faults struct {
 	GammaHangRate    float64
 	GammaHang        time.Duration // default 60s
 	GammaGarbageRate float64
+	// GammaEmptyRate: per listing request, a 200 answer with no market ([] or
+	// {"markets":[]}).
+	GammaEmptyRate float64
+	// GammaCutRate: per keyset page with markets after it, next_cursor is left out.
+	GammaCutRate float64
+	// GammaNoKeysetRate: per /markets/keyset request, a 404.
+	GammaNoKeysetRate float64
+	// GammaShiftRate: per offset page at offset > 0, a market listed before that offset
+	// closes (for real: closed on Gamma, market_resolved on the socket) just before the
+	// page is served.
+	GammaShiftRate float64
+	// OneSidedRate: per generated event of a two-sided market, the probability that it
+	// loses a whole side, as near-resolved markets do.
+	OneSidedRate float64
 }
 
 func (f *Faults) fill() error {
@@ -89,6 +115,9 @@ func (f *Faults) fill() error {
 		{"unknown rate", f.UnknownRate}, {"oversized rate", f.OversizedRate},
 		{"gamma429 rate", f.Gamma429Rate}, {"gamma5xx rate", f.Gamma5xxRate},
 		{"gammahang rate", f.GammaHangRate}, {"gammagarbage rate", f.GammaGarbageRate},
+		{"gammaempty rate", f.GammaEmptyRate}, {"gammacut rate", f.GammaCutRate},
+		{"gammashift rate", f.GammaShiftRate}, {"onesided rate", f.OneSidedRate},
+		{"gammanokeyset rate", f.GammaNoKeysetRate},
 	} {
 		if p.v < 0 || p.v > 1 || p.v != p.v {
 			errs = append(errs, fmt.Errorf("%s must be in [0,1], got %v", p.name, p.v))
@@ -208,6 +237,16 @@ func (f *Faults) set(key, val string) error {
 		}
 	case "gammagarbage":
 		f.GammaGarbageRate, err = parseProb(val)
+	case "gammaempty":
+		f.GammaEmptyRate, err = parseProb(val)
+	case "gammacut":
+		f.GammaCutRate, err = parseProb(val)
+	case "gammashift":
+		f.GammaShiftRate, err = parseProb(val)
+	case "gammanokeyset":
+		f.GammaNoKeysetRate, err = parseProb(val)
+	case "onesided":
+		f.OneSidedRate, err = parseProb(val)
 	default:
 		return fmt.Errorf("unknown fault key %q", key)
 	}
@@ -281,6 +320,15 @@ func (f Faults) String() string {
 	}
 	if f.GammaGarbageRate > 0 {
 		add("gammagarbage=%s", p(f.GammaGarbageRate))
+	}
+	for _, r := range []struct {
+		k string
+		v float64
+	}{{"gammaempty", f.GammaEmptyRate}, {"gammacut", f.GammaCutRate}, {"gammanokeyset", f.GammaNoKeysetRate},
+		{"gammashift", f.GammaShiftRate}, {"onesided", f.OneSidedRate}} {
+		if r.v > 0 {
+			add("%s=%s", r.k, p(r.v))
+		}
 	}
 	if len(parts) == 0 {
 		return "none"

@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseFaultsRoundTrip(t *testing.T) {
-	spec := "close=1006@30s,stall=socket:0.1@5s,stall=asset:0.2,malformed=0.01,truncated=0.02,unknown=0.03,oversized=0.04:2048,snapcap=200,slowwrite=10ms,slowread=20ms,gamma429=0.2:3,gamma5xx=0.1,gammahang=0.05:2s,gammagarbage=0.3"
+	spec := "close=1006@30s,stall=socket:0.1@5s,stall=asset:0.2,malformed=0.01,truncated=0.02,unknown=0.03,oversized=0.04:2048,snapcap=200,slowwrite=10ms,slowread=20ms,gamma429=0.2:3,gamma5xx=0.1,gammahang=0.05:2s,gammagarbage=0.3,gammaempty=0.4,gammacut=0.5,gammanokeyset=0.55,gammashift=0.6,onesided=0.7"
 	f, err := ParseFaults(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -17,7 +17,7 @@ func TestParseFaultsRoundTrip(t *testing.T) {
 	if f.String() != spec {
 		t.Fatalf("String() = %s; want %s", f.String(), spec)
 	}
-	for _, bad := range []string{"close=1234@1s", "close=1006", "stall=socket:2", "malformed=x", "nope=1", "snapcap=0", "gamma429=0.1:0", "slowread=-1s", "oversized"} {
+	for _, bad := range []string{"close=1234@1s", "close=1006", "stall=socket:2", "malformed=x", "nope=1", "snapcap=0", "gamma429=0.1:0", "slowread=-1s", "oversized", "gammaempty=2", "gammacut=-1", "gammashift=x", "onesided=1.5"} {
 		if _, err := ParseFaults(bad); err == nil {
 			t.Errorf("ParseFaults(%q) accepted", bad)
 		}
@@ -31,6 +31,7 @@ func FuzzParseFaults(f *testing.F) {
 	f.Add("close=1006@30s,stall=socket:0.1,malformed=0.01,gamma429=0.2")
 	f.Add("stall=asset:1,snapcap=off,oversized=0.5:100")
 	f.Add("gammahang=1:1ms,slowwrite=1h")
+	f.Add("gammaempty=0.5,gammacut=1,gammashift=0.25,onesided=0.01")
 	f.Fuzz(func(t *testing.T, spec string) {
 		a, err := ParseFaults(spec)
 		if err != nil {

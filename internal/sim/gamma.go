@@ -62,7 +62,7 @@ type gammaMarket struct {
 func (m *market) gamma() gammaMarket {
 	end := time.UnixMilli(m.endMs).UTC()
 	yes := &m.tokens[0].book
-	bb, ba := yes.best(sideBid), yes.best(sideAsk)
+	bb, ba := yes.top(sideBid), yes.top(sideAsk)
 	p0 := (bb + ba) / 2
 	prices := fmt.Sprintf(`[%q, %q]`, p0.String(), (one - p0).String())
 	if m.closed {
@@ -271,12 +271,38 @@ func (s *Server) handleMarkets(w http.ResponseWriter, r *http.Request) {
 		validationError(w, errOffsetTooBig)
 		return
 	}
+	f := s.faultsPtr.Load()
+	if f.GammaEmptyRate > 0 && s.gammaChance(f.GammaEmptyRate) {
+		s.gammaEmpty.Add(1)
+		writeJSON(w, http.StatusOK, []gammaMarket{})
+		return
+	}
+	shift := off > 0 && !q.closed && f.GammaShiftRate > 0 && s.gammaChance(f.GammaShiftRate)
 	s.mu.Lock()
 	all := s.selectLocked(&q)
+	if shift {
+		all = s.shiftLocked(all, off)
+	}
 	page := all[min(off, len(all)):min(off+q.limit, len(all))]
 	out := s.renderLocked(page)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
+}
+
+// shiftLocked closes one market listed before offset off, as if it closed while a client
+// was between pages, and returns the listing without it (gammashift fault). The close is
+// real: Gamma lists the market closed from now on and subscribers get market_resolved.
+func (s *Server) shiftLocked(all []*market, off int) []*market {
+	if len(all) == 0 {
+		return all
+	}
+	s.gmu.Lock()
+	i := s.grng.intn(min(off, len(all)))
+	s.gmu.Unlock()
+	s.closeMarketLocked(all[i])
+	s.flushTouchedLocked()
+	s.gammaShifts.Add(1)
+	return slices.Delete(all, i, i+1)
 }
 
 type keysetPage struct {
@@ -309,6 +335,11 @@ func (s *Server) handleKeyset(w http.ResponseWriter, r *http.Request) {
 	if s.gammaFault(w, r) {
 		return
 	}
+	if f := s.faultsPtr.Load(); f.GammaNoKeysetRate > 0 && s.gammaChance(f.GammaNoKeysetRate) {
+		s.gammaNoKeyset.Add(1)
+		http.NotFound(w, r)
+		return
+	}
 	if r.URL.Query().Has("offset") {
 		validationError(w, "offset is not supported by /markets/keyset, use after_cursor")
 		return
@@ -327,6 +358,12 @@ func (s *Server) handleKeyset(w http.ResponseWriter, r *http.Request) {
 		}
 		after = &k
 	}
+	f := s.faultsPtr.Load()
+	if f.GammaEmptyRate > 0 && s.gammaChance(f.GammaEmptyRate) {
+		s.gammaEmpty.Add(1)
+		writeJSON(w, http.StatusOK, keysetPage{Markets: []gammaMarket{}})
+		return
+	}
 	s.mu.Lock()
 	all := s.selectLocked(&q)
 	start := 0
@@ -341,7 +378,11 @@ func (s *Server) handleKeyset(w http.ResponseWriter, r *http.Request) {
 	end := min(start+q.limit, len(all))
 	page := keysetPage{Markets: s.renderLocked(all[start:end])}
 	if end < len(all) && end > start {
-		page.NextCursor = encodeCursor(q.key(all[end-1]))
+		if f.GammaCutRate > 0 && s.gammaChance(f.GammaCutRate) {
+			s.gammaCuts.Add(1) // the listing looks complete here
+		} else {
+			page.NextCursor = encodeCursor(q.key(all[end-1]))
+		}
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, page)

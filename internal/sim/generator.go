@@ -44,19 +44,77 @@ func (s *Server) tickLocked() {
 
 // stepMarket generates the next event(s) of m from its own PRNG stream.
 func (s *Server) stepMarket(m *market) {
+	// The one-sided fault draws from the stream only while it is on or m is one-sided,
+	// so runs without it stay identical.
+	if (s.faults.OneSidedRate > 0 || m.oneSided) && s.oneSidedStep(m) {
+		s.checkTick(m)
+		return
+	}
 	if m.rng.intn(100) < 90 || !s.trade(m) {
 		s.priceChange(m)
 	}
 	s.checkTick(m)
 }
 
+// refillRate is the probability per event that a one-sided market gets a level back.
+const refillRate = 0.05
+
+// oneSidedStep applies the onesided fault to m: a two-sided market may lose a whole side,
+// one price_change per removed level (YES side, NO mirrored), the last one showing the
+// venue's empty-side sentinel; a one-sided market may get one level back next to the
+// other side's best. It reports whether it generated the step.
+func (s *Server) oneSidedStep(m *market) bool {
+	r := &m.rng
+	yes := &m.tokens[0].book
+	if !m.oneSided {
+		if !r.chance(s.faults.OneSidedRate) {
+			return false
+		}
+		side := r.intn(2)
+		prices := s.scratch[0][:0]
+		prices = append(prices, yes.sides[side]...)
+		s.scratch[0] = prices
+		for _, l := range prices {
+			m.setLevel(side, l.Price, 0)
+			s.emitPriceChange(m, side, l.Price, 0)
+		}
+		m.oneSided = true
+		s.oneSided++
+		return true
+	}
+	if !r.chance(refillRate) {
+		return false
+	}
+	empty := sideBid
+	if yes.depth(sideAsk) == 0 {
+		empty = sideAsk
+	}
+	other := yes.best(1 - empty)
+	price := other - m.tick
+	if empty == sideAsk {
+		price = other + m.tick
+	}
+	if price < m.tick || price > one-m.tick {
+		return false // the other side sits at the edge of the range: no room yet
+	}
+	size := randSize(r)
+	m.setLevel(empty, price, size)
+	s.emitPriceChange(m, empty, price, size)
+	m.oneSided = false
+	return true
+}
+
 // priceChange resizes, adds or deletes one YES level (and its NO mirror). Invariants kept:
-// every price on the tick grid in [tick, 1-tick], at least one level per side, bid < ask.
+// every price on the tick grid in [tick, 1-tick], bid < ask, and a side with levels keeps at
+// least one (only the onesided fault empties a side, and only it refills one).
 func (s *Server) priceChange(m *market) {
 	r := &m.rng
 	yes := &m.tokens[0].book
 	side := r.intn(2)
-	oldBid, oldAsk := yes.best(sideBid), yes.best(sideAsk)
+	if yes.depth(side) == 0 {
+		side = 1 - side // one-sided market: change the side it has
+	}
+	oldBid, oldAsk := yes.best(sideBid), yes.top(sideAsk)
 	d := yes.depth(side)
 	op := r.intn(100)
 	var price, size fixed.Point
@@ -94,7 +152,7 @@ func (s *Server) priceChange(m *market) {
 	}
 	m.setLevel(side, price, size)
 	s.emitPriceChange(m, side, price, size)
-	if (yes.best(sideBid) != oldBid || yes.best(sideAsk) != oldAsk) && r.chance(0.5) {
+	if (yes.best(sideBid) != oldBid || yes.top(sideAsk) != oldAsk) && r.chance(0.5) {
 		for _, t := range m.tokens {
 			mg := s.begin(kindBestBidAsk, m, 1<<t.idx)
 			mg.custom = true
@@ -198,7 +256,7 @@ func (s *Server) emitPriceChange(m *market, side int, price, size fixed.Point) {
 // (levels snapped outward, then fresh snapshots) once it is clear of 0.06/0.94.
 func (s *Server) checkTick(m *market) {
 	yes := &m.tokens[0].book
-	bb, ba := yes.best(sideBid), yes.best(sideAsk)
+	bb, ba := yes.best(sideBid), yes.top(sideAsk) // an empty side counts as 0 / 1: fine grid
 	old := m.tick
 	switch {
 	case old == tickCoarse && (bb <= 40_000 || ba >= 960_000):
@@ -312,7 +370,7 @@ func (s *Server) closeMarketLocked(m *market) {
 		m.liveIdx = -1
 	}
 	yes := &m.tokens[0].book
-	if yes.best(sideBid)+yes.best(sideAsk) < one {
+	if yes.best(sideBid)+yes.top(sideAsk) < one {
 		m.winner = 1
 	}
 	if m.enableBook && !s.churnRNG.chance(s.cfg.ResolvedDropRate) {

@@ -63,6 +63,7 @@ type market struct {
 	negRisk     bool
 	tick        fixed.Point
 	winner      int
+	oneSided    bool // lost a whole side (onesided fault); the YES book has one empty side
 	rng         rng
 	subs        []sub
 	liveIdx     int // index in Server.live; -1 when not generating

@@ -167,8 +167,8 @@ func appendChange(dst []byte, t *token, side int, price, size fixed.Point) []byt
 	dst = append(dst, '"')
 	dst = appendHash40(dst, t.book.hash(1))
 	dst = append(dst, '"', ',')
-	dst = appendPoint(dst, "best_bid", t.book.best(sideBid))
-	dst = appendPoint(dst, "best_ask", t.book.best(sideAsk))
+	dst = appendPoint(dst, "best_bid", t.book.top(sideBid))
+	dst = appendPoint(dst, "best_ask", t.book.top(sideAsk))
 	return closeObj(dst)
 }
 
@@ -197,7 +197,7 @@ func appendTickSize(dst []byte, t *token, old, nw fixed.Point, ms int64, omitTyp
 }
 
 func appendBestBidAsk(dst []byte, t *token, ms int64) []byte {
-	bb, ba := t.book.best(sideBid), t.book.best(sideAsk)
+	bb, ba := t.book.top(sideBid), t.book.top(sideAsk)
 	dst = append(dst, '{')
 	dst = appendType(dst, kindBestBidAsk, false)
 	dst = appendStr(dst, "market", t.m.conditionID)

@@ -50,12 +50,13 @@ type Server struct {
 	anchorTick                     int64
 	generated, sent                [numKinds]uint64
 	injected                       [numInjections]uint64
-	dropped, snapSkipped           uint64
+	dropped, snapSkipped, oneSided uint64
 	subscriptions                  int
 
 	connsTotal, slowCloses, faultCloses, bytesWritten atomic.Uint64
 	gammaRequests, gamma429, gamma5xx, gammaHangs     atomic.Uint64
-	gammaGarbage                                      atomic.Uint64
+	gammaGarbage, gammaEmpty, gammaCuts, gammaShifts  atomic.Uint64
+	gammaNoKeyset                                     atomic.Uint64
 
 	gmu      sync.Mutex // guards grng
 	grng     rng

@@ -29,6 +29,14 @@ type Stats struct {
 	Gamma5xx         uint64            `json:"gamma_5xx"`
 	GammaHangs       uint64            `json:"gamma_hangs"`
 	GammaGarbage     uint64            `json:"gamma_garbage"`
+	GammaEmpty       uint64            `json:"gamma_empty"`     // listings answered with no market
+	GammaCuts        uint64            `json:"gamma_cuts"`      // keyset pages that lost next_cursor
+	GammaShifts      uint64            `json:"gamma_shifts"`    // markets closed between offset pages
+	GammaNoKeyset    uint64            `json:"gamma_no_keyset"` // keyset requests answered 404
+	// OneSided counts markets that lost a whole side (onesided fault);
+	// OneSidedNow is how many are one-sided at this moment.
+	OneSided    uint64 `json:"one_sided"`
+	OneSidedNow int    `json:"one_sided_now"`
 }
 
 // Stats returns the current counters.
@@ -38,12 +46,15 @@ func (s *Server) Stats() Stats {
 		Ticks: s.tickNo, VirtualTime: time.UnixMilli(s.nowMs).UTC(), Paused: s.paused,
 		Markets: len(s.markets), LiveMarkets: len(s.live),
 		Generated: map[string]uint64{}, Sent: map[string]uint64{}, Injected: map[string]uint64{},
-		Dropped: s.dropped, SnapshotsSkipped: s.snapSkipped,
+		Dropped: s.dropped, SnapshotsSkipped: s.snapSkipped, OneSided: s.oneSided,
 		Connections: len(s.sockets), Subscriptions: s.subscriptions,
 	}
 	for _, m := range s.markets {
 		if !m.closed {
 			st.OpenMarkets++
+		}
+		if m.oneSided {
+			st.OneSidedNow++
 		}
 	}
 	for k := range numKinds {
@@ -63,5 +74,9 @@ func (s *Server) Stats() Stats {
 	st.Gamma5xx = s.gamma5xx.Load()
 	st.GammaHangs = s.gammaHangs.Load()
 	st.GammaGarbage = s.gammaGarbage.Load()
+	st.GammaEmpty = s.gammaEmpty.Load()
+	st.GammaCuts = s.gammaCuts.Load()
+	st.GammaShifts = s.gammaShifts.Load()
+	st.GammaNoKeyset = s.gammaNoKeyset.Load()
 	return st
 }

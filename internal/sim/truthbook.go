@@ -55,6 +55,15 @@ func (b *truthBook) size(side int, price fixed.Point) fixed.Point {
 	return 0
 }
 
+// top returns the best price of side as the venue reports it in best_bid/best_ask: an
+// empty side shows as the sentinel 0 (no bids) or 1 (no asks), per PROTOCOL.md.
+func (b *truthBook) top(side int) fixed.Point {
+	if side == sideAsk && len(b.sides[sideAsk]) == 0 {
+		return one
+	}
+	return b.best(side)
+}
+
 // best returns the best price of side, 0 when the side is empty.
 func (b *truthBook) best(side int) fixed.Point {
 	l := b.sides[side]

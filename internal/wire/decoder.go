@@ -28,7 +28,7 @@ type Decoder struct {
 	dropped int     // errors beyond maxErrors in this frame
 
 	stats        DecoderStats
-	unknownTypes map[string]uint64
+	unknownTypes map[string]*uint64 // counts by event_type; keys owned, see countUnknown
 }
 
 // maxErrors bounds the detailed errors one frame reports; the rest are

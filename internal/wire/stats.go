@@ -1,6 +1,6 @@
 package wire
 
-import "maps"
+import "strings"
 
 // DecoderStats counts what a Decoder has seen since NewDecoder.
 type DecoderStats struct {
@@ -40,27 +40,43 @@ const maxTypeName = 64
 // atomic add per event would cost more than decoding a price_change.
 func (d *Decoder) Stats() DecoderStats {
 	s := d.stats
-	s.UnknownTypes = maps.Clone(d.unknownTypes)
+	if d.unknownTypes != nil {
+		s.UnknownTypes = make(map[string]uint64, len(d.unknownTypes))
+		for name, n := range d.unknownTypes {
+			s.UnknownTypes[name] = *n
+		}
+	}
 	return s
 }
 
-// countUnknown records a skipped object with event_type name. It allocates
-// only the first time a name is seen (at most MaxUnknownTypes times).
+// countUnknown records a skipped object with event_type name, which aliases
+// the frame. It allocates only the first time a name is seen (at most
+// MaxUnknownTypes times).
+//
+// The counts sit behind pointers so that counting a known name is a lookup,
+// never a map assignment: assigning to an existing string key stores the new
+// key value in the map, which would make the key alias this frame's buffer
+// and change when the reader reuses it.
 func (d *Decoder) countUnknown(name string) {
 	d.stats.Unknown++
 	if len(name) > maxTypeName {
 		name = name[:maxTypeName]
 	}
-	if _, ok := d.unknownTypes[name]; ok {
-		d.unknownTypes[name]++
+	if n, ok := d.unknownTypes[name]; ok {
+		*n++
 		return
 	}
 	if d.unknownTypes == nil {
-		d.unknownTypes = make(map[string]uint64)
+		d.unknownTypes = make(map[string]*uint64)
 	}
-	if len(d.unknownTypes) >= MaxUnknownTypes {
-		d.unknownTypes[unknownOther]++
+	key := unknownOther
+	if len(d.unknownTypes) < MaxUnknownTypes {
+		key = strings.Clone(name) // the map must own its keys
+	}
+	if n, ok := d.unknownTypes[key]; ok {
+		*n++
 		return
 	}
-	d.unknownTypes[string([]byte(name))]++ // copy: name aliases the frame
+	n := uint64(1)
+	d.unknownTypes[key] = &n
 }

@@ -71,3 +71,36 @@ func TestStatsUnknownTypesBounded(t *testing.T) {
 		t.Errorf("sum of UnknownTypes = %d, Unknown = %d; want both %d", sum, s.Unknown, 3*MaxUnknownTypes)
 	}
 }
+
+// TestStatsUnknownTypeKeysOwnTheirBytes pins issue 12 defect 11 (last item):
+// /stats unknown_event_types showed keys that were fragments of later frames.
+// The stored event_type name must not point into a frame buffer the reader
+// reuses for the next frame, neither when the name is first stored nor when
+// it is counted again (a Go map assignment to an existing string key stores
+// the new key value, so the key written last is the one kept).
+func TestStatsUnknownTypeKeysOwnTheirBytes(t *testing.T) {
+	d := NewDecoder()
+	buf := make([]byte, 0, 256)
+	frame := `{"event_type":"mystery_event","timestamp":"1"}`
+	for want := uint64(1); want <= 3; want++ {
+		buf = append(buf[:0], frame...)
+		if _, err := d.Decode(buf); err != nil {
+			t.Fatal(err)
+		}
+		// The reader reuses its buffer: the next frame overwrites the bytes
+		// the name was read from.
+		buf = append(buf[:0], `{"event_type":"price_change","market":"0x30005.9"},{"price":"0.5"}`...)
+		got := d.Stats().UnknownTypes
+		if got["mystery_event"] != want || len(got) != 1 {
+			t.Fatalf("after frame %d and an overwrite of its buffer, UnknownTypes = %q; want only mystery_event:%d", want, keys(got), want)
+		}
+	}
+}
+
+func keys(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s:%d", k, v))
+	}
+	return out
+}
