@@ -5,7 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
 )
 
 // control is a request that travels the data path (inbound queue → router →
@@ -71,7 +71,7 @@ func (c *control) partDone() {
 
 // BookView is a copy of one book, safe to keep and marshal: the shape the
 // admin endpoint /books/{asset_id} serves.
-type BookView = admin.BookView
+type BookView = book.View
 
 var (
 	errEngineBusy = errors.New("worker ring full, try again")

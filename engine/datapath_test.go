@@ -10,9 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
@@ -68,7 +67,7 @@ func newTestDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	return d
 }
 
-func dpLevels(ls []admin.LevelView) string {
+func dpLevels(ls []book.LevelView) string {
 	var sb strings.Builder
 	for _, l := range ls {
 		fmt.Fprintf(&sb, "%v@%v ", l.Size, l.Price)

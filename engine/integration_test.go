@@ -9,8 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -156,11 +155,11 @@ func compareWithTruth(t *testing.T, a *App, s *sim.Server, ids []string) {
 	}
 }
 
-func diffBook(v admin.BookView, truth sim.Book) string {
+func diffBook(v book.View, truth sim.Book) string {
 	if !v.Valid {
 		return "engine book invalid"
 	}
-	side := func(name string, got []admin.LevelView, want []sim.Level) string {
+	side := func(name string, got []book.LevelView, want []sim.Level) string {
 		if len(got) != len(want) {
 			return fmt.Sprintf("%s: %d levels, truth has %d", name, len(got), len(want))
 		}

@@ -11,9 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -459,19 +458,19 @@ func viewOf(rt *assetRoute, depth int) BookView {
 		v.Mid = &mid
 	}
 	if t, ok := b.LastTrade(); ok {
-		v.LastTrade = &admin.TradeView{Price: t.Price, Size: t.Size, Side: tradeSide(t.Side), TimestampMS: t.Timestamp}
+		v.LastTrade = &book.TradeView{Price: t.Price, Size: t.Size, Side: tradeSide(t.Side), TimestampMS: t.Timestamp}
 	}
 	return v
 }
 
-func levelViews(b *book.Book, side book.Side, depth int) []admin.LevelView {
+func levelViews(b *book.Book, side book.Side, depth int) []book.LevelView {
 	ls := b.Levels(side, nil)
 	if depth > 0 && len(ls) > depth {
 		ls = ls[:depth]
 	}
-	out := make([]admin.LevelView, len(ls))
+	out := make([]book.LevelView, len(ls))
 	for i, l := range ls {
-		out[i] = admin.LevelView{Price: l.Price, Size: l.Size}
+		out[i] = book.LevelView{Price: l.Price, Size: l.Size}
 	}
 	return out
 }

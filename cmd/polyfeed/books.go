@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
-	"github.com/polyfeed/polyfeed/engine/fixed"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // bookPrinter logs the top of book of a few subscribed assets periodically,
@@ -92,7 +92,7 @@ func printBooks(ctx context.Context, app *engine.App, ids []string, n int, log *
 }
 
 // side renders the best level as "price x size", or "-" for an empty side.
-func side(levels []admin.LevelView) string {
+func side(levels []book.LevelView) string {
 	if len(levels) == 0 {
 		return "-"
 	}

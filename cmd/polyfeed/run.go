@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/internal/admin"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
@@ -143,7 +144,7 @@ func adminConfig(o options, app *engine.App, g prometheus.Gatherer, log *slog.Lo
 		Stats:   func() any { return app.Stats() },
 		Healthy: app.Healthy,
 		Ready:   app.Ready,
-		Book: func(assetID string) (admin.BookView, bool, error) {
+		Book: func(assetID string) (book.View, bool, error) {
 			// The worker that owns the book copies it between two events;
 			// the timeout only matters if that worker is stuck.
 			ctx, cancel := context.WithTimeout(context.Background(), bookReadTimeout)
