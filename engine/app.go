@@ -11,6 +11,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/venue"
 )
 
 // App is the polyfeed engine: registry, workers, router, pool, lifecycle
@@ -22,11 +27,11 @@ import (
 type App struct {
 	cfg      Config
 	log      *slog.Logger
-	registry *Registry
+	registry *assets.Registry
 	data     *dataPath
-	pool     *Pool
-	life     *Lifecycle // nil when disabled
-	recycler *Recycler  // nil when disabled
+	pool     *venue.Pool
+	life     *markets.Lifecycle // nil when disabled
+	recycler *recycle.Recycler  // nil when disabled
 
 	mu    sync.Mutex // serialises Start/Stop
 	seq   sequence
@@ -53,7 +58,7 @@ func New(cfg Config) (*App, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("cannot configure engine: %w", err)
 	}
-	a := &App{cfg: cfg, log: cfg.Logger, registry: NewRegistry()}
+	a := &App{cfg: cfg, log: cfg.Logger, registry: assets.New(nil)}
 
 	poolCfg := cfg.Pool
 	poolCfg.Conn = cfg.Conn
@@ -90,7 +95,7 @@ func New(cfg Config) (*App, error) {
 		floating: cfg.FloatingWorkers,
 		logger:   cfg.Logger,
 	})
-	a.pool = NewPool(poolCfg, a.registry, a.data.Sink())
+	a.pool = venue.NewPool(poolCfg, a.registry, a.data.Sink())
 
 	if !cfg.DisableLifecycle {
 		lc := cfg.Lifecycle
@@ -104,7 +109,7 @@ func New(cfg Config) (*App, error) {
 		if lc.OnMarketExpired == nil {
 			lc.OnMarketExpired = cfg.OnMarketExpired
 		}
-		life, err := NewLifecycle(lc, a.registry, a.pool, a.data)
+		life, err := markets.New(lc, a.registry, a.pool, a.data)
 		if err != nil {
 			return nil, fmt.Errorf("cannot configure lifecycle: %w", err)
 		}
@@ -115,7 +120,7 @@ func New(cfg Config) (*App, error) {
 		if rc.Logger == nil {
 			rc.Logger = cfg.Logger
 		}
-		a.recycler = NewRecycler(rc, a.registry, a.pool, a.data)
+		a.recycler = recycle.New(rc, a.registry, a.pool, mover{a.data})
 	}
 
 	a.seq = sequence{logger: cfg.Logger, comps: a.components()}
@@ -196,11 +201,11 @@ func (a *App) Run(ctx context.Context) error {
 	return a.Stop(context.WithoutCancel(ctx))
 }
 
-// Registry exposes the asset registry (read it freely; mutate with care).
-func (a *App) Registry() *Registry { return a.registry }
+// assets.Registry exposes the asset registry (read it freely; mutate with care).
+func (a *App) Registry() *assets.Registry { return a.registry }
 
-// Pool exposes the connection pool.
-func (a *App) Pool() *Pool { return a.pool }
+// venue.Pool exposes the connection pool.
+func (a *App) Pool() *venue.Pool { return a.pool }
 
 // Book returns a copy of an asset's book (depth levels a side, 0 = all).
 func (a *App) Book(ctx context.Context, assetID string, depth int) (BookView, bool, error) {
@@ -211,7 +216,7 @@ func (a *App) Book(ctx context.Context, assetID string, depth int) (BookView, bo
 // disabled); the pool subscribes them. With the lifecycle on, the market is
 // tracked like a discovered one but never expired for being absent from
 // Gamma.
-func (a *App) AddMarket(m Market) error {
+func (a *App) AddMarket(m markets.Market) error {
 	if a.life != nil {
 		return a.life.AddMarket(m)
 	}
@@ -244,7 +249,7 @@ func (a *App) marketEvent(ev MarketEvent) {
 // connID had received them: for replaying recorded frames and for
 // benchmarks that measure the engine without sockets. Safe for concurrent
 // use; frame may be reused after the call.
-func (a *App) FrameSink() FrameSink { return a.data.Sink() }
+func (a *App) FrameSink() venue.FrameSink { return a.data.Sink() }
 
 // ForceRecycle replaces connection connID now (make before break) and
 // returns when the recycle ended. It fails when recycling is disabled.
@@ -266,3 +271,21 @@ func (a *App) ResetLatency() {
 		w.endToEnd.Reset()
 	}
 }
+
+// mover adapts the data path's migrations to the recycler's make-before-break protocol.
+type mover struct{ d *dataPath }
+
+func (m mover) Begin(ids []string, from int64) recycle.Migration {
+	return m.d.BeginMigration(ids, from)
+}
+
+func (m mover) Finish(mg recycle.Migration) recycle.Result {
+	return recycle.Result(m.d.FinishMigration(mg.(*Migration)))
+}
+
+func (m mover) Abort(mg recycle.Migration) recycle.Result {
+	return recycle.Result(m.d.AbortMigration(mg.(*Migration)))
+}
+
+// The asset registry is what the pool runs on.
+var _ venue.Registry = (*assets.Registry)(nil)

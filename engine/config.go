@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/gamma"
 )
 
@@ -16,7 +19,7 @@ const DefaultGammaURL = gamma.DefaultBaseURL
 // Config configures an App. The zero value runs against the live venue with
 // the documented defaults; New fills them in and validates the rest.
 type Config struct {
-	// WSURL is the CLOB market channel. Default DefaultMarketURL.
+	// WSURL is the CLOB market channel. Default venue.DefaultMarketURL.
 	WSURL string
 	// GammaURL is the Gamma REST base URL. Default DefaultGammaURL.
 	GammaURL string
@@ -46,29 +49,29 @@ type Config struct {
 	Handler HandlerFactory
 
 	// AssetsPerConn is how many assets share one socket. Default 200, at most
-	// ConnMaxAssets (500).
+	// venue.MaxAssetsPerConn (500).
 	AssetsPerConn int
-	// Conn tunes every connection (ping, stale timeout, backoff, frame size);
+	// venue.Conn tunes every connection (ping, stale timeout, backoff, frame size);
 	// its URL is taken from WSURL.
-	Conn ConnConfig
-	// Pool tunes the subscription loop; its Conn and AssetsPerConn are taken
+	Conn venue.ConnConfig
+	// venue.Pool tunes the subscription loop; its venue.Conn and AssetsPerConn are taken
 	// from the fields above.
-	Pool PoolConfig
+	Pool venue.PoolConfig
 
 	// DisableLifecycle turns off Gamma discovery and expiry: assets then come
 	// only from AddMarket.
 	DisableLifecycle bool
-	// Lifecycle tunes discovery and expiry.
-	Lifecycle LifecycleConfig
+	// markets.Lifecycle tunes discovery and expiry.
+	Lifecycle markets.Config
 	// DisableRecycling turns off connection recycling.
 	DisableRecycling bool
-	// Recycler tunes connection recycling.
-	Recycler RecyclerConfig
+	// recycle.Recycler tunes connection recycling.
+	Recycler recycle.Config
 
 	// OnNewMarket and OnMarketExpired are called from the lifecycle
 	// goroutine when a market is registered or retired. Optional.
-	OnNewMarket     func(Market)
-	OnMarketExpired func(Market)
+	OnNewMarket     func(markets.Market)
+	OnMarketExpired func(markets.Market)
 
 	// AssetStaleAfter: an asset with no event for this long gets a fresh
 	// snapshot requested, which heals the venue's per-asset silent stall (a
@@ -107,7 +110,7 @@ const maxWorkers = 256
 
 func (c *Config) fill() error {
 	if c.WSURL == "" {
-		c.WSURL = DefaultMarketURL
+		c.WSURL = venue.DefaultMarketURL
 	}
 	if c.GammaURL == "" {
 		c.GammaURL = DefaultGammaURL
@@ -148,7 +151,7 @@ func (c *Config) fill() error {
 	check(c.Workers >= 1 && c.Workers <= maxWorkers, "workers must be 1..%d, got %d", maxWorkers, c.Workers)
 	check(c.RingSize >= 64 && c.RingSize <= 1<<24, "ring size must be 64..16777216, got %d", c.RingSize)
 	check(c.InboundBytes >= 1<<20, "inbound bytes must be at least 1 MiB, got %d", c.InboundBytes)
-	check(c.AssetsPerConn >= 1 && c.AssetsPerConn <= ConnMaxAssets, "assets per connection must be 1..%d, got %d", ConnMaxAssets, c.AssetsPerConn)
+	check(c.AssetsPerConn >= 1 && c.AssetsPerConn <= venue.MaxAssetsPerConn, "assets per connection must be 1..%d, got %d", venue.MaxAssetsPerConn, c.AssetsPerConn)
 	check(c.Backpressure == DropAndResync || c.Backpressure == Block, "unknown backpressure policy %d", c.Backpressure)
 	check(c.StopTimeout > 0 && c.StuckAfter > 0 && c.DataStaleAfter > 0, "timeouts must be positive")
 	for name, raw := range map[string]string{"ws url": c.WSURL, "gamma url": c.GammaURL} {

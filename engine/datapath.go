@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine/venue"
 )
 
 // dataPath is the engine's hot path: the router and its workers. The pool
@@ -25,7 +27,7 @@ func newDataPath(rc routerConfig, wc workerConfig) *dataPath {
 }
 
 // Sink is the FrameSink the pool's connections deliver to.
-func (d *dataPath) Sink() FrameSink { return d.router.push }
+func (d *dataPath) Sink() venue.FrameSink { return d.router.push }
 
 // Book returns a copy of an asset's book, at most depth levels a side (0:
 // all). The copy is made by the owning worker between two events.

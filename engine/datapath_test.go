@@ -13,6 +13,7 @@ import (
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 const (
@@ -82,7 +83,7 @@ func TestDataPathAppliesFramesInOrder(t *testing.T) {
 	sink := d.Sink()
 	sink(1, []byte("["+dpBookA+","+dpBookB+"]"), mono.Now())
 	sink(1, []byte(dpChanges), mono.Now())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		if n := rec.count(); n != 4 {
 			return fmt.Errorf("handler saw %d events; want 4", n)
 		}
@@ -139,7 +140,7 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 	// The venue says best bid 0.45 after the change, the book says 0.50.
 	bad := strings.Replace(dpChanges, `"best_bid":"0.50"`, `"best_bid":"0.45"`, 1)
 	sink(1, []byte(bad), mono.Now())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(resynced) == 0 || resynced[0] != dpAssetA {
@@ -152,7 +153,7 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 		t.Error("book still valid after a best bid/ask divergence")
 	}
 	sink(1, []byte(dpBookA), mono.Now())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		v, _, _ := d.Book(ctx, dpAssetA, 0)
 		if !v.Valid {
 			return fmt.Errorf("book not valid again after a new snapshot")
@@ -230,7 +231,7 @@ func TestDataPathBadChangeInvalidatesOnlyItsAsset(t *testing.T) {
 	bad := strings.Replace(dpChanges, `"size":"300"`, `"size":"1e400"`, 1)
 	sink(1, []byte(bad), mono.Now())
 	ctx := context.Background()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		va, _, _ := d.Book(ctx, dpAssetA, 0)
 		vb, _, _ := d.Book(ctx, dpAssetB, 0)
 		if va.Valid {

@@ -40,6 +40,6 @@
 //   - Books are never touched from outside their worker: Book, removals and
 //     migrations travel the data path as control requests and are answered
 //     by the worker between two events.
-//   - Registry: any number of readers and writers; readers never wait for
-//     writers. Pool and Conn document their own contracts.
+//   - assets.Registry: any number of readers and writers; readers never wait for
+//     writers. venue.Pool and venue.Conn document their own contracts.
 package engine

@@ -10,6 +10,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -43,8 +46,8 @@ func testApp(t *testing.T, s *sim.Server, mod func(*Config)) *App {
 		RingSize:         1 << 14,
 		DisableLifecycle: true,
 		DisableRecycling: true,
-		Pool:             PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:             ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Pool:             venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		Conn:             venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
 		Logger:           quietLogger(),
 	}
 	if mod != nil {
@@ -75,7 +78,7 @@ func addSimMarkets(a *App, s *sim.Server) []string {
 		if m.Closed || !m.EnableOrderBook {
 			continue
 		}
-		a.AddMarket(Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate})
+		a.AddMarket(markets.Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate})
 		ids = append(ids, m.TokenIDs...)
 	}
 	return ids
@@ -85,7 +88,7 @@ func addSimMarkets(a *App, s *sim.Server) []string {
 func waitAllValid(t *testing.T, a *App, ids []string, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	checkFor(t, timeout, 50*time.Millisecond, func() error {
+	poll.For(t, timeout, 50*time.Millisecond, func() error {
 		missing := 0
 		for _, id := range ids {
 			v, ok, err := a.Book(ctx, id, 0)
@@ -106,7 +109,7 @@ func waitQuiescent(t *testing.T, a *App) {
 	t.Helper()
 	var last uint64
 	stable := 0
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 20*time.Millisecond, func() error {
 		s := a.Stats()
 		var events uint64
 		pending := s.Router.QueueDepths["async_queue"]
@@ -245,7 +248,7 @@ func TestIntegrationSlowHandlerBackpressure(t *testing.T) {
 		c.Handler = handler
 	})
 	ids := addSimMarkets(a, s)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if d := a.Stats().Router.Dropped; d < 100 {
 			return fmt.Errorf("%d drops so far", d)
 		}
@@ -301,7 +304,7 @@ func TestIntegrationReconnect(t *testing.T) {
 		if err != nil || n == 0 {
 			t.Fatalf("CloseSockets(%d) = %d, %v", code, n, err)
 		}
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if got := reconnects() - before; got < uint64(n) {
 				return fmt.Errorf("%d of %d sockets reconnected after close %d", got, n, code)
 			}
@@ -334,7 +337,7 @@ func TestIntegrationAssetStallHealed(t *testing.T) {
 		c.Pool.SnapshotTimeout = 500 * time.Millisecond
 	})
 	ids := addSimMarkets(a, s)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if n := a.Stats().Router.StaleResyncs; n < 5 {
 			return fmt.Errorf("%d stale-asset resyncs so far", n)
 		}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/markets"
+
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/polyfeed/polyfeed/book"
@@ -38,19 +40,8 @@ func (b Backpressure) String() string {
 	return "drop"
 }
 
-// MarketEvent is a copied new_market or market_resolved notice from the
-// socket (custom feature). Gamma stays the source of truth; these only make
-// the lifecycle react sooner.
-type MarketEvent struct {
-	Resolved       bool
-	ID             string
-	Market         string // condition id
-	Question, Slug string
-	AssetIDs       []string
-	Outcomes       []string
-	WinningAssetID string
-	Timestamp      int64
-}
+// MarketEvent is the market notice the router hands to the lifecycle; see markets.Event.
+type MarketEvent = markets.Event
 
 // routerConfig is filled by the App from Config.
 type routerConfig struct {

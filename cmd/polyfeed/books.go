@@ -9,6 +9,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/fixed"
 )
 
@@ -59,10 +60,10 @@ func printBooks(ctx context.Context, app *engine.App, ids []string, n int, log *
 	reg := app.Registry()
 	ids = slices.DeleteFunc(ids, func(id string) bool {
 		e, ok := reg.Get(id)
-		return !ok || e.State != engine.StateSubscribed
+		return !ok || e.State != assets.StateSubscribed
 	})
 	if len(ids) < n {
-		all := reg.ByState(engine.StateSubscribed)
+		all := reg.ByState(assets.StateSubscribed)
 		slices.Sort(all)
 		for _, id := range all {
 			if len(ids) == n {

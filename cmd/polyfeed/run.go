@@ -16,6 +16,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/internal/admin"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 	"github.com/polyfeed/polyfeed/internal/sim"
@@ -187,7 +188,7 @@ func registerSimMarkets(app *engine.App, s *sim.Server, log *slog.Logger) {
 		if m.Closed || !m.EnableOrderBook {
 			continue
 		}
-		err := app.AddMarket(engine.Market{ID: m.ID, ConditionID: m.ConditionID, Question: m.Question, Slug: m.Slug,
+		err := app.AddMarket(markets.Market{ID: m.ID, ConditionID: m.ConditionID, Question: m.Question, Slug: m.Slug,
 			AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate, NegRisk: m.NegRisk, TickSize: m.TickSize})
 		if err != nil {
 			refused++

@@ -1,4 +1,10 @@
-package engine
+// Package recycle replaces sick or polluted connections without losing an event: it opens a
+// replacement carrying the same live assets, lets the data path switch each asset over once
+// the new connection's stream is aligned with the old one (make before break), then closes
+// the old connection.
+//
+// Concurrency: every exported Recycler method is safe for concurrent use; see Recycler.
+package recycle
 
 import (
 	"context"
@@ -7,52 +13,60 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/venue"
 )
 
-// Recycle reasons, as counted in RecyclerStats.ByReason. Stable strings, fit for metric labels.
+// Recycle reasons, as counted in Stats.ByReason. Stable strings, fit for metric labels.
 const (
-	RecyclePollution       = "pollution"          // share of carried assets that are not live ≥ PollutionThreshold
-	RecycleMaxAge          = "max_age"            // older than MaxAge
-	RecycleStall           = "stall"              // no data frame for StallTimeout while carrying live assets
-	RecycleReconnects      = "reconnect_failures" // MaxDialFailures failed dials since it was last connected
-	RecycleSnapshotTimeout = "snapshot_timeout"   // a live asset without its first snapshot for SnapshotTimeout
-	RecycleManual          = "manual"             // ForceRecycle
+	ReasonPollution       = "pollution"          // share of carried assets that are not live ≥ PollutionThreshold
+	ReasonMaxAge          = "max_age"            // older than MaxAge
+	ReasonStall           = "stall"              // no data frame for StallTimeout while carrying live assets
+	ReasonReconnects      = "reconnect_failures" // MaxDialFailures failed dials since it was last connected
+	ReasonSnapshotTimeout = "snapshot_timeout"   // a live asset without its first snapshot for SnapshotTimeout
+	ReasonManual          = "manual"             // ForceRecycle
 )
 
-// ErrRecycleBusy is returned by ForceRecycle when MaxConcurrent recycles are running or the
+// ErrBusy is returned by ForceRecycle when MaxConcurrent recycles are running or the
 // connection is already being recycled.
-var ErrRecycleBusy = errors.New("recycle busy")
+var ErrBusy = errors.New("recycle busy")
 
-// recyPool is what the recycler needs from the pool; *Pool implements it.
-type recyPool interface {
-	OpenConn(ids []string) (*Conn, error)
+// Pool is what the recycler needs from the connection pool; *venue.Pool implements it.
+type Pool interface {
+	OpenConn(ids []string) (*venue.Conn, error)
 	CloseConn(ctx context.Context, id int64) error
-	Conns() []*Conn
-	Conn(id int64) (*Conn, bool)
+	Conns() []*venue.Conn
+	Conn(id int64) (*venue.Conn, bool)
 }
 
-// recyMigration is an announced migration as the recycler watches it.
-type recyMigration interface {
+// Migration is an announced migration as the recycler watches it.
+type Migration interface {
+	// Pending is the number of assets not yet switched to the replacement.
 	Pending() int
+	// Done is closed once every asset switched.
 	Done() <-chan struct{}
 }
 
-// recyMover is the make-before-break protocol of the data path as the recycler drives it.
-type recyMover interface {
-	begin(ids []string, from int64) recyMigration
-	finish(m recyMigration) recyResult
-	// abort gives up a migration whose replacement will not take over.
-	abort(m recyMigration) recyResult
+// Mover is the make-before-break protocol of the data path as the recycler drives it: the
+// engine adapts its migrations to it.
+type Mover interface {
+	// Begin announces that ids move from connection from to a replacement.
+	Begin(ids []string, from int64) Migration
+	// Finish ends a migration whose replacement took over.
+	Finish(m Migration) Result
+	// Abort gives up a migration whose replacement will not take over.
+	Abort(m Migration) Result
 }
 
-// recyResult is how a finished migration ended: assets that switched once their new book
+// Result is how a finished migration ended: assets that switched once their new book
 // matched (Switched), were switched by force at the end (Forced), or got no snapshot from the
 // new connection (Missing: invalidated and resynced by the data path).
-type recyResult struct{ Switched, Forced, Missing int }
+type Result struct{ Switched, Forced, Missing int }
 
-// RecyclerConfig configures a Recycler. Zero fields take the documented defaults in
-// NewRecycler.
-type RecyclerConfig struct {
+// Config configures a Recycler. Zero fields take the documented defaults in
+// New.
+type Config struct {
 	// CheckInterval is the time between two health checks of every connection. Default 10 s.
 	CheckInterval time.Duration
 	// PollutionThreshold: a connection whose carried assets are at least this share not live
@@ -89,7 +103,7 @@ type RecyclerConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *RecyclerConfig) fill() {
+func (c *Config) fill() {
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = 10 * time.Second
 	}
@@ -131,8 +145,8 @@ func (c *RecyclerConfig) fill() {
 	}
 }
 
-// RecyclerStats is a point-in-time view of the recycler.
-type RecyclerStats struct {
+// Stats is a point-in-time view of the recycler.
+type Stats struct {
 	// Completed counts recycles that replaced their connection; Failed those that kept it
 	// (rolled back); Active those running now.
 	Completed uint64 `json:"recycles_completed"`
@@ -152,10 +166,10 @@ type RecyclerStats struct {
 	LastError   string            `json:"last_error,omitempty"`
 }
 
-// recyView is what the triggers look at for one connection.
-type recyView struct {
+// connView is what the triggers look at for one connection.
+type connView struct {
 	ID             int64
-	Status         ConnStatus
+	Status         venue.ConnStatus
 	CreatedAt      time.Time
 	ConnectedSince time.Time // zero while not connected
 	LastData       time.Time // zero: never
@@ -165,8 +179,8 @@ type recyView struct {
 	Awaiting       []string // live assets with no snapshot since their (re)subscribe
 }
 
-// recyConnState is what the recycler remembers about one connection between checks.
-type recyConnState struct {
+// connState is what the recycler remembers about one connection between checks.
+type connState struct {
 	dialBase     uint64               // DialFailures when last seen connected
 	awaitingFrom map[string]time.Time // first check that saw the asset awaiting
 }
@@ -177,7 +191,7 @@ type recyConnState struct {
 //  1. ids := the connection's live assets (registry SUBSCRIBED on it);
 //  2. announce the migration to the data path (BeginMigration), before any frame of the
 //     replacement can arrive;
-//  3. open the replacement carrying ids (Pool.OpenConn);
+//  3. open the replacement carrying ids (venue.Pool.OpenConn);
 //  4. wait until every asset switched (its shadow book from the new socket equals the live
 //     book) or Stabilization passed; the wait extends while assets keep switching, up to
 //     MaxStabilization;
@@ -185,7 +199,7 @@ type recyConnState struct {
 //     resynced by the data path;
 //  6. Reassign each asset old → new in the registry; assets that expired meanwhile stay with
 //     the old connection and are unsubscribed from the new one;
-//  7. close the old connection (Pool.CloseConn).
+//  7. close the old connection (venue.Pool.CloseConn).
 //
 // Rollback: if OpenConn fails, or the replacement delivered no data frame at all by the end of
 // the wait (it never connected), or Stop interrupts the wait before the replacement delivered
@@ -198,19 +212,19 @@ type recyConnState struct {
 // each recycle runs on its own goroutine, at most MaxConcurrent at once; Stop cancels the loop
 // and running recycles and waits for all of them.
 type Recycler struct {
-	cfg  RecyclerConfig
-	reg  *Registry
-	pool recyPool
-	mig  recyMover
+	cfg  Config
+	reg  *assets.Registry
+	pool Pool
+	mig  Mover
 	log  *slog.Logger
 
 	slots chan struct{} // capacity MaxConcurrent: one token per running recycle
 
 	mu     sync.Mutex
 	busy   map[int64]bool // connections being recycled, old and new
-	conns  map[int64]*recyConnState
+	conns  map[int64]*connState
 	noSnap map[string]bool // assets still without a snapshot after a recycle: not counted again
-	st     RecyclerStats
+	st     Stats
 
 	lifeMu  sync.Mutex
 	started bool
@@ -219,38 +233,13 @@ type Recycler struct {
 	wg      sync.WaitGroup // the loop and every recycle
 }
 
-// newRecycler builds a recycler on the pool and mover interfaces (the exported constructor
-// adapts the data path's migration API).
-// recyMigrator is the data path's make-before-break API (see Migration).
-type recyMigrator interface {
-	BeginMigration(ids []string, from int64) *Migration
-	FinishMigration(m *Migration) MigrationResult
-	AbortMigration(m *Migration) MigrationResult
-}
-
-// recyAdapter lets the recycler drive the data path through recyMover.
-type recyAdapter struct{ m recyMigrator }
-
-func (a recyAdapter) begin(ids []string, from int64) recyMigration {
-	return a.m.BeginMigration(ids, from)
-}
-func (a recyAdapter) abort(m recyMigration) recyResult {
-	return recyResult(a.m.AbortMigration(m.(*Migration)))
-}
-func (a recyAdapter) finish(m recyMigration) recyResult {
-	return recyResult(a.m.FinishMigration(m.(*Migration)))
-}
-
-// NewRecycler builds the recycler of pool's connections; mig is the data
-// path that switches each asset over without loss.
-func NewRecycler(cfg RecyclerConfig, reg *Registry, pool *Pool, mig recyMigrator) *Recycler {
-	return newRecycler(cfg, reg, pool, recyAdapter{mig})
-}
-
-func newRecycler(cfg RecyclerConfig, reg *Registry, pool recyPool, mv recyMover) *Recycler {
+// New returns a recycler of pool's connections that is not started yet. mv is the data
+// path's make-before-break protocol, which switches each asset over without loss. reg, pool
+// and mv must not be nil.
+func New(cfg Config, reg *assets.Registry, pool Pool, mv Mover) *Recycler {
 	cfg.fill()
 	if reg == nil || pool == nil || mv == nil {
-		panic("engine: NewRecycler needs a registry, a pool and a migrator")
+		panic("recycle: New needs a registry, a pool and a migrator")
 	}
 	r := &Recycler{
 		cfg:    cfg,
@@ -260,7 +249,7 @@ func newRecycler(cfg RecyclerConfig, reg *Registry, pool recyPool, mv recyMover)
 		log:    cfg.Logger,
 		slots:  make(chan struct{}, cfg.MaxConcurrent),
 		busy:   make(map[int64]bool),
-		conns:  make(map[int64]*recyConnState),
+		conns:  make(map[int64]*connState),
 		noSnap: make(map[string]bool),
 	}
 	r.st.ByReason = make(map[string]uint64)
@@ -322,14 +311,14 @@ func (r *Recycler) loop() {
 
 // ForceRecycle recycles connection connID now and returns when the recycle ended: nil when it
 // was replaced, an error when it was kept (rolled back), is unknown, or is already being
-// recycled, or when MaxConcurrent recycles are running (ErrRecycleBusy).
+// recycled, or when MaxConcurrent recycles are running (ErrBusy).
 func (r *Recycler) ForceRecycle(connID int64) error {
 	c, ok := r.pool.Conn(connID)
 	if !ok {
 		return fmt.Errorf("cannot recycle connection %d: not in the pool", connID)
 	}
 	if !r.acquire(connID) {
-		return fmt.Errorf("cannot recycle connection %d: %w", connID, ErrRecycleBusy)
+		return fmt.Errorf("cannot recycle connection %d: %w", connID, ErrBusy)
 	}
 	r.lifeMu.Lock()
 	if r.ctx.Err() != nil {
@@ -340,7 +329,7 @@ func (r *Recycler) ForceRecycle(connID int64) error {
 	r.wg.Add(1)
 	r.lifeMu.Unlock()
 	defer r.wg.Done()
-	return r.recycle(c, RecycleManual)
+	return r.recycle(c, ReasonManual)
 }
 
 // acquire takes a recycle slot for connID; false if none is free or connID is busy.
@@ -412,16 +401,16 @@ func (r *Recycler) check() {
 }
 
 // view reads a connection's state for the triggers.
-func (r *Recycler) view(c *Conn) recyView {
+func (r *Recycler) view(c *venue.Conn) connView {
 	st := c.Stats()
-	v := recyView{
+	v := connView{
 		ID: c.ID(), Status: st.Status, CreatedAt: st.CreatedAt, ConnectedSince: st.ConnectedSince,
 		LastData: st.LastData, DialFailures: st.DialFailures, Carried: st.Assets,
 		Active: r.reg.ConnStats(c.ID()).Active,
 	}
 	if st.AwaitingSnapshot > 0 {
 		for _, id := range c.AwaitingSnapshot() {
-			if e, ok := r.reg.Get(id); ok && e.State == StateSubscribed && e.ConnID == c.ID() {
+			if e, ok := r.reg.Get(id); ok && e.State == assets.StateSubscribed && e.ConnID == c.ID() {
 				v.Awaiting = append(v.Awaiting, id)
 			}
 		}
@@ -431,29 +420,29 @@ func (r *Recycler) view(c *Conn) recyView {
 
 // judge returns the reason to recycle the connection, or "". It updates the per-connection
 // memory (dial failure base, first time each asset was seen awaiting its snapshot).
-func (r *Recycler) judge(now time.Time, v recyView) string {
+func (r *Recycler) judge(now time.Time, v connView) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cs := r.conns[v.ID]
 	if cs == nil {
-		cs = &recyConnState{dialBase: v.DialFailures, awaitingFrom: make(map[string]time.Time)}
+		cs = &connState{dialBase: v.DialFailures, awaitingFrom: make(map[string]time.Time)}
 		r.conns[v.ID] = cs
 	}
 	age := now.Sub(v.CreatedAt)
 	if age >= r.cfg.MaxAge {
-		return RecycleMaxAge
+		return ReasonMaxAge
 	}
-	if v.Status != ConnConnected {
+	if v.Status != venue.ConnConnected {
 		clear(cs.awaitingFrom) // a reconnect resubscribes everything: snapshots start over
 		if v.Active > 0 && v.DialFailures-cs.dialBase >= uint64(r.cfg.MaxDialFailures) {
-			return RecycleReconnects
+			return ReasonReconnects
 		}
 		return ""
 	}
 	cs.dialBase = v.DialFailures
 	if v.Carried > 0 && age >= r.cfg.MinAge {
 		if stale := float64(max(v.Carried-v.Active, 0)) / float64(v.Carried); stale >= r.cfg.PollutionThreshold {
-			return RecyclePollution
+			return ReasonPollution
 		}
 	}
 	if v.Active > 0 {
@@ -462,7 +451,7 @@ func (r *Recycler) judge(now time.Time, v recyView) string {
 			last = v.ConnectedSince
 		}
 		if now.Sub(last) >= r.cfg.StallTimeout {
-			return RecycleStall
+			return ReasonStall
 		}
 	}
 	starved := false
@@ -487,19 +476,19 @@ func (r *Recycler) judge(now time.Time, v recyView) string {
 		}
 	}
 	if starved {
-		return RecycleSnapshotTimeout
+		return ReasonSnapshotTimeout
 	}
 	return ""
 }
 
 // recycle replaces old; the caller holds its slot, which recycle releases.
-func (r *Recycler) recycle(old *Conn, reason string) (err error) {
+func (r *Recycler) recycle(old *venue.Conn, reason string) (err error) {
 	oldID := old.ID()
 	r.mu.Lock()
 	r.st.ByReason[reason]++
 	r.mu.Unlock()
 	var moved int
-	var res recyResult
+	var res Result
 	var newID int64
 	defer func() {
 		r.mu.Lock()
@@ -537,10 +526,10 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 		}
 		return nil
 	}
-	m := r.mig.begin(ids, oldID)
+	m := r.mig.Begin(ids, oldID)
 	nc, err := r.pool.OpenConn(ids)
 	if err != nil {
-		res = r.mig.abort(m)
+		res = r.mig.Abort(m)
 		return fmt.Errorf("cannot open replacement for connection %d: %w", oldID, err)
 	}
 	newID = nc.ID()
@@ -554,7 +543,7 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 		// It is closed before the migration ends, so no frame of it can follow.
 		cerr := r.closeConn(newID)
 		if nc.Stats().Messages == 0 {
-			res = r.mig.abort(m)
+			res = r.mig.Abort(m)
 			why := "delivered no data"
 			if interrupted {
 				why = "interrupted"
@@ -563,10 +552,10 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 		}
 		// A frame slipped in while closing: it may have switched assets, so go forward and
 		// let the data path resync what the closed replacement owned.
-		res = r.mig.finish(m)
+		res = r.mig.Finish(m)
 		return errors.Join(fmt.Errorf("cannot recycle connection %d: replacement %d closed after it delivered", oldID, newID), cerr)
 	}
-	res = r.mig.finish(m)
+	res = r.mig.Finish(m)
 
 	var stay []string
 	for _, id := range ids {
@@ -599,7 +588,7 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 // stabilize waits for the migration to settle: until every asset switched, or Stabilization
 // passed with no asset switching in the last poll, or MaxStabilization passed. It returns
 // false if Stop interrupted it.
-func (r *Recycler) stabilize(m recyMigration, total int) bool {
+func (r *Recycler) stabilize(m Migration, total int) bool {
 	const poll = 50 * time.Millisecond
 	start := time.Now()
 	t := time.NewTicker(poll)
@@ -632,7 +621,7 @@ func (r *Recycler) closeConn(id int64) error {
 }
 
 // Stats returns a snapshot of the recycler's counters.
-func (r *Recycler) Stats() RecyclerStats {
+func (r *Recycler) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.st

@@ -1,4 +1,11 @@
-package engine
+// Package venue talks to the venue's market channel: a Conn is one WebSocket carrying up to
+// MaxAssetsPerConn assets (keepalive, stale detection, reconnect with backoff, live
+// subscribe/unsubscribe), and the Pool spreads the registry's pending assets over as many
+// Conns as it takes. Every data frame goes to a FrameSink; nothing here decodes events.
+//
+// Concurrency: Conn and Pool methods may be called from any goroutine; each documents what
+// it serialises. A FrameSink is called on each connection's read goroutine.
+package venue
 
 import (
 	"context"
@@ -33,9 +40,9 @@ import (
 //     sink concurrently.
 type FrameSink func(connID int64, frame []byte, recvNanos int64)
 
-// ConnMaxAssets is the hard limit of assets on one connection. Around 500 the
+// MaxAssetsPerConn is the hard limit of assets on one connection. Around 500 the
 // venue starts dropping snapshots and stalling sockets silently (PROTOCOL.md §1).
-const ConnMaxAssets = 500
+const MaxAssetsPerConn = 500
 
 // DefaultMarketURL is the venue's CLOB market channel.
 const DefaultMarketURL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
@@ -46,7 +53,7 @@ type ConnConfig struct {
 	// URL of the market channel, ws:// or wss://. Default DefaultMarketURL.
 	URL string
 	// MaxAssets is how many assets the connection may carry. Default and upper
-	// bound ConnMaxAssets; larger values are clamped to it.
+	// bound MaxAssetsPerConn; larger values are clamped to it.
 	MaxAssets int
 	// PingInterval is how often the text "PING" keepalive is sent once the
 	// socket is subscribed. Default 10 s (the venue drops sockets silent for ~10 s).
@@ -91,8 +98,8 @@ func (c *ConnConfig) fill() {
 	if c.URL == "" {
 		c.URL = DefaultMarketURL
 	}
-	if c.MaxAssets <= 0 || c.MaxAssets > ConnMaxAssets {
-		c.MaxAssets = ConnMaxAssets
+	if c.MaxAssets <= 0 || c.MaxAssets > MaxAssetsPerConn {
+		c.MaxAssets = MaxAssetsPerConn
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 10 * time.Second
@@ -193,21 +200,21 @@ type ConnStats struct {
 	LastCloseCode uint16
 }
 
-// connAsset is one asset carried by a connection. Times are mono.Now() readings.
-type connAsset struct {
+// subscription is one asset carried by a connection. Times are mono.Now() readings.
+type subscription struct {
 	subscribedAt atomic.Int64 // when the subscribe carrying it was last written
 	snapshotAt   atomic.Int64 // recv time of a snapshot; counts only if >= subscribedAt
 }
 
-func (a *connAsset) seen() bool {
+func (a *subscription) seen() bool {
 	s := a.snapshotAt.Load()
 	return s != 0 && s >= a.subscribedAt.Load()
 }
 
-// connHot holds the counters the read goroutine writes per frame, on their own
+// hotCounters holds the counters the read goroutine writes per frame, on their own
 // cache lines so Stats readers and the other goroutines' counters do not share
 // them.
-type connHot struct {
+type hotCounters struct {
 	_         [64]byte
 	messages  atomic.Uint64
 	bytes     atomic.Uint64
@@ -237,7 +244,7 @@ type Conn struct {
 
 	// assets is read lock-free (router calls MarkSnapshot); every mutation
 	// happens under mu so the set and what the socket was told stay in step.
-	assets *xsync.MapOf[string, *connAsset]
+	assets *xsync.MapOf[string, *subscription]
 
 	// mu serialises asset-set mutations and every write to the socket: a
 	// write sets the deadline and writes as one step.
@@ -254,7 +261,7 @@ type Conn struct {
 	done    chan struct{}      // closed when run returns
 
 	status atomic.Uint32
-	hot    connHot
+	hot    hotCounters
 
 	sessions       atomic.Uint64
 	dialFailures   atomic.Uint64
@@ -276,7 +283,7 @@ func NewConn(id int64, cfg ConnConfig, sink FrameSink) *Conn {
 		sink:    sink,
 		log:     cfg.Logger.With("conn", id),
 		created: mono.Now(),
-		assets:  xsync.NewMapOf[string, *connAsset](),
+		assets:  xsync.NewMapOf[string, *subscription](),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
@@ -317,7 +324,7 @@ func (c *Conn) Has(assetID string) bool {
 // Assets returns the current asset set, sorted.
 func (c *Conn) Assets() []string {
 	ids := make([]string, 0, c.assets.Size())
-	c.assets.Range(func(id string, _ *connAsset) bool {
+	c.assets.Range(func(id string, _ *subscription) bool {
 		ids = append(ids, id)
 		return true
 	})
@@ -412,12 +419,12 @@ func (c *Conn) Subscribe(ids []string) error {
 	wasEmpty := c.assets.Size() == 0
 	now := mono.Now()
 	for _, id := range fresh {
-		a := &connAsset{}
+		a := &subscription{}
 		a.subscribedAt.Store(now)
 		c.assets.Store(id, a)
 	}
 	if s := c.sock.Load(); s != nil {
-		msg, err := json.Marshal(connOpMsg{Operation: "subscribe", AssetsIDs: fresh, CustomFeatureEnabled: true})
+		msg, err := json.Marshal(opMsg{Operation: "subscribe", AssetsIDs: fresh, CustomFeatureEnabled: true})
 		if err != nil {
 			return fmt.Errorf("cannot encode subscribe operation: %w", err)
 		}
@@ -452,7 +459,7 @@ func (c *Conn) Unsubscribe(ids []string) error {
 		return nil
 	}
 	if s := c.sock.Load(); s != nil {
-		msg, err := json.Marshal(connOpMsg{Operation: "unsubscribe", AssetsIDs: gone})
+		msg, err := json.Marshal(opMsg{Operation: "unsubscribe", AssetsIDs: gone})
 		if err != nil {
 			return fmt.Errorf("cannot encode unsubscribe operation: %w", err)
 		}
@@ -499,7 +506,7 @@ func (c *Conn) SnapshotSeen(assetID string) bool {
 // before cutoff, a mono.Now() reading, that have had no snapshot since.
 func (c *Conn) AwaitingSnapshotSince(cutoff int64) []string {
 	var ids []string
-	c.assets.Range(func(id string, a *connAsset) bool {
+	c.assets.Range(func(id string, a *subscription) bool {
 		if sub := a.subscribedAt.Load(); sub != 0 && sub < cutoff && !a.seen() {
 			ids = append(ids, id)
 		}
@@ -511,7 +518,7 @@ func (c *Conn) AwaitingSnapshotSince(cutoff int64) []string {
 
 func (c *Conn) AwaitingSnapshot() []string {
 	var ids []string
-	c.assets.Range(func(id string, a *connAsset) bool {
+	c.assets.Range(func(id string, a *subscription) bool {
 		if !a.seen() {
 			ids = append(ids, id)
 		}
@@ -524,7 +531,7 @@ func (c *Conn) AwaitingSnapshot() []string {
 // LastData returns the receive time of the last data frame (zero if none):
 // the venue keeps answering PING on a socket whose data stopped, so liveness
 // is judged by data.
-func (c *Conn) LastData() time.Time { return connTime(c.hot.lastData.Load()) }
+func (c *Conn) LastData() time.Time { return monoTime(c.hot.lastData.Load()) }
 
 // Stats returns a snapshot of the connection's counters.
 func (c *Conn) Stats() ConnStats {
@@ -541,12 +548,12 @@ func (c *Conn) Stats() ConnStats {
 		Disconnects:    c.disconnects.Load(),
 		OversizeCloses: c.oversizeCloses.Load(),
 		StaleCloses:    c.staleCloses.Load(),
-		CreatedAt:      connTime(c.created),
-		ConnectedSince: connTime(c.connectedSince.Load()),
-		LastFrame:      connTime(c.hot.lastFrame.Load()),
-		LastData:       connTime(c.hot.lastData.Load()),
-		LastPong:       connTime(c.hot.lastPong.Load()),
-		Age:            time.Since(connTime(c.created)),
+		CreatedAt:      monoTime(c.created),
+		ConnectedSince: monoTime(c.connectedSince.Load()),
+		LastFrame:      monoTime(c.hot.lastFrame.Load()),
+		LastData:       monoTime(c.hot.lastData.Load()),
+		LastPong:       monoTime(c.hot.lastPong.Load()),
+		Age:            time.Since(monoTime(c.created)),
 		LastCloseCode:  uint16(c.lastCloseCode.Load()),
 	}
 	if st.Sessions > 0 {
@@ -555,7 +562,7 @@ func (c *Conn) Stats() ConnStats {
 	if p := c.lastErr.Load(); p != nil {
 		st.LastError = *p
 	}
-	c.assets.Range(func(_ string, a *connAsset) bool {
+	c.assets.Range(func(_ string, a *subscription) bool {
 		if !a.seen() {
 			st.AwaitingSnapshot++
 		}
@@ -564,6 +571,6 @@ func (c *Conn) Stats() ConnStats {
 	return st
 }
 
-func connTime(nanos int64) time.Time { return mono.Time(nanos) }
+func monoTime(nanos int64) time.Time { return mono.Time(nanos) }
 
 func (c *Conn) setLastErr(s string) { c.lastErr.Store(&s) }

@@ -1,4 +1,4 @@
-package engine
+package venue
 
 import (
 	"cmp"
@@ -16,10 +16,11 @@ import (
 	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
-// poolRegistry is what the pool needs from the asset registry. Defined here,
+// Registry is what the pool needs from the asset registry. Defined here,
 // by its consumer, so the pool depends on behaviour rather than on the
-// registry's concrete type; *Registry satisfies it.
-type poolRegistry interface {
+// registry's concrete type; *assets.Registry satisfies it (asserted where the
+// engine wires the two).
+type Registry interface {
 	// TakePending claims up to max pending assets, oldest first.
 	TakePending(max int) []string
 	// ReturnPending gives back claimed assets that were not subscribed.
@@ -40,7 +41,7 @@ type PoolConfig struct {
 	Conn ConnConfig
 	// AssetsPerConn is how many assets the pool puts on one connection.
 	// Default 200 (what practitioners run reliably); clamped to
-	// Conn.MaxAssets (itself at most ConnMaxAssets).
+	// Conn.MaxAssets (itself at most MaxAssetsPerConn).
 	AssetsPerConn int
 	// MinBatch: a new connection is opened once this many assets are pending
 	// and no open connection has room. Default 50.
@@ -141,7 +142,7 @@ type PoolConnStats struct {
 // write.
 type Pool struct {
 	cfg  PoolConfig
-	reg  poolRegistry
+	reg  Registry
 	sink FrameSink
 	log  *slog.Logger
 
@@ -164,7 +165,7 @@ type Pool struct {
 
 // NewPool returns a pool that is not started yet, with cfg's defaults filled
 // in. reg is normally *Registry; reg and sink must not be nil.
-func NewPool(cfg PoolConfig, reg poolRegistry, sink FrameSink) *Pool {
+func NewPool(cfg PoolConfig, reg Registry, sink FrameSink) *Pool {
 	cfg.fill()
 	if reg == nil || sink == nil {
 		panic("engine: NewPool needs a registry and a sink")
@@ -328,11 +329,11 @@ func (p *Pool) openConnsLocked() []*Conn {
 		}
 		return true
 	})
-	slices.SortFunc(out, poolConnByID)
+	slices.SortFunc(out, byConnID)
 	return out
 }
 
-func poolConnByID(a, b *Conn) int { return cmp.Compare(a.ID(), b.ID()) }
+func byConnID(a, b *Conn) int { return cmp.Compare(a.ID(), b.ID()) }
 
 // OpenConn opens a new connection carrying ids right away (no batching or
 // dial pacing) and returns it. It does not touch the registry: the caller
@@ -494,7 +495,7 @@ func (p *Pool) Conns() []*Conn {
 		out = append(out, c)
 		return true
 	})
-	slices.SortFunc(out, poolConnByID)
+	slices.SortFunc(out, byConnID)
 	return out
 }
 
@@ -524,6 +525,3 @@ func (p *Pool) Stats() PoolStats {
 	}
 	return st
 }
-
-// The engine's Registry is what the pool runs on in production.
-var _ poolRegistry = (*Registry)(nil)

@@ -1,4 +1,4 @@
-package engine
+package markets
 
 import (
 	"context"
@@ -13,7 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
+	"github.com/polyfeed/polyfeed/internal/fakeclock"
 	"github.com/polyfeed/polyfeed/internal/gamma"
+	"github.com/polyfeed/polyfeed/internal/poll"
+	"go.uber.org/goleak"
 )
 
 // lifeGamma is a real HTTP server speaking Gamma's keyset listing (PROTOCOL.md §2) over a
@@ -123,7 +128,7 @@ func (g *lifeGamma) client(t *testing.T) *gamma.Client {
 
 // lifeMkt returns market n with two tokens.
 func lifeMkt(n int, end time.Time) lifeGammaMarket {
-	ids := recyIDs(100+n, 2)
+	ids := venuetest.TokenIDs(100+n, 2)
 	return lifeGammaMarket{id: strconv.Itoa(n), cond: fmt.Sprintf("0x%064x", n), tokens: ids, end: end, acceptingOrders: true}
 }
 
@@ -157,15 +162,15 @@ func (r *lifeRecorder) snapshot() (unsub, dropped, added, expired []string) {
 
 type lifeRig struct {
 	g   *lifeGamma
-	reg *Registry
+	reg *assets.Registry
 	rec *lifeRecorder
-	clk *testClock
+	clk *fakeclock.Clock
 	l   *Lifecycle
 }
 
-func newLifeRig(t *testing.T, edit func(*LifecycleConfig)) *lifeRig {
-	r := &lifeRig{g: newLifeGamma(t), reg: NewRegistry(), rec: &lifeRecorder{}, clk: newTestClock()}
-	cfg := LifecycleConfig{
+func newLifeRig(t *testing.T, edit func(*Config)) *lifeRig {
+	r := &lifeRig{g: newLifeGamma(t), reg: assets.New(nil), rec: &lifeRecorder{}, clk: fakeclock.New()}
+	cfg := Config{
 		Now: r.clk.Now,
 		OnNewMarket: func(m Market) {
 			r.rec.mu.Lock()
@@ -181,11 +186,11 @@ func newLifeRig(t *testing.T, edit func(*LifecycleConfig)) *lifeRig {
 	if edit != nil {
 		edit(&cfg)
 	}
-	r.l = newLifecycle(cfg, r.reg, r.g.client(t), r.rec, r.rec)
+	r.l = newWithLister(cfg, r.reg, r.g.client(t), r.rec, r.rec)
 	return r
 }
 
-func (r *lifeRig) state(t *testing.T, id string) AssetState {
+func (r *lifeRig) state(t *testing.T, id string) assets.State {
 	t.Helper()
 	e, ok := r.reg.Get(id)
 	if !ok {
@@ -216,7 +221,7 @@ func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
 	r.g.fail(1)
 	r.l.discover(context.Background())
 	for _, m := range ms {
-		if s := r.state(t, m.tokens[0]); s != StatePending {
+		if s := r.state(t, m.tokens[0]); s != assets.StatePending {
 			t.Fatalf("market %s after a partial listing: %v; want PENDING (nothing expires)", m.id, s)
 		}
 	}
@@ -240,8 +245,8 @@ func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
 	r.l.discover(context.Background())
 	for _, tc := range []struct {
 		m    lifeGammaMarket
-		want AssetState
-	}{{ms[0], StateExpired}, {m2, StatePending}, {m3, StateExpired}, {m4, StateExpired}, {ms[4], StatePending}} {
+		want assets.State
+	}{{ms[0], assets.StateExpired}, {m2, assets.StatePending}, {m3, assets.StateExpired}, {m4, assets.StateExpired}, {ms[4], assets.StatePending}} {
 		for _, id := range tc.m.tokens {
 			if s := r.state(t, id); s != tc.want {
 				t.Errorf("market %s asset state %v; want %v", tc.m.id, s, tc.want)
@@ -259,7 +264,7 @@ func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
 }
 
 func TestLifecycleEndDateGraceCleanupAndTombstone(t *testing.T) {
-	r := newLifeRig(t, func(c *LifecycleConfig) {
+	r := newLifeRig(t, func(c *Config) {
 		c.ExpiryGrace = time.Minute
 		c.CleanupGrace = time.Hour
 	})
@@ -270,15 +275,15 @@ func TestLifecycleEndDateGraceCleanupAndTombstone(t *testing.T) {
 
 	r.clk.Advance(10*time.Minute + 30*time.Second) // past the end, within the grace
 	r.l.checkExpiry()
-	if s := r.state(t, soon.tokens[0]); s != StatePending {
+	if s := r.state(t, soon.tokens[0]); s != assets.StatePending {
 		t.Fatalf("state within grace = %v; want PENDING", s)
 	}
 	r.clk.Advance(31 * time.Second)
 	r.l.checkExpiry()
-	if s := r.state(t, soon.tokens[0]); s != StateExpired {
+	if s := r.state(t, soon.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("state after end + grace = %v; want EXPIRED", s)
 	}
-	if s := r.state(t, later.tokens[0]); s != StatePending {
+	if s := r.state(t, later.tokens[0]); s != assets.StatePending {
 		t.Fatalf("later market %v; want PENDING", s)
 	}
 	if st := r.l.Stats(); st.ExpiredBy[ExpiryEndDate] != 1 {
@@ -321,7 +326,7 @@ func TestLifecycleEndDateGraceCleanupAndTombstone(t *testing.T) {
 }
 
 func TestLifecycleNotices(t *testing.T) {
-	r := newLifeRig(t, func(c *LifecycleConfig) { c.ConfirmGrace = 5 * time.Minute })
+	r := newLifeRig(t, func(c *Config) { c.ConfirmGrace = 5 * time.Minute })
 	far := r.clk.Now().Add(24 * time.Hour)
 	listed := lifeMkt(1, far)
 	r.g.set(listed)
@@ -329,9 +334,9 @@ func TestLifecycleNotices(t *testing.T) {
 
 	a, b := lifeMkt(2, far), lifeMkt(3, far)
 	for _, m := range []lifeGammaMarket{a, b} {
-		r.l.handleNotice(lifeNotice{id: m.id, cond: m.cond, assets: m.tokens, outcomes: []string{"Yes", "No"}})
+		r.l.handleNotice(notice{id: m.id, cond: m.cond, assets: m.tokens, outcomes: []string{"Yes", "No"}})
 	}
-	if s := r.state(t, a.tokens[1]); s != StatePending {
+	if s := r.state(t, a.tokens[1]); s != assets.StatePending {
 		t.Fatalf("new_market asset state %v; want PENDING at once", s)
 	}
 	if m, _, _ := r.l.Market(a.cond); !m.EndDate.IsZero() {
@@ -344,21 +349,21 @@ func TestLifecycleNotices(t *testing.T) {
 	if m, _, _ := r.l.Market(a.cond); !m.EndDate.Equal(far) {
 		t.Errorf("confirmed market end date %v; want %v from Gamma", m.EndDate, far)
 	}
-	if s := r.state(t, b.tokens[0]); s != StatePending {
+	if s := r.state(t, b.tokens[0]); s != assets.StatePending {
 		t.Fatalf("unconfirmed market within grace %v; want PENDING", s)
 	}
 	r.clk.Advance(5 * time.Minute)
 	r.l.discover(context.Background())
-	if s := r.state(t, b.tokens[0]); s != StateExpired {
+	if s := r.state(t, b.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("unconfirmed market after grace %v; want EXPIRED", s)
 	}
 	// market_resolved expires at once, even while Gamma still lists it.
-	r.l.handleNotice(lifeNotice{resolved: true, id: listed.id, cond: listed.cond, assets: listed.tokens})
-	if s := r.state(t, listed.tokens[0]); s != StateExpired {
+	r.l.handleNotice(notice{resolved: true, id: listed.id, cond: listed.cond, assets: listed.tokens})
+	if s := r.state(t, listed.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("resolved market %v; want EXPIRED", s)
 	}
 	r.l.discover(context.Background())
-	if s := r.state(t, listed.tokens[0]); s != StateExpired {
+	if s := r.state(t, listed.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("resolved market after a listing %v; want still EXPIRED", s)
 	}
 	st := r.l.Stats()
@@ -368,9 +373,9 @@ func TestLifecycleNotices(t *testing.T) {
 }
 
 func TestLifecycleNoticeQueueNeverBlocks(t *testing.T) {
-	r := newLifeRig(t, func(c *LifecycleConfig) { c.EventQueue = 2 })
+	r := newLifeRig(t, func(c *Config) { c.EventQueue = 2 })
 	for i := range 5 {
-		r.l.onNotice(lifeNotice{cond: strconv.Itoa(i)})
+		r.l.onNotice(notice{cond: strconv.Itoa(i)})
 	}
 	if st := r.l.Stats(); st.Notices != 2 || st.NoticesDropped != 3 {
 		t.Errorf("notices %d accepted, %d dropped; want 2 and 3", st.Notices, st.NoticesDropped)
@@ -379,13 +384,13 @@ func TestLifecycleNoticeQueueNeverBlocks(t *testing.T) {
 
 func TestLifecycleKeepsExpiredSubscribedWhenAsked(t *testing.T) {
 	off := false
-	r := newLifeRig(t, func(c *LifecycleConfig) { c.UnsubscribeExpired = &off })
+	r := newLifeRig(t, func(c *Config) { c.UnsubscribeExpired = &off })
 	m := lifeMkt(1, r.clk.Now().Add(time.Minute))
 	r.g.set(m)
 	r.l.discover(context.Background())
 	r.clk.Advance(2 * time.Minute)
 	r.l.checkExpiry()
-	if s := r.state(t, m.tokens[0]); s != StateExpired {
+	if s := r.state(t, m.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("state %v; want EXPIRED", s)
 	}
 	if unsub, _, _, _ := r.rec.snapshot(); len(unsub) != 0 {
@@ -394,28 +399,29 @@ func TestLifecycleKeepsExpiredSubscribedWhenAsked(t *testing.T) {
 }
 
 func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
-	connLeakCheck(t) // registered first: runs after the Gamma server and client are closed
-	r := newLifeRig(t, func(c *LifecycleConfig) {
+	opt := goleak.IgnoreCurrent() // registered first: runs after the Gamma server and client are closed
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	r := newLifeRig(t, func(c *Config) {
 		c.DiscoveryInterval = 5 * time.Millisecond
 		c.ExpiryInterval = 5 * time.Millisecond
 		c.CleanupInterval = 5 * time.Millisecond
 	})
 	m := lifeMkt(1, time.Time{})
 	r.g.set(m)
-	manual := Market{ID: "m", ConditionID: fmt.Sprintf("0x%064x", 99), AssetIDs: recyIDs(99, 2)}
+	manual := Market{ID: "m", ConditionID: fmt.Sprintf("0x%064x", 99), AssetIDs: venuetest.TokenIDs(99, 2)}
 	if err := r.l.AddMarket(manual); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.l.AddMarket(manual); err == nil {
 		t.Error("AddMarket twice = nil; want an error")
 	}
-	if s := r.state(t, manual.AssetIDs[0]); s != StatePending {
+	if s := r.state(t, manual.AssetIDs[0]); s != assets.StatePending {
 		t.Fatalf("manual asset %v; want PENDING at once", s)
 	}
 	if err := r.l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
 		if _, _, added, _ := r.rec.snapshot(); len(added) != 2 {
 			return fmt.Errorf("OnNewMarket calls %v; want the manual and the listed market", added)
 		}
@@ -425,7 +431,7 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 		return nil
 	})
 	// Never listed by Gamma, but added by hand: not expired for absence.
-	if s := r.state(t, manual.AssetIDs[0]); s != StatePending {
+	if s := r.state(t, manual.AssetIDs[0]); s != assets.StatePending {
 		t.Errorf("manual market after complete listings %v; want PENDING", s)
 	}
 
@@ -435,7 +441,7 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 	r.g.mu.Unlock()
 	defer close(r.g.block)
 	n := r.g.requests.Load()
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
 		if r.g.requests.Load() == n {
 			return fmt.Errorf("no listing in flight yet")
 		}
@@ -455,7 +461,7 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 }
 
 func TestNewLifecycleRejectsBadGammaURL(t *testing.T) {
-	if _, err := NewLifecycle(LifecycleConfig{GammaURL: "ftp://x"}, NewRegistry(), nil, nil); err == nil {
-		t.Error("NewLifecycle with an ftp Gamma URL = nil error; want one")
+	if _, err := New(Config{GammaURL: "ftp://x"}, assets.New(nil), nil, nil); err == nil {
+		t.Error("New with an ftp Gamma URL = nil error; want one")
 	}
 }
