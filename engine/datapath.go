@@ -29,37 +29,6 @@ func newDataPath(rc routerConfig, wc workerConfig) *dataPath {
 // Sink is the FrameSink the pool's connections deliver to.
 func (d *dataPath) Sink() venue.FrameSink { return d.router.push }
 
-// Book returns a copy of an asset's book, at most depth levels a side (0:
-// all). The copy is made by the owning worker between two events.
-func (d *dataPath) Book(ctx context.Context, assetID string, depth int) (BookView, bool, error) {
-	c := &control{op: ctlReadBook, asset: assetID, depth: depth, done: make(chan struct{})}
-	if !d.router.in.pushControl(c) {
-		return BookView{}, false, errStopped
-	}
-	if err := waitControl(ctx, c); err != nil {
-		return BookView{}, false, err
-	}
-	return c.view, c.found, nil
-}
-
-// DropBooks forgets the books and routes of assets that left the engine.
-// It returns at once; the workers drop them in event order.
-func (d *dataPath) DropBooks(assetIDs []string) {
-	if len(assetIDs) == 0 {
-		return
-	}
-	d.router.in.pushControl(&control{op: ctlDropAssets, assets: assetIDs})
-}
-
-// InvalidateConn marks every book still owned by connection connID invalid
-// (the handler sees EventInvalidated): its socket dropped, and events may
-// have been lost until the reconnect's snapshots arrive, which mark them
-// valid again. It returns at once; it is applied after the connection's
-// last frames.
-func (d *dataPath) InvalidateConn(connID int64) {
-	d.router.in.pushControl(&control{op: ctlInvalidateConn, conn: connID})
-}
-
 // RequestResync asks for fresh snapshots of assets (batched, deduplicated).
 func (d *dataPath) RequestResync(assetIDs []string) {
 	for _, id := range assetIDs {

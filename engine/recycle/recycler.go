@@ -59,8 +59,8 @@ type Mover interface {
 	Abort(m Migration) Result
 }
 
-// Result is how a finished migration ended: assets that switched once their new book
-// matched (Switched), were switched by force at the end (Forced), or got no snapshot from the
+// Result is how a finished migration ended: assets that switched once the new connection's
+// stream was aligned with the old one's (Switched), were switched by force at the end (Forced), or got no snapshot from the
 // new connection (Missing: invalidated and resynced by the data path).
 type Result struct{ Switched, Forced, Missing int }
 
@@ -192,8 +192,8 @@ type connState struct {
 //  2. announce the migration to the data path (BeginMigration), before any frame of the
 //     replacement can arrive;
 //  3. open the replacement carrying ids (venue.Pool.OpenConn);
-//  4. wait until every asset switched (its shadow book from the new socket equals the live
-//     book) or Stabilization passed; the wait extends while assets keep switching, up to
+//  4. wait until every asset switched (the new socket's stream was aligned with the old
+//     one's, event by event) or Stabilization passed; the wait extends while assets keep switching, up to
 //     MaxStabilization;
 //  5. FinishMigration: stragglers with a snapshot switch by force, assets without one are
 //     resynced by the data path;
