@@ -21,6 +21,27 @@ import (
 // App is the polyfeed engine: registry, workers, router, pool, lifecycle
 // and recycler, started in that order and stopped in reverse.
 //
+// Frames flow forwards, from the connections through the router to the
+// workers. Four notices flow backwards, against the import direction
+// (engine → recycle, markets → venue, assets); each reaches the control plane
+// through the App, which implements feedback:
+//
+//	venue.Conn ──frames──▶ router ──items──▶ workers (books)
+//	    │   ▲                │   ▲
+//	    │   └───── App ◀─────┘   │    snapshotSeen, resync ▶ venue.Pool;
+//	    │                        │    marketNotice ▶ markets.Lifecycle
+//	    └───────── App ──────────┘    connDropped ▶ InvalidateConn
+//
+//	back edge      called by                      the App forwards it to
+//	snapshotSeen   router, per staged snapshot    venue.Pool.MarkSnapshot
+//	marketNotice   router, per market notice      markets.Lifecycle.OnMarketEvent
+//	resync         router's resync goroutine      venue.Pool.Resubscribe
+//	connDropped    venue.Conn, on a disconnect    the data path's InvalidateConn
+//
+// The lifecycle and the recycler drive the pool and the data path forwards
+// (subscribe, unsubscribe, DropBooks, migrations); nothing calls them back
+// except marketNotice.
+//
 // Concurrency: Start, Stop and Run are serialised by the App; Stats,
 // Healthy, Ready, Book and AddMarket may be called from any goroutine at any
 // time (the admin HTTP server calls them concurrently).
@@ -71,12 +92,12 @@ func New(cfg Config) (*App, error) {
 		poolCfg.Conn.Logger = cfg.Logger
 	}
 	if poolCfg.Conn.OnDisconnect == nil {
-		poolCfg.Conn.OnDisconnect = func(id int64) { a.data.InvalidateConn(id) }
+		poolCfg.Conn.OnDisconnect = a.connDropped
 	}
 
 	// The pool and the data path refer to each other (frames flow in,
-	// snapshot liveness and resync requests flow back); the closures break
-	// the construction cycle.
+	// snapshot liveness and resync requests flow back); the data path
+	// reports back through the App (feedback), which breaks the cycle.
 	a.data = newDataPath(routerConfig{
 		inboundBytes:    cfg.InboundBytes,
 		assetStaleAfter: max(cfg.AssetStaleAfter, 0),
@@ -84,9 +105,7 @@ func New(cfg Config) (*App, error) {
 		noBestCheck:     cfg.DisableBestCheck,
 		policy:          cfg.Backpressure,
 		logger:          cfg.Logger,
-		onResync:        func(ids []string) { a.resync(ids) },
-		onMarket:        func(ev MarketEvent) { a.marketEvent(ev) },
-		onSnapshot:      func(conn int64, id string, recv int64) { a.pool.MarkSnapshot(conn, id, recv) },
+		feedback:        a,
 	}, workerConfig{
 		count:    cfg.Workers,
 		ringSize: cfg.RingSize,
@@ -229,21 +248,52 @@ func (a *App) AddMarket(m markets.Market) error {
 	return nil
 }
 
+// feedback is what flows back against the data path, to the control plane
+// (drawn on App). The App implements it; the router and the connections call
+// it.
+type feedback interface {
+	// snapshotSeen: the router staged a book snapshot of assetID that
+	// connection connID delivered (data liveness). Router goroutine, per
+	// snapshot: it must not block.
+	snapshotSeen(connID int64, assetID string, recvNanos int64)
+	// marketNotice: a socket new_market or market_resolved notice, copied.
+	// Router goroutine: it must only queue.
+	marketNotice(ev markets.Event)
+	// resync asks for fresh snapshots of these assets. The router's resync
+	// goroutine, never the hot path.
+	resync(assetIDs []string)
+	// connDropped: a connection's socket dropped; events may have been lost.
+	// The connection's goroutine.
+	connDropped(connID int64)
+}
+
+var _ feedback = (*App)(nil)
+
+// snapshotSeen tells the connection that delivered it that an asset got a
+// book.
+func (a *App) snapshotSeen(connID int64, assetID string, recvNanos int64) {
+	a.pool.MarkSnapshot(connID, assetID, recvNanos)
+}
+
+// marketNotice forwards socket market notices to the lifecycle.
+func (a *App) marketNotice(ev markets.Event) {
+	if a.life != nil {
+		a.life.OnMarketEvent(ev)
+	}
+}
+
 // resync asks for fresh snapshots: unsubscribe and subscribe again on the
 // connection that carries each asset (the venue answers a subscribe with a
-// snapshot). Called from the router's resync goroutine.
+// snapshot).
 func (a *App) resync(ids []string) {
 	if err := a.pool.Resubscribe(ids); err != nil {
 		a.log.Warn("cannot resync assets", "assets", len(ids), "err", err)
 	}
 }
 
-// marketEvent forwards socket market notices to the lifecycle.
-func (a *App) marketEvent(ev MarketEvent) {
-	if a.life != nil {
-		a.life.OnMarketEvent(ev)
-	}
-}
+// connDropped marks the books the connection still owns invalid until the
+// reconnect's snapshots arrive.
+func (a *App) connDropped(connID int64) { a.data.InvalidateConn(connID) }
 
 // FrameSink feeds raw market-channel frames into the engine as if connection
 // connID had received them: for replaying recorded frames and for

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
@@ -126,11 +127,11 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 	var rec dpRecorder
 	var mu sync.Mutex
 	var resynced []string
-	d := newDataPath(routerConfig{logger: quietLogger(), resyncEvery: time.Millisecond, onResync: func(ids []string) {
+	d := newDataPath(routerConfig{logger: quietLogger(), resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
 		mu.Lock()
 		resynced = append(resynced, ids...)
 		mu.Unlock()
-	}}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: quietLogger()})
+	})}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: quietLogger()})
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)
 	_ = d.startRouter(ctx)
@@ -246,3 +247,11 @@ func TestDataPathBadChangeInvalidatesOnlyItsAsset(t *testing.T) {
 		t.Errorf("malformed/dropped = %d/%d; want 1/1", s.Malformed, s.Dropped)
 	}
 }
+
+// resyncRecorder is a feedback that only records resync requests.
+type resyncRecorder func(ids []string)
+
+func (f resyncRecorder) resync(ids []string)             { f(ids) }
+func (resyncRecorder) snapshotSeen(int64, string, int64) {}
+func (resyncRecorder) marketNotice(markets.Event)        {}
+func (resyncRecorder) connDropped(int64)                 {}

@@ -48,15 +48,9 @@ type routerConfig struct {
 	inboundBytes int
 	policy       Backpressure
 	logger       *slog.Logger
-	// onResync asks for fresh snapshots of these assets. Called from the
-	// router's resync goroutine, never from the hot path.
-	onResync func(assetIDs []string)
-	// onMarket receives socket market notices on the router goroutine: it
-	// must only queue them.
-	onMarket func(MarketEvent)
-	// onSnapshot tells the connection that delivered it that an asset got a
-	// book (data liveness). Called on the router goroutine per snapshot.
-	onSnapshot func(connID int64, assetID string, recvNanos int64)
+	// feedback receives what flows back to the control plane (see the
+	// feedback interface). Nil: nothing is reported.
+	feedback feedback
 	// resyncEvery batches resync requests.
 	resyncEvery time.Duration
 	// assetStaleAfter: an asset that has had no event for this long while
@@ -250,8 +244,8 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			r.stageEvent(rt, item{kind: itemBestBidAsk, a: ev.BestBid, b: ev.BestAsk, ts: ev.Timestamp, recv: recv, routed: now})
 		case wire.KindNewMarket, wire.KindMarketResolved:
 			r.market.Add(1)
-			if r.cfg.onMarket != nil && ev.Info != nil {
-				r.cfg.onMarket(copyMarketEvent(ev))
+			if r.cfg.feedback != nil && ev.Info != nil {
+				r.cfg.feedback.marketNotice(copyMarketEvent(ev))
 			}
 		}
 	}
@@ -286,8 +280,8 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	rt.lastEvent = now
 	r.markTouched(rt.worker)
 	r.routed.Add(1)
-	if r.cfg.onSnapshot != nil {
-		r.cfg.onSnapshot(connID, rt.id, recv)
+	if r.cfg.feedback != nil {
+		r.cfg.feedback.snapshotSeen(connID, rt.id, recv)
 	}
 }
 
