@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // dataPath is the engine's hot path: the router and its workers. The pool
@@ -42,27 +42,12 @@ func (d *dataPath) startRouter(context.Context) error  { d.router.start(); retur
 
 // stopRouter routes what is queued and stops; bounded by ctx.
 func (d *dataPath) stopRouter(ctx context.Context) error {
-	return waitFunc(ctx, d.router.stopAndWait)
+	return runner.Bounded(ctx, func(context.Context) error { d.router.stopAndWait(); return nil })
 }
 
 // stopWorkers lets each worker drain its ring and exit; bounded by ctx.
 func (d *dataPath) stopWorkers(ctx context.Context) error {
-	return waitFunc(ctx, d.workers.stopAndWait)
-}
-
-// waitFunc runs f and waits for it until ctx ends.
-func waitFunc(ctx context.Context, f func()) error {
-	done := make(chan struct{})
-	go func() {
-		f()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return errors.Join(errHung, ctx.Err())
-	}
+	return runner.Bounded(ctx, func(context.Context) error { d.workers.stopAndWait(); return nil })
 }
 
 // workerStats snapshots every worker.

@@ -2,7 +2,6 @@ package markets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/internal/gamma"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // Expiry reasons, as counted in Stats.ExpiredBy. Stable strings, fit for metric labels.
@@ -248,10 +248,7 @@ type Lifecycle struct {
 
 	idle func() // releases the Gamma client's idle connections at Stop; nil for a lister
 
-	lifeMu  sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	group runner.Group // owns run
 }
 
 // New returns a lifecycle controller that is not started yet, listing markets with a
@@ -291,7 +288,6 @@ func newWithLister(cfg Config, reg *assets.Registry, lister lister, pool unsubsc
 		notices: make(chan notice, cfg.EventQueue),
 		wake:    make(chan struct{}, 1),
 		markets: make(map[string]*tracked),
-		done:    make(chan struct{}),
 	}
 	l.st.ExpiredBy = make(map[string]uint64)
 	return l
@@ -300,46 +296,26 @@ func newWithLister(cfg Config, reg *assets.Registry, lister lister, pool unsubsc
 // Start launches the lifecycle goroutine, which lists Gamma at once and then runs every
 // interval until Stop. ctx only guards the call. Start may be called once.
 func (l *Lifecycle) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start lifecycle: %w", err)
-	}
-	l.lifeMu.Lock()
-	defer l.lifeMu.Unlock()
-	if l.started {
-		return errors.New("cannot start lifecycle: already started")
-	}
-	l.started = true
-	runCtx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	go l.run(runCtx)
-	return nil
+	return l.group.Start(ctx, "lifecycle", l.run)
 }
 
 // Stop ends the lifecycle goroutine (an in-flight Gamma listing is cancelled) and waits for
 // it, bounded by ctx. Callbacks queued but not yet run are dropped. Stop is idempotent; a
 // Lifecycle never started stops at once.
 func (l *Lifecycle) Stop(ctx context.Context) error {
-	l.lifeMu.Lock()
-	cancel := l.cancel
-	l.started = true // a stopped lifecycle cannot start
-	l.lifeMu.Unlock()
-	if cancel == nil {
+	if !l.group.Stop() { // a stopped lifecycle cannot start
 		return nil
 	}
-	cancel()
-	select {
-	case <-l.done:
-		if l.idle != nil {
-			l.idle()
-		}
-		return nil
-	case <-ctx.Done():
+	if err := l.group.Wait(ctx); err != nil {
 		return fmt.Errorf("cannot stop lifecycle: %w", ctx.Err())
 	}
+	if l.idle != nil {
+		l.idle()
+	}
+	return nil
 }
 
 func (l *Lifecycle) run(ctx context.Context) {
-	defer close(l.done)
 	l.discover(ctx)
 	disc := time.NewTicker(l.cfg.DiscoveryInterval)
 	defer disc.Stop()

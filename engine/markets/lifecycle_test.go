@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
 	"github.com/polyfeed/polyfeed/internal/fakeclock"
 	"github.com/polyfeed/polyfeed/internal/gamma"
 	"github.com/polyfeed/polyfeed/internal/poll"
-	"go.uber.org/goleak"
 )
 
 // lifeGamma is a real HTTP server speaking Gamma's keyset listing (PROTOCOL.md §2) over a

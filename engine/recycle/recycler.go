@@ -16,6 +16,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // Recycle reasons, as counted in Stats.ByReason. Stable strings, fit for metric labels.
@@ -226,11 +227,7 @@ type Recycler struct {
 	noSnap map[string]bool // assets still without a snapshot after a recycle: not counted again
 	st     Stats
 
-	lifeMu  sync.Mutex
-	started bool
-	ctx     context.Context // cancelled by Stop; every recycle runs under it
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the loop and every recycle
+	group runner.Group // owns the loop and every recycle; Stop cancels its context
 }
 
 // New returns a recycler of pool's connections that is not started yet. mv is the data
@@ -253,55 +250,30 @@ func New(cfg Config, reg *assets.Registry, pool Pool, mv Mover) *Recycler {
 		noSnap: make(map[string]bool),
 	}
 	r.st.ByReason = make(map[string]uint64)
-	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }
 
 // Start launches the check loop. ctx only guards the call. Start may be called once.
 func (r *Recycler) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start recycler: %w", err)
-	}
-	r.lifeMu.Lock()
-	defer r.lifeMu.Unlock()
-	if r.started {
-		return errors.New("cannot start recycler: already started")
-	}
-	if r.ctx.Err() != nil {
-		return errors.New("cannot start recycler: stopped")
-	}
-	r.started = true
-	r.wg.Add(1)
-	go r.loop()
-	return nil
+	return r.group.Start(ctx, "recycler", r.loop)
 }
 
 // Stop ends the check loop, interrupts running recycles (each rolls back or completes as
 // described on Recycler) and waits for them, bounded by ctx. Idempotent.
 func (r *Recycler) Stop(ctx context.Context) error {
-	r.lifeMu.Lock()
-	r.cancel()
-	r.lifeMu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		r.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
+	r.group.Stop()
+	if err := r.group.Wait(ctx); err != nil {
 		return fmt.Errorf("cannot stop recycler: %w", ctx.Err())
 	}
+	return nil
 }
 
-func (r *Recycler) loop() {
-	defer r.wg.Done()
+func (r *Recycler) loop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.CheckInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			r.check()
@@ -320,15 +292,11 @@ func (r *Recycler) ForceRecycle(connID int64) error {
 	if !r.acquire(connID) {
 		return fmt.Errorf("cannot recycle connection %d: %w", connID, ErrBusy)
 	}
-	r.lifeMu.Lock()
-	if r.ctx.Err() != nil {
-		r.lifeMu.Unlock()
+	if _, ok := r.group.Add(); !ok {
 		r.release(connID)
 		return fmt.Errorf("cannot recycle connection %d: recycler stopped", connID)
 	}
-	r.wg.Add(1)
-	r.lifeMu.Unlock()
-	defer r.wg.Done()
+	defer r.group.Done()
 	return r.recycle(c, ReasonManual)
 }
 
@@ -378,18 +346,10 @@ func (r *Recycler) check() {
 		if !r.acquire(id) {
 			continue // no slot (or raced with ForceRecycle): the next check retries
 		}
-		r.lifeMu.Lock()
-		if r.ctx.Err() != nil {
-			r.lifeMu.Unlock()
+		if !r.group.Go(func(context.Context) { _ = r.recycle(c, reason) }) {
 			r.release(id)
 			return
 		}
-		r.wg.Add(1)
-		r.lifeMu.Unlock()
-		go func() {
-			defer r.wg.Done()
-			_ = r.recycle(c, reason)
-		}()
 	}
 	r.mu.Lock()
 	for id := range r.conns {
@@ -594,11 +554,12 @@ func (r *Recycler) stabilize(m Migration, total int) bool {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	last := total
+	stopped := r.group.Context().Done()
 	for {
 		select {
 		case <-m.Done():
 			return true
-		case <-r.ctx.Done():
+		case <-stopped:
 			return false
 		case <-t.C:
 		}

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
 	"github.com/polyfeed/polyfeed/internal/fakeclock"
 	"github.com/polyfeed/polyfeed/internal/poll"
-	"go.uber.org/goleak"
 )
 
 // testMover stands in for the data path's migration (the part of the engine that owns the

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/puzpuzpuz/xsync/v3"
 
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // FrameSink receives every data frame a connection reads, on that connection's
@@ -255,10 +257,8 @@ type Conn struct {
 
 	wake chan struct{} // cap 1: assets were added while the set was empty
 
-	lifeMu  sync.Mutex // guards cancel; orders Start against Stop
-	stopped atomic.Bool
-	cancel  context.CancelFunc // set by Start; nil if never started
-	done    chan struct{}      // closed when run returns
+	stopped atomic.Bool  // Stop was called: Subscribe and Unsubscribe refuse
+	group   runner.Group // owns run
 
 	status atomic.Uint32
 	hot    hotCounters
@@ -285,7 +285,6 @@ func NewConn(id int64, cfg ConnConfig, sink FrameSink) *Conn {
 		created: mono.Now(),
 		assets:  xsync.NewMapOf[string, *subscription](),
 		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
 	}
 	return c
 }
@@ -336,21 +335,7 @@ func (c *Conn) Assets() []string {
 // dials once Subscribe adds assets. The connection lives until Stop; ctx only
 // guards the call itself. Start may be called once.
 func (c *Conn) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start connection %d: %w", c.id, err)
-	}
-	c.lifeMu.Lock()
-	defer c.lifeMu.Unlock()
-	if c.stopped.Load() {
-		return fmt.Errorf("cannot start connection %d: stopped", c.id)
-	}
-	if c.cancel != nil {
-		return fmt.Errorf("cannot start connection %d: already started", c.id)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	go c.run(runCtx)
-	return nil
+	return c.group.Start(ctx, "connection "+strconv.FormatInt(c.id, 10), c.run)
 }
 
 // Stop closes the socket (sending close 1000 when it can) and waits for every
@@ -359,29 +344,20 @@ func (c *Conn) Start(ctx context.Context) error {
 // unless the sink is blocked) and returns ctx's error. Stop is idempotent and
 // safe to call concurrently; a stopped connection cannot be restarted.
 func (c *Conn) Stop(ctx context.Context) error {
-	c.lifeMu.Lock()
-	first := !c.stopped.Swap(true)
-	cancel := c.cancel
-	c.lifeMu.Unlock()
-	if cancel == nil { // never started: nothing runs
-		c.setStatus(ConnDraining)
+	if c.stopped.Swap(true) { // not the first Stop: wait for the first one's work
+		return c.group.Wait(context.Background())
+	}
+	c.setStatus(ConnDraining)
+	if !c.group.Stop() { // never started: nothing runs
 		c.setStatus(ConnClosed)
 		return nil
 	}
-	if !first {
-		<-c.done
-		return nil
-	}
-	c.setStatus(ConnDraining)
-	cancel()
 	var err error
-	select {
-	case <-c.done:
-	case <-ctx.Done():
+	if werr := c.group.Wait(ctx); werr != nil {
 		if s := c.sock.Load(); s != nil {
 			_ = s.NetConn().Close()
 		}
-		<-c.done
+		_ = c.group.Wait(context.Background())
 		err = fmt.Errorf("cannot stop connection %d cleanly: %w", c.id, ctx.Err())
 	}
 	c.setStatus(ConnClosed)

@@ -14,6 +14,7 @@ import (
 	"github.com/puzpuzpuz/xsync/v3"
 
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // Registry is what the pool needs from the asset registry. Defined here,
@@ -158,9 +159,7 @@ type Pool struct {
 	snapshotRedrives atomic.Uint64 // assets resubscribed for an overdue snapshot
 	loops            atomic.Uint64 // loop passes, for tests
 
-	lifeMu sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	group runner.Group // owns loop
 }
 
 // NewPool returns a pool that is not started yet, with cfg's defaults filled
@@ -176,44 +175,20 @@ func NewPool(cfg PoolConfig, reg Registry, sink FrameSink) *Pool {
 		sink:  sink,
 		log:   cfg.Logger,
 		conns: xsync.NewMapOf[int64, *Conn](),
-		done:  make(chan struct{}),
 	}
 }
 
 // Start launches the subscription loop. The pool runs until Stop; ctx only
 // guards the call.
 func (p *Pool) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start pool: %w", err)
-	}
-	p.lifeMu.Lock()
-	defer p.lifeMu.Unlock()
-	if p.cancel != nil {
-		return errors.New("cannot start pool: already started")
-	}
-	p.mu.Lock()
-	stopped := p.stopped
-	p.mu.Unlock()
-	if stopped {
-		return errors.New("cannot start pool: stopped")
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	go p.loop(runCtx)
-	return nil
+	return p.group.Start(ctx, "pool", p.loop)
 }
 
 // Stop ends the subscription loop, then stops every connection concurrently
 // and waits for them, bounded by ctx. The registry is left as it is.
 func (p *Pool) Stop(ctx context.Context) error {
-	p.lifeMu.Lock()
-	cancel := p.cancel
-	p.lifeMu.Unlock()
-	if cancel != nil {
-		cancel()
-		select {
-		case <-p.done:
-		case <-ctx.Done():
+	if p.group.Stop() {
+		if err := p.group.Wait(ctx); err != nil {
 			return fmt.Errorf("cannot stop pool loop: %w", ctx.Err())
 		}
 	}
@@ -240,7 +215,6 @@ func (p *Pool) Stop(ctx context.Context) error {
 }
 
 func (p *Pool) loop(ctx context.Context) {
-	defer close(p.done)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {

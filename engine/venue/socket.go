@@ -61,7 +61,6 @@ func (c *Conn) writeLocked(s *gws.Conn, msg []byte) bool {
 // run is the connection's supervisor: it dials, serves a socket until it
 // drops, backs off and dials again, until ctx ends.
 func (c *Conn) run(ctx context.Context) {
-	defer close(c.done)
 	attempt := 0
 	for {
 		if c.assets.Size() == 0 {
