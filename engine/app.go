@@ -118,7 +118,7 @@ func New(cfg Config) (*App, error) {
 
 	if !cfg.DisableLifecycle {
 		lc := cfg.Lifecycle
-		lc.GammaURL = cfg.GammaURL
+		lc.Gamma.BaseURL = cfg.GammaURL
 		if lc.Logger == nil {
 			lc.Logger = cfg.Logger
 		}
@@ -130,7 +130,7 @@ func New(cfg Config) (*App, error) {
 		}
 		life, err := markets.New(lc, a.registry, a.pool, a.data)
 		if err != nil {
-			return nil, fmt.Errorf("cannot configure lifecycle: %w", err)
+			return nil, fmt.Errorf("cannot configure engine: %w", err)
 		}
 		a.life = life
 	}

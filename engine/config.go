@@ -13,11 +13,39 @@ import (
 	"github.com/polyfeed/polyfeed/internal/gamma"
 )
 
-// DefaultGammaURL is the venue's market discovery API.
-const DefaultGammaURL = gamma.DefaultBaseURL
+// Defaults New fills in (and cmd/polyfeed shows as flag defaults). Nothing below the App
+// fills these again: newWorkerSet and newRouter take them as given.
+const (
+	// DefaultGammaURL is the venue's market discovery API.
+	DefaultGammaURL = gamma.DefaultBaseURL
+	// DefaultWorkers is the number of worker goroutines.
+	DefaultWorkers = 4
+	// MaxWorkers bounds Workers: more workers than this only add park/wake cost.
+	MaxWorkers = 256
+	// DefaultRingSize is each worker's ring capacity in items.
+	DefaultRingSize = 1 << 16
+	// DefaultInboundBytes bounds the router's inbound queue: enough for the whole startup
+	// dump of 10,000 markets.
+	DefaultInboundBytes = 64 << 20
+)
 
 // Config configures an App. The zero value runs against the live venue with
 // the documented defaults; New fills them in and validates the rest.
+//
+// Some settings of the component configs nested here are set by the App from
+// a Config field. "always": the nested setting is ignored, set the Config
+// field; "if nil": the nested setting wins when both are set.
+//
+//	nested setting                        set by the App from             when
+//	Pool.Conn                             Conn                            always
+//	Pool.Conn.URL (and Conn.URL)          WSURL                           always
+//	Pool.AssetsPerConn                    AssetsPerConn                   always
+//	Lifecycle.Gamma.BaseURL               GammaURL                        always
+//	Lifecycle.OnNewMarket                 OnNewMarket                     if nil
+//	Lifecycle.OnMarketExpired             OnMarketExpired                 if nil
+//	Pool.Conn.OnDisconnect                the App (invalidates books)     if nil
+//	Logger of Pool, Conn, Lifecycle,      Logger                          if nil
+//	Recycler
 type Config struct {
 	// WSURL is the CLOB market channel. Default venue.DefaultMarketURL.
 	WSURL string
@@ -25,13 +53,14 @@ type Config struct {
 	GammaURL string
 
 	// Workers is the number of pinned worker goroutines that own the books.
-	// Default 4.
+	// Default DefaultWorkers (4), at most MaxWorkers.
 	Workers int
 	// RingSize is each worker's ring capacity in items (a snapshot takes one
-	// item per level plus two). Rounded up to a power of two. Default 65536.
+	// item per level plus two). Rounded up to a power of two. Default
+	// DefaultRingSize (65536).
 	RingSize int
-	// InboundBytes bounds the router's inbound queue. Default 64 MiB, enough
-	// for the whole startup dump of 10,000 markets.
+	// InboundBytes bounds the router's inbound queue. Default
+	// DefaultInboundBytes (64 MiB).
 	InboundBytes int
 	// Backpressure is what the router does when a worker's ring is full.
 	// Default DropAndResync.
@@ -48,28 +77,30 @@ type Config struct {
 	// Handler builds each worker's event handler. Default: none (books only).
 	Handler HandlerFactory
 
-	// AssetsPerConn is how many assets share one socket. Default 200, at most
-	// venue.MaxAssetsPerConn (500).
+	// AssetsPerConn is how many assets share one socket. Default
+	// venue.DefaultAssetsPerConn (200), at most venue.MaxAssetsPerConn (500).
 	AssetsPerConn int
-	// venue.Conn tunes every connection (ping, stale timeout, backoff, frame size);
-	// its URL is taken from WSURL.
+	// Conn tunes every connection (ping, stale timeout, backoff, frame size);
+	// its URL is taken from WSURL (see the table on Config).
 	Conn venue.ConnConfig
-	// venue.Pool tunes the subscription loop; its venue.Conn and AssetsPerConn are taken
-	// from the fields above.
+	// Pool tunes the subscription loop; its Conn and AssetsPerConn are taken
+	// from the fields above (see the table on Config).
 	Pool venue.PoolConfig
 
 	// DisableLifecycle turns off Gamma discovery and expiry: assets then come
 	// only from AddMarket.
 	DisableLifecycle bool
-	// markets.Lifecycle tunes discovery and expiry.
+	// Lifecycle tunes discovery and expiry; its Gamma.BaseURL is taken from
+	// GammaURL (see the table on Config).
 	Lifecycle markets.Config
 	// DisableRecycling turns off connection recycling.
 	DisableRecycling bool
-	// recycle.Recycler tunes connection recycling.
+	// Recycler tunes connection recycling.
 	Recycler recycle.Config
 
 	// OnNewMarket and OnMarketExpired are called from the lifecycle
-	// goroutine when a market is registered or retired. Optional.
+	// goroutine when a market is registered or retired. Optional; the
+	// Lifecycle's own, when set, are called instead.
 	OnNewMarket     func(markets.Market)
 	OnMarketExpired func(markets.Market)
 
@@ -105,9 +136,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// maxWorkers bounds Workers: more workers than this only add park/wake cost.
-const maxWorkers = 256
-
 func (c *Config) fill() error {
 	if c.WSURL == "" {
 		c.WSURL = venue.DefaultMarketURL
@@ -116,16 +144,16 @@ func (c *Config) fill() error {
 		c.GammaURL = DefaultGammaURL
 	}
 	if c.Workers == 0 {
-		c.Workers = 4
+		c.Workers = DefaultWorkers
 	}
 	if c.RingSize == 0 {
-		c.RingSize = 1 << 16
+		c.RingSize = DefaultRingSize
 	}
 	if c.InboundBytes == 0 {
-		c.InboundBytes = 64 << 20
+		c.InboundBytes = DefaultInboundBytes
 	}
 	if c.AssetsPerConn == 0 {
-		c.AssetsPerConn = 200
+		c.AssetsPerConn = venue.DefaultAssetsPerConn
 	}
 	if c.AssetStaleAfter == 0 {
 		c.AssetStaleAfter = 10 * time.Minute
@@ -148,7 +176,7 @@ func (c *Config) fill() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	check(c.Workers >= 1 && c.Workers <= maxWorkers, "workers must be 1..%d, got %d", maxWorkers, c.Workers)
+	check(c.Workers >= 1 && c.Workers <= MaxWorkers, "workers must be 1..%d, got %d", MaxWorkers, c.Workers)
 	check(c.RingSize >= 64 && c.RingSize <= 1<<24, "ring size must be 64..16777216, got %d", c.RingSize)
 	check(c.InboundBytes >= 1<<20, "inbound bytes must be at least 1 MiB, got %d", c.InboundBytes)
 	check(c.AssetsPerConn >= 1 && c.AssetsPerConn <= venue.MaxAssetsPerConn, "assets per connection must be 1..%d, got %d", venue.MaxAssetsPerConn, c.AssetsPerConn)

@@ -48,7 +48,7 @@ func (r *dpRecorder) count() int {
 
 func newTestDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	t.Helper()
-	d := newDataPath(routerConfig{logger: quietLogger()}, workerConfig{count: workers, ringSize: 1024, factory: h, logger: quietLogger()})
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, workerConfig{count: workers, ringSize: 1024, factory: h, logger: quietLogger()})
 	ctx := context.Background()
 	if err := d.startWorkers(ctx); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 	var rec dpRecorder
 	var mu sync.Mutex
 	var resynced []string
-	d := newDataPath(routerConfig{logger: quietLogger(), resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
 		mu.Lock()
 		resynced = append(resynced, ids...)
 		mu.Unlock()
@@ -167,7 +167,7 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 // that disagrees with the book is delivered but changes nothing.
 func TestBestCheckCanBeDisabled(t *testing.T) {
 	ws := newWorkerSet(workerConfig{count: 1, ringSize: 1024, logger: quietLogger()})
-	r := newRouter(routerConfig{logger: quietLogger(), noBestCheck: true}, ws.rings())
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), noBestCheck: true}, ws.rings())
 	w := ws.workers[0]
 	step := func(frame string) {
 		r.routeFrame(1, []byte(frame), mono.Now())
@@ -196,7 +196,7 @@ func TestHotPathAllocs(t *testing.T) {
 		t.Skip("the race detector's sync.Pool drops items on purpose, so sonic reallocates; make test runs this without -race")
 	}
 	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, logger: quietLogger()})
-	r := newRouter(routerConfig{logger: quietLogger()}, ws.rings())
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, ws.rings())
 	frameBook := []byte("[" + dpBookA + "," + dpBookB + "]")
 	frameChange := []byte(dpChanges)
 	step := func(frame []byte) {

@@ -117,9 +117,6 @@ type paddedCounter struct {
 }
 
 func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
-	if cfg.inboundBytes <= 0 {
-		cfg.inboundBytes = 64 << 20
-	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

@@ -72,12 +72,6 @@ type worker struct {
 }
 
 func newWorkerSet(cfg workerConfig) *workerSet {
-	if cfg.count <= 0 {
-		cfg.count = 4
-	}
-	if cfg.ringSize <= 0 {
-		cfg.ringSize = 1 << 16
-	}
 	if cfg.batch <= 0 {
 		cfg.batch = 256
 	}

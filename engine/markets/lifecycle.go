@@ -42,11 +42,8 @@ type bookDropper interface {
 // Config configures a Lifecycle. Zero fields take the documented defaults in
 // New.
 type Config struct {
-	// GammaURL is the Gamma API root the markets are listed from; it overrides
-	// Gamma.BaseURL. Default gamma.DefaultBaseURL.
-	GammaURL string
-	// Gamma configures the Gamma client (retries, timeouts, page size). Its Logger defaults
-	// to Logger.
+	// Gamma configures the Gamma client: BaseURL (default gamma.DefaultBaseURL), retries,
+	// timeouts, page size. Its Logger defaults to Logger.
 	Gamma gamma.Config
 	// DiscoveryInterval is the time between two Gamma listings. Default 60 s. The first
 	// listing runs as soon as the lifecycle starts.
@@ -256,15 +253,12 @@ type Lifecycle struct {
 // assets are not unsubscribed); books is the data path (nil: books are not dropped).
 func New(cfg Config, reg *assets.Registry, pool unsubscriber, books bookDropper) (*Lifecycle, error) {
 	gcfg := cfg.Gamma
-	if cfg.GammaURL != "" {
-		gcfg.BaseURL = cfg.GammaURL
-	}
 	if gcfg.Logger == nil {
 		gcfg.Logger = cfg.Logger
 	}
 	gc, err := gamma.New(gcfg)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create lifecycle: %w", err)
+		return nil, err // "cannot create gamma client: …" says it all
 	}
 	l := newWithLister(cfg, reg, gc, pool, books)
 	l.idle = gc.CloseIdleConnections

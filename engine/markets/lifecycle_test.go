@@ -462,7 +462,7 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 }
 
 func TestNewLifecycleRejectsBadGammaURL(t *testing.T) {
-	if _, err := New(Config{GammaURL: "ftp://x"}, assets.New(nil), nil, nil); err == nil {
+	if _, err := New(Config{Gamma: gamma.Config{BaseURL: "ftp://x"}}, assets.New(nil), nil, nil); err == nil {
 		t.Error("New with an ftp Gamma URL = nil error; want one")
 	}
 }

@@ -60,7 +60,7 @@ func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recy
 	pcfg.MinBatch, pcfg.MaxWait = 1, time.Millisecond
 	g.pool = venue.NewPool(pcfg, g.reg, g.sink)
 	lifeCfg.Now = s.Now // end dates are on the simulator's virtual clock
-	lifeCfg.GammaURL = s.GammaURL()
+	lifeCfg.Gamma.BaseURL = s.GammaURL()
 	if g.life, err = markets.New(lifeCfg, g.reg, g.pool, g.rec); err != nil {
 		t.Fatal(err)
 	}

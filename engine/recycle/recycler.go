@@ -548,6 +548,10 @@ func (r *Recycler) recycle(old *venue.Conn, reason string) (err error) {
 // stabilize waits for the migration to settle: until every asset switched, or Stabilization
 // passed with no asset switching in the last poll, or MaxStabilization passed. It returns
 // false if Stop interrupted it.
+//
+// It measures elapsed time with the monotonic clock rather than Config.Now on purpose: the
+// wait is paced by a real ticker, and a hand-moved test clock would never end it. Config.Now
+// is for comparing connection times (age, stall, snapshot wait).
 func (r *Recycler) stabilize(m Migration, total int) bool {
 	const poll = 50 * time.Millisecond
 	start := time.Now()

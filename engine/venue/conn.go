@@ -46,6 +46,10 @@ type FrameSink func(connID int64, frame []byte, recvNanos int64)
 // venue starts dropping snapshots and stalling sockets silently (PROTOCOL.md §1).
 const MaxAssetsPerConn = 500
 
+// DefaultAssetsPerConn is how many assets the pool puts on one connection by default: what
+// practitioners run reliably, well below MaxAssetsPerConn.
+const DefaultAssetsPerConn = 200
+
 // DefaultMarketURL is the venue's CLOB market channel.
 const DefaultMarketURL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
 
@@ -475,11 +479,9 @@ func (c *Conn) SnapshotSeen(assetID string) bool {
 	return ok && a.seen()
 }
 
-// AwaitingSnapshot returns the assets with no snapshot since their last
-// (re)subscribe, sorted. The venue sends no error for unknown or inactive
-// ids, so an asset can wait forever; the caller judges how long is too long.
 // AwaitingSnapshotSince lists the assets subscribed (on a written subscribe)
-// before cutoff, a mono.Now() reading, that have had no snapshot since.
+// before cutoff, a mono.Now() reading, that have had no snapshot since,
+// sorted.
 func (c *Conn) AwaitingSnapshotSince(cutoff int64) []string {
 	var ids []string
 	c.assets.Range(func(id string, a *subscription) bool {
@@ -492,6 +494,9 @@ func (c *Conn) AwaitingSnapshotSince(cutoff int64) []string {
 	return ids
 }
 
+// AwaitingSnapshot returns the assets with no snapshot since their last
+// (re)subscribe, sorted. The venue sends no error for unknown or inactive
+// ids, so an asset can wait forever; the caller judges how long is too long.
 func (c *Conn) AwaitingSnapshot() []string {
 	var ids []string
 	c.assets.Range(func(id string, a *subscription) bool {

@@ -41,7 +41,7 @@ type PoolConfig struct {
 	// Conn is the template for every connection the pool opens.
 	Conn ConnConfig
 	// AssetsPerConn is how many assets the pool puts on one connection.
-	// Default 200 (what practitioners run reliably); clamped to
+	// Default DefaultAssetsPerConn; clamped to
 	// Conn.MaxAssets (itself at most MaxAssetsPerConn).
 	AssetsPerConn int
 	// MinBatch: a new connection is opened once this many assets are pending
@@ -75,7 +75,7 @@ func (c *PoolConfig) fill() {
 	}
 	c.Conn.fill()
 	if c.AssetsPerConn <= 0 {
-		c.AssetsPerConn = 200
+		c.AssetsPerConn = DefaultAssetsPerConn
 	}
 	c.AssetsPerConn = min(c.AssetsPerConn, c.Conn.MaxAssets)
 	if c.MinBatch <= 0 {
