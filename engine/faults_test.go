@@ -231,7 +231,7 @@ func TestFaultBadFrames(t *testing.T) {
 }
 
 // TestFaultOversizedFrames proves the frame size limit both ways: a frame
-// above venue.Conn.MaxFrameBytes closes the socket with 1009 (counted as an
+// above Config.Conn.MaxFrameBytes closes the socket with 1009 (counted as an
 // oversize close), the connection reconnects and resubscribes, and the
 // books return to the truth; a large frame under the limit is just an
 // unknown event, skipped without a disconnect.
@@ -421,7 +421,7 @@ func TestFaultAssetStall(t *testing.T) {
 // count (sim snapcap=N). It is the engine keeping sockets at or below the
 // cap (AssetsPerConn, default 200 against the venue's ~500): at the cap
 // every book is valid and not one snapshot is skipped. The in-place
-// venue.Pool.SnapshotTimeout redrive cannot do it: above the cap, the assets
+// Config.Pool.SnapshotTimeout redrive cannot do it: above the cap, the assets
 // past it stay without a snapshot however often they are redriven (each
 // redrive re-subscribes on the same socket, which is still at the cap),
 // so exactly the excess assets of each socket stay invalid. (With live
