@@ -514,7 +514,7 @@ func (r *Registry) Pending() int {
 }
 
 // Updated returns a channel that receives a value after a writer call made assets available to
-// TakePending (Add, ReturnPending, RemoveConnection). Signals coalesce (buffer 1), so it suits
+// TakePending (Add, ReturnPending, RemoveConnection); the pool's loop waits on it. Signals coalesce (buffer 1), so it suits
 // one waiting loop, which must then drain with TakePending until it gets nothing; a second
 // waiter may miss a signal and should fall back to polling Pending.
 func (r *Registry) Updated() <-chan struct{} {

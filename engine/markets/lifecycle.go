@@ -29,7 +29,7 @@ type lister interface {
 	ListActive(ctx context.Context) ([]gamma.Market, gamma.DiscoverStats, error)
 }
 
-// unsubscriber unsubscribes expired assets in place; *Pool implements it.
+// unsubscriber unsubscribes expired assets in place; *venue.Pool implements it.
 type unsubscriber interface {
 	Unsubscribe(ids []string) error
 }
@@ -249,7 +249,7 @@ type Lifecycle struct {
 }
 
 // New returns a lifecycle controller that is not started yet, listing markets with a
-// Gamma client built from cfg. reg must not be nil; pool is normally the *Pool (nil: expired
+// Gamma client built from cfg. reg must not be nil; pool is normally the *venue.Pool (nil: expired
 // assets are not unsubscribed); books is the data path (nil: books are not dropped).
 func New(cfg Config, reg *assets.Registry, pool unsubscriber, books bookDropper) (*Lifecycle, error) {
 	gcfg := cfg.Gamma
@@ -270,7 +270,7 @@ func New(cfg Config, reg *assets.Registry, pool unsubscriber, books bookDropper)
 func newWithLister(cfg Config, reg *assets.Registry, lister lister, pool unsubscriber, books bookDropper) *Lifecycle {
 	cfg.fill()
 	if reg == nil {
-		panic("engine: New needs a registry")
+		panic("markets: New needs a registry")
 	}
 	l := &Lifecycle{
 		cfg:     cfg,

@@ -33,6 +33,10 @@ type Registry interface {
 	// ConnCounts returns the registry's view of one connection: assets
 	// assigned to it, of which active (subscribed) and expired.
 	ConnCounts(connID int64) (total, active, expired int)
+	// Updated signals (coalesced) that assets became claimable, so the loop
+	// subscribes them at once instead of at its next pass. A nil channel
+	// never fires: the loop then runs on Interval alone.
+	Updated() <-chan struct{}
 }
 
 // PoolConfig configures the connection pool. Zero fields take the documented
@@ -163,11 +167,11 @@ type Pool struct {
 }
 
 // NewPool returns a pool that is not started yet, with cfg's defaults filled
-// in. reg is normally *Registry; reg and sink must not be nil.
+// in. reg is normally *assets.Registry; reg and sink must not be nil.
 func NewPool(cfg PoolConfig, reg Registry, sink FrameSink) *Pool {
 	cfg.fill()
 	if reg == nil || sink == nil {
-		panic("engine: NewPool needs a registry and a sink")
+		panic("venue: NewPool needs a registry and a sink")
 	}
 	return &Pool{
 		cfg:   cfg,
@@ -222,11 +226,19 @@ func (p *Pool) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.reg.Updated():
 		}
 		wait := p.cfg.Interval
 		if p.fill(ctx) {
 			// More to open: come back after the dial spacing, not a full interval.
 			wait = p.cfg.DialInterval
+		}
+		// fill's own ReturnPending (a batch held back for MinBatch) signals
+		// Updated too: drop that signal, or the loop would spin on the batch
+		// it is holding. Assets added meanwhile wait for the timer at worst.
+		select {
+		case <-p.reg.Updated():
+		default:
 		}
 		if p.cfg.SnapshotTimeout > 0 {
 			p.redriveSnapshots()

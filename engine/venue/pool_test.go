@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
 	"github.com/polyfeed/polyfeed/internal/fakeclock"
 	"github.com/polyfeed/polyfeed/internal/poll"
@@ -26,6 +27,9 @@ type testRegistry struct {
 func newTestRegistry() *testRegistry {
 	return &testRegistry{state: map[string]string{}, conn: map[string]int64{}}
 }
+
+// Updated returns nil: these tests pace the loop by Interval alone.
+func (r *testRegistry) Updated() <-chan struct{} { return nil }
 
 func (r *testRegistry) Add(ids []string) {
 	r.mu.Lock()
@@ -502,4 +506,30 @@ func TestPoolColdStart(t *testing.T) {
 	if reg.Count("pending")+reg.Count("claimed") != 0 {
 		t.Error("assets left pending or claimed after the cold start")
 	}
+}
+
+// TestPoolWakesOnRegistryUpdate: with the real registry, assets added after a pass are
+// subscribed at once (the loop waits on Registry.Updated), not at the next Interval.
+func TestPoolWakesOnRegistryUpdate(t *testing.T) {
+	leakCheck(t)
+	v := venuetest.NewServer(t)
+	reg := assets.New(nil)
+	cfg := testPoolConfig(v.URL())
+	cfg.Interval = time.Hour // the timer alone would not come back during the test
+	cfg.MinBatch = 1
+	var sink testSink
+	p := NewPool(cfg, reg, sink.sink)
+	startPool(t, p)
+	waitLoops(t, p, 1) // the first pass found nothing
+
+	ids := venuetest.AssetIDs(31, 10)
+	for _, id := range ids {
+		reg.Add(id, "m", time.Time{})
+	}
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
+		if n := reg.Counts().Subscribed; n != len(ids) {
+			return fmt.Errorf("%d of %d assets subscribed", n, len(ids))
+		}
+		return nil
+	})
 }
