@@ -10,6 +10,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/recycle"
 	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/gamma"
 )
 
@@ -137,36 +138,16 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
-	if c.WSURL == "" {
-		c.WSURL = venue.DefaultMarketURL
-	}
-	if c.GammaURL == "" {
-		c.GammaURL = DefaultGammaURL
-	}
-	if c.Workers == 0 {
-		c.Workers = DefaultWorkers
-	}
-	if c.RingSize == 0 {
-		c.RingSize = DefaultRingSize
-	}
-	if c.InboundBytes == 0 {
-		c.InboundBytes = DefaultInboundBytes
-	}
-	if c.AssetsPerConn == 0 {
-		c.AssetsPerConn = venue.DefaultAssetsPerConn
-	}
-	if c.AssetStaleAfter == 0 {
-		c.AssetStaleAfter = 10 * time.Minute
-	}
-	if c.StopTimeout == 0 {
-		c.StopTimeout = 30 * time.Second
-	}
-	if c.StuckAfter == 0 {
-		c.StuckAfter = 10 * time.Second
-	}
-	if c.DataStaleAfter == 0 {
-		c.DataStaleAfter = 2 * time.Minute
-	}
+	fill.Zero(&c.WSURL, venue.DefaultMarketURL)
+	fill.Zero(&c.GammaURL, DefaultGammaURL)
+	fill.Zero(&c.Workers, DefaultWorkers)
+	fill.Zero(&c.RingSize, DefaultRingSize)
+	fill.Zero(&c.InboundBytes, DefaultInboundBytes)
+	fill.Zero(&c.AssetsPerConn, venue.DefaultAssetsPerConn)
+	fill.Zero(&c.AssetStaleAfter, 10*time.Minute)
+	fill.Zero(&c.StopTimeout, 30*time.Second)
+	fill.Zero(&c.StuckAfter, 10*time.Second)
+	fill.Zero(&c.DataStaleAfter, 2*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

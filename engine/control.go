@@ -212,18 +212,7 @@ func (e *dataPath) BeginMigration(ids []string, from int64) *Migration {
 // without one are invalidated and resynced. It waits for the workers to
 // apply this, at most finishTimeout.
 func (e *dataPath) FinishMigration(m *Migration) MigrationResult {
-	select {
-	case <-m.done:
-		return m.Result()
-	default:
-	}
-	c := &control{op: ctlFinishMigration, assets: m.ids, mig: m, done: make(chan struct{})}
-	if e.router.in.pushControl(c) {
-		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-		_ = waitControl(ctx, c)
-		cancel()
-	}
-	return m.Result()
+	return e.endMigration(m, ctlFinishMigration)
 }
 
 // AbortMigration gives m up because the replacement will not take over
@@ -231,12 +220,18 @@ func (e *dataPath) FinishMigration(m *Migration) MigrationResult {
 // stay with the old connection, books untouched. It waits for the workers,
 // at most finishTimeout.
 func (e *dataPath) AbortMigration(m *Migration) MigrationResult {
+	return e.endMigration(m, ctlAbortMigration)
+}
+
+// endMigration sends op for m unless every asset already switched, and waits
+// for the workers to apply it, at most finishTimeout.
+func (e *dataPath) endMigration(m *Migration, op controlOp) MigrationResult {
 	select {
 	case <-m.done:
 		return m.Result()
 	default:
 	}
-	c := &control{op: ctlAbortMigration, assets: m.ids, mig: m, done: make(chan struct{})}
+	c := &control{op: op, assets: m.ids, mig: m, done: make(chan struct{})}
 	if e.router.in.pushControl(c) {
 		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 		_ = waitControl(ctx, c)

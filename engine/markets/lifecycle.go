@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/gamma"
 	"github.com/polyfeed/polyfeed/internal/runner"
 )
@@ -85,37 +86,21 @@ type Config struct {
 }
 
 func (c *Config) fill() {
-	if c.DiscoveryInterval <= 0 {
-		c.DiscoveryInterval = 60 * time.Second
-	}
-	if c.ExpiryInterval <= 0 {
-		c.ExpiryInterval = 30 * time.Second
-	}
+	fill.Positive(&c.DiscoveryInterval, 60*time.Second)
+	fill.Positive(&c.ExpiryInterval, 30*time.Second)
 	if c.ExpiryGrace < 0 {
 		c.ExpiryGrace = 0
 	}
-	if c.CleanupInterval <= 0 {
-		c.CleanupInterval = 60 * time.Second
-	}
-	if c.CleanupGrace <= 0 {
-		c.CleanupGrace = time.Hour
-	}
-	if c.ConfirmGrace <= 0 {
-		c.ConfirmGrace = 2 * c.DiscoveryInterval
-	}
+	fill.Positive(&c.CleanupInterval, 60*time.Second)
+	fill.Positive(&c.CleanupGrace, time.Hour)
+	fill.Positive(&c.ConfirmGrace, 2*c.DiscoveryInterval)
 	if c.UnsubscribeExpired == nil {
 		t := true
 		c.UnsubscribeExpired = &t
 	}
-	if c.EventQueue <= 0 {
-		c.EventQueue = 256
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	fill.Positive(&c.EventQueue, 256)
+	fill.Clock(&c.Now)
+	fill.Logger(&c.Logger)
 }
 
 // Stats is a point-in-time view of the lifecycle controller.

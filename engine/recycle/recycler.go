@@ -16,6 +16,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
@@ -105,45 +106,21 @@ type Config struct {
 }
 
 func (c *Config) fill() {
-	if c.CheckInterval <= 0 {
-		c.CheckInterval = 10 * time.Second
-	}
-	if c.PollutionThreshold <= 0 {
-		c.PollutionThreshold = 0.30
-	}
-	if c.MinAge <= 0 {
-		c.MinAge = 300 * time.Second
-	}
-	if c.MaxAge <= 0 {
-		c.MaxAge = 24 * time.Hour
-	}
-	if c.StallTimeout <= 0 {
-		c.StallTimeout = 60 * time.Second
-	}
-	if c.MaxDialFailures <= 0 {
-		c.MaxDialFailures = 5
-	}
-	if c.SnapshotTimeout <= 0 {
-		c.SnapshotTimeout = 60 * time.Second
-	}
-	if c.Stabilization <= 0 {
-		c.Stabilization = 3 * time.Second
-	}
+	fill.Positive(&c.CheckInterval, 10*time.Second)
+	fill.Positive(&c.PollutionThreshold, 0.30)
+	fill.Positive(&c.MinAge, 300*time.Second)
+	fill.Positive(&c.MaxAge, 24*time.Hour)
+	fill.Positive(&c.StallTimeout, 60*time.Second)
+	fill.Positive(&c.MaxDialFailures, 5)
+	fill.Positive(&c.SnapshotTimeout, 60*time.Second)
+	fill.Positive(&c.Stabilization, 3*time.Second)
 	if c.MaxStabilization < c.Stabilization {
 		c.MaxStabilization = max(10*time.Second, c.Stabilization)
 	}
-	if c.MaxConcurrent <= 0 {
-		c.MaxConcurrent = 2
-	}
-	if c.CloseTimeout <= 0 {
-		c.CloseTimeout = 10 * time.Second
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	fill.Positive(&c.MaxConcurrent, 2)
+	fill.Positive(&c.CloseTimeout, 10*time.Second)
+	fill.Clock(&c.Now)
+	fill.Logger(&c.Logger)
 }
 
 // Stats is a point-in-time view of the recycler.

@@ -22,6 +22,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/puzpuzpuz/xsync/v3"
 
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/runner"
 )
@@ -101,45 +102,23 @@ type ConnConfig struct {
 }
 
 func (c *ConnConfig) fill() {
-	if c.URL == "" {
-		c.URL = DefaultMarketURL
-	}
+	fill.Zero(&c.URL, DefaultMarketURL)
 	if c.MaxAssets <= 0 || c.MaxAssets > MaxAssetsPerConn {
 		c.MaxAssets = MaxAssetsPerConn
 	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 10 * time.Second
-	}
-	if c.StaleTimeout <= 0 {
-		c.StaleTimeout = 60 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 5 * time.Second
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 10 * time.Second
-	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = time.Second
-	}
-	if c.BackoffMax <= 0 {
-		c.BackoffMax = 30 * time.Second
-	}
+	fill.Positive(&c.PingInterval, 10*time.Second)
+	fill.Positive(&c.StaleTimeout, 60*time.Second)
+	fill.Positive(&c.WriteTimeout, 5*time.Second)
+	fill.Positive(&c.DialTimeout, 10*time.Second)
+	fill.Positive(&c.BackoffMin, time.Second)
+	fill.Positive(&c.BackoffMax, 30*time.Second)
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
 	}
-	if c.StableAfter <= 0 {
-		c.StableAfter = 60 * time.Second
-	}
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = 16 << 20
-	}
-	if c.ReadBufferBytes <= 0 {
-		c.ReadBufferBytes = 64 << 10
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	fill.Positive(&c.StableAfter, 60*time.Second)
+	fill.Positive(&c.MaxFrameBytes, 16<<20)
+	fill.Positive(&c.ReadBufferBytes, 64<<10)
+	fill.Logger(&c.Logger)
 }
 
 // ConnStatus is where a connection is in its life.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/puzpuzpuz/xsync/v3"
 
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/runner"
 )
@@ -78,32 +79,18 @@ func (c *PoolConfig) fill() {
 		c.Conn.Logger = c.Logger
 	}
 	c.Conn.fill()
-	if c.AssetsPerConn <= 0 {
-		c.AssetsPerConn = DefaultAssetsPerConn
-	}
+	fill.Positive(&c.AssetsPerConn, DefaultAssetsPerConn)
 	c.AssetsPerConn = min(c.AssetsPerConn, c.Conn.MaxAssets)
-	if c.MinBatch <= 0 {
-		c.MinBatch = 50
-	}
+	fill.Positive(&c.MinBatch, 50)
 	c.MinBatch = min(c.MinBatch, c.AssetsPerConn)
-	if c.MaxWait <= 0 {
-		c.MaxWait = 30 * time.Second
-	}
-	if c.Interval <= 0 {
-		c.Interval = time.Second
-	}
-	if c.DialInterval <= 0 {
-		c.DialInterval = 50 * time.Millisecond
-	}
-	if c.SnapshotTimeout == 0 {
-		c.SnapshotTimeout = 30 * time.Second
-	}
+	fill.Positive(&c.MaxWait, 30*time.Second)
+	fill.Positive(&c.Interval, time.Second)
+	fill.Positive(&c.DialInterval, 50*time.Millisecond)
+	fill.Zero(&c.SnapshotTimeout, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = c.Conn.Logger
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	fill.Clock(&c.Now)
 }
 
 // PoolStats is a point-in-time view of the pool.
