@@ -197,7 +197,15 @@ func TestIntegrationBooksEqualTruth(t *testing.T) {
 		t.Fatalf("only %d assets to subscribe; want at least 2000", len(ids))
 	}
 	waitAllValid(t, a, ids, 60*time.Second)
-	time.Sleep(500 * time.Millisecond) // let the live stream run over every book
+	// Let the live stream run over the books: half a second's worth of the
+	// simulator's rate, however long the machine takes to route it.
+	routed := a.Stats().Router.MessagesRouted
+	poll.For(t, 60*time.Second, 10*time.Millisecond, func() error {
+		if n := a.Stats().Router.MessagesRouted - routed; n < 1500 {
+			return fmt.Errorf("%d live messages routed since every book was valid; want 1500", n)
+		}
+		return nil
+	})
 	s.Pause()
 	waitQuiescent(t, a)
 	compareWithTruth(t, a, s, ids)

@@ -275,7 +275,7 @@ func newWithLister(cfg Config, reg *assets.Registry, lister lister, pool unsubsc
 // Start launches the lifecycle goroutine, which lists Gamma at once and then runs every
 // interval until Stop. ctx only guards the call. Start may be called once.
 func (l *Lifecycle) Start(ctx context.Context) error {
-	return l.group.Start(ctx, "lifecycle", l.run)
+	return l.group.Start(ctx, l.run)
 }
 
 // Stop ends the lifecycle goroutine (an in-flight Gamma listing is cancelled) and waits for
@@ -286,7 +286,7 @@ func (l *Lifecycle) Stop(ctx context.Context) error {
 		return nil
 	}
 	if err := l.group.Wait(ctx); err != nil {
-		return fmt.Errorf("cannot stop lifecycle: %w", ctx.Err())
+		return ctx.Err() // the caller names the lifecycle
 	}
 	if l.idle != nil {
 		l.idle()

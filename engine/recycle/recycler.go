@@ -232,7 +232,7 @@ func New(cfg Config, reg *assets.Registry, pool Pool, mv Mover) *Recycler {
 
 // Start launches the check loop. ctx only guards the call. Start may be called once.
 func (r *Recycler) Start(ctx context.Context) error {
-	return r.group.Start(ctx, "recycler", r.loop)
+	return r.group.Start(ctx, r.loop)
 }
 
 // Stop ends the check loop, interrupts running recycles (each rolls back or completes as
@@ -240,7 +240,7 @@ func (r *Recycler) Start(ctx context.Context) error {
 func (r *Recycler) Stop(ctx context.Context) error {
 	r.group.Stop()
 	if err := r.group.Wait(ctx); err != nil {
-		return fmt.Errorf("cannot stop recycler: %w", ctx.Err())
+		return ctx.Err() // the caller names the recycler
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -318,7 +317,7 @@ func (c *Conn) Assets() []string {
 // dials once Subscribe adds assets. The connection lives until Stop; ctx only
 // guards the call itself. Start may be called once.
 func (c *Conn) Start(ctx context.Context) error {
-	return c.group.Start(ctx, "connection "+strconv.FormatInt(c.id, 10), c.run)
+	return c.group.Start(ctx, c.run)
 }
 
 // Stop closes the socket (sending close 1000 when it can) and waits for every

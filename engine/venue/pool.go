@@ -172,7 +172,7 @@ func NewPool(cfg PoolConfig, reg Registry, sink FrameSink) *Pool {
 // Start launches the subscription loop. The pool runs until Stop; ctx only
 // guards the call.
 func (p *Pool) Start(ctx context.Context) error {
-	return p.group.Start(ctx, "pool", p.loop)
+	return p.group.Start(ctx, p.loop)
 }
 
 // Stop ends the subscription loop, then stops every connection concurrently
@@ -180,7 +180,7 @@ func (p *Pool) Start(ctx context.Context) error {
 func (p *Pool) Stop(ctx context.Context) error {
 	if p.group.Stop() {
 		if err := p.group.Wait(ctx); err != nil {
-			return fmt.Errorf("cannot stop pool loop: %w", ctx.Err())
+			return ctx.Err() // the caller names the pool
 		}
 	}
 	p.mu.Lock()

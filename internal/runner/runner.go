@@ -14,12 +14,18 @@ package runner
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 )
 
-// ErrHung is returned by Bounded when the function is still running after its context ended.
-var ErrHung = errors.New("did not stop in time")
+var (
+	// ErrHung is returned by Bounded when the function is still running after its context
+	// ended.
+	ErrHung = errors.New("did not stop in time")
+	// ErrStarted is returned by Start on a Group already started.
+	ErrStarted = errors.New("already started")
+	// ErrStopped is returned by Start on a stopped Group.
+	ErrStopped = errors.New("stopped")
+)
 
 // Group owns a component's goroutines.
 type Group struct {
@@ -49,20 +55,21 @@ func (g *Group) Context() context.Context {
 	return g.contextLocked()
 }
 
-// Start runs loop on its own goroutine under the Group's context. It fails if ctx has ended
-// (ctx only guards the call), if the Group was started before, or if it was stopped. name
-// says what is started, for the error.
-func (g *Group) Start(ctx context.Context, name string, loop func(ctx context.Context)) error {
+// Start runs loop on its own goroutine under the Group's context. It fails with ctx's error
+// if ctx has ended (ctx only guards the call), ErrStarted if the Group was started before, or
+// ErrStopped if it was stopped. The errors are bare: the caller, who knows which component
+// it started, wraps them once.
+func (g *Group) Start(ctx context.Context, loop func(ctx context.Context)) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start %s: %w", name, err)
+		return err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.stopped {
-		return fmt.Errorf("cannot start %s: stopped", name)
+		return ErrStopped
 	}
 	if g.started {
-		return fmt.Errorf("cannot start %s: already started", name)
+		return ErrStarted
 	}
 	g.started = true
 	runCtx := g.contextLocked()

@@ -17,11 +17,11 @@ func TestGroupStartsOnceAndStopsIdempotently(t *testing.T) {
 		close(ran)
 		<-ctx.Done()
 	}
-	if err := g.Start(context.Background(), "thing", loop); err != nil {
+	if err := g.Start(context.Background(), loop); err != nil {
 		t.Fatal(err)
 	}
 	<-ran
-	if err := g.Start(context.Background(), "thing", loop); err == nil || err.Error() != "cannot start thing: already started" {
+	if err := g.Start(context.Background(), loop); err != ErrStarted {
 		t.Fatalf("second Start = %v; want already started", err)
 	}
 	if !g.Stop() || !g.Stop() {
@@ -43,8 +43,8 @@ func TestGroupNeverStarted(t *testing.T) {
 	if g.Stop() {
 		t.Fatal("Stop() = true without Start")
 	}
-	err := g.Start(context.Background(), "thing", func(context.Context) {})
-	if err == nil || err.Error() != "cannot start thing: stopped" {
+	err := g.Start(context.Background(), func(context.Context) {})
+	if err != ErrStopped {
 		t.Fatalf("Start after Stop = %v; want stopped", err)
 	}
 	if g.Context().Err() == nil {
@@ -53,7 +53,7 @@ func TestGroupNeverStarted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var h Group
-	if err := h.Start(ctx, "thing", func(context.Context) {}); !errors.Is(err, context.Canceled) {
+	if err := h.Start(ctx, func(context.Context) {}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Start with an ended ctx = %v; want context.Canceled", err)
 	}
 }
