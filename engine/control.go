@@ -458,7 +458,7 @@ func levelViews(b *book.Book, side book.Side, depth int) []book.LevelView {
 	}
 	out := make([]book.LevelView, len(ls))
 	for i, l := range ls {
-		out[i] = book.LevelView{Price: l.Price, Size: l.Size}
+		out[i] = book.LevelView(l)
 	}
 	return out
 }

@@ -24,8 +24,10 @@ func TestGroupStartsOnceAndStopsIdempotently(t *testing.T) {
 	if err := g.Start(context.Background(), loop); err != ErrStarted {
 		t.Fatalf("second Start = %v; want already started", err)
 	}
-	if !g.Stop() || !g.Stop() {
-		t.Fatal("Stop() = false after Start; want true every time")
+	first := g.Stop()
+	second := g.Stop() // idempotent
+	if !first || !second {
+		t.Fatalf("Stop() = %v, then %v after Start; want true every time", first, second)
 	}
 	if err := g.Wait(context.Background()); err != nil {
 		t.Fatal(err)
