@@ -145,9 +145,9 @@ type Stats struct {
 type origin uint8
 
 const (
-	lifeFromGamma origin = iota
-	lifeFromSocket
-	lifeFromManual
+	fromGamma origin = iota
+	fromSocket
+	fromManual
 )
 
 // tracked is one tracked market. Guarded by Lifecycle.mu.
@@ -339,7 +339,7 @@ func (l *Lifecycle) AddMarket(m Market) error {
 		l.mu.Unlock()
 		return fmt.Errorf("cannot add market %q: condition %s already tracked", m.ID, m.ConditionID)
 	}
-	l.trackLocked(m, lifeFromManual, l.cfg.Now(), &l.later)
+	l.trackLocked(m, fromManual, l.cfg.Now(), &l.later)
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -460,7 +460,7 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete 
 			continue
 		}
 		if !known {
-			l.trackLocked(MarketFromGamma(*g), lifeFromGamma, now, eff)
+			l.trackLocked(MarketFromGamma(*g), fromGamma, now, eff)
 			l.markets[g.ConditionID].confirmed = true
 			continue
 		}
@@ -494,7 +494,7 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete 
 		case lm.expired:
 		case lm.confirmed:
 			l.expireLocked(lm, ExpiryClosed, now, eff)
-		case lm.origin == lifeFromSocket && now.Sub(lm.addedAt) >= l.cfg.ConfirmGrace:
+		case lm.origin == fromSocket && now.Sub(lm.addedAt) >= l.cfg.ConfirmGrace:
 			l.expireLocked(lm, ExpiryUnconfirmed, now, eff)
 		}
 	}
@@ -616,7 +616,7 @@ func (l *Lifecycle) handleNotice(n notice) {
 	case n.resolved:
 		// Not tracked (yet): keep a tombstone so a lagging listing does not add it, and
 		// expire whatever the registry holds for it.
-		lm = &tracked{m: Market{ID: n.id, ConditionID: n.cond, AssetIDs: slices.Clone(n.assets)}, origin: lifeFromSocket, addedAt: now}
+		lm = &tracked{m: Market{ID: n.id, ConditionID: n.cond, AssetIDs: slices.Clone(n.assets)}, origin: fromSocket, addedAt: now}
 		l.markets[n.cond] = lm
 		l.expireLocked(lm, ExpiryResolved, now, &eff)
 		eff.expired = eff.expired[:len(eff.expired)-1] // never announced as new: no expiry callback
@@ -624,7 +624,7 @@ func (l *Lifecycle) handleNotice(n notice) {
 		l.trackLocked(Market{
 			ID: n.id, ConditionID: n.cond, Question: n.question, Slug: n.slug,
 			AssetIDs: slices.Clone(n.assets), Outcomes: slices.Clone(n.outcomes),
-		}, lifeFromSocket, now, &eff)
+		}, fromSocket, now, &eff)
 	}
 	l.mu.Unlock()
 	l.apply(eff)

@@ -16,22 +16,22 @@ import (
 	"github.com/polyfeed/polyfeed/internal/wire"
 )
 
-// lifeSimRig runs the control plane (registry, pool, lifecycle, recycler) against the
+// simRig runs the control plane (registry, pool, lifecycle, recycler) against the
 // simulator with fast churn. Its sink decodes frames and records snapshots on their
 // connection, as the router does; books themselves are the data path's business.
-type lifeSimRig struct {
+type simRig struct {
 	s    *sim.Server
 	reg  *assets.Registry
 	pool *venue.Pool
 	life *markets.Lifecycle
 	recy *Recycler
-	rec  *lifeRecorder
+	rec  *dropRecorder
 
 	decMu sync.Mutex
 	dec   *wire.Decoder
 }
 
-func (g *lifeSimRig) sink(connID int64, frame []byte, recv int64) {
+func (g *simRig) sink(connID int64, frame []byte, recv int64) {
 	g.decMu.Lock()
 	defer g.decMu.Unlock()
 	evs, _ := g.dec.Decode(frame)
@@ -42,7 +42,7 @@ func (g *lifeSimRig) sink(connID int64, frame []byte, recv int64) {
 	}
 }
 
-func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recyCfg Config) *lifeSimRig {
+func newSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recyCfg Config) *simRig {
 	leakCheck(t)
 	s, err := sim.New(sim.Config{Seed: 11, Markets: 20, Rate: 400, ChurnPerMinute: 600, NoBookEvery: -1, Faults: faults})
 	if err != nil {
@@ -55,7 +55,7 @@ func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recy
 	}
 	t.Cleanup(func() { _ = s.Stop(ctx) })
 
-	g := &lifeSimRig{s: s, reg: assets.New(nil), rec: &lifeRecorder{}, dec: wire.NewDecoder()}
+	g := &simRig{s: s, reg: assets.New(nil), rec: &dropRecorder{}, dec: wire.NewDecoder()}
 	pcfg := testPoolConfig(s.WSURL())
 	pcfg.MinBatch, pcfg.MaxWait = 1, time.Millisecond
 	g.pool = venue.NewPool(pcfg, g.reg, g.sink)
@@ -83,7 +83,7 @@ func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recy
 	return g
 }
 
-func lifeSimLifecycleConfig() markets.Config {
+func simLifecycleConfig() markets.Config {
 	return markets.Config{
 		DiscoveryInterval: 100 * time.Millisecond,
 		ExpiryInterval:    20 * time.Millisecond,
@@ -102,7 +102,7 @@ func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
 	rc.Stabilization = 200 * time.Millisecond
 	// Every socket opened at first stalls after 600 ms; the replacements are opened after the
 	// fault is lifted.
-	g := newLifeSimRig(t, sim.Faults{StallSocketRate: 1, StallAfter: 600 * time.Millisecond}, lifeSimLifecycleConfig(), rc)
+	g := newSimRig(t, sim.Faults{StallSocketRate: 1, StallAfter: 600 * time.Millisecond}, simLifecycleConfig(), rc)
 	poll.For(t, 10*time.Second, 5*time.Millisecond, func() error {
 		// The stall is drawn when the simulator accepts the socket: wait for that.
 		if cs := g.pool.Conns(); len(cs) == 0 || cs[0].Status() != venue.ConnConnected {
@@ -129,7 +129,7 @@ func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
 
 // churnDone checks the effects of churn since virtual time start: a market created after it
 // is subscribed, and a market that ended after it was removed everywhere.
-func (g *lifeSimRig) churnDone(start time.Time) error {
+func (g *simRig) churnDone(start time.Time) error {
 	var born, gone bool
 	for _, m := range g.s.Markets() {
 		if !m.Closed && m.EndDate.Sub(start) > 2*time.Second { // created after start (a market lives 2 s)
@@ -140,7 +140,7 @@ func (g *lifeSimRig) churnDone(start time.Time) error {
 		}
 		if m.Closed && m.EndDate.After(start) {
 			_, dropped, _, _ := g.rec.snapshot()
-			if _, ok := g.reg.Get(m.TokenIDs[0]); ok || !lifeContains(dropped, m.TokenIDs[0]) {
+			if _, ok := g.reg.Get(m.TokenIDs[0]); ok || !contains(dropped, m.TokenIDs[0]) {
 				continue
 			}
 			carried := false
@@ -161,7 +161,7 @@ func (g *lifeSimRig) churnDone(start time.Time) error {
 	return nil
 }
 
-func lifeContains(ids []string, id string) bool {
+func contains(ids []string, id string) bool {
 	for _, x := range ids {
 		if x == id {
 			return true
@@ -174,13 +174,13 @@ func lifeContains(ids []string, id string) bool {
 // connection until the recycler replaces it.
 func TestRecyclerPollutionOnSimulator(t *testing.T) {
 	off := false
-	lc := lifeSimLifecycleConfig()
+	lc := simLifecycleConfig()
 	lc.UnsubscribeExpired = &off
 	lc.CleanupGrace = time.Hour
 	rc := fastConfig()
 	rc.MinAge = 500 * time.Millisecond
 	rc.Stabilization = 200 * time.Millisecond
-	g := newLifeSimRig(t, sim.Faults{}, lc, rc)
+	g := newSimRig(t, sim.Faults{}, lc, rc)
 	poll.For(t, 20*time.Second, 10*time.Millisecond, func() error {
 		if st := g.recy.Stats(); st.ByReason[ReasonPollution] < 1 || st.Completed < 1 {
 			return fmt.Errorf("recycler %+v; want a completed pollution recycle", st)
@@ -189,20 +189,20 @@ func TestRecyclerPollutionOnSimulator(t *testing.T) {
 	})
 }
 
-// lifeRecorder stands in for the data path's DropBooks and records what the lifecycle
+// dropRecorder stands in for the data path's DropBooks and records what the lifecycle
 // dropped; the real pool does the unsubscribing.
-type lifeRecorder struct {
+type dropRecorder struct {
 	mu      sync.Mutex
 	dropped []string
 }
 
-func (r *lifeRecorder) DropBooks(ids []string) {
+func (r *dropRecorder) DropBooks(ids []string) {
 	r.mu.Lock()
 	r.dropped = append(r.dropped, ids...)
 	r.mu.Unlock()
 }
 
-func (r *lifeRecorder) snapshot() (unsub, dropped, added, expired []string) {
+func (r *dropRecorder) snapshot() (unsub, dropped, added, expired []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return nil, slices.Clone(r.dropped), nil, nil

@@ -119,8 +119,8 @@ func (g *rig) sink(connID int64, frame []byte, recv int64) {
 	}
 }
 
-// newRecyRig subscribes n assets on one connection and waits for their snapshots.
-func newRecyRig(t *testing.T, n int, silent ...string) *rig {
+// newRig subscribes n assets on one connection and waits for their snapshots.
+func newRig(t *testing.T, n int, silent ...string) *rig {
 	leakCheck(t)
 	g := &rig{t: t, v: venuetest.NewServer(t), reg: assets.New(nil)}
 	for _, id := range silent {
@@ -263,7 +263,7 @@ func TestRecyclerJudge(t *testing.T) {
 }
 
 func TestRecyclerForceRecycleMovesEveryLiveAsset(t *testing.T) {
-	g := newRecyRig(t, 20)
+	g := newRig(t, 20)
 	expired := g.ids[:3]
 	g.reg.MarkExpired(expired, time.Now()) // still carried: left behind with the old socket
 	r := g.recycler(fastConfig())
@@ -326,7 +326,7 @@ func (p *failPool) OpenConn(ids []string) (*venue.Conn, error) {
 }
 
 func TestRecyclerRollsBackWhenOpenFails(t *testing.T) {
-	g := newRecyRig(t, 10)
+	g := newRig(t, 10)
 	fp := &failPool{Pool: g.pool}
 	fp.fail.Store(true)
 	r := g.recyclerOn(fastConfig(), fp)
@@ -359,7 +359,7 @@ func TestRecyclerRollsBackWhenOpenFails(t *testing.T) {
 }
 
 func TestRecyclerRollsBackWhenReplacementDeliversNothing(t *testing.T) {
-	g := newRecyRig(t, 10)
+	g := newRig(t, 10)
 	r := g.recycler(fastConfig())
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -384,7 +384,7 @@ func TestRecyclerRollsBackWhenReplacementDeliversNothing(t *testing.T) {
 }
 
 func TestRecyclerMaxConcurrentAndBusy(t *testing.T) {
-	g := newRecyRig(t, 4)
+	g := newRig(t, 4)
 	// A second connection.
 	more := venuetest.TokenIDs(2, 4)
 	for _, id := range more {
@@ -442,7 +442,7 @@ func TestRecyclerMaxConcurrentAndBusy(t *testing.T) {
 }
 
 func TestRecyclerPollutionTrigger(t *testing.T) {
-	g := newRecyRig(t, 10)
+	g := newRig(t, 10)
 	g.reg.MarkExpired(g.ids[:3], time.Now()) // 3 of 10 carried assets dead: 0.30
 	cfg := fastConfig()
 	cfg.MinAge = time.Nanosecond
@@ -465,7 +465,7 @@ func TestRecyclerPollutionTrigger(t *testing.T) {
 
 func TestRecyclerStallTrigger(t *testing.T) {
 	// The test venue sends the snapshots on subscribe and nothing after: a stall.
-	g := newRecyRig(t, 5)
+	g := newRig(t, 5)
 	cfg := fastConfig()
 	cfg.StallTimeout = 200 * time.Millisecond
 	r := g.recycler(cfg)
@@ -487,7 +487,7 @@ func TestRecyclerStallTrigger(t *testing.T) {
 }
 
 func TestRecyclerSnapshotTimeoutTriggersOnce(t *testing.T) {
-	g := newRecyRig(t, 5)
+	g := newRig(t, 5)
 	quiet := venuetest.TokenIDs(3, 1)[0] // the venue sends its book, but it never counts as seen
 	g.silent.Store(quiet, true)
 	g.reg.Add(quiet, "0xq", time.Time{})

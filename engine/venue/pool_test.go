@@ -2,6 +2,7 @@ package venue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -520,7 +521,12 @@ func TestPoolWakesOnRegistryUpdate(t *testing.T) {
 	var sink testSink
 	p := NewPool(cfg, reg, sink.sink)
 	startPool(t, p)
-	waitLoops(t, p, 1) // the first pass found nothing
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
+		if p.loops.Load() == 0 {
+			return errors.New("no loop pass yet")
+		}
+		return nil // the first pass found nothing; the next is an hour away
+	})
 
 	ids := venuetest.AssetIDs(31, 10)
 	for _, id := range ids {
