@@ -361,8 +361,15 @@ func TestFaultSimulatorRestart(t *testing.T) {
 	waitAllValid(t, a, ids, 30*time.Second)
 	addr := s.Addr()
 	for round := range sz.rounds {
-		// Let the old simulator move its books away from the seed's start.
-		time.Sleep(300 * time.Millisecond)
+		// Let the old simulator move its books away from the seed's start:
+		// 0.3 s worth of its message rate, however long that takes here.
+		gen, want := simGenerated(s), uint64(sz.rate*3/10)
+		poll.For(t, 30*time.Second, 5*time.Millisecond, func() error {
+			if n := simGenerated(s) - gen; n < want {
+				return fmt.Errorf("%d messages generated; want %d", n, want)
+			}
+			return nil
+		})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s.Stop(ctx); err != nil {
 			t.Fatal(err)
@@ -695,4 +702,13 @@ func TestFaultStopDuringRecycle(t *testing.T) {
 			t.Errorf("conn %d is %s after Stop", c.ID(), st)
 		}
 	}
+}
+
+// simGenerated counts every message the simulator generated so far.
+func simGenerated(s *sim.Server) uint64 {
+	var n uint64
+	for _, c := range s.Stats().Generated {
+		n += c
+	}
+	return n
 }

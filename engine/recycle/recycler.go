@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/polyfeed/polyfeed/engine/assets"
@@ -204,7 +205,8 @@ type Recycler struct {
 	noSnap map[string]bool // assets still without a snapshot after a recycle: not counted again
 	st     Stats
 
-	group runner.Group // owns the loop and every recycle; Stop cancels its context
+	group  runner.Group  // owns the loop and every recycle; Stop cancels its context
+	checks atomic.Uint64 // health-check passes, for tests
 }
 
 // New returns a recycler of pool's connections that is not started yet. mv is the data
@@ -305,6 +307,7 @@ func (r *Recycler) release(connID int64) {
 // check judges every connection and starts a recycle for each triggered one while slots are
 // free.
 func (r *Recycler) check() {
+	r.checks.Add(1)
 	now := r.cfg.Now()
 	seen := make(map[int64]bool)
 	for _, c := range r.pool.Conns() {

@@ -507,8 +507,17 @@ func TestRecyclerSnapshotTimeoutTriggersOnce(t *testing.T) {
 		return nil
 	})
 	// The quiet asset is now known to get nothing: ten more timeouts' worth of checks do not
-	// recycle again.
-	time.Sleep(10 * cfg.SnapshotTimeout)
+	// recycle again. Counting the checks, not the time, keeps the test honest on a slow
+	// machine: the ticker drops ticks rather than bunching them, so 100 checks at a 10 ms
+	// interval take at least ten 100 ms timeouts.
+	before := r.checks.Load()
+	want := uint64(10 * cfg.SnapshotTimeout / cfg.CheckInterval)
+	poll.For(t, 60*time.Second, cfg.CheckInterval, func() error {
+		if n := r.checks.Load() - before; n < want {
+			return fmt.Errorf("%d checks since the recycle; want %d", n, want)
+		}
+		return nil
+	})
 	if st := r.Stats(); st.Completed != 1 {
 		t.Errorf("recycles = %d after the quiet asset was marked; want 1", st.Completed)
 	}
