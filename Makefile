@@ -23,7 +23,7 @@ vet:
 # unit, integration (simulator on loopback), end-to-end and short fault tests, all under the
 # race detector.
 test: vet
-	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./engine/... ./internal/... 2>&1) || { echo "$$out"; exit 1; }
+	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./fixed ./book ./engine/... ./internal/... 2>&1) || { echo "$$out"; exit 1; }
 	$(GO) test -short -count=1 -run 'Alloc' $(PKGS)
 	$(GO) test -race -short -count=1 -timeout 15m $(PKGS)
 
@@ -71,7 +71,7 @@ BENCHOUT  ?= bench/out/micro.txt
 bench-micro:
 	@mkdir -p $(dir $(BENCHOUT))
 	uptime | tee $(BENCHOUT)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./ring ./engine/fixed ./internal/wire ./engine/book | tee -a $(BENCHOUT)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./ring ./fixed ./internal/wire ./book | tee -a $(BENCHOUT)
 	$(GO) test -run '^$$' -bench 'HotPath|Inbound' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./engine | tee -a $(BENCHOUT)
 
 # Micro benchmarks (short, -count 5) and the end-to-end harness: report.txt,

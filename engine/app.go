@@ -11,10 +11,36 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/venue"
 )
 
 // App is the polyfeed engine: registry, workers, router, pool, lifecycle
 // and recycler, started in that order and stopped in reverse.
+//
+// Frames flow forwards, from the connections through the router to the
+// workers. Four notices flow backwards, against the import direction
+// (engine → recycle, markets → venue, assets); each reaches the control plane
+// through the App, which implements feedback:
+//
+//	venue.Conn ──frames──▶ router ──items──▶ workers (books)
+//	    │   ▲                │   ▲
+//	    │   └───── App ◀─────┘   │    snapshotSeen, resync ▶ venue.Pool;
+//	    │                        │    marketNotice ▶ markets.Lifecycle
+//	    └───────── App ──────────┘    connDropped ▶ InvalidateConn
+//
+//	back edge      called by                      the App forwards it to
+//	snapshotSeen   router, per staged snapshot    venue.Pool.MarkSnapshot
+//	marketNotice   router, per market notice      markets.Lifecycle.OnMarketEvent
+//	resync         router's resync goroutine      venue.Pool.Resubscribe
+//	connDropped    venue.Conn, on a disconnect    the data path's InvalidateConn
+//
+// The lifecycle and the recycler drive the pool and the data path forwards
+// (subscribe, unsubscribe, DropBooks, migrations); nothing calls them back
+// except marketNotice.
 //
 // Concurrency: Start, Stop and Run are serialised by the App; Stats,
 // Healthy, Ready, Book and AddMarket may be called from any goroutine at any
@@ -22,11 +48,11 @@ import (
 type App struct {
 	cfg      Config
 	log      *slog.Logger
-	registry *Registry
+	registry *assets.Registry
 	data     *dataPath
-	pool     *Pool
-	life     *Lifecycle // nil when disabled
-	recycler *Recycler  // nil when disabled
+	pool     *venue.Pool
+	life     *markets.Lifecycle // nil when disabled
+	recycler *recycle.Recycler  // nil when disabled
 
 	mu    sync.Mutex // serialises Start/Stop
 	seq   sequence
@@ -53,7 +79,7 @@ func New(cfg Config) (*App, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("cannot configure engine: %w", err)
 	}
-	a := &App{cfg: cfg, log: cfg.Logger, registry: NewRegistry()}
+	a := &App{cfg: cfg, log: cfg.Logger, registry: assets.New(nil)}
 
 	poolCfg := cfg.Pool
 	poolCfg.Conn = cfg.Conn
@@ -66,12 +92,12 @@ func New(cfg Config) (*App, error) {
 		poolCfg.Conn.Logger = cfg.Logger
 	}
 	if poolCfg.Conn.OnDisconnect == nil {
-		poolCfg.Conn.OnDisconnect = func(id int64) { a.data.InvalidateConn(id) }
+		poolCfg.Conn.OnDisconnect = a.connDropped
 	}
 
 	// The pool and the data path refer to each other (frames flow in,
-	// snapshot liveness and resync requests flow back); the closures break
-	// the construction cycle.
+	// snapshot liveness and resync requests flow back); the data path
+	// reports back through the App (feedback), which breaks the cycle.
 	a.data = newDataPath(routerConfig{
 		inboundBytes:    cfg.InboundBytes,
 		assetStaleAfter: max(cfg.AssetStaleAfter, 0),
@@ -79,9 +105,7 @@ func New(cfg Config) (*App, error) {
 		noBestCheck:     cfg.DisableBestCheck,
 		policy:          cfg.Backpressure,
 		logger:          cfg.Logger,
-		onResync:        func(ids []string) { a.resync(ids) },
-		onMarket:        func(ev MarketEvent) { a.marketEvent(ev) },
-		onSnapshot:      func(conn int64, id string, recv int64) { a.pool.MarkSnapshot(conn, id, recv) },
+		feedback:        a,
 	}, workerConfig{
 		count:    cfg.Workers,
 		ringSize: cfg.RingSize,
@@ -90,11 +114,11 @@ func New(cfg Config) (*App, error) {
 		floating: cfg.FloatingWorkers,
 		logger:   cfg.Logger,
 	})
-	a.pool = NewPool(poolCfg, a.registry, a.data.Sink())
+	a.pool = venue.NewPool(poolCfg, a.registry, a.data.Sink())
 
 	if !cfg.DisableLifecycle {
 		lc := cfg.Lifecycle
-		lc.GammaURL = cfg.GammaURL
+		lc.Gamma.BaseURL = cfg.GammaURL
 		if lc.Logger == nil {
 			lc.Logger = cfg.Logger
 		}
@@ -104,9 +128,9 @@ func New(cfg Config) (*App, error) {
 		if lc.OnMarketExpired == nil {
 			lc.OnMarketExpired = cfg.OnMarketExpired
 		}
-		life, err := NewLifecycle(lc, a.registry, a.pool, a.data)
+		life, err := markets.New(lc, a.registry, a.pool, a.data)
 		if err != nil {
-			return nil, fmt.Errorf("cannot configure lifecycle: %w", err)
+			return nil, fmt.Errorf("cannot configure engine: %w", err)
 		}
 		a.life = life
 	}
@@ -115,7 +139,7 @@ func New(cfg Config) (*App, error) {
 		if rc.Logger == nil {
 			rc.Logger = cfg.Logger
 		}
-		a.recycler = NewRecycler(rc, a.registry, a.pool, a.data)
+		a.recycler = recycle.New(rc, a.registry, a.pool, mover{a.data})
 	}
 
 	a.seq = sequence{logger: cfg.Logger, comps: a.components()}
@@ -196,11 +220,11 @@ func (a *App) Run(ctx context.Context) error {
 	return a.Stop(context.WithoutCancel(ctx))
 }
 
-// Registry exposes the asset registry (read it freely; mutate with care).
-func (a *App) Registry() *Registry { return a.registry }
+// assets.Registry exposes the asset registry (read it freely; mutate with care).
+func (a *App) Registry() *assets.Registry { return a.registry }
 
-// Pool exposes the connection pool.
-func (a *App) Pool() *Pool { return a.pool }
+// venue.Pool exposes the connection pool.
+func (a *App) Pool() *venue.Pool { return a.pool }
 
 // Book returns a copy of an asset's book (depth levels a side, 0 = all).
 func (a *App) Book(ctx context.Context, assetID string, depth int) (BookView, bool, error) {
@@ -211,7 +235,7 @@ func (a *App) Book(ctx context.Context, assetID string, depth int) (BookView, bo
 // disabled); the pool subscribes them. With the lifecycle on, the market is
 // tracked like a discovered one but never expired for being absent from
 // Gamma.
-func (a *App) AddMarket(m Market) error {
+func (a *App) AddMarket(m markets.Market) error {
 	if a.life != nil {
 		return a.life.AddMarket(m)
 	}
@@ -224,27 +248,58 @@ func (a *App) AddMarket(m Market) error {
 	return nil
 }
 
+// feedback is what flows back against the data path, to the control plane
+// (drawn on App). The App implements it; the router and the connections call
+// it.
+type feedback interface {
+	// snapshotSeen: the router staged a book snapshot of assetID that
+	// connection connID delivered (data liveness). Router goroutine, per
+	// snapshot: it must not block.
+	snapshotSeen(connID int64, assetID string, recvNanos int64)
+	// marketNotice: a socket new_market or market_resolved notice, copied.
+	// Router goroutine: it must only queue.
+	marketNotice(ev markets.Event)
+	// resync asks for fresh snapshots of these assets. The router's resync
+	// goroutine, never the hot path.
+	resync(assetIDs []string)
+	// connDropped: a connection's socket dropped; events may have been lost.
+	// The connection's goroutine.
+	connDropped(connID int64)
+}
+
+var _ feedback = (*App)(nil)
+
+// snapshotSeen tells the connection that delivered it that an asset got a
+// book.
+func (a *App) snapshotSeen(connID int64, assetID string, recvNanos int64) {
+	a.pool.MarkSnapshot(connID, assetID, recvNanos)
+}
+
+// marketNotice forwards socket market notices to the lifecycle.
+func (a *App) marketNotice(ev markets.Event) {
+	if a.life != nil {
+		a.life.OnMarketEvent(ev)
+	}
+}
+
 // resync asks for fresh snapshots: unsubscribe and subscribe again on the
 // connection that carries each asset (the venue answers a subscribe with a
-// snapshot). Called from the router's resync goroutine.
+// snapshot).
 func (a *App) resync(ids []string) {
 	if err := a.pool.Resubscribe(ids); err != nil {
 		a.log.Warn("cannot resync assets", "assets", len(ids), "err", err)
 	}
 }
 
-// marketEvent forwards socket market notices to the lifecycle.
-func (a *App) marketEvent(ev MarketEvent) {
-	if a.life != nil {
-		a.life.OnMarketEvent(ev)
-	}
-}
+// connDropped marks the books the connection still owns invalid until the
+// reconnect's snapshots arrive.
+func (a *App) connDropped(connID int64) { a.data.InvalidateConn(connID) }
 
 // FrameSink feeds raw market-channel frames into the engine as if connection
 // connID had received them: for replaying recorded frames and for
 // benchmarks that measure the engine without sockets. Safe for concurrent
 // use; frame may be reused after the call.
-func (a *App) FrameSink() FrameSink { return a.data.Sink() }
+func (a *App) FrameSink() venue.FrameSink { return a.data.Sink() }
 
 // ForceRecycle replaces connection connID now (make before break) and
 // returns when the recycle ended. It fails when recycling is disabled.
@@ -266,3 +321,21 @@ func (a *App) ResetLatency() {
 		w.endToEnd.Reset()
 	}
 }
+
+// mover adapts the data path's migrations to the recycler's make-before-break protocol.
+type mover struct{ d *dataPath }
+
+func (m mover) Begin(ids []string, from int64) recycle.Migration {
+	return m.d.BeginMigration(ids, from)
+}
+
+func (m mover) Finish(mg recycle.Migration) recycle.Result {
+	return recycle.Result(m.d.FinishMigration(mg.(*Migration)))
+}
+
+func (m mover) Abort(mg recycle.Migration) recycle.Result {
+	return recycle.Result(m.d.AbortMigration(mg.(*Migration)))
+}
+
+// The asset registry is what the pool runs on.
+var _ venue.Registry = (*assets.Registry)(nil)

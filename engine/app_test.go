@@ -9,6 +9,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -22,7 +24,7 @@ func TestAppHealthInEachState(t *testing.T) {
 		WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 2,
 		DisableLifecycle: true, DisableRecycling: true,
 		DataStaleAfter: 300 * time.Millisecond,
-		Pool:           PoolConfig{Interval: 20 * time.Millisecond, MaxWait: 20 * time.Millisecond},
+		Pool:           venue.PoolConfig{Interval: 20 * time.Millisecond, MaxWait: 20 * time.Millisecond},
 		Logger:         quietLogger(),
 	})
 	if err != nil {
@@ -61,7 +63,7 @@ func TestAppHealthInEachState(t *testing.T) {
 
 	// The venue goes quiet: subscribed assets, no data for DataStaleAfter.
 	s.Pause()
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if ok, _ := a.Healthy(); ok {
 			return errString("still healthy without data")
 		}
@@ -72,7 +74,7 @@ func TestAppHealthInEachState(t *testing.T) {
 	ok, why = a.Ready()
 	want("Ready without data", ok, why, true, "") // serving, just unhealthy
 	s.Resume()
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if ok, why := a.Healthy(); !ok {
 			return errString(why)
 		}

@@ -7,6 +7,10 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -27,29 +31,29 @@ func TestAppChurnRecyclesAndTruth(t *testing.T) {
 	a := testApp(t, s, func(c *Config) {
 		c.AssetsPerConn = 40
 		c.DisableLifecycle = false
-		c.Lifecycle = LifecycleConfig{
+		c.Lifecycle = markets.Config{
 			DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
 			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 700 * time.Millisecond,
 			// Expired assets stay on their sockets, so churn pollutes them.
 			UnsubscribeExpired: &keep,
 		}
 		c.DisableRecycling = false
-		c.Recycler = RecyclerConfig{
+		c.Recycler = recycle.Config{
 			CheckInterval: 100 * time.Millisecond, PollutionThreshold: 0.3, MinAge: 500 * time.Millisecond,
 			StallTimeout: 700 * time.Millisecond, SnapshotTimeout: 2 * time.Second,
 			Stabilization: 200 * time.Millisecond, MaxStabilization: time.Second,
 		}
 	})
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 60*time.Second, 50*time.Millisecond, func() error {
 		st := a.Stats()
-		ls, _ := st.Lifecycle.(LifecycleStats)
-		rs, _ := st.Recycler.(RecyclerStats)
+		ls, _ := st.Lifecycle.(markets.Stats)
+		rs, _ := st.Recycler.(recycle.Stats)
 		switch {
 		case ls.NewMarkets < 100:
 			return fmt.Errorf("%d markets tracked so far", ls.NewMarkets)
 		case ls.RemovedAssets == 0:
 			return fmt.Errorf("no expired asset removed yet (expired %d)", ls.ExpiredAssets)
-		case rs.ByReason[RecyclePollution] == 0 || rs.ByReason[RecycleStall] == 0:
+		case rs.ByReason[recycle.ReasonPollution] == 0 || rs.ByReason[recycle.ReasonStall] == 0:
 			return fmt.Errorf("recycles so far: %v", rs.ByReason)
 		}
 		return nil
@@ -62,7 +66,7 @@ func TestAppChurnRecyclesAndTruth(t *testing.T) {
 	// 1.5 s after its open: let that schedule play out first.
 	time.Sleep(1600 * time.Millisecond)
 	var live []string
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 100*time.Millisecond, func() error {
 		live = live[:0]
 		for _, m := range s.Markets() {
 			if !m.Closed && m.EnableOrderBook {
@@ -71,7 +75,7 @@ func TestAppChurnRecyclesAndTruth(t *testing.T) {
 		}
 		for _, id := range live {
 			e, ok := a.Registry().Get(id)
-			if !ok || e.State != StateSubscribed {
+			if !ok || e.State != assets.StateSubscribed {
 				return fmt.Errorf("live asset %s… not subscribed yet", id[:10])
 			}
 		}
@@ -95,13 +99,13 @@ func TestAppChurnRecyclesAndTruth(t *testing.T) {
 			continue
 		}
 		for _, id := range m.TokenIDs {
-			if e, ok := a.Registry().Get(id); ok && e.State != StateExpired {
+			if e, ok := a.Registry().Get(id); ok && e.State != assets.StateExpired {
 				t.Errorf("closed market asset %s… is %v in the registry", id[:10], e.State)
 			}
 		}
 	}
 	st := a.Stats()
-	ls := st.Lifecycle.(LifecycleStats)
+	ls := st.Lifecycle.(markets.Stats)
 	var books int64
 	for _, w := range st.Workers.WorkerStats {
 		books += w.Books

@@ -7,28 +7,61 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/gamma"
 )
 
-// DefaultGammaURL is the venue's market discovery API.
-const DefaultGammaURL = gamma.DefaultBaseURL
+// Defaults New fills in (and cmd/polyfeed shows as flag defaults). Nothing below the App
+// fills these again: newWorkerSet and newRouter take them as given.
+const (
+	// DefaultGammaURL is the venue's market discovery API.
+	DefaultGammaURL = gamma.DefaultBaseURL
+	// DefaultWorkers is the number of worker goroutines.
+	DefaultWorkers = 4
+	// MaxWorkers bounds Workers: more workers than this only add park/wake cost.
+	MaxWorkers = 256
+	// DefaultRingSize is each worker's ring capacity in items.
+	DefaultRingSize = 1 << 16
+	// DefaultInboundBytes bounds the router's inbound queue: enough for the whole startup
+	// dump of 10,000 markets.
+	DefaultInboundBytes = 64 << 20
+)
 
 // Config configures an App. The zero value runs against the live venue with
 // the documented defaults; New fills them in and validates the rest.
+//
+// Some settings of the component configs nested here are set by the App from
+// a Config field. "always": the nested setting is ignored, set the Config
+// field; "if nil": the nested setting wins when both are set.
+//
+//	nested setting                        set by the App from             when
+//	Pool.Conn                             Conn                            always
+//	Pool.Conn.URL (and Conn.URL)          WSURL                           always
+//	Pool.AssetsPerConn                    AssetsPerConn                   always
+//	Lifecycle.Gamma.BaseURL               GammaURL                        always
+//	Lifecycle.OnNewMarket                 OnNewMarket                     if nil
+//	Lifecycle.OnMarketExpired             OnMarketExpired                 if nil
+//	Pool.Conn.OnDisconnect                the App (invalidates books)     if nil
+//	Logger of Pool, Conn, Lifecycle,      Logger                          if nil
+//	Recycler
 type Config struct {
-	// WSURL is the CLOB market channel. Default DefaultMarketURL.
+	// WSURL is the CLOB market channel. Default venue.DefaultMarketURL.
 	WSURL string
 	// GammaURL is the Gamma REST base URL. Default DefaultGammaURL.
 	GammaURL string
 
 	// Workers is the number of pinned worker goroutines that own the books.
-	// Default 4.
+	// Default DefaultWorkers (4), at most MaxWorkers.
 	Workers int
 	// RingSize is each worker's ring capacity in items (a snapshot takes one
-	// item per level plus two). Rounded up to a power of two. Default 65536.
+	// item per level plus two). Rounded up to a power of two. Default
+	// DefaultRingSize (65536).
 	RingSize int
-	// InboundBytes bounds the router's inbound queue. Default 64 MiB, enough
-	// for the whole startup dump of 10,000 markets.
+	// InboundBytes bounds the router's inbound queue. Default
+	// DefaultInboundBytes (64 MiB).
 	InboundBytes int
 	// Backpressure is what the router does when a worker's ring is full.
 	// Default DropAndResync.
@@ -45,30 +78,32 @@ type Config struct {
 	// Handler builds each worker's event handler. Default: none (books only).
 	Handler HandlerFactory
 
-	// AssetsPerConn is how many assets share one socket. Default 200, at most
-	// ConnMaxAssets (500).
+	// AssetsPerConn is how many assets share one socket. Default
+	// venue.DefaultAssetsPerConn (200), at most venue.MaxAssetsPerConn (500).
 	AssetsPerConn int
 	// Conn tunes every connection (ping, stale timeout, backoff, frame size);
-	// its URL is taken from WSURL.
-	Conn ConnConfig
+	// its URL is taken from WSURL (see the table on Config).
+	Conn venue.ConnConfig
 	// Pool tunes the subscription loop; its Conn and AssetsPerConn are taken
-	// from the fields above.
-	Pool PoolConfig
+	// from the fields above (see the table on Config).
+	Pool venue.PoolConfig
 
 	// DisableLifecycle turns off Gamma discovery and expiry: assets then come
 	// only from AddMarket.
 	DisableLifecycle bool
-	// Lifecycle tunes discovery and expiry.
-	Lifecycle LifecycleConfig
+	// Lifecycle tunes discovery and expiry; its Gamma.BaseURL is taken from
+	// GammaURL (see the table on Config).
+	Lifecycle markets.Config
 	// DisableRecycling turns off connection recycling.
 	DisableRecycling bool
 	// Recycler tunes connection recycling.
-	Recycler RecyclerConfig
+	Recycler recycle.Config
 
 	// OnNewMarket and OnMarketExpired are called from the lifecycle
-	// goroutine when a market is registered or retired. Optional.
-	OnNewMarket     func(Market)
-	OnMarketExpired func(Market)
+	// goroutine when a market is registered or retired. Optional; the
+	// Lifecycle's own, when set, are called instead.
+	OnNewMarket     func(markets.Market)
+	OnMarketExpired func(markets.Market)
 
 	// AssetStaleAfter: an asset with no event for this long gets a fresh
 	// snapshot requested, which heals the venue's per-asset silent stall (a
@@ -102,40 +137,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// maxWorkers bounds Workers: more workers than this only add park/wake cost.
-const maxWorkers = 256
-
 func (c *Config) fill() error {
-	if c.WSURL == "" {
-		c.WSURL = DefaultMarketURL
-	}
-	if c.GammaURL == "" {
-		c.GammaURL = DefaultGammaURL
-	}
-	if c.Workers == 0 {
-		c.Workers = 4
-	}
-	if c.RingSize == 0 {
-		c.RingSize = 1 << 16
-	}
-	if c.InboundBytes == 0 {
-		c.InboundBytes = 64 << 20
-	}
-	if c.AssetsPerConn == 0 {
-		c.AssetsPerConn = 200
-	}
-	if c.AssetStaleAfter == 0 {
-		c.AssetStaleAfter = 10 * time.Minute
-	}
-	if c.StopTimeout == 0 {
-		c.StopTimeout = 30 * time.Second
-	}
-	if c.StuckAfter == 0 {
-		c.StuckAfter = 10 * time.Second
-	}
-	if c.DataStaleAfter == 0 {
-		c.DataStaleAfter = 2 * time.Minute
-	}
+	fill.Zero(&c.WSURL, venue.DefaultMarketURL)
+	fill.Zero(&c.GammaURL, DefaultGammaURL)
+	fill.Zero(&c.Workers, DefaultWorkers)
+	fill.Zero(&c.RingSize, DefaultRingSize)
+	fill.Zero(&c.InboundBytes, DefaultInboundBytes)
+	fill.Zero(&c.AssetsPerConn, venue.DefaultAssetsPerConn)
+	fill.Zero(&c.AssetStaleAfter, 10*time.Minute)
+	fill.Zero(&c.StopTimeout, 30*time.Second)
+	fill.Zero(&c.StuckAfter, 10*time.Second)
+	fill.Zero(&c.DataStaleAfter, 2*time.Minute)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -145,10 +157,10 @@ func (c *Config) fill() error {
 			errs = append(errs, fmt.Errorf(format, args...))
 		}
 	}
-	check(c.Workers >= 1 && c.Workers <= maxWorkers, "workers must be 1..%d, got %d", maxWorkers, c.Workers)
+	check(c.Workers >= 1 && c.Workers <= MaxWorkers, "workers must be 1..%d, got %d", MaxWorkers, c.Workers)
 	check(c.RingSize >= 64 && c.RingSize <= 1<<24, "ring size must be 64..16777216, got %d", c.RingSize)
 	check(c.InboundBytes >= 1<<20, "inbound bytes must be at least 1 MiB, got %d", c.InboundBytes)
-	check(c.AssetsPerConn >= 1 && c.AssetsPerConn <= ConnMaxAssets, "assets per connection must be 1..%d, got %d", ConnMaxAssets, c.AssetsPerConn)
+	check(c.AssetsPerConn >= 1 && c.AssetsPerConn <= venue.MaxAssetsPerConn, "assets per connection must be 1..%d, got %d", venue.MaxAssetsPerConn, c.AssetsPerConn)
 	check(c.Backpressure == DropAndResync || c.Backpressure == Block, "unknown backpressure policy %d", c.Backpressure)
 	check(c.StopTimeout > 0 && c.StuckAfter > 0 && c.DataStaleAfter > 0, "timeouts must be positive")
 	for name, raw := range map[string]string{"ws url": c.WSURL, "gamma url": c.GammaURL} {

@@ -3,10 +3,19 @@ package engine
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
+	"time"
 
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
 )
+
+// Control operations, each read here from end to end: reading a book, dropping
+// the books of removed assets, invalidating the books of a dropped socket, and
+// migrating assets to a replacement connection (begin, finish, abort). Each
+// has an entry point on dataPath, a router side that splits it by worker and a
+// worker side that applies it. How a migrating asset aligns the two streams is
+// in migration.go.
 
 // control is a request that travels the data path (inbound queue → router →
 // worker ring) instead of touching a worker's books from outside: the worker
@@ -71,7 +80,7 @@ func (c *control) partDone() {
 
 // BookView is a copy of one book, safe to keep and marshal: the shape the
 // admin endpoint /books/{asset_id} serves.
-type BookView = admin.BookView
+type BookView = book.View
 
 var (
 	errEngineBusy = errors.New("worker ring full, try again")
@@ -86,4 +95,377 @@ func waitControl(ctx context.Context, c *control) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Entry points: called from any goroutine, they queue a request behind the frames already
+// in the inbound queue, so it is applied in event order.
+
+// Book returns a copy of an asset's book, at most depth levels a side (0:
+// all). The copy is made by the owning worker between two events.
+func (d *dataPath) Book(ctx context.Context, assetID string, depth int) (BookView, bool, error) {
+	c := &control{op: ctlReadBook, asset: assetID, depth: depth, done: make(chan struct{})}
+	if !d.router.in.pushControl(c) {
+		return BookView{}, false, errStopped
+	}
+	if err := waitControl(ctx, c); err != nil {
+		return BookView{}, false, err
+	}
+	return c.view, c.found, nil
+}
+
+// DropBooks forgets the books and routes of assets that left the engine.
+// It returns at once; the workers drop them in event order.
+func (d *dataPath) DropBooks(assetIDs []string) {
+	if len(assetIDs) == 0 {
+		return
+	}
+	d.router.in.pushControl(&control{op: ctlDropAssets, assets: assetIDs})
+}
+
+// InvalidateConn marks every book still owned by connection connID invalid
+// (the handler sees EventInvalidated): its socket dropped, and events may
+// have been lost until the reconnect's snapshots arrive, which mark them
+// valid again. It returns at once; it is applied after the connection's
+// last frames.
+func (d *dataPath) InvalidateConn(connID int64) {
+	d.router.in.pushControl(&control{op: ctlInvalidateConn, conn: connID})
+}
+
+// Migration tracks assets moving off one connection onto another, make
+// before break: the replacement subscribes while the old socket still
+// delivers, and each asset switches over inside its worker once an event of
+// the new connection's stream is recognised (by fingerprint) among the events
+// the old one delivered (migration.go). At that point both streams stand at
+// the same place, so no event is lost and none reaches the handler twice.
+//
+// Concurrency: Pending, Done and Result are safe from any goroutine.
+type Migration struct {
+	from    int64
+	ids     []string
+	pending atomic.Int64
+	done    chan struct{}
+	once    sync.Once
+
+	switched atomic.Int64 // converged (or adopted) without forcing
+	forced   atomic.Int64 // switched at FinishMigration to the shadow book
+	missing  atomic.Int64 // no snapshot from the new connection by then
+}
+
+// MigrationResult summarises a finished migration.
+type MigrationResult struct {
+	Switched, Forced, Missing int
+}
+
+func newMigration(ids []string, from int64) *Migration {
+	m := &Migration{from: from, ids: ids, done: make(chan struct{})}
+	m.pending.Store(int64(len(ids)))
+	if len(ids) == 0 {
+		m.finish()
+	}
+	return m
+}
+
+func (m *Migration) finish() { m.once.Do(func() { close(m.done) }) }
+
+// resolve counts one asset as settled.
+func (m *Migration) resolve(counter *atomic.Int64) {
+	counter.Add(1)
+	if m.pending.Add(-1) == 0 {
+		m.finish()
+	}
+}
+
+// Pending is the number of assets not yet switched.
+func (m *Migration) Pending() int { return int(m.pending.Load()) }
+
+// Done is closed once every asset has switched.
+func (m *Migration) Done() <-chan struct{} { return m.done }
+
+// Result reports the counts so far.
+func (m *Migration) Result() MigrationResult {
+	return MigrationResult{Switched: int(m.switched.Load()), Forced: int(m.forced.Load()), Missing: int(m.missing.Load())}
+}
+
+// finishTimeout bounds how long FinishMigration waits for the workers.
+const finishTimeout = 5 * time.Second
+
+// BeginMigration announces that ids are about to move off connection from.
+// Call it before subscribing the replacement: the announcement travels the
+// data path ahead of the replacement's first frame.
+func (e *dataPath) BeginMigration(ids []string, from int64) *Migration {
+	m := newMigration(ids, from)
+	if len(ids) == 0 {
+		return m
+	}
+	c := &control{op: ctlMigrate, assets: ids, mig: m}
+	if !e.router.in.pushControl(c) {
+		// Stopped: nothing will switch; report every asset missing.
+		for range ids {
+			m.resolve(&m.missing)
+		}
+	}
+	return m
+}
+
+// FinishMigration ends m: assets with a snapshot from the new connection but
+// no convergence yet switch to it now (the handler gets an EventBook); assets
+// without one are invalidated and resynced. It waits for the workers to
+// apply this, at most finishTimeout.
+func (e *dataPath) FinishMigration(m *Migration) MigrationResult {
+	return e.endMigration(m, ctlFinishMigration)
+}
+
+// AbortMigration gives m up because the replacement will not take over
+// (it failed to open or delivered nothing): assets not yet switched simply
+// stay with the old connection, books untouched. It waits for the workers,
+// at most finishTimeout.
+func (e *dataPath) AbortMigration(m *Migration) MigrationResult {
+	return e.endMigration(m, ctlAbortMigration)
+}
+
+// endMigration sends op for m unless every asset already switched, and waits
+// for the workers to apply it, at most finishTimeout.
+func (e *dataPath) endMigration(m *Migration, op controlOp) MigrationResult {
+	select {
+	case <-m.done:
+		return m.Result()
+	default:
+	}
+	c := &control{op: op, assets: m.ids, mig: m, done: make(chan struct{})}
+	if e.router.in.pushControl(c) {
+		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
+		_ = waitControl(ctx, c)
+		cancel()
+	}
+	return m.Result()
+}
+
+// Router side: on the router goroutine, between two frames, a request is split by the
+// worker that owns each asset and staged into that worker's ring.
+
+// handleControl runs a control request on the router goroutine.
+func (r *router) handleControl(c *control) {
+	switch c.op {
+	case ctlReadBook:
+		rt, ok := r.routes[c.asset]
+		if !ok {
+			c.finish(nil)
+			return
+		}
+		q := r.rings[rt.worker]
+		if q.Free() < 1 {
+			q.Publish()
+		}
+		if !q.TryStage(item{route: rt, ctl: c, kind: itemControl}) {
+			c.finish(errEngineBusy)
+			return
+		}
+		r.markTouched(rt.worker)
+	case ctlInvalidateConn:
+		// The worker keeps only the books this connection still owns.
+		per := make([][]*assetRoute, len(r.rings))
+		for _, rt := range r.routes {
+			per[rt.worker] = append(per[rt.worker], rt)
+		}
+		c.split()
+		if !r.stageControlAll(per, c.part) {
+			c.err = errStopped
+		}
+		c.partDone()
+	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
+		per := make([][]*assetRoute, len(r.rings))
+		for _, id := range c.assets {
+			rt, ok := r.routes[id]
+			if !ok {
+				if c.op == ctlDropAssets {
+					continue
+				}
+				rt = r.route(id, "")
+			}
+			if c.op == ctlDropAssets {
+				delete(r.routes, id)
+			}
+			per[rt.worker] = append(per[rt.worker], rt)
+		}
+		c.split()
+		if !r.stageControlAll(per, c.part) {
+			c.err = errStopped
+		}
+		c.partDone() // the router's guard
+	default:
+		c.finish(nil)
+	}
+}
+
+// stageControlAll stages one control per worker that has routes, waiting for
+// room: control traffic must not be lost.
+func (r *router) stageControlAll(per [][]*assetRoute, mk func(routes []*assetRoute) *control) bool {
+	for w, rts := range per {
+		if len(rts) == 0 {
+			continue
+		}
+		sub := mk(rts)
+		q := r.rings[w]
+		for !q.TryStage(item{ctl: sub, kind: itemControl}) {
+			q.Publish()
+			select {
+			case <-r.stop:
+				return false
+			case <-time.After(50 * time.Microsecond):
+			}
+		}
+		r.markTouched(w)
+	}
+	return true
+}
+
+// Worker side: on the owning worker's goroutine, between two events.
+
+func (w *worker) control(it *item) {
+	c := it.ctl
+	switch c.op {
+	case ctlReadBook:
+		rt := it.route
+		if rt == nil || rt.book == nil {
+			c.finish(nil)
+			return
+		}
+		c.view = viewOf(rt, c.depth)
+		c.found = true
+		c.finish(nil)
+	case ctlDropAssets:
+		for _, rt := range c.routes {
+			if rt.book != nil {
+				rt.book = nil
+				w.bookCount.Add(-1)
+			}
+			if ms := rt.mig; ms != nil {
+				rt.mig = nil
+				if !ms.switched {
+					ms.m.resolve(&ms.m.missing)
+				}
+			}
+		}
+		c.finish(nil)
+	case ctlMigrate:
+		w.beginMigration(c.routes, c.mig)
+		c.finish(nil)
+	case ctlFinishMigration:
+		w.finishMigration(c.routes, c.mig)
+		c.finish(nil)
+	case ctlAbortMigration:
+		w.abortMigration(c.routes, c.mig)
+		c.finish(nil)
+	case ctlInvalidateConn:
+		for _, rt := range c.routes {
+			if rt.owner != c.conn || rt.book == nil || !rt.book.Valid() {
+				continue
+			}
+			w.invalidate(rt, rt.book)
+			w.ev = Event{Kind: EventInvalidated, AssetID: rt.id, Market: rt.market, Timestamp: rt.book.UpdatedAt()}
+			w.events.Add(1)
+			w.deliver(rt.book)
+		}
+		c.finish(nil)
+	default:
+		c.finish(nil)
+	}
+}
+
+// beginMigration marks the routes as migrating off m.from.
+func (w *worker) beginMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		if rt.mig != nil && !rt.mig.switched {
+			rt.mig.m.resolve(&rt.mig.m.missing) // superseded
+		}
+		if rt.owner != m.from {
+			// Not (or no longer) fed by the old connection: nothing to align.
+			rt.mig = nil
+			m.resolve(&m.switched)
+			continue
+		}
+		rt.mig = &migState{m: m, from: m.from}
+	}
+}
+
+// abortMigration forgets m for routes that did not switch: they stay with
+// the old connection (counted missing: they did not move).
+func (w *worker) abortMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		if ms := rt.mig; ms != nil && ms.m == m && !ms.switched {
+			rt.mig = nil
+			m.resolve(&m.missing)
+		}
+	}
+}
+
+// finishMigration forces the outcome for routes still migrating with m.
+func (w *worker) finishMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		ms := rt.mig
+		if ms == nil || ms.m != m {
+			continue
+		}
+		if ms.switched {
+			rt.mig = nil // skipping is over: whatever comes now is new
+			continue
+		}
+		if ms.shadow != nil && len(ms.held) == 0 && rt.book != nil && w.sameLevels(rt.book, ms.shadow) {
+			// Quiet asset: both connections agree and nothing happened since.
+			rt.mig = nil
+			w.switchTo(rt, ms)
+			continue
+		}
+		w.forceSwitch(rt, ms)
+	}
+}
+
+// viewOf copies a book for readers outside the worker (allocates; control path).
+func viewOf(rt *assetRoute, depth int) BookView {
+	b := rt.book
+	v := BookView{
+		AssetID:     rt.id,
+		Market:      rt.market,
+		Bids:        levelViews(b, book.Bid, depth),
+		Asks:        levelViews(b, book.Ask, depth),
+		TickSize:    b.TickSize(),
+		Sequence:    b.Seq(),
+		UpdatedAtMS: b.UpdatedAt(),
+		Valid:       b.Valid(),
+	}
+	if l, ok := b.BestBid(); ok {
+		v.BestBid = &l.Price
+	}
+	if l, ok := b.BestAsk(); ok {
+		v.BestAsk = &l.Price
+	}
+	if sp, ok := b.Spread(); ok {
+		v.Spread = &sp
+	}
+	if mid, ok := b.Mid(); ok {
+		v.Mid = &mid
+	}
+	if t, ok := b.LastTrade(); ok {
+		v.LastTrade = &book.TradeView{Price: t.Price, Size: t.Size, Side: tradeSide(t.Side), TimestampMS: t.Timestamp}
+	}
+	return v
+}
+
+func levelViews(b *book.Book, side book.Side, depth int) []book.LevelView {
+	ls := b.Levels(side, nil)
+	if depth > 0 && len(ls) > depth {
+		ls = ls[:depth]
+	}
+	out := make([]book.LevelView, len(ls))
+	for i, l := range ls {
+		out[i] = book.LevelView(l)
+	}
+	return out
+}
+
+func tradeSide(s book.Side) string {
+	if s == book.Ask {
+		return "SELL"
+	}
+	return "BUY"
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
@@ -66,7 +66,7 @@ type benchPath struct {
 func newBenchPath(b *testing.B, h HandlerFactory) *benchPath {
 	b.Helper()
 	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, factory: h, logger: quietLogger()})
-	r := newRouter(routerConfig{logger: quietLogger()}, ws.rings())
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, ws.rings())
 	p := &benchPath{ws: ws, r: r}
 	// First sight of each asset allocates its route and book; the books
 	// must exist before price changes apply cleanly.

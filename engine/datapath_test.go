@@ -10,10 +10,11 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 const (
@@ -47,7 +48,7 @@ func (r *dpRecorder) count() int {
 
 func newTestDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	t.Helper()
-	d := newDataPath(routerConfig{logger: quietLogger()}, workerConfig{count: workers, ringSize: 1024, factory: h, logger: quietLogger()})
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, workerConfig{count: workers, ringSize: 1024, factory: h, logger: quietLogger()})
 	ctx := context.Background()
 	if err := d.startWorkers(ctx); err != nil {
 		t.Fatal(err)
@@ -68,7 +69,7 @@ func newTestDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	return d
 }
 
-func dpLevels(ls []admin.LevelView) string {
+func dpLevels(ls []book.LevelView) string {
 	var sb strings.Builder
 	for _, l := range ls {
 		fmt.Fprintf(&sb, "%v@%v ", l.Size, l.Price)
@@ -83,7 +84,7 @@ func TestDataPathAppliesFramesInOrder(t *testing.T) {
 	sink := d.Sink()
 	sink(1, []byte("["+dpBookA+","+dpBookB+"]"), mono.Now())
 	sink(1, []byte(dpChanges), mono.Now())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		if n := rec.count(); n != 4 {
 			return fmt.Errorf("handler saw %d events; want 4", n)
 		}
@@ -126,11 +127,11 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 	var rec dpRecorder
 	var mu sync.Mutex
 	var resynced []string
-	d := newDataPath(routerConfig{logger: quietLogger(), resyncEvery: time.Millisecond, onResync: func(ids []string) {
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
 		mu.Lock()
 		resynced = append(resynced, ids...)
 		mu.Unlock()
-	}}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: quietLogger()})
+	})}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: quietLogger()})
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)
 	_ = d.startRouter(ctx)
@@ -140,7 +141,7 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 	// The venue says best bid 0.45 after the change, the book says 0.50.
 	bad := strings.Replace(dpChanges, `"best_bid":"0.50"`, `"best_bid":"0.45"`, 1)
 	sink(1, []byte(bad), mono.Now())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(resynced) == 0 || resynced[0] != dpAssetA {
@@ -153,7 +154,7 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 		t.Error("book still valid after a best bid/ask divergence")
 	}
 	sink(1, []byte(dpBookA), mono.Now())
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		v, _, _ := d.Book(ctx, dpAssetA, 0)
 		if !v.Valid {
 			return fmt.Errorf("book not valid again after a new snapshot")
@@ -166,7 +167,7 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 // that disagrees with the book is delivered but changes nothing.
 func TestBestCheckCanBeDisabled(t *testing.T) {
 	ws := newWorkerSet(workerConfig{count: 1, ringSize: 1024, logger: quietLogger()})
-	r := newRouter(routerConfig{logger: quietLogger(), noBestCheck: true}, ws.rings())
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), noBestCheck: true}, ws.rings())
 	w := ws.workers[0]
 	step := func(frame string) {
 		r.routeFrame(1, []byte(frame), mono.Now())
@@ -195,7 +196,7 @@ func TestHotPathAllocs(t *testing.T) {
 		t.Skip("the race detector's sync.Pool drops items on purpose, so sonic reallocates; make test runs this without -race")
 	}
 	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, logger: quietLogger()})
-	r := newRouter(routerConfig{logger: quietLogger()}, ws.rings())
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, ws.rings())
 	frameBook := []byte("[" + dpBookA + "," + dpBookB + "]")
 	frameChange := []byte(dpChanges)
 	step := func(frame []byte) {
@@ -231,7 +232,7 @@ func TestDataPathBadChangeInvalidatesOnlyItsAsset(t *testing.T) {
 	bad := strings.Replace(dpChanges, `"size":"300"`, `"size":"1e400"`, 1)
 	sink(1, []byte(bad), mono.Now())
 	ctx := context.Background()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
 		va, _, _ := d.Book(ctx, dpAssetA, 0)
 		vb, _, _ := d.Book(ctx, dpAssetB, 0)
 		if va.Valid {
@@ -246,3 +247,11 @@ func TestDataPathBadChangeInvalidatesOnlyItsAsset(t *testing.T) {
 		t.Errorf("malformed/dropped = %d/%d; want 1/1", s.Malformed, s.Dropped)
 	}
 }
+
+// resyncRecorder is a feedback that only records resync requests.
+type resyncRecorder func(ids []string)
+
+func (f resyncRecorder) resync(ids []string)             { f(ids) }
+func (resyncRecorder) snapshotSeen(int64, string, int64) {}
+func (resyncRecorder) marketNotice(markets.Event)        {}
+func (resyncRecorder) connDropped(int64)                 {}

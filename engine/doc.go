@@ -40,6 +40,8 @@
 //   - Books are never touched from outside their worker: Book, removals and
 //     migrations travel the data path as control requests and are answered
 //     by the worker between two events.
-//   - Registry: any number of readers and writers; readers never wait for
-//     writers. Pool and Conn document their own contracts.
+//   - The control plane lives in sub-packages, each documenting its own
+//     contract: engine/assets (the registry: any number of readers and
+//     writers; readers never wait for writers), engine/venue (Conn, Pool),
+//     engine/markets (Lifecycle) and engine/recycle (Recycler).
 package engine

@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // EventKind says what happened to an asset's book.

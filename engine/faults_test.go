@@ -20,7 +20,11 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -110,13 +114,13 @@ func settleAndCompare(t *testing.T, a *App, s *sim.Server, ids []string) {
 // does not show that the new session's snapshots arrived.
 func waitResnapshotted(t *testing.T, a *App, minSessions uint64) {
 	t.Helper()
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 60*time.Second, 20*time.Millisecond, func() error {
 		for _, c := range a.Pool().Stats().Conns {
 			if c.Assets == 0 {
 				continue
 			}
 			want := max(minSessions, c.Disconnects+1)
-			if c.Status != ConnConnected || c.Sessions < want || c.AwaitingSnapshot > 0 {
+			if c.Status != venue.ConnConnected || c.Sessions < want || c.AwaitingSnapshot > 0 {
 				return fmt.Errorf("conn %d: %s, %d sessions (want >= %d), %d of %d assets awaiting a snapshot",
 					c.ID, c.Status, c.Sessions, want, c.AwaitingSnapshot, c.Assets)
 			}
@@ -150,7 +154,7 @@ func TestFaultCloseCodes(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := uint64(2 * sz.rounds)
-			checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+			poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 				for _, c := range a.Pool().Stats().Conns {
 					if c.Assets > 0 && c.Disconnects < want {
 						return fmt.Errorf("conn %d: %d disconnects, want %d", c.ID, c.Disconnects, want)
@@ -195,7 +199,7 @@ func TestFaultBadFrames(t *testing.T) {
 	s := faultSim(t, 31, "malformed=0.05,truncated=0.05,unknown=0.05")
 	a := faultApp(t, s, nil)
 	ids := addSimMarkets(a, s)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 		inj := s.Stats().Injected
 		if n := inj["malformed"] + inj["truncated"] + inj["unknown"]; n < uint64(100*sz.rounds) {
 			return fmt.Errorf("%d bad frames injected so far", n)
@@ -211,7 +215,7 @@ func TestFaultBadFrames(t *testing.T) {
 		t.Errorf("router counted %d malformed frames; simulator injected %d malformed + %d truncated",
 			st.Malformed, inj["malformed"], inj["truncated"])
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		// The decoder's counters are published while the router idles.
 		ds := a.data.router.decStats.Load()
 		if ds == nil || ds.Unknown != inj["unknown"] {
@@ -227,7 +231,7 @@ func TestFaultBadFrames(t *testing.T) {
 }
 
 // TestFaultOversizedFrames proves the frame size limit both ways: a frame
-// above Conn.MaxFrameBytes closes the socket with 1009 (counted as an
+// above Config.Conn.MaxFrameBytes closes the socket with 1009 (counted as an
 // oversize close), the connection reconnects and resubscribes, and the
 // books return to the truth; a large frame under the limit is just an
 // unknown event, skipped without a disconnect.
@@ -239,7 +243,7 @@ func TestFaultOversizedFrames(t *testing.T) {
 		s := faultSim(t, 41, fmt.Sprintf("oversized=0.01:%d", 2*limit))
 		a := faultApp(t, s, func(c *Config) { c.Conn.MaxFrameBytes = limit })
 		ids := addSimMarkets(a, s)
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if n := poolTotals(a); n.oversize < uint64(2*sz.rounds) {
 				return fmt.Errorf("%d oversize closes so far", n.oversize)
 			}
@@ -274,7 +278,7 @@ func TestFaultOversizedFrames(t *testing.T) {
 		s := faultSim(t, 42, fmt.Sprintf("oversized=0.02:%d", limit/2))
 		a := faultApp(t, s, func(c *Config) { c.Conn.MaxFrameBytes = limit })
 		ids := addSimMarkets(a, s)
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if n := s.Stats().Injected["oversized"]; n < uint64(20*sz.rounds) {
 				return fmt.Errorf("%d large frames injected so far", n)
 			}
@@ -283,7 +287,7 @@ func TestFaultOversizedFrames(t *testing.T) {
 		setFaults(t, s, "none")
 		settleAndCompare(t, a, s, ids)
 		inj := s.Stats().Injected["oversized"]
-		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 			ds := a.data.router.decStats.Load()
 			if ds == nil || ds.Unknown != inj {
 				return fmt.Errorf("decoder counted %v unknown events; simulator injected %d large frames", ds, inj)
@@ -315,7 +319,7 @@ func TestFaultPanickingHandler(t *testing.T) {
 	s := faultSim(t, 51, "none")
 	a := faultApp(t, s, func(c *Config) { c.Handler = handler })
 	ids := addSimMarkets(a, s)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if n := panics.Load(); n < int64(500*sz.rounds) {
 			return fmt.Errorf("%d panics so far", n)
 		}
@@ -357,23 +361,30 @@ func TestFaultSimulatorRestart(t *testing.T) {
 	waitAllValid(t, a, ids, 30*time.Second)
 	addr := s.Addr()
 	for round := range sz.rounds {
-		// Let the old simulator move its books away from the seed's start.
-		time.Sleep(300 * time.Millisecond)
+		// Let the old simulator move its books away from the seed's start:
+		// 0.3 s worth of its message rate, however long that takes here.
+		gen, want := simGenerated(s), uint64(sz.rate*3/10)
+		poll.For(t, 30*time.Second, 5*time.Millisecond, func() error {
+			if n := simGenerated(s) - gen; n < want {
+				return fmt.Errorf("%d messages generated; want %d", n, want)
+			}
+			return nil
+		})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := s.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
 		cancel()
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			for _, c := range a.Pool().Stats().Conns {
-				if c.Status == ConnConnected {
+				if c.Status == venue.ConnConnected {
 					return fmt.Errorf("conn %d still connected", c.ID)
 				}
 			}
 			return nil
 		})
 		// Nothing listens for a while: dials fail and back off.
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if n := poolTotals(a); n.dials == 0 {
 				return fmt.Errorf("no failed dial yet")
 			}
@@ -401,7 +412,7 @@ func TestFaultAssetStall(t *testing.T) {
 		c.Pool.SnapshotTimeout = 500 * time.Millisecond
 	})
 	ids := addSimMarkets(a, s)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if n := a.Stats().Router.StaleResyncs; n < uint64(10*sz.rounds) {
 			return fmt.Errorf("%d stale-asset resyncs so far", n)
 		}
@@ -417,7 +428,7 @@ func TestFaultAssetStall(t *testing.T) {
 // count (sim snapcap=N). It is the engine keeping sockets at or below the
 // cap (AssetsPerConn, default 200 against the venue's ~500): at the cap
 // every book is valid and not one snapshot is skipped. The in-place
-// Pool.SnapshotTimeout redrive cannot do it: above the cap, the assets
+// Config.Pool.SnapshotTimeout redrive cannot do it: above the cap, the assets
 // past it stay without a snapshot however often they are redriven (each
 // redrive re-subscribes on the same socket, which is still at the cap),
 // so exactly the excess assets of each socket stay invalid. (With live
@@ -453,7 +464,7 @@ func TestFaultSnapshotCap(t *testing.T) {
 		})
 		ids := addSimMarkets(a, s)
 		var excess int
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			ps := a.Pool().Stats()
 			excess = 0
 			for _, c := range ps.Conns {
@@ -496,7 +507,7 @@ func TestFaultSocketStall(t *testing.T) {
 	sz := faultScale()
 	stalled := func(a *App) (n int) {
 		for _, c := range a.Pool().Stats().Conns {
-			if c.Status == ConnConnected && c.Assets > 0 && !c.LastData.IsZero() && time.Since(c.LastData) > time.Second {
+			if c.Status == venue.ConnConnected && c.Assets > 0 && !c.LastData.IsZero() && time.Since(c.LastData) > time.Second {
 				n++
 			}
 		}
@@ -508,13 +519,13 @@ func TestFaultSocketStall(t *testing.T) {
 		a := faultApp(t, s, func(c *Config) {
 			c.AssetStaleAfter = 500 * time.Millisecond
 			c.DisableRecycling = false
-			c.Recycler = RecyclerConfig{CheckInterval: 100 * time.Millisecond, StallTimeout: 1500 * time.Millisecond,
+			c.Recycler = recycle.Config{CheckInterval: 100 * time.Millisecond, StallTimeout: 1500 * time.Millisecond,
 				Stabilization: 200 * time.Millisecond, MaxStabilization: time.Second}
 		})
 		ids := addSimMarkets(a, s)
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
-			rs := a.Stats().Recycler.(RecyclerStats)
-			if n := rs.ByReason[RecycleStall]; n < uint64(sz.rounds) {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
+			rs := a.Stats().Recycler.(recycle.Stats)
+			if n := rs.ByReason[recycle.ReasonStall]; n < uint64(sz.rounds) {
 				return fmt.Errorf("%d stall recycles so far (%v)", n, rs.ByReason)
 			}
 			return nil
@@ -525,8 +536,8 @@ func TestFaultSocketStall(t *testing.T) {
 		// StallTimeout plus a check and a recycle: bounded, generous here. A
 		// socket opened just before the fault was lifted still stalls 300 ms
 		// after its open, and is silent for a second before it counts here.
-		checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
-			rs := a.Stats().Recycler.(RecyclerStats)
+		poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+			rs := a.Stats().Recycler.(recycle.Stats)
 			switch n := stalled(a); {
 			case time.Since(cleared) < 1500*time.Millisecond:
 				return fmt.Errorf("a socket opened before the fault was lifted may still stall")
@@ -547,7 +558,7 @@ func TestFaultSocketStall(t *testing.T) {
 		s := faultSim(t, 92, "stall=socket:0.5@300ms")
 		a := faultApp(t, s, func(c *Config) { c.AssetStaleAfter = 300 * time.Millisecond })
 		addSimMarkets(a, s)
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if n := a.Stats().Router.StaleResyncs; n < 10 || stalled(a) == 0 {
 				return fmt.Errorf("%d stale-asset resyncs, %d silent sockets so far", n, stalled(a))
 			}
@@ -559,7 +570,7 @@ func TestFaultSocketStall(t *testing.T) {
 		}
 		// Resyncs keep going out, yet the stalled sockets stay silent.
 		resyncs := a.Stats().Router.StaleResyncs
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if n := a.Stats().Router.StaleResyncs; n < resyncs+10 {
 				return fmt.Errorf("%d more stale-asset resyncs", n-resyncs)
 			}
@@ -584,7 +595,7 @@ func TestFaultGammaDiscovery(t *testing.T) {
 	s := faultSim(t, 93, "none")
 	a := faultApp(t, s, func(c *Config) {
 		c.DisableLifecycle = false
-		c.Lifecycle = LifecycleConfig{DiscoveryInterval: 200 * time.Millisecond, ExpiryInterval: 50 * time.Millisecond}
+		c.Lifecycle = markets.Config{DiscoveryInterval: 200 * time.Millisecond, ExpiryInterval: 50 * time.Millisecond}
 		c.Lifecycle.Gamma.RequestTimeout = 300 * time.Millisecond
 		c.Lifecycle.Gamma.BackoffBase = 10 * time.Millisecond
 		c.Lifecycle.Gamma.BackoffMax = 50 * time.Millisecond
@@ -602,8 +613,8 @@ func TestFaultGammaDiscovery(t *testing.T) {
 	ids := live()
 	waitAllValid(t, a, ids, 30*time.Second)
 	setFaults(t, s, "gamma429=0.3:1,gamma5xx=0.3,gammahang=0.2:2s,gammagarbage=0.05")
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
-		ls := a.Stats().Lifecycle.(LifecycleStats)
+	poll.For(t, 60*time.Second, 50*time.Millisecond, func() error {
+		ls := a.Stats().Lifecycle.(markets.Stats)
 		ss := s.Stats()
 		if ss.Gamma429 == 0 || ss.Gamma5xx == 0 || ss.GammaHangs == 0 || ss.GammaGarbage == 0 {
 			return fmt.Errorf("gamma faults so far: 429 %d, 5xx %d, hangs %d, garbage %d", ss.Gamma429, ss.Gamma5xx, ss.GammaHangs, ss.GammaGarbage)
@@ -616,7 +627,7 @@ func TestFaultGammaDiscovery(t *testing.T) {
 		}
 		return nil
 	})
-	ls := a.Stats().Lifecycle.(LifecycleStats)
+	ls := a.Stats().Lifecycle.(markets.Stats)
 	if ls.ExpiredAssets != 0 {
 		t.Errorf("%d assets expired while Gamma failed (%v); none ended", ls.ExpiredAssets, ls.ExpiredBy)
 	}
@@ -625,7 +636,7 @@ func TestFaultGammaDiscovery(t *testing.T) {
 	}
 	setFaults(t, s, "none")
 	settleAndCompare(t, a, s, ids)
-	if ls := a.Stats().Lifecycle.(LifecycleStats); ls.ExpiredAssets != 0 {
+	if ls := a.Stats().Lifecycle.(markets.Stats); ls.ExpiredAssets != 0 {
 		t.Errorf("%d assets expired (%v); none ended", ls.ExpiredAssets, ls.ExpiredBy)
 	}
 }
@@ -642,9 +653,9 @@ func TestFaultStopDuringRecycle(t *testing.T) {
 	cfg := Config{
 		WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 2, RingSize: 1 << 14,
 		AssetsPerConn: faultScale().perConn, DisableLifecycle: true,
-		Pool:     PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:     ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
-		Recycler: RecyclerConfig{CheckInterval: time.Hour, Stabilization: 30 * time.Second, MaxStabilization: 30 * time.Second},
+		Pool:     venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		Conn:     venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Recycler: recycle.Config{CheckInterval: time.Hour, Stabilization: 30 * time.Second, MaxStabilization: 30 * time.Second},
 		// The bound under test: far below the stabilization wait.
 		StopTimeout: 10 * time.Second,
 		Logger:      quietLogger(),
@@ -663,8 +674,8 @@ func TestFaultStopDuringRecycle(t *testing.T) {
 	for _, c := range conns[:min(2, len(conns))] {
 		go func() { recycled <- a.ForceRecycle(c.ID()) }()
 	}
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if rs := a.Stats().Recycler.(RecyclerStats); rs.Active == 0 || len(a.Pool().Conns()) <= len(conns) {
+	poll.For(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if rs := a.Stats().Recycler.(recycle.Stats); rs.Active == 0 || len(a.Pool().Conns()) <= len(conns) {
 			return fmt.Errorf("no recycle in flight yet: %d active, %d connections", rs.Active, len(a.Pool().Conns()))
 		}
 		return nil
@@ -687,8 +698,17 @@ func TestFaultStopDuringRecycle(t *testing.T) {
 		}
 	}
 	for _, c := range a.Pool().Conns() {
-		if st := c.Status(); st != ConnClosed {
+		if st := c.Status(); st != venue.ConnClosed {
 			t.Errorf("conn %d is %s after Stop", c.ID(), st)
 		}
 	}
+}
+
+// simGenerated counts every message the simulator generated so far.
+func simGenerated(s *sim.Server) uint64 {
+	var n uint64
+	for _, c := range s.Stats().Generated {
+		n += c
+	}
+	return n
 }

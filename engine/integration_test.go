@@ -9,8 +9,10 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -44,8 +46,8 @@ func testApp(t *testing.T, s *sim.Server, mod func(*Config)) *App {
 		RingSize:         1 << 14,
 		DisableLifecycle: true,
 		DisableRecycling: true,
-		Pool:             PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:             ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Pool:             venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		Conn:             venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
 		Logger:           quietLogger(),
 	}
 	if mod != nil {
@@ -76,7 +78,7 @@ func addSimMarkets(a *App, s *sim.Server) []string {
 		if m.Closed || !m.EnableOrderBook {
 			continue
 		}
-		a.AddMarket(Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate})
+		a.AddMarket(markets.Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate})
 		ids = append(ids, m.TokenIDs...)
 	}
 	return ids
@@ -86,7 +88,7 @@ func addSimMarkets(a *App, s *sim.Server) []string {
 func waitAllValid(t *testing.T, a *App, ids []string, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	checkFor(t, timeout, 50*time.Millisecond, func() error {
+	poll.For(t, timeout, 50*time.Millisecond, func() error {
 		missing := 0
 		for _, id := range ids {
 			v, ok, err := a.Book(ctx, id, 0)
@@ -107,7 +109,7 @@ func waitQuiescent(t *testing.T, a *App) {
 	t.Helper()
 	var last uint64
 	stable := 0
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 20*time.Millisecond, func() error {
 		s := a.Stats()
 		var events uint64
 		pending := s.Router.QueueDepths["async_queue"]
@@ -156,11 +158,11 @@ func compareWithTruth(t *testing.T, a *App, s *sim.Server, ids []string) {
 	}
 }
 
-func diffBook(v admin.BookView, truth sim.Book) string {
+func diffBook(v book.View, truth sim.Book) string {
 	if !v.Valid {
 		return "engine book invalid"
 	}
-	side := func(name string, got []admin.LevelView, want []sim.Level) string {
+	side := func(name string, got []book.LevelView, want []sim.Level) string {
 		if len(got) != len(want) {
 			return fmt.Sprintf("%s: %d levels, truth has %d", name, len(got), len(want))
 		}
@@ -195,7 +197,15 @@ func TestIntegrationBooksEqualTruth(t *testing.T) {
 		t.Fatalf("only %d assets to subscribe; want at least 2000", len(ids))
 	}
 	waitAllValid(t, a, ids, 60*time.Second)
-	time.Sleep(500 * time.Millisecond) // let the live stream run over every book
+	// Let the live stream run over the books: half a second's worth of the
+	// simulator's rate, however long the machine takes to route it.
+	routed := a.Stats().Router.MessagesRouted
+	poll.For(t, 60*time.Second, 10*time.Millisecond, func() error {
+		if n := a.Stats().Router.MessagesRouted - routed; n < 1500 {
+			return fmt.Errorf("%d live messages routed since every book was valid; want 1500", n)
+		}
+		return nil
+	})
 	s.Pause()
 	waitQuiescent(t, a)
 	compareWithTruth(t, a, s, ids)
@@ -246,7 +256,7 @@ func TestIntegrationSlowHandlerBackpressure(t *testing.T) {
 		c.Handler = handler
 	})
 	ids := addSimMarkets(a, s)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if d := a.Stats().Router.Dropped; d < 100 {
 			return fmt.Errorf("%d drops so far", d)
 		}
@@ -302,7 +312,7 @@ func TestIntegrationReconnect(t *testing.T) {
 		if err != nil || n == 0 {
 			t.Fatalf("CloseSockets(%d) = %d, %v", code, n, err)
 		}
-		checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if got := reconnects() - before; got < uint64(n) {
 				return fmt.Errorf("%d of %d sockets reconnected after close %d", got, n, code)
 			}
@@ -335,7 +345,7 @@ func TestIntegrationAssetStallHealed(t *testing.T) {
 		c.Pool.SnapshotTimeout = 500 * time.Millisecond
 	})
 	ids := addSimMarkets(a, s)
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if n := a.Stats().Router.StaleResyncs; n < 5 {
 			return fmt.Errorf("%d stale-asset resyncs so far", n)
 		}

@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // itemKind is what one ring slot carries from the router to a worker.

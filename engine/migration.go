@@ -1,128 +1,10 @@
 package engine
 
 import (
-	"context"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/book"
 )
-
-// Migration tracks assets moving off one connection onto another, make
-// before break: the replacement subscribes while the old socket still
-// delivers, and each asset switches over inside its worker once a shadow
-// book fed by the new connection equals the live book fed by the old one.
-// At that point both streams stand at the same place, so no event is lost
-// and none reaches the handler twice.
-//
-// Concurrency: Pending, Done and Result are safe from any goroutine.
-type Migration struct {
-	from    int64
-	ids     []string
-	pending atomic.Int64
-	done    chan struct{}
-	once    sync.Once
-
-	switched atomic.Int64 // converged (or adopted) without forcing
-	forced   atomic.Int64 // switched at FinishMigration to the shadow book
-	missing  atomic.Int64 // no snapshot from the new connection by then
-}
-
-// MigrationResult summarises a finished migration.
-type MigrationResult struct {
-	Switched, Forced, Missing int
-}
-
-func newMigration(ids []string, from int64) *Migration {
-	m := &Migration{from: from, ids: ids, done: make(chan struct{})}
-	m.pending.Store(int64(len(ids)))
-	if len(ids) == 0 {
-		m.finish()
-	}
-	return m
-}
-
-func (m *Migration) finish() { m.once.Do(func() { close(m.done) }) }
-
-// resolve counts one asset as settled.
-func (m *Migration) resolve(counter *atomic.Int64) {
-	counter.Add(1)
-	if m.pending.Add(-1) == 0 {
-		m.finish()
-	}
-}
-
-// Pending is the number of assets not yet switched.
-func (m *Migration) Pending() int { return int(m.pending.Load()) }
-
-// Done is closed once every asset has switched.
-func (m *Migration) Done() <-chan struct{} { return m.done }
-
-// Result reports the counts so far.
-func (m *Migration) Result() MigrationResult {
-	return MigrationResult{Switched: int(m.switched.Load()), Forced: int(m.forced.Load()), Missing: int(m.missing.Load())}
-}
-
-// finishTimeout bounds how long FinishMigration waits for the workers.
-const finishTimeout = 5 * time.Second
-
-// BeginMigration announces that ids are about to move off connection from.
-// Call it before subscribing the replacement: the announcement travels the
-// data path ahead of the replacement's first frame.
-func (e *dataPath) BeginMigration(ids []string, from int64) *Migration {
-	m := newMigration(ids, from)
-	if len(ids) == 0 {
-		return m
-	}
-	c := &control{op: ctlMigrate, assets: ids, mig: m}
-	if !e.router.in.pushControl(c) {
-		// Stopped: nothing will switch; report every asset missing.
-		for range ids {
-			m.resolve(&m.missing)
-		}
-	}
-	return m
-}
-
-// FinishMigration ends m: assets with a snapshot from the new connection but
-// no convergence yet switch to it now (the handler gets an EventBook); assets
-// without one are invalidated and resynced. It waits for the workers to
-// apply this, at most finishTimeout.
-func (e *dataPath) FinishMigration(m *Migration) MigrationResult {
-	select {
-	case <-m.done:
-		return m.Result()
-	default:
-	}
-	c := &control{op: ctlFinishMigration, assets: m.ids, mig: m, done: make(chan struct{})}
-	if e.router.in.pushControl(c) {
-		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-		_ = waitControl(ctx, c)
-		cancel()
-	}
-	return m.Result()
-}
-
-// AbortMigration gives m up because the replacement will not take over
-// (it failed to open or delivered nothing): assets not yet switched simply
-// stay with the old connection, books untouched. It waits for the workers,
-// at most finishTimeout.
-func (e *dataPath) AbortMigration(m *Migration) MigrationResult {
-	select {
-	case <-m.done:
-		return m.Result()
-	default:
-	}
-	c := &control{op: ctlAbortMigration, assets: m.ids, mig: m, done: make(chan struct{})}
-	if e.router.in.pushControl(c) {
-		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
-		_ = waitControl(ctx, c)
-		cancel()
-	}
-	return m.Result()
-}
 
 // Inside a worker: aligning the two streams.
 //
@@ -162,22 +44,6 @@ type migState struct {
 	switched bool
 	// held book snapshots keep their levels here (an item carries none).
 	heldBids, heldAsks [][]book.Level
-}
-
-// beginMigration marks the routes as migrating off m.from.
-func (w *worker) beginMigration(routes []*assetRoute, m *Migration) {
-	for _, rt := range routes {
-		if rt.mig != nil && !rt.mig.switched {
-			rt.mig.m.resolve(&rt.mig.m.missing) // superseded
-		}
-		if rt.owner != m.from {
-			// Not (or no longer) fed by the old connection: nothing to align.
-			rt.mig = nil
-			m.resolve(&m.switched)
-			continue
-		}
-		rt.mig = &migState{m: m, from: m.from}
-	}
 }
 
 // fingerprint identifies one complete event of a stream. // migration path
@@ -338,38 +204,6 @@ func (w *worker) forceSwitch(rt *assetRoute, ms *migState) {
 	w.deliver(b)
 }
 
-// abortMigration forgets m for routes that did not switch: they stay with
-// the old connection (counted missing: they did not move).
-func (w *worker) abortMigration(routes []*assetRoute, m *Migration) {
-	for _, rt := range routes {
-		if ms := rt.mig; ms != nil && ms.m == m && !ms.switched {
-			rt.mig = nil
-			m.resolve(&m.missing)
-		}
-	}
-}
-
-// finishMigration forces the outcome for routes still migrating with m.
-func (w *worker) finishMigration(routes []*assetRoute, m *Migration) {
-	for _, rt := range routes {
-		ms := rt.mig
-		if ms == nil || ms.m != m {
-			continue
-		}
-		if ms.switched {
-			rt.mig = nil // skipping is over: whatever comes now is new
-			continue
-		}
-		if ms.shadow != nil && len(ms.held) == 0 && rt.book != nil && w.sameLevels(rt.book, ms.shadow) {
-			// Quiet asset: both connections agree and nothing happened since.
-			rt.mig = nil
-			w.switchTo(rt, ms)
-			continue
-		}
-		w.forceSwitch(rt, ms)
-	}
-}
-
 // sameLevels compares two books level by level, without allocating once the
 // scratch buffers have grown.
 func (w *worker) sameLevels(a, b *book.Book) bool {
@@ -384,28 +218,6 @@ func (w *worker) sameLevels(a, b *book.Book) bool {
 				return false
 			}
 		}
-	}
-	return true
-}
-
-// stageControlAll stages one control per worker that has routes, waiting for
-// room: control traffic must not be lost.
-func (r *router) stageControlAll(per [][]*assetRoute, mk func(routes []*assetRoute) *control) bool {
-	for w, rts := range per {
-		if len(rts) == 0 {
-			continue
-		}
-		sub := mk(rts)
-		q := r.rings[w]
-		for !q.TryStage(item{ctl: sub, kind: itemControl}) {
-			q.Publish()
-			select {
-			case <-r.stop:
-				return false
-			case <-time.After(50 * time.Microsecond):
-			}
-		}
-		r.markTouched(w)
 	}
 	return true
 }

@@ -11,8 +11,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 // migStream builds a deterministic stream for one asset: a snapshot at
@@ -107,7 +108,7 @@ func TestMigrationNoLossNoDuplicate(t *testing.T) {
 				t.Fatalf("migration did not converge; pending %d", m.Pending())
 			}
 			want := []string{"S0", "e1", "e2", "e3", "e4", "e5", "e6"}
-			checkFor(t, 5*time.Second, time.Millisecond, func() error {
+			poll.For(t, 5*time.Second, time.Millisecond, func() error {
 				if got := rec.get(); !slices.Equal(got, want) {
 					return fmt.Errorf("handler saw %v; want %v", got, want)
 				}
@@ -119,7 +120,7 @@ func TestMigrationNoLossNoDuplicate(t *testing.T) {
 			// After the switch only connection 2 counts.
 			sink(1, []byte(s.change(7)), mono.Now())
 			sink(2, []byte(s.change(7)), mono.Now())
-			checkFor(t, 5*time.Second, time.Millisecond, func() error {
+			poll.For(t, 5*time.Second, time.Millisecond, func() error {
 				if got := rec.get(); len(got) != 8 || got[7] != "e7" {
 					return fmt.Errorf("after the switch the handler saw %v", got)
 				}

@@ -10,7 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/recycle"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -40,7 +41,7 @@ func (l *perAssetLog) factory(int) Handler {
 // runControlled plays the same deterministic venue stream into an engine,
 // optionally recycling every connection half way, and returns what the
 // handler saw per asset.
-func runControlled(t *testing.T, recycle bool) map[string][]string {
+func runControlled(t *testing.T, recycling bool) map[string][]string {
 	log := &perAssetLog{seq: map[string][]string{}}
 	s := startSim(t, sim.Config{Seed: 77, Markets: 60, Rate: 4000, Manual: true, NoBookEvery: -1, Epoch: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)})
 	a := testApp(t, s, func(c *Config) {
@@ -49,8 +50,8 @@ func runControlled(t *testing.T, recycle bool) map[string][]string {
 		c.AssetStaleAfter = -1
 		c.DisableTickSizeResync = true // resync timing follows the wall clock, not the stream
 		c.Pool.SnapshotTimeout = -1
-		c.DisableRecycling = !recycle
-		c.Recycler = RecyclerConfig{CheckInterval: time.Hour, MaxConcurrent: 4}
+		c.DisableRecycling = !recycling
+		c.Recycler = recycle.Config{CheckInterval: time.Hour, MaxConcurrent: 4}
 	})
 	ids := addSimMarkets(a, s)
 	waitAllValid(t, a, ids, 30*time.Second)
@@ -61,7 +62,7 @@ func runControlled(t *testing.T, recycle bool) map[string][]string {
 		}
 	}
 	step(50)
-	if recycle {
+	if recycling {
 		conns := a.Pool().Conns()
 		var wg sync.WaitGroup
 		errs := make(chan error, len(conns))

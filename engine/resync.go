@@ -47,8 +47,8 @@ func (r *router) resyncLoop() {
 		clear(r.resyncSet)
 		r.resyncMu.Unlock()
 		r.resyncs.Add(uint64(len(ids)))
-		if r.cfg.onResync != nil {
-			r.cfg.onResync(ids)
+		if r.cfg.feedback != nil {
+			r.cfg.feedback.resync(ids)
 		}
 		// Pace: at most one batch per interval.
 		select {

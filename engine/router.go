@@ -7,9 +7,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/markets"
+
 	"github.com/cespare/xxhash/v2"
 
-	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/wire"
@@ -38,34 +40,17 @@ func (b Backpressure) String() string {
 	return "drop"
 }
 
-// MarketEvent is a copied new_market or market_resolved notice from the
-// socket (custom feature). Gamma stays the source of truth; these only make
-// the lifecycle react sooner.
-type MarketEvent struct {
-	Resolved       bool
-	ID             string
-	Market         string // condition id
-	Question, Slug string
-	AssetIDs       []string
-	Outcomes       []string
-	WinningAssetID string
-	Timestamp      int64
-}
+// MarketEvent is the market notice the router hands to the lifecycle; see markets.Event.
+type MarketEvent = markets.Event
 
 // routerConfig is filled by the App from Config.
 type routerConfig struct {
 	inboundBytes int
 	policy       Backpressure
 	logger       *slog.Logger
-	// onResync asks for fresh snapshots of these assets. Called from the
-	// router's resync goroutine, never from the hot path.
-	onResync func(assetIDs []string)
-	// onMarket receives socket market notices on the router goroutine: it
-	// must only queue them.
-	onMarket func(MarketEvent)
-	// onSnapshot tells the connection that delivered it that an asset got a
-	// book (data liveness). Called on the router goroutine per snapshot.
-	onSnapshot func(connID int64, assetID string, recvNanos int64)
+	// feedback receives what flows back to the control plane (see the
+	// feedback interface). Nil: nothing is reported.
+	feedback feedback
 	// resyncEvery batches resync requests.
 	resyncEvery time.Duration
 	// assetStaleAfter: an asset that has had no event for this long while
@@ -132,9 +117,6 @@ type paddedCounter struct {
 }
 
 func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
-	if cfg.inboundBytes <= 0 {
-		cfg.inboundBytes = 64 << 20
-	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
@@ -259,8 +241,8 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			r.stageEvent(rt, item{kind: itemBestBidAsk, a: ev.BestBid, b: ev.BestAsk, ts: ev.Timestamp, recv: recv, routed: now})
 		case wire.KindNewMarket, wire.KindMarketResolved:
 			r.market.Add(1)
-			if r.cfg.onMarket != nil && ev.Info != nil {
-				r.cfg.onMarket(copyMarketEvent(ev))
+			if r.cfg.feedback != nil && ev.Info != nil {
+				r.cfg.feedback.marketNotice(copyMarketEvent(ev))
 			}
 		}
 	}
@@ -295,8 +277,8 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	rt.lastEvent = now
 	r.markTouched(rt.worker)
 	r.routed.Add(1)
-	if r.cfg.onSnapshot != nil {
-		r.cfg.onSnapshot(connID, rt.id, recv)
+	if r.cfg.feedback != nil {
+		r.cfg.feedback.snapshotSeen(connID, rt.id, recv)
 	}
 }
 
@@ -476,58 +458,4 @@ func copyMarketEvent(ev *wire.Event) MarketEvent {
 		m.Outcomes = append(m.Outcomes, strings.Clone(o))
 	}
 	return m
-}
-
-// handleControl runs a control request on the router goroutine.
-func (r *router) handleControl(c *control) {
-	switch c.op {
-	case ctlReadBook:
-		rt, ok := r.routes[c.asset]
-		if !ok {
-			c.finish(nil)
-			return
-		}
-		q := r.rings[rt.worker]
-		if q.Free() < 1 {
-			q.Publish()
-		}
-		if !q.TryStage(item{route: rt, ctl: c, kind: itemControl}) {
-			c.finish(errEngineBusy)
-			return
-		}
-		r.markTouched(rt.worker)
-	case ctlInvalidateConn:
-		// The worker keeps only the books this connection still owns.
-		per := make([][]*assetRoute, len(r.rings))
-		for _, rt := range r.routes {
-			per[rt.worker] = append(per[rt.worker], rt)
-		}
-		c.split()
-		if !r.stageControlAll(per, c.part) {
-			c.err = errStopped
-		}
-		c.partDone()
-	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
-		per := make([][]*assetRoute, len(r.rings))
-		for _, id := range c.assets {
-			rt, ok := r.routes[id]
-			if !ok {
-				if c.op == ctlDropAssets {
-					continue
-				}
-				rt = r.route(id, "")
-			}
-			if c.op == ctlDropAssets {
-				delete(r.routes, id)
-			}
-			per[rt.worker] = append(per[rt.worker], rt)
-		}
-		c.split()
-		if !r.stageControlAll(per, c.part) {
-			c.err = errStopped
-		}
-		c.partDone() // the router's guard
-	default:
-		c.finish(nil)
-	}
 }

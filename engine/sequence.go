@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
+
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // component is one startable part of the engine. The App starts components
@@ -45,10 +46,6 @@ func (s *sequence) startAll(ctx context.Context, stopBudget time.Duration) error
 	return nil
 }
 
-// errHung reports a component whose Stop did not return within its share of
-// the stop budget; the App moves on so the whole stop stays bounded.
-var errHung = errors.New("did not stop in time")
-
 // stopAll stops started components in reverse order. Each step gets the
 // remaining budget of ctx split evenly over the remaining steps (at least
 // 100 ms), so one hung component cannot eat the others' time. It returns
@@ -67,11 +64,11 @@ func (s *sequence) stopAll(ctx context.Context) error {
 		}
 		stepCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), budget)
 		t0 := time.Now()
-		err := runBounded(stepCtx, c.stop)
+		err := runner.Bounded(stepCtx, c.stop)
 		cancel()
 		d := time.Since(t0).Round(time.Microsecond)
 		switch {
-		case errors.Is(err, errHung):
+		case errors.Is(err, runner.ErrHung):
 			s.logger.Error("component hung during stop; skipped", "component", c.name, "waited", d)
 			errs = append(errs, fmt.Errorf("cannot stop %s: %w", c.name, err))
 		case err != nil:
@@ -82,26 +79,4 @@ func (s *sequence) stopAll(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// runBounded runs stop and waits for it at most until ctx ends. A stop that
-// ignores its context is left running and reported as hung.
-func runBounded(ctx context.Context, stop func(context.Context) error) error {
-	done := make(chan error, 1) // buffered: a late stop must not block forever
-	var once sync.Once
-	go func() {
-		err := stop(ctx)
-		once.Do(func() { done <- err })
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		select {
-		case err := <-done:
-			return err
-		default:
-			return errHung
-		}
-	}
 }

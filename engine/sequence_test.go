@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // recorder builds components that log their start/stop into a shared trace.
@@ -131,8 +133,8 @@ func TestSequenceHungComponentIsSkipped(t *testing.T) {
 	defer cancel()
 	err := s.stopAll(ctx)
 	close(release) // let the hung stop finish so nothing leaks past the test
-	if !errors.Is(err, errHung) || !strings.Contains(err.Error(), "hung") {
-		t.Fatalf("stopAll = %v; want errHung naming the component", err)
+	if !errors.Is(err, runner.ErrHung) || !strings.Contains(err.Error(), "hung") {
+		t.Fatalf("stopAll = %v; want runner.ErrHung naming the component", err)
 	}
 	want := []string{"start first", "start hung", "start last", "stop last", "stop hung", "stop first"}
 	if !slices.Equal(r.get(), want) {

@@ -11,9 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -73,12 +72,6 @@ type worker struct {
 }
 
 func newWorkerSet(cfg workerConfig) *workerSet {
-	if cfg.count <= 0 {
-		cfg.count = 4
-	}
-	if cfg.ringSize <= 0 {
-		cfg.ringSize = 1 << 16
-	}
 	if cfg.batch <= 0 {
 		cfg.batch = 256
 	}
@@ -330,57 +323,6 @@ func (w *worker) deliver(b *book.Book) {
 	w.handler.OnEvent(&w.ev, b)
 }
 
-func (w *worker) control(it *item) {
-	c := it.ctl
-	switch c.op {
-	case ctlReadBook:
-		rt := it.route
-		if rt == nil || rt.book == nil {
-			c.finish(nil)
-			return
-		}
-		c.view = viewOf(rt, c.depth)
-		c.found = true
-		c.finish(nil)
-	case ctlDropAssets:
-		for _, rt := range c.routes {
-			if rt.book != nil {
-				rt.book = nil
-				w.bookCount.Add(-1)
-			}
-			if ms := rt.mig; ms != nil {
-				rt.mig = nil
-				if !ms.switched {
-					ms.m.resolve(&ms.m.missing)
-				}
-			}
-		}
-		c.finish(nil)
-	case ctlMigrate:
-		w.beginMigration(c.routes, c.mig)
-		c.finish(nil)
-	case ctlFinishMigration:
-		w.finishMigration(c.routes, c.mig)
-		c.finish(nil)
-	case ctlAbortMigration:
-		w.abortMigration(c.routes, c.mig)
-		c.finish(nil)
-	case ctlInvalidateConn:
-		for _, rt := range c.routes {
-			if rt.owner != c.conn || rt.book == nil || !rt.book.Valid() {
-				continue
-			}
-			w.invalidate(rt, rt.book)
-			w.ev = Event{Kind: EventInvalidated, AssetID: rt.id, Market: rt.market, Timestamp: rt.book.UpdatedAt()}
-			w.events.Add(1)
-			w.deliver(rt.book)
-		}
-		c.finish(nil)
-	default:
-		c.finish(nil)
-	}
-}
-
 // WorkerStats is a snapshot of one worker.
 type WorkerStats struct {
 	Events          uint64         `json:"events_processed"`
@@ -432,53 +374,3 @@ func (w *worker) healthy(stuckAfter time.Duration) bool {
 }
 
 func workerName(i int) string { return "worker_" + strconv.Itoa(i) }
-
-// viewOf copies a book for readers outside the worker (allocates; control path).
-func viewOf(rt *assetRoute, depth int) BookView {
-	b := rt.book
-	v := BookView{
-		AssetID:     rt.id,
-		Market:      rt.market,
-		Bids:        levelViews(b, book.Bid, depth),
-		Asks:        levelViews(b, book.Ask, depth),
-		TickSize:    b.TickSize(),
-		Sequence:    b.Seq(),
-		UpdatedAtMS: b.UpdatedAt(),
-		Valid:       b.Valid(),
-	}
-	if l, ok := b.BestBid(); ok {
-		v.BestBid = &l.Price
-	}
-	if l, ok := b.BestAsk(); ok {
-		v.BestAsk = &l.Price
-	}
-	if sp, ok := b.Spread(); ok {
-		v.Spread = &sp
-	}
-	if mid, ok := b.Mid(); ok {
-		v.Mid = &mid
-	}
-	if t, ok := b.LastTrade(); ok {
-		v.LastTrade = &admin.TradeView{Price: t.Price, Size: t.Size, Side: tradeSide(t.Side), TimestampMS: t.Timestamp}
-	}
-	return v
-}
-
-func levelViews(b *book.Book, side book.Side, depth int) []admin.LevelView {
-	ls := b.Levels(side, nil)
-	if depth > 0 && len(ls) > depth {
-		ls = ls[:depth]
-	}
-	out := make([]admin.LevelView, len(ls))
-	for i, l := range ls {
-		out[i] = admin.LevelView{Price: l.Price, Size: l.Size}
-	}
-	return out
-}
-
-func tradeSide(s book.Side) string {
-	if s == book.Ask {
-		return "SELL"
-	}
-	return "BUY"
-}

@@ -8,19 +8,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 // waitFor polls cond every millisecond until it holds, failing the test after
 // a deadline generous enough for a loaded machine.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 30*time.Second, what, cond)
 }
 
 // parked reports whether the consumer has announced it is going to sleep and

@@ -6,8 +6,8 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
-	"github.com/polyfeed/polyfeed/engine/book"
 	"github.com/polyfeed/polyfeed/internal/mono"
 )
 

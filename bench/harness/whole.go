@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
@@ -71,8 +73,8 @@ func WholePath(ctx context.Context, cfg WholeConfig) (*Result, error) {
 		DisableLifecycle: true,
 		DisableRecycling: true,
 		Handler:          rec.Factory,
-		Pool:             engine.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:             engine.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Pool:             venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		Conn:             venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
 		Logger:           quietLogger(),
 	})
 	if err != nil {
@@ -87,7 +89,7 @@ func WholePath(ctx context.Context, cfg WholeConfig) (*Result, error) {
 		if m.Closed || !m.EnableOrderBook {
 			continue
 		}
-		app.AddMarket(engine.Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate})
+		app.AddMarket(markets.Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate})
 		assets += len(m.TokenIDs)
 	}
 	if err := waitBooks(ctx, rec, uint64(assets)); err != nil {

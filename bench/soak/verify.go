@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // level and book are the parts of polyfeed's /books/{id} and polysim's

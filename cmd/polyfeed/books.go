@@ -7,9 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
-	"github.com/polyfeed/polyfeed/engine/fixed"
-	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // bookPrinter logs the top of book of a few subscribed assets periodically,
@@ -59,10 +60,10 @@ func printBooks(ctx context.Context, app *engine.App, ids []string, n int, log *
 	reg := app.Registry()
 	ids = slices.DeleteFunc(ids, func(id string) bool {
 		e, ok := reg.Get(id)
-		return !ok || e.State != engine.StateSubscribed
+		return !ok || e.State != assets.StateSubscribed
 	})
 	if len(ids) < n {
-		all := reg.ByState(engine.StateSubscribed)
+		all := reg.ByState(assets.StateSubscribed)
 		slices.Sort(all)
 		for _, id := range all {
 			if len(ids) == n {
@@ -92,7 +93,7 @@ func printBooks(ctx context.Context, app *engine.App, ids []string, n int, log *
 }
 
 // side renders the best level as "price x size", or "-" for an empty side.
-func side(levels []admin.LevelView) string {
+func side(levels []book.LevelView) string {
 	if len(levels) == 0 {
 		return "-"
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 )
 
@@ -93,13 +94,13 @@ func printable(s string) string {
 func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("polyfeed", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported once, by main, on one line
-	fs.IntVar(&o.Workers, "workers", 4, "worker goroutines that own the order books (1..256)")
+	fs.IntVar(&o.Workers, "workers", engine.DefaultWorkers, fmt.Sprintf("worker goroutines that own the order books (1..%d)", engine.MaxWorkers))
 	fs.StringVar(&raw.logLevel, "log-level", "info", "log level: debug|info|warn|error")
 	fs.StringVar(&raw.logFormat, "log-format", "text", "log format: text|json (to stderr)")
 	fs.StringVar(&o.GammaURL, "gamma-url", engine.DefaultGammaURL, "Gamma REST API base URL (market discovery)")
-	fs.StringVar(&o.WSURL, "ws-url", engine.DefaultMarketURL, "CLOB market channel WebSocket URL")
+	fs.StringVar(&o.WSURL, "ws-url", venue.DefaultMarketURL, "CLOB market channel WebSocket URL")
 	fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:9090", "admin HTTP address (/stats /healthz /readyz /metrics /books); empty disables")
-	fs.IntVar(&o.AssetsPerConn, "assets-per-conn", 200, fmt.Sprintf("assets (tokens) per WebSocket connection (1..%d)", engine.ConnMaxAssets))
+	fs.IntVar(&o.AssetsPerConn, "assets-per-conn", venue.DefaultAssetsPerConn, fmt.Sprintf("assets (tokens) per WebSocket connection (1..%d)", venue.MaxAssetsPerConn))
 	fs.BoolVar(&o.Lifecycle, "enable-lifecycle", true, "discover markets from Gamma and retire expired ones")
 	fs.BoolVar(&o.Recycling, "enable-recycling", true, "replace polluted, old or unhealthy connections (make before break)")
 	fs.BoolVar(&o.BestCheck, "best-check", true, "cross-check each price_change's best_bid/best_ask against the book; a mismatch resyncs the book")
@@ -157,10 +158,10 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 	}
 
 	switch {
-	case o.Workers < 1 || o.Workers > 256:
-		return o, bad("workers", "%d, want 1..256", o.Workers)
-	case o.AssetsPerConn < 1 || o.AssetsPerConn > engine.ConnMaxAssets:
-		return o, bad("assets-per-conn", "%d, want 1..%d (the venue's limit per connection)", o.AssetsPerConn, engine.ConnMaxAssets)
+	case o.Workers < 1 || o.Workers > engine.MaxWorkers:
+		return o, bad("workers", "%d, want 1..%d", o.Workers, engine.MaxWorkers)
+	case o.AssetsPerConn < 1 || o.AssetsPerConn > venue.MaxAssetsPerConn:
+		return o, bad("assets-per-conn", "%d, want 1..%d (the venue's limit per connection)", o.AssetsPerConn, venue.MaxAssetsPerConn)
 	case o.StopTimeout <= 0:
 		return o, bad("stop-timeout", "%v, want > 0", o.StopTimeout)
 	case o.PrintBooks < 0 || o.PrintBooks > 100:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 )
 
@@ -29,7 +30,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := options{
 		Workers: 4, LogLevel: slog.LevelInfo, LogFormat: "text",
-		GammaURL: engine.DefaultGammaURL, WSURL: engine.DefaultMarketURL,
+		GammaURL: engine.DefaultGammaURL, WSURL: venue.DefaultMarketURL,
 		HTTPAddr: "127.0.0.1:9090", AssetsPerConn: 200, Lifecycle: true, Recycling: true, BestCheck: true,
 		Backpressure: engine.DropAndResync, StopTimeout: 30 * time.Second, Pprof: true,
 		SimMarkets: defaultSimMarkets, SimRate: defaultSimRate, SimSeed: 1, SimChurn: defaultSimChurn,
@@ -198,7 +199,7 @@ func FuzzParseConfig(f *testing.F) {
 				t.Fatalf("usage error %q is not one line", msg)
 			}
 		default:
-			if o.Workers < 1 || o.Workers > 256 || o.AssetsPerConn < 1 || o.AssetsPerConn > engine.ConnMaxAssets ||
+			if o.Workers < 1 || o.Workers > 256 || o.AssetsPerConn < 1 || o.AssetsPerConn > venue.MaxAssetsPerConn ||
 				o.StopTimeout <= 0 || o.PrintBooks < 0 || (o.LogFormat != "text" && o.LogFormat != "json") {
 				t.Fatalf("parseConfig(%q, %s=%q) accepted %+v", args, envName, envValue, o)
 			}

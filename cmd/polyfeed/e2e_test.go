@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 const (
@@ -193,17 +195,7 @@ func (p *proc) signalAndWait(sig os.Signal, bound time.Duration) int {
 // checkFor polls f every `every` until it returns nil or total elapsed.
 func checkFor(t *testing.T, total, every time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
+	poll.For(t, total, every, f)
 }
 
 var client = &http.Client{Timeout: 10 * time.Second}

@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/internal/admin"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 	"github.com/polyfeed/polyfeed/internal/sim"
@@ -143,7 +145,7 @@ func adminConfig(o options, app *engine.App, g prometheus.Gatherer, log *slog.Lo
 		Stats:   func() any { return app.Stats() },
 		Healthy: app.Healthy,
 		Ready:   app.Ready,
-		Book: func(assetID string) (admin.BookView, bool, error) {
+		Book: func(assetID string) (book.View, bool, error) {
 			// The worker that owns the book copies it between two events;
 			// the timeout only matters if that worker is stuck.
 			ctx, cancel := context.WithTimeout(context.Background(), bookReadTimeout)
@@ -186,7 +188,7 @@ func registerSimMarkets(app *engine.App, s *sim.Server, log *slog.Logger) {
 		if m.Closed || !m.EnableOrderBook {
 			continue
 		}
-		err := app.AddMarket(engine.Market{ID: m.ID, ConditionID: m.ConditionID, Question: m.Question, Slug: m.Slug,
+		err := app.AddMarket(markets.Market{ID: m.ID, ConditionID: m.ConditionID, Question: m.Question, Slug: m.Slug,
 			AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate, NegRisk: m.NegRisk, TickSize: m.TickSize})
 		if err != nil {
 			refused++

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/polyfeed/polyfeed/book"
 )
 
 const fixtureAssetID = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
@@ -62,15 +64,15 @@ func FuzzBookID(f *testing.F) {
 		f.Add(seed.id, seed.depth)
 	}
 	var asked string
-	s, err := New(Config{Book: func(id string) (BookView, bool, error) {
+	s, err := New(Config{Book: func(id string) (book.View, bool, error) {
 		asked = id
 		if err := validateAssetID(id); err != nil {
 			panic("engine asked for an invalid id " + id)
 		}
 		if id == fixtureAssetID {
-			return BookView{AssetID: id, Bids: make([]LevelView, 1200)}, true, nil
+			return book.View{AssetID: id, Bids: make([]book.LevelView, 1200)}, true, nil
 		}
-		return BookView{}, false, nil
+		return book.View{}, false, nil
 	}})
 	if err != nil {
 		f.Fatal(err)

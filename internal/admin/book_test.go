@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/admin"
 )
 
@@ -19,15 +20,15 @@ const assetID = "713210456792522125946263855327069127503327285719425322896313793
 func point(s string) *fixed.Point { p := fixed.MustParse(s); return &p }
 
 // sampleBook is the fixture's book as the engine would fill it: best levels first.
-func sampleBook(id string) admin.BookView {
-	lv := func(p, s string) admin.LevelView {
-		return admin.LevelView{Price: fixed.MustParse(p), Size: fixed.MustParse(s)}
+func sampleBook(id string) book.View {
+	lv := func(p, s string) book.LevelView {
+		return book.LevelView{Price: fixed.MustParse(p), Size: fixed.MustParse(s)}
 	}
-	return admin.BookView{
+	return book.View{
 		AssetID:     id,
 		Market:      "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917",
-		Bids:        []admin.LevelView{lv("0.50", "200"), lv("0.49", "350"), lv("0.48", "500")},
-		Asks:        []admin.LevelView{lv("0.51", "150"), lv("0.52", "250"), lv("0.53", "400")},
+		Bids:        []book.LevelView{lv("0.50", "200"), lv("0.49", "350"), lv("0.48", "500")},
+		Asks:        []book.LevelView{lv("0.51", "150"), lv("0.52", "250"), lv("0.53", "400")},
 		BestBid:     point("0.50"),
 		BestAsk:     point("0.51"),
 		Spread:      point("0.01"),
@@ -36,7 +37,7 @@ func sampleBook(id string) admin.BookView {
 		Sequence:    42,
 		UpdatedAtMS: 1703875200000,
 		Valid:       true,
-		LastTrade:   &admin.TradeView{Price: fixed.MustParse("0.51"), Size: fixed.MustParse("12.5"), Side: "BUY", TimestampMS: 1703875199000},
+		LastTrade:   &book.TradeView{Price: fixed.MustParse("0.51"), Size: fixed.MustParse("12.5"), Side: "BUY", TimestampMS: 1703875199000},
 	}
 }
 
@@ -46,12 +47,12 @@ type bookServer struct {
 	asked []string
 }
 
-func (b *bookServer) book(id string) (admin.BookView, bool, error) {
+func (b *bookServer) book(id string) (book.View, bool, error) {
 	b.mu.Lock()
 	b.asked = append(b.asked, id)
 	b.mu.Unlock()
 	if id != assetID {
-		return admin.BookView{}, false, nil
+		return book.View{}, false, nil
 	}
 	return sampleBook(id), true, nil
 }
@@ -88,8 +89,8 @@ func TestBookFound(t *testing.T) {
 
 // An engine that cannot answer (stopping, stuck worker) is a 503, not a 404.
 func TestBookEngineError(t *testing.T) {
-	h := start(t, admin.Config{Book: func(string) (admin.BookView, bool, error) {
-		return admin.BookView{}, false, errors.New("engine stopped")
+	h := start(t, admin.Config{Book: func(string) (book.View, bool, error) {
+		return book.View{}, false, errors.New("engine stopped")
 	}})
 	r := h.get("/books/123")
 	r.wantJSON(t, http.StatusServiceUnavailable)
@@ -99,8 +100,8 @@ func TestBookEngineError(t *testing.T) {
 }
 
 func TestBookEmptySides(t *testing.T) {
-	h := start(t, admin.Config{Book: func(id string) (admin.BookView, bool, error) {
-		return admin.BookView{AssetID: id, Valid: false}, true, nil
+	h := start(t, admin.Config{Book: func(id string) (book.View, bool, error) {
+		return book.View{AssetID: id, Valid: false}, true, nil
 	}})
 	r := h.get("/books/1")
 	r.wantJSON(t, http.StatusOK)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/polyfeed/polyfeed/book"
 )
 
 // Defaults filled in by New for zero Config fields.
@@ -49,7 +51,7 @@ type Config struct {
 	// for an unknown asset; an error (engine stopping, worker stuck) is answered with 503.
 	// The id has already been validated (decimal digits, at most MaxAssetIDLen bytes).
 	// Nil: the route is not served.
-	Book func(assetID string) (BookView, bool, error)
+	Book func(assetID string) (book.View, bool, error)
 
 	// Gatherer is exposed by GET /metrics. Nil: the route is not served.
 	Gatherer prometheus.Gatherer
@@ -76,7 +78,7 @@ type Config struct {
 	// MaxHeaderBytes caps the size of request headers, in bytes. Default 64 KiB.
 	MaxHeaderBytes int
 
-	// Now is the clock used to compute BookView.AgeMS. Default time.Now.
+	// Now is the clock used to compute book.View.AgeMS. Default time.Now.
 	Now func() time.Time
 }
 

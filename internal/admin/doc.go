@@ -10,7 +10,7 @@
 //		Stats:    func() any { return app.Stats() },
 //		Healthy:  app.Healthy,
 //		Ready:    app.Ready,
-//		Book: func(id string) (admin.BookView, bool, error) {
+//		Book: func(id string) (book.View, bool, error) {
 //			return app.Book(ctxWithTimeout, id, 0)
 //		},
 //		Gatherer: registry,
@@ -26,7 +26,7 @@
 //	GET /healthz            200 {"status":"ok"} or 503 {"status":"unhealthy","reason":...}
 //	GET /readyz             200 {"status":"ready"} or 503 {"status":"not_ready","reason":...}
 //	GET /metrics            Prometheus exposition of Config.Gatherer
-//	GET /books/{asset_id}   one asset's [BookView]; ?depth=N (1..1000) caps the levels per side
+//	GET /books/{asset_id}   one asset's [book.View]; ?depth=N (1..1000) caps the levels per side
 //	GET /debug/pprof/...    net/http/pprof, only when Config.EnablePprof is set
 //
 // Every error is a JSON object {"error": "..."} with the matching status: 400 for a bad asset
@@ -40,7 +40,7 @@
 // request on its own goroutine, so the functions in Config (Stats, Healthy, Ready, Book) and
 // Config.Gatherer are called concurrently with each other, with themselves and with the engine:
 // the engine must make them safe for that, and must return values the server may read after
-// the call (a BookView's slices must not be mutated by the engine once returned). They should
+// the call (a book.View's slices must not be mutated by the engine once returned). They should
 // return promptly: a call still running when Stop gives up on graceful shutdown is not waited
 // for.
 //

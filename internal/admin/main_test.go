@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/internal/admin"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 // Every test leaves no goroutine behind: servers are stopped and client connections closed.
@@ -139,11 +140,5 @@ func (r response) wantJSON(t *testing.T, status int) map[string]any {
 // waitFor polls cond every few milliseconds until it holds or a generous deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/admin"
 )
 
@@ -12,7 +13,7 @@ import (
 func TestPanicIsRecovered(t *testing.T) {
 	h := start(t, admin.Config{
 		Stats: func() any { panic("stats exploded") },
-		Book:  func(string) (admin.BookView, bool, error) { panic("book exploded") },
+		Book:  func(string) (book.View, bool, error) { panic("book exploded") },
 	})
 	for _, path := range []string{"/stats", "/books/123"} {
 		m := h.get(path).wantJSON(t, http.StatusInternalServerError)

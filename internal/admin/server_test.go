@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/admin"
 )
 
@@ -340,7 +341,7 @@ func TestWriteTimeoutCutsSlowResponse(t *testing.T) {
 }
 
 func TestUnknownPathAndMethodAreJSON(t *testing.T) {
-	h := start(t, admin.Config{Stats: func() any { return 1 }, Book: func(string) (admin.BookView, bool, error) { return admin.BookView{}, false, nil }})
+	h := start(t, admin.Config{Stats: func() any { return 1 }, Book: func(string) (book.View, bool, error) { return book.View{}, false, nil }})
 	for _, path := range []string{"/nope", "/stats/extra", "/books/1/levels", "/metrics", "/debug/pprof/"} {
 		m := h.get(path).wantJSON(t, http.StatusNotFound)
 		if msg, _ := m["error"].(string); !strings.Contains(msg, "no such endpoint") {
@@ -373,7 +374,7 @@ func TestIndexListsEnabledRoutes(t *testing.T) {
 		{"minimal", admin.Config{}, []string{"/healthz", "/readyz"}},
 		{"everything", admin.Config{
 			Stats:       func() any { return nil },
-			Book:        func(string) (admin.BookView, bool, error) { return admin.BookView{}, false, nil },
+			Book:        func(string) (book.View, bool, error) { return book.View{}, false, nil },
 			Gatherer:    prometheusRegistry(t),
 			EnablePprof: true,
 		}, []string{"/healthz", "/readyz", "/stats", "/metrics", "/books/{asset_id}", "/debug/pprof/"}},
@@ -405,7 +406,7 @@ func TestConcurrentRequests(t *testing.T) {
 	h := start(t, admin.Config{
 		Stats:   func() any { calls.Add(1); return map[string]int64{"n": 1} },
 		Healthy: func() (bool, string) { calls.Add(1); return true, "" },
-		Book: func(id string) (admin.BookView, bool, error) {
+		Book: func(id string) (book.View, bool, error) {
 			calls.Add(1)
 			return sampleBook(id), true, nil
 		},

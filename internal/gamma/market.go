@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // Market is one Gamma market, decoded and validated. TokenIDs[i] is the CLOB

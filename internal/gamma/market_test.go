@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 func TestDecodeMarketFixture(t *testing.T) {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 // venue is an in-process Gamma API serving a fixed market list the way the
@@ -259,11 +261,5 @@ func ids(ms []Market) []string {
 // waitFor polls cond every few ms up to a generous deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, cond)
 }

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // clientBook is the simplest possible client-side book: price → size per side.

@@ -1,7 +1,7 @@
 package sim
 
 import (
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // span is a byte range of Server.buf.

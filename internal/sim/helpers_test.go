@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 // startSim starts a simulator for one test and stops it (checking the stop) at cleanup.
@@ -150,13 +152,7 @@ func events(t testing.TB, frames [][]byte) []json.RawMessage {
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	poll.Until(t, 20*time.Second, what, cond)
 }
 
 // closeCode waits for the client to be closed and returns the close code (1006 when the

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // Market is the public description of one simulated market (what Gamma lists).

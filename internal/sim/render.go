@@ -3,7 +3,7 @@ package sim
 import (
 	"strconv"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // kind is the type of one generated message.

@@ -3,7 +3,7 @@ package sim
 import (
 	"sort"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // Level is one price level of a book.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 type decodeCase struct {

@@ -1,6 +1,6 @@
 package wire
 
-import "github.com/polyfeed/polyfeed/engine/fixed"
+import "github.com/polyfeed/polyfeed/fixed"
 
 // Level is one price level of a book side: Size is the absolute size resting
 // at Price.

@@ -1,4 +1,11 @@
-package engine
+// Package venue talks to the venue's market channel: a Conn is one WebSocket carrying up to
+// MaxAssetsPerConn assets (keepalive, stale detection, reconnect with backoff, live
+// subscribe/unsubscribe), and the Pool spreads the registry's pending assets over as many
+// Conns as it takes. Every data frame goes to a FrameSink; nothing here decodes events.
+//
+// Concurrency: Conn and Pool methods may be called from any goroutine; each documents what
+// it serialises. A FrameSink is called on each connection's read goroutine.
+package venue
 
 import (
 	"context"
@@ -14,7 +21,9 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/puzpuzpuz/xsync/v3"
 
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // FrameSink receives every data frame a connection reads, on that connection's
@@ -33,9 +42,13 @@ import (
 //     sink concurrently.
 type FrameSink func(connID int64, frame []byte, recvNanos int64)
 
-// ConnMaxAssets is the hard limit of assets on one connection. Around 500 the
+// MaxAssetsPerConn is the hard limit of assets on one connection. Around 500 the
 // venue starts dropping snapshots and stalling sockets silently (PROTOCOL.md §1).
-const ConnMaxAssets = 500
+const MaxAssetsPerConn = 500
+
+// DefaultAssetsPerConn is how many assets the pool puts on one connection by default: what
+// practitioners run reliably, well below MaxAssetsPerConn.
+const DefaultAssetsPerConn = 200
 
 // DefaultMarketURL is the venue's CLOB market channel.
 const DefaultMarketURL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
@@ -46,7 +59,7 @@ type ConnConfig struct {
 	// URL of the market channel, ws:// or wss://. Default DefaultMarketURL.
 	URL string
 	// MaxAssets is how many assets the connection may carry. Default and upper
-	// bound ConnMaxAssets; larger values are clamped to it.
+	// bound MaxAssetsPerConn; larger values are clamped to it.
 	MaxAssets int
 	// PingInterval is how often the text "PING" keepalive is sent once the
 	// socket is subscribed. Default 10 s (the venue drops sockets silent for ~10 s).
@@ -88,45 +101,23 @@ type ConnConfig struct {
 }
 
 func (c *ConnConfig) fill() {
-	if c.URL == "" {
-		c.URL = DefaultMarketURL
+	fill.Zero(&c.URL, DefaultMarketURL)
+	if c.MaxAssets <= 0 || c.MaxAssets > MaxAssetsPerConn {
+		c.MaxAssets = MaxAssetsPerConn
 	}
-	if c.MaxAssets <= 0 || c.MaxAssets > ConnMaxAssets {
-		c.MaxAssets = ConnMaxAssets
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 10 * time.Second
-	}
-	if c.StaleTimeout <= 0 {
-		c.StaleTimeout = 60 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 5 * time.Second
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 10 * time.Second
-	}
-	if c.BackoffMin <= 0 {
-		c.BackoffMin = time.Second
-	}
-	if c.BackoffMax <= 0 {
-		c.BackoffMax = 30 * time.Second
-	}
+	fill.Positive(&c.PingInterval, 10*time.Second)
+	fill.Positive(&c.StaleTimeout, 60*time.Second)
+	fill.Positive(&c.WriteTimeout, 5*time.Second)
+	fill.Positive(&c.DialTimeout, 10*time.Second)
+	fill.Positive(&c.BackoffMin, time.Second)
+	fill.Positive(&c.BackoffMax, 30*time.Second)
 	if c.BackoffMax < c.BackoffMin {
 		c.BackoffMax = c.BackoffMin
 	}
-	if c.StableAfter <= 0 {
-		c.StableAfter = 60 * time.Second
-	}
-	if c.MaxFrameBytes <= 0 {
-		c.MaxFrameBytes = 16 << 20
-	}
-	if c.ReadBufferBytes <= 0 {
-		c.ReadBufferBytes = 64 << 10
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	fill.Positive(&c.StableAfter, 60*time.Second)
+	fill.Positive(&c.MaxFrameBytes, 16<<20)
+	fill.Positive(&c.ReadBufferBytes, 64<<10)
+	fill.Logger(&c.Logger)
 }
 
 // ConnStatus is where a connection is in its life.
@@ -193,21 +184,21 @@ type ConnStats struct {
 	LastCloseCode uint16
 }
 
-// connAsset is one asset carried by a connection. Times are mono.Now() readings.
-type connAsset struct {
+// subscription is one asset carried by a connection. Times are mono.Now() readings.
+type subscription struct {
 	subscribedAt atomic.Int64 // when the subscribe carrying it was last written
 	snapshotAt   atomic.Int64 // recv time of a snapshot; counts only if >= subscribedAt
 }
 
-func (a *connAsset) seen() bool {
+func (a *subscription) seen() bool {
 	s := a.snapshotAt.Load()
 	return s != 0 && s >= a.subscribedAt.Load()
 }
 
-// connHot holds the counters the read goroutine writes per frame, on their own
+// hotCounters holds the counters the read goroutine writes per frame, on their own
 // cache lines so Stats readers and the other goroutines' counters do not share
 // them.
-type connHot struct {
+type hotCounters struct {
 	_         [64]byte
 	messages  atomic.Uint64
 	bytes     atomic.Uint64
@@ -237,7 +228,7 @@ type Conn struct {
 
 	// assets is read lock-free (router calls MarkSnapshot); every mutation
 	// happens under mu so the set and what the socket was told stay in step.
-	assets *xsync.MapOf[string, *connAsset]
+	assets *xsync.MapOf[string, *subscription]
 
 	// mu serialises asset-set mutations and every write to the socket: a
 	// write sets the deadline and writes as one step.
@@ -248,13 +239,11 @@ type Conn struct {
 
 	wake chan struct{} // cap 1: assets were added while the set was empty
 
-	lifeMu  sync.Mutex // guards cancel; orders Start against Stop
-	stopped atomic.Bool
-	cancel  context.CancelFunc // set by Start; nil if never started
-	done    chan struct{}      // closed when run returns
+	stopped atomic.Bool  // Stop was called: Subscribe and Unsubscribe refuse
+	group   runner.Group // owns run
 
 	status atomic.Uint32
-	hot    connHot
+	hot    hotCounters
 
 	sessions       atomic.Uint64
 	dialFailures   atomic.Uint64
@@ -276,9 +265,8 @@ func NewConn(id int64, cfg ConnConfig, sink FrameSink) *Conn {
 		sink:    sink,
 		log:     cfg.Logger.With("conn", id),
 		created: mono.Now(),
-		assets:  xsync.NewMapOf[string, *connAsset](),
+		assets:  xsync.NewMapOf[string, *subscription](),
 		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
 	}
 	return c
 }
@@ -317,7 +305,7 @@ func (c *Conn) Has(assetID string) bool {
 // Assets returns the current asset set, sorted.
 func (c *Conn) Assets() []string {
 	ids := make([]string, 0, c.assets.Size())
-	c.assets.Range(func(id string, _ *connAsset) bool {
+	c.assets.Range(func(id string, _ *subscription) bool {
 		ids = append(ids, id)
 		return true
 	})
@@ -329,21 +317,7 @@ func (c *Conn) Assets() []string {
 // dials once Subscribe adds assets. The connection lives until Stop; ctx only
 // guards the call itself. Start may be called once.
 func (c *Conn) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start connection %d: %w", c.id, err)
-	}
-	c.lifeMu.Lock()
-	defer c.lifeMu.Unlock()
-	if c.stopped.Load() {
-		return fmt.Errorf("cannot start connection %d: stopped", c.id)
-	}
-	if c.cancel != nil {
-		return fmt.Errorf("cannot start connection %d: already started", c.id)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	go c.run(runCtx)
-	return nil
+	return c.group.Start(ctx, c.run)
 }
 
 // Stop closes the socket (sending close 1000 when it can) and waits for every
@@ -352,29 +326,20 @@ func (c *Conn) Start(ctx context.Context) error {
 // unless the sink is blocked) and returns ctx's error. Stop is idempotent and
 // safe to call concurrently; a stopped connection cannot be restarted.
 func (c *Conn) Stop(ctx context.Context) error {
-	c.lifeMu.Lock()
-	first := !c.stopped.Swap(true)
-	cancel := c.cancel
-	c.lifeMu.Unlock()
-	if cancel == nil { // never started: nothing runs
-		c.setStatus(ConnDraining)
+	if c.stopped.Swap(true) { // not the first Stop: wait for the first one's work
+		return c.group.Wait(context.Background())
+	}
+	c.setStatus(ConnDraining)
+	if !c.group.Stop() { // never started: nothing runs
 		c.setStatus(ConnClosed)
 		return nil
 	}
-	if !first {
-		<-c.done
-		return nil
-	}
-	c.setStatus(ConnDraining)
-	cancel()
 	var err error
-	select {
-	case <-c.done:
-	case <-ctx.Done():
+	if werr := c.group.Wait(ctx); werr != nil {
 		if s := c.sock.Load(); s != nil {
 			_ = s.NetConn().Close()
 		}
-		<-c.done
+		_ = c.group.Wait(context.Background())
 		err = fmt.Errorf("cannot stop connection %d cleanly: %w", c.id, ctx.Err())
 	}
 	c.setStatus(ConnClosed)
@@ -412,12 +377,12 @@ func (c *Conn) Subscribe(ids []string) error {
 	wasEmpty := c.assets.Size() == 0
 	now := mono.Now()
 	for _, id := range fresh {
-		a := &connAsset{}
+		a := &subscription{}
 		a.subscribedAt.Store(now)
 		c.assets.Store(id, a)
 	}
 	if s := c.sock.Load(); s != nil {
-		msg, err := json.Marshal(connOpMsg{Operation: "subscribe", AssetsIDs: fresh, CustomFeatureEnabled: true})
+		msg, err := json.Marshal(opMsg{Operation: "subscribe", AssetsIDs: fresh, CustomFeatureEnabled: true})
 		if err != nil {
 			return fmt.Errorf("cannot encode subscribe operation: %w", err)
 		}
@@ -452,7 +417,7 @@ func (c *Conn) Unsubscribe(ids []string) error {
 		return nil
 	}
 	if s := c.sock.Load(); s != nil {
-		msg, err := json.Marshal(connOpMsg{Operation: "unsubscribe", AssetsIDs: gone})
+		msg, err := json.Marshal(opMsg{Operation: "unsubscribe", AssetsIDs: gone})
 		if err != nil {
 			return fmt.Errorf("cannot encode unsubscribe operation: %w", err)
 		}
@@ -492,14 +457,12 @@ func (c *Conn) SnapshotSeen(assetID string) bool {
 	return ok && a.seen()
 }
 
-// AwaitingSnapshot returns the assets with no snapshot since their last
-// (re)subscribe, sorted. The venue sends no error for unknown or inactive
-// ids, so an asset can wait forever; the caller judges how long is too long.
 // AwaitingSnapshotSince lists the assets subscribed (on a written subscribe)
-// before cutoff, a mono.Now() reading, that have had no snapshot since.
+// before cutoff, a mono.Now() reading, that have had no snapshot since,
+// sorted.
 func (c *Conn) AwaitingSnapshotSince(cutoff int64) []string {
 	var ids []string
-	c.assets.Range(func(id string, a *connAsset) bool {
+	c.assets.Range(func(id string, a *subscription) bool {
 		if sub := a.subscribedAt.Load(); sub != 0 && sub < cutoff && !a.seen() {
 			ids = append(ids, id)
 		}
@@ -509,9 +472,12 @@ func (c *Conn) AwaitingSnapshotSince(cutoff int64) []string {
 	return ids
 }
 
+// AwaitingSnapshot returns the assets with no snapshot since their last
+// (re)subscribe, sorted. The venue sends no error for unknown or inactive
+// ids, so an asset can wait forever; the caller judges how long is too long.
 func (c *Conn) AwaitingSnapshot() []string {
 	var ids []string
-	c.assets.Range(func(id string, a *connAsset) bool {
+	c.assets.Range(func(id string, a *subscription) bool {
 		if !a.seen() {
 			ids = append(ids, id)
 		}
@@ -524,7 +490,7 @@ func (c *Conn) AwaitingSnapshot() []string {
 // LastData returns the receive time of the last data frame (zero if none):
 // the venue keeps answering PING on a socket whose data stopped, so liveness
 // is judged by data.
-func (c *Conn) LastData() time.Time { return connTime(c.hot.lastData.Load()) }
+func (c *Conn) LastData() time.Time { return monoTime(c.hot.lastData.Load()) }
 
 // Stats returns a snapshot of the connection's counters.
 func (c *Conn) Stats() ConnStats {
@@ -541,12 +507,12 @@ func (c *Conn) Stats() ConnStats {
 		Disconnects:    c.disconnects.Load(),
 		OversizeCloses: c.oversizeCloses.Load(),
 		StaleCloses:    c.staleCloses.Load(),
-		CreatedAt:      connTime(c.created),
-		ConnectedSince: connTime(c.connectedSince.Load()),
-		LastFrame:      connTime(c.hot.lastFrame.Load()),
-		LastData:       connTime(c.hot.lastData.Load()),
-		LastPong:       connTime(c.hot.lastPong.Load()),
-		Age:            time.Since(connTime(c.created)),
+		CreatedAt:      monoTime(c.created),
+		ConnectedSince: monoTime(c.connectedSince.Load()),
+		LastFrame:      monoTime(c.hot.lastFrame.Load()),
+		LastData:       monoTime(c.hot.lastData.Load()),
+		LastPong:       monoTime(c.hot.lastPong.Load()),
+		Age:            time.Since(monoTime(c.created)),
 		LastCloseCode:  uint16(c.lastCloseCode.Load()),
 	}
 	if st.Sessions > 0 {
@@ -555,7 +521,7 @@ func (c *Conn) Stats() ConnStats {
 	if p := c.lastErr.Load(); p != nil {
 		st.LastError = *p
 	}
-	c.assets.Range(func(_ string, a *connAsset) bool {
+	c.assets.Range(func(_ string, a *subscription) bool {
 		if !a.seen() {
 			st.AwaitingSnapshot++
 		}
@@ -564,6 +530,6 @@ func (c *Conn) Stats() ConnStats {
 	return st
 }
 
-func connTime(nanos int64) time.Time { return mono.Time(nanos) }
+func monoTime(nanos int64) time.Time { return mono.Time(nanos) }
 
 func (c *Conn) setLastErr(s string) { c.lastErr.Store(&s) }

@@ -1,13 +1,19 @@
-package engine
+package venue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
+	"github.com/polyfeed/polyfeed/internal/fakeclock"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 // testRegistry stands in for the registry (a separate component) with just
@@ -22,6 +28,9 @@ type testRegistry struct {
 func newTestRegistry() *testRegistry {
 	return &testRegistry{state: map[string]string{}, conn: map[string]int64{}}
 }
+
+// Updated returns nil: these tests pace the loop by Interval alone.
+func (r *testRegistry) Updated() <-chan struct{} { return nil }
 
 func (r *testRegistry) Add(ids []string) {
 	r.mu.Lock()
@@ -130,18 +139,6 @@ func (r *testRegistry) ConnOf(id string) int64 {
 	return r.conn[id]
 }
 
-// testClock is a clock the test moves by hand.
-type testClock struct{ nanos atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.nanos.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *testClock) Now() time.Time          { return time.Unix(0, c.nanos.Load()) }
-func (c *testClock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
-
 func testPoolConfig(url string) PoolConfig {
 	return PoolConfig{
 		Conn:          testConnConfig(url),
@@ -174,7 +171,7 @@ func stopPool(t *testing.T, p *Pool) {
 func waitLoops(t *testing.T, p *Pool, n uint64) {
 	t.Helper()
 	start := p.loops.Load()
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
 		if got := p.loops.Load() - start; got < n {
 			return fmt.Errorf("%d loop passes; want %d", got, n)
 		}
@@ -191,16 +188,16 @@ func connSizes(p *Pool) []int {
 }
 
 func TestPoolFillsConnectionsToCapacity(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	reg := newTestRegistry()
-	ids := testAssetIDs(20, 450)
+	ids := venuetest.AssetIDs(20, 450)
 	reg.Add(ids)
 	var sink testSink
 	p := NewPool(testPoolConfig(v.URL()), reg, sink.sink)
 	startPool(t, p)
 
-	checkFor(t, 20*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 2*time.Millisecond, func() error {
 		if n := reg.Count("subscribed"); n != len(ids) {
 			return fmt.Errorf("%d subscribed in the registry; want %d", n, len(ids))
 		}
@@ -249,14 +246,14 @@ func TestPoolFillsConnectionsToCapacity(t *testing.T) {
 }
 
 func TestPoolHoldsSmallBatchUntilMaxWaitThenTopsUp(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	reg := newTestRegistry()
-	clock := newTestClock()
+	clock := fakeclock.New()
 	cfg := testPoolConfig(v.URL())
 	cfg.Now = clock.Now
 	p := NewPool(cfg, reg, func(int64, []byte, int64) {})
-	first := testAssetIDs(21, 10)
+	first := venuetest.AssetIDs(21, 10)
 	reg.Add(first)
 	startPool(t, p)
 
@@ -268,7 +265,7 @@ func TestPoolHoldsSmallBatchUntilMaxWaitThenTopsUp(t *testing.T) {
 		t.Fatalf("%d pending after holding back; want 10 (returned to the registry)", n)
 	}
 	clock.Advance(cfg.MaxWait)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if got := connSizes(p); !slices.Equal(got, []int{10}) {
 			return fmt.Errorf("connection sizes = %v; want [10]", got)
 		}
@@ -277,16 +274,16 @@ func TestPoolHoldsSmallBatchUntilMaxWaitThenTopsUp(t *testing.T) {
 	waitSubscribed(t, v, 0)
 
 	// More pending now go onto the open connection that has room, live.
-	more := testAssetIDs(22, 30)
+	more := venuetest.AssetIDs(22, 30)
 	reg.Add(more)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if got := connSizes(p); !slices.Equal(got, []int{40}) {
 			return fmt.Errorf("connection sizes = %v; want [40]", got)
 		}
 		return nil
 	})
 	s0, _ := v.Session(0)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		ops := s0.Snapshot().Ops
 		if len(ops) != 1 || ops[0].Operation != "subscribe" || !slices.Equal(ops[0].AssetsIDs, more) {
 			return fmt.Errorf("venue ops = %+v; want one subscribe of the 30 new ids", ops)
@@ -299,20 +296,20 @@ func TestPoolHoldsSmallBatchUntilMaxWaitThenTopsUp(t *testing.T) {
 }
 
 func TestPoolPacesDials(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	reg := newTestRegistry()
-	clock := newTestClock() // frozen unless advanced: dial spacing never elapses by itself
+	clock := fakeclock.New() // frozen unless advanced: dial spacing never elapses by itself
 	cfg := testPoolConfig(v.URL())
 	cfg.AssetsPerConn = 100
 	cfg.DialInterval = 20 * time.Millisecond
 	cfg.Now = clock.Now
-	reg.Add(testAssetIDs(23, 1000))
+	reg.Add(venuetest.AssetIDs(23, 1000))
 	p := NewPool(cfg, reg, func(int64, []byte, int64) {})
 	startPool(t, p)
 
 	for want := 1; want <= 3; want++ {
-		checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+		poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 			if n := len(p.Conns()); n != want {
 				return fmt.Errorf("%d connections; want %d", n, want)
 			}
@@ -330,15 +327,15 @@ func TestPoolPacesDials(t *testing.T) {
 }
 
 func TestPoolForceSubscribeAndUnsubscribe(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	reg := newTestRegistry()
 	cfg := testPoolConfig(v.URL())
 	cfg.Interval = time.Hour // the loop plays no part here
 	p := NewPool(cfg, reg, func(int64, []byte, int64) {})
 	startPool(t, p)
 
-	ids := testAssetIDs(24, 5)
+	ids := venuetest.AssetIDs(24, 5)
 	if err := p.ForceSubscribe(ids); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +353,7 @@ func TestPoolForceSubscribeAndUnsubscribe(t *testing.T) {
 		t.Errorf("venue subscribe = %v; want %v", st.Subscribes[0].AssetsIDs, ids)
 	}
 
-	extra := testAssetIDs(25, 2)
+	extra := venuetest.AssetIDs(25, 2)
 	if err := p.ForceSubscribe(append(slices.Clone(ids[:2]), extra...)); err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +367,7 @@ func TestPoolForceSubscribeAndUnsubscribe(t *testing.T) {
 	}
 	reg.Expire(gone)
 	s0, _ := v.Session(0)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		ops := s0.Snapshot().Ops
 		if len(ops) != 2 || ops[1].Operation != "unsubscribe" || !slices.Equal(ops[1].AssetsIDs, gone) {
 			return fmt.Errorf("venue ops = %+v; want subscribe then unsubscribe of %v", ops, gone)
@@ -394,16 +391,16 @@ func TestPoolForceSubscribeAndUnsubscribe(t *testing.T) {
 }
 
 func TestPoolCloseConnReturnsAssetsForReplacement(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	reg := newTestRegistry()
 	cfg := testPoolConfig(v.URL())
 	cfg.MinBatch = 1
 	p := NewPool(cfg, reg, func(int64, []byte, int64) {})
-	ids := testAssetIDs(26, 20)
+	ids := venuetest.AssetIDs(26, 20)
 	reg.Add(ids)
 	startPool(t, p)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if n := reg.Count("subscribed"); n != 20 {
 			return fmt.Errorf("%d subscribed; want 20", n)
 		}
@@ -421,7 +418,7 @@ func TestPoolCloseConnReturnsAssetsForReplacement(t *testing.T) {
 	if err := p.CloseConn(ctx, old.ID()); err == nil {
 		t.Error("second CloseConn() = nil; want an error")
 	}
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		cs := p.Conns()
 		if len(cs) != 1 || cs[0].ID() == old.ID() || cs[0].AssetCount() != 20 {
 			return fmt.Errorf("connections %v sizes %v; want one new connection with all 20", cs, connSizes(p))
@@ -434,12 +431,12 @@ func TestPoolCloseConnReturnsAssetsForReplacement(t *testing.T) {
 }
 
 func TestPoolStopClosesEveryConnection(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	reg := newTestRegistry()
 	cfg := testPoolConfig(v.URL())
 	cfg.AssetsPerConn = 50
-	reg.Add(testAssetIDs(27, 250))
+	reg.Add(venuetest.AssetIDs(27, 250))
 	p := NewPool(cfg, reg, func(int64, []byte, int64) {})
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -447,7 +444,7 @@ func TestPoolStopClosesEveryConnection(t *testing.T) {
 	if err := p.Start(context.Background()); err == nil {
 		t.Error("second Start() = nil; want an error")
 	}
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if n := p.Stats().ActiveConnections; n != 5 {
 			return fmt.Errorf("%d active; want 5", n)
 		}
@@ -460,7 +457,7 @@ func TestPoolStopClosesEveryConnection(t *testing.T) {
 			t.Errorf("connection %d status = %v; want CLOSED", c.ID(), c.Status())
 		}
 	}
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		for i, s := range v.Sessions() {
 			if !s.Snapshot().Closed {
 				return fmt.Errorf("venue session %d still open", i)
@@ -469,7 +466,7 @@ func TestPoolStopClosesEveryConnection(t *testing.T) {
 		return nil
 	})
 	stopPool(t, p) // idempotent
-	if _, err := p.OpenConn(testAssetIDs(28, 1)); err == nil {
+	if _, err := p.OpenConn(venuetest.AssetIDs(28, 1)); err == nil {
 		t.Error("OpenConn after Stop = nil; want an error")
 	}
 	if err := p.Start(context.Background()); err == nil {
@@ -481,18 +478,18 @@ func TestPoolStopClosesEveryConnection(t *testing.T) {
 // full connections. -short runs 2,000 assets (10 sockets); the full run the
 // target scale of 20,000 assets (100 sockets).
 func TestPoolColdStart(t *testing.T) {
-	connLeakCheck(t)
+	leakCheck(t)
 	n := 20_000
 	if testing.Short() {
 		n = 2_000
 	}
-	v := newTestVenue(t)
+	v := venuetest.NewServer(t)
 	reg := newTestRegistry()
-	reg.Add(testAssetIDs(29, n))
+	reg.Add(venuetest.AssetIDs(29, n))
 	var frames atomic.Int64
 	p := NewPool(testPoolConfig(v.URL()), reg, func(int64, []byte, int64) { frames.Add(1) })
 	startPool(t, p)
-	checkFor(t, 60*time.Second, 5*time.Millisecond, func() error {
+	poll.For(t, 60*time.Second, 5*time.Millisecond, func() error {
 		st := p.Stats()
 		if st.ActiveConnections != n/200 || st.Assets != n {
 			return fmt.Errorf("%d active connections with %d assets; want %d with %d", st.ActiveConnections, st.Assets, n/200, n)
@@ -510,4 +507,35 @@ func TestPoolColdStart(t *testing.T) {
 	if reg.Count("pending")+reg.Count("claimed") != 0 {
 		t.Error("assets left pending or claimed after the cold start")
 	}
+}
+
+// TestPoolWakesOnRegistryUpdate: with the real registry, assets added after a pass are
+// subscribed at once (the loop waits on Registry.Updated), not at the next Interval.
+func TestPoolWakesOnRegistryUpdate(t *testing.T) {
+	leakCheck(t)
+	v := venuetest.NewServer(t)
+	reg := assets.New(nil)
+	cfg := testPoolConfig(v.URL())
+	cfg.Interval = time.Hour // the timer alone would not come back during the test
+	cfg.MinBatch = 1
+	var sink testSink
+	p := NewPool(cfg, reg, sink.sink)
+	startPool(t, p)
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
+		if p.loops.Load() == 0 {
+			return errors.New("no loop pass yet")
+		}
+		return nil // the first pass found nothing; the next is an hour away
+	})
+
+	ids := venuetest.AssetIDs(31, 10)
+	for _, id := range ids {
+		reg.Add(id, "m", time.Time{})
+	}
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
+		if n := reg.Counts().Subscribed; n != len(ids) {
+			return fmt.Errorf("%d of %d assets subscribed", n, len(ids))
+		}
+		return nil
+	})
 }

@@ -1,4 +1,10 @@
-package engine
+// Package recycle replaces sick or polluted connections without losing an event: it opens a
+// replacement carrying the same live assets, lets the data path switch each asset over once
+// the new connection's stream is aligned with the old one (make before break), then closes
+// the old connection.
+//
+// Concurrency: every exported Recycler method is safe for concurrent use; see Recycler.
+package recycle
 
 import (
 	"context"
@@ -6,53 +12,64 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/fill"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
-// Recycle reasons, as counted in RecyclerStats.ByReason. Stable strings, fit for metric labels.
+// Recycle reasons, as counted in Stats.ByReason. Stable strings, fit for metric labels.
 const (
-	RecyclePollution       = "pollution"          // share of carried assets that are not live ≥ PollutionThreshold
-	RecycleMaxAge          = "max_age"            // older than MaxAge
-	RecycleStall           = "stall"              // no data frame for StallTimeout while carrying live assets
-	RecycleReconnects      = "reconnect_failures" // MaxDialFailures failed dials since it was last connected
-	RecycleSnapshotTimeout = "snapshot_timeout"   // a live asset without its first snapshot for SnapshotTimeout
-	RecycleManual          = "manual"             // ForceRecycle
+	ReasonPollution       = "pollution"          // share of carried assets that are not live ≥ PollutionThreshold
+	ReasonMaxAge          = "max_age"            // older than MaxAge
+	ReasonStall           = "stall"              // no data frame for StallTimeout while carrying live assets
+	ReasonReconnects      = "reconnect_failures" // MaxDialFailures failed dials since it was last connected
+	ReasonSnapshotTimeout = "snapshot_timeout"   // a live asset without its first snapshot for SnapshotTimeout
+	ReasonManual          = "manual"             // ForceRecycle
 )
 
-// ErrRecycleBusy is returned by ForceRecycle when MaxConcurrent recycles are running or the
+// ErrBusy is returned by ForceRecycle when MaxConcurrent recycles are running or the
 // connection is already being recycled.
-var ErrRecycleBusy = errors.New("recycle busy")
+var ErrBusy = errors.New("recycle busy")
 
-// recyPool is what the recycler needs from the pool; *Pool implements it.
-type recyPool interface {
-	OpenConn(ids []string) (*Conn, error)
+// Pool is what the recycler needs from the connection pool; *venue.Pool implements it.
+type Pool interface {
+	OpenConn(ids []string) (*venue.Conn, error)
 	CloseConn(ctx context.Context, id int64) error
-	Conns() []*Conn
-	Conn(id int64) (*Conn, bool)
+	Conns() []*venue.Conn
+	Conn(id int64) (*venue.Conn, bool)
 }
 
-// recyMigration is an announced migration as the recycler watches it.
-type recyMigration interface {
+// Migration is an announced migration as the recycler watches it.
+type Migration interface {
+	// Pending is the number of assets not yet switched to the replacement.
 	Pending() int
+	// Done is closed once every asset switched.
 	Done() <-chan struct{}
 }
 
-// recyMover is the make-before-break protocol of the data path as the recycler drives it.
-type recyMover interface {
-	begin(ids []string, from int64) recyMigration
-	finish(m recyMigration) recyResult
-	// abort gives up a migration whose replacement will not take over.
-	abort(m recyMigration) recyResult
+// Mover is the make-before-break protocol of the data path as the recycler drives it: the
+// engine adapts its migrations to it.
+type Mover interface {
+	// Begin announces that ids move from connection from to a replacement.
+	Begin(ids []string, from int64) Migration
+	// Finish ends a migration whose replacement took over.
+	Finish(m Migration) Result
+	// Abort gives up a migration whose replacement will not take over.
+	Abort(m Migration) Result
 }
 
-// recyResult is how a finished migration ended: assets that switched once their new book
-// matched (Switched), were switched by force at the end (Forced), or got no snapshot from the
+// Result is how a finished migration ended: assets that switched once the new connection's
+// stream was aligned with the old one's (Switched), were switched by force at the end (Forced), or got no snapshot from the
 // new connection (Missing: invalidated and resynced by the data path).
-type recyResult struct{ Switched, Forced, Missing int }
+type Result struct{ Switched, Forced, Missing int }
 
-// RecyclerConfig configures a Recycler. Zero fields take the documented defaults in
-// NewRecycler.
-type RecyclerConfig struct {
+// Config configures a Recycler. Zero fields take the documented defaults in
+// New.
+type Config struct {
 	// CheckInterval is the time between two health checks of every connection. Default 10 s.
 	CheckInterval time.Duration
 	// PollutionThreshold: a connection whose carried assets are at least this share not live
@@ -89,50 +106,26 @@ type RecyclerConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *RecyclerConfig) fill() {
-	if c.CheckInterval <= 0 {
-		c.CheckInterval = 10 * time.Second
-	}
-	if c.PollutionThreshold <= 0 {
-		c.PollutionThreshold = 0.30
-	}
-	if c.MinAge <= 0 {
-		c.MinAge = 300 * time.Second
-	}
-	if c.MaxAge <= 0 {
-		c.MaxAge = 24 * time.Hour
-	}
-	if c.StallTimeout <= 0 {
-		c.StallTimeout = 60 * time.Second
-	}
-	if c.MaxDialFailures <= 0 {
-		c.MaxDialFailures = 5
-	}
-	if c.SnapshotTimeout <= 0 {
-		c.SnapshotTimeout = 60 * time.Second
-	}
-	if c.Stabilization <= 0 {
-		c.Stabilization = 3 * time.Second
-	}
+func (c *Config) fill() {
+	fill.Positive(&c.CheckInterval, 10*time.Second)
+	fill.Positive(&c.PollutionThreshold, 0.30)
+	fill.Positive(&c.MinAge, 300*time.Second)
+	fill.Positive(&c.MaxAge, 24*time.Hour)
+	fill.Positive(&c.StallTimeout, 60*time.Second)
+	fill.Positive(&c.MaxDialFailures, 5)
+	fill.Positive(&c.SnapshotTimeout, 60*time.Second)
+	fill.Positive(&c.Stabilization, 3*time.Second)
 	if c.MaxStabilization < c.Stabilization {
 		c.MaxStabilization = max(10*time.Second, c.Stabilization)
 	}
-	if c.MaxConcurrent <= 0 {
-		c.MaxConcurrent = 2
-	}
-	if c.CloseTimeout <= 0 {
-		c.CloseTimeout = 10 * time.Second
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	fill.Positive(&c.MaxConcurrent, 2)
+	fill.Positive(&c.CloseTimeout, 10*time.Second)
+	fill.Clock(&c.Now)
+	fill.Logger(&c.Logger)
 }
 
-// RecyclerStats is a point-in-time view of the recycler.
-type RecyclerStats struct {
+// Stats is a point-in-time view of the recycler.
+type Stats struct {
 	// Completed counts recycles that replaced their connection; Failed those that kept it
 	// (rolled back); Active those running now.
 	Completed uint64 `json:"recycles_completed"`
@@ -152,10 +145,10 @@ type RecyclerStats struct {
 	LastError   string            `json:"last_error,omitempty"`
 }
 
-// recyView is what the triggers look at for one connection.
-type recyView struct {
+// connView is what the triggers look at for one connection.
+type connView struct {
 	ID             int64
-	Status         ConnStatus
+	Status         venue.ConnStatus
 	CreatedAt      time.Time
 	ConnectedSince time.Time // zero while not connected
 	LastData       time.Time // zero: never
@@ -165,8 +158,8 @@ type recyView struct {
 	Awaiting       []string // live assets with no snapshot since their (re)subscribe
 }
 
-// recyConnState is what the recycler remembers about one connection between checks.
-type recyConnState struct {
+// connState is what the recycler remembers about one connection between checks.
+type connState struct {
 	dialBase     uint64               // DialFailures when last seen connected
 	awaitingFrom map[string]time.Time // first check that saw the asset awaiting
 }
@@ -177,15 +170,15 @@ type recyConnState struct {
 //  1. ids := the connection's live assets (registry SUBSCRIBED on it);
 //  2. announce the migration to the data path (BeginMigration), before any frame of the
 //     replacement can arrive;
-//  3. open the replacement carrying ids (Pool.OpenConn);
-//  4. wait until every asset switched (its shadow book from the new socket equals the live
-//     book) or Stabilization passed; the wait extends while assets keep switching, up to
+//  3. open the replacement carrying ids (venue.Pool.OpenConn);
+//  4. wait until every asset switched (the new socket's stream was aligned with the old
+//     one's, event by event) or Stabilization passed; the wait extends while assets keep switching, up to
 //     MaxStabilization;
 //  5. FinishMigration: stragglers with a snapshot switch by force, assets without one are
 //     resynced by the data path;
 //  6. Reassign each asset old → new in the registry; assets that expired meanwhile stay with
 //     the old connection and are unsubscribed from the new one;
-//  7. close the old connection (Pool.CloseConn).
+//  7. close the old connection (venue.Pool.CloseConn).
 //
 // Rollback: if OpenConn fails, or the replacement delivered no data frame at all by the end of
 // the wait (it never connected), or Stop interrupts the wait before the replacement delivered
@@ -198,59 +191,31 @@ type recyConnState struct {
 // each recycle runs on its own goroutine, at most MaxConcurrent at once; Stop cancels the loop
 // and running recycles and waits for all of them.
 type Recycler struct {
-	cfg  RecyclerConfig
-	reg  *Registry
-	pool recyPool
-	mig  recyMover
+	cfg  Config
+	reg  *assets.Registry
+	pool Pool
+	mig  Mover
 	log  *slog.Logger
 
 	slots chan struct{} // capacity MaxConcurrent: one token per running recycle
 
 	mu     sync.Mutex
 	busy   map[int64]bool // connections being recycled, old and new
-	conns  map[int64]*recyConnState
+	conns  map[int64]*connState
 	noSnap map[string]bool // assets still without a snapshot after a recycle: not counted again
-	st     RecyclerStats
+	st     Stats
 
-	lifeMu  sync.Mutex
-	started bool
-	ctx     context.Context // cancelled by Stop; every recycle runs under it
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the loop and every recycle
+	group  runner.Group  // owns the loop and every recycle; Stop cancels its context
+	checks atomic.Uint64 // health-check passes, for tests
 }
 
-// newRecycler builds a recycler on the pool and mover interfaces (the exported constructor
-// adapts the data path's migration API).
-// recyMigrator is the data path's make-before-break API (see Migration).
-type recyMigrator interface {
-	BeginMigration(ids []string, from int64) *Migration
-	FinishMigration(m *Migration) MigrationResult
-	AbortMigration(m *Migration) MigrationResult
-}
-
-// recyAdapter lets the recycler drive the data path through recyMover.
-type recyAdapter struct{ m recyMigrator }
-
-func (a recyAdapter) begin(ids []string, from int64) recyMigration {
-	return a.m.BeginMigration(ids, from)
-}
-func (a recyAdapter) abort(m recyMigration) recyResult {
-	return recyResult(a.m.AbortMigration(m.(*Migration)))
-}
-func (a recyAdapter) finish(m recyMigration) recyResult {
-	return recyResult(a.m.FinishMigration(m.(*Migration)))
-}
-
-// NewRecycler builds the recycler of pool's connections; mig is the data
-// path that switches each asset over without loss.
-func NewRecycler(cfg RecyclerConfig, reg *Registry, pool *Pool, mig recyMigrator) *Recycler {
-	return newRecycler(cfg, reg, pool, recyAdapter{mig})
-}
-
-func newRecycler(cfg RecyclerConfig, reg *Registry, pool recyPool, mv recyMover) *Recycler {
+// New returns a recycler of pool's connections that is not started yet. mv is the data
+// path's make-before-break protocol, which switches each asset over without loss. reg, pool
+// and mv must not be nil.
+func New(cfg Config, reg *assets.Registry, pool Pool, mv Mover) *Recycler {
 	cfg.fill()
 	if reg == nil || pool == nil || mv == nil {
-		panic("engine: NewRecycler needs a registry, a pool and a migrator")
+		panic("recycle: New needs a registry, a pool and a migrator")
 	}
 	r := &Recycler{
 		cfg:    cfg,
@@ -260,59 +225,34 @@ func newRecycler(cfg RecyclerConfig, reg *Registry, pool recyPool, mv recyMover)
 		log:    cfg.Logger,
 		slots:  make(chan struct{}, cfg.MaxConcurrent),
 		busy:   make(map[int64]bool),
-		conns:  make(map[int64]*recyConnState),
+		conns:  make(map[int64]*connState),
 		noSnap: make(map[string]bool),
 	}
 	r.st.ByReason = make(map[string]uint64)
-	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }
 
 // Start launches the check loop. ctx only guards the call. Start may be called once.
 func (r *Recycler) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start recycler: %w", err)
-	}
-	r.lifeMu.Lock()
-	defer r.lifeMu.Unlock()
-	if r.started {
-		return errors.New("cannot start recycler: already started")
-	}
-	if r.ctx.Err() != nil {
-		return errors.New("cannot start recycler: stopped")
-	}
-	r.started = true
-	r.wg.Add(1)
-	go r.loop()
-	return nil
+	return r.group.Start(ctx, r.loop)
 }
 
 // Stop ends the check loop, interrupts running recycles (each rolls back or completes as
 // described on Recycler) and waits for them, bounded by ctx. Idempotent.
 func (r *Recycler) Stop(ctx context.Context) error {
-	r.lifeMu.Lock()
-	r.cancel()
-	r.lifeMu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		r.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cannot stop recycler: %w", ctx.Err())
+	r.group.Stop()
+	if err := r.group.Wait(ctx); err != nil {
+		return ctx.Err() // the caller names the recycler
 	}
+	return nil
 }
 
-func (r *Recycler) loop() {
-	defer r.wg.Done()
+func (r *Recycler) loop(ctx context.Context) {
 	t := time.NewTicker(r.cfg.CheckInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			r.check()
@@ -322,25 +262,21 @@ func (r *Recycler) loop() {
 
 // ForceRecycle recycles connection connID now and returns when the recycle ended: nil when it
 // was replaced, an error when it was kept (rolled back), is unknown, or is already being
-// recycled, or when MaxConcurrent recycles are running (ErrRecycleBusy).
+// recycled, or when MaxConcurrent recycles are running (ErrBusy).
 func (r *Recycler) ForceRecycle(connID int64) error {
 	c, ok := r.pool.Conn(connID)
 	if !ok {
 		return fmt.Errorf("cannot recycle connection %d: not in the pool", connID)
 	}
 	if !r.acquire(connID) {
-		return fmt.Errorf("cannot recycle connection %d: %w", connID, ErrRecycleBusy)
+		return fmt.Errorf("cannot recycle connection %d: %w", connID, ErrBusy)
 	}
-	r.lifeMu.Lock()
-	if r.ctx.Err() != nil {
-		r.lifeMu.Unlock()
+	if _, ok := r.group.Add(); !ok {
 		r.release(connID)
 		return fmt.Errorf("cannot recycle connection %d: recycler stopped", connID)
 	}
-	r.wg.Add(1)
-	r.lifeMu.Unlock()
-	defer r.wg.Done()
-	return r.recycle(c, RecycleManual)
+	defer r.group.Done()
+	return r.recycle(c, ReasonManual)
 }
 
 // acquire takes a recycle slot for connID; false if none is free or connID is busy.
@@ -371,6 +307,7 @@ func (r *Recycler) release(connID int64) {
 // check judges every connection and starts a recycle for each triggered one while slots are
 // free.
 func (r *Recycler) check() {
+	r.checks.Add(1)
 	now := r.cfg.Now()
 	seen := make(map[int64]bool)
 	for _, c := range r.pool.Conns() {
@@ -389,18 +326,10 @@ func (r *Recycler) check() {
 		if !r.acquire(id) {
 			continue // no slot (or raced with ForceRecycle): the next check retries
 		}
-		r.lifeMu.Lock()
-		if r.ctx.Err() != nil {
-			r.lifeMu.Unlock()
+		if !r.group.Go(func(context.Context) { _ = r.recycle(c, reason) }) {
 			r.release(id)
 			return
 		}
-		r.wg.Add(1)
-		r.lifeMu.Unlock()
-		go func() {
-			defer r.wg.Done()
-			_ = r.recycle(c, reason)
-		}()
 	}
 	r.mu.Lock()
 	for id := range r.conns {
@@ -412,16 +341,16 @@ func (r *Recycler) check() {
 }
 
 // view reads a connection's state for the triggers.
-func (r *Recycler) view(c *Conn) recyView {
+func (r *Recycler) view(c *venue.Conn) connView {
 	st := c.Stats()
-	v := recyView{
+	v := connView{
 		ID: c.ID(), Status: st.Status, CreatedAt: st.CreatedAt, ConnectedSince: st.ConnectedSince,
 		LastData: st.LastData, DialFailures: st.DialFailures, Carried: st.Assets,
 		Active: r.reg.ConnStats(c.ID()).Active,
 	}
 	if st.AwaitingSnapshot > 0 {
 		for _, id := range c.AwaitingSnapshot() {
-			if e, ok := r.reg.Get(id); ok && e.State == StateSubscribed && e.ConnID == c.ID() {
+			if e, ok := r.reg.Get(id); ok && e.State == assets.StateSubscribed && e.ConnID == c.ID() {
 				v.Awaiting = append(v.Awaiting, id)
 			}
 		}
@@ -431,29 +360,29 @@ func (r *Recycler) view(c *Conn) recyView {
 
 // judge returns the reason to recycle the connection, or "". It updates the per-connection
 // memory (dial failure base, first time each asset was seen awaiting its snapshot).
-func (r *Recycler) judge(now time.Time, v recyView) string {
+func (r *Recycler) judge(now time.Time, v connView) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cs := r.conns[v.ID]
 	if cs == nil {
-		cs = &recyConnState{dialBase: v.DialFailures, awaitingFrom: make(map[string]time.Time)}
+		cs = &connState{dialBase: v.DialFailures, awaitingFrom: make(map[string]time.Time)}
 		r.conns[v.ID] = cs
 	}
 	age := now.Sub(v.CreatedAt)
 	if age >= r.cfg.MaxAge {
-		return RecycleMaxAge
+		return ReasonMaxAge
 	}
-	if v.Status != ConnConnected {
+	if v.Status != venue.ConnConnected {
 		clear(cs.awaitingFrom) // a reconnect resubscribes everything: snapshots start over
 		if v.Active > 0 && v.DialFailures-cs.dialBase >= uint64(r.cfg.MaxDialFailures) {
-			return RecycleReconnects
+			return ReasonReconnects
 		}
 		return ""
 	}
 	cs.dialBase = v.DialFailures
 	if v.Carried > 0 && age >= r.cfg.MinAge {
 		if stale := float64(max(v.Carried-v.Active, 0)) / float64(v.Carried); stale >= r.cfg.PollutionThreshold {
-			return RecyclePollution
+			return ReasonPollution
 		}
 	}
 	if v.Active > 0 {
@@ -462,7 +391,7 @@ func (r *Recycler) judge(now time.Time, v recyView) string {
 			last = v.ConnectedSince
 		}
 		if now.Sub(last) >= r.cfg.StallTimeout {
-			return RecycleStall
+			return ReasonStall
 		}
 	}
 	starved := false
@@ -487,19 +416,19 @@ func (r *Recycler) judge(now time.Time, v recyView) string {
 		}
 	}
 	if starved {
-		return RecycleSnapshotTimeout
+		return ReasonSnapshotTimeout
 	}
 	return ""
 }
 
 // recycle replaces old; the caller holds its slot, which recycle releases.
-func (r *Recycler) recycle(old *Conn, reason string) (err error) {
+func (r *Recycler) recycle(old *venue.Conn, reason string) (err error) {
 	oldID := old.ID()
 	r.mu.Lock()
 	r.st.ByReason[reason]++
 	r.mu.Unlock()
 	var moved int
-	var res recyResult
+	var res Result
 	var newID int64
 	defer func() {
 		r.mu.Lock()
@@ -537,10 +466,10 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 		}
 		return nil
 	}
-	m := r.mig.begin(ids, oldID)
+	m := r.mig.Begin(ids, oldID)
 	nc, err := r.pool.OpenConn(ids)
 	if err != nil {
-		res = r.mig.abort(m)
+		res = r.mig.Abort(m)
 		return fmt.Errorf("cannot open replacement for connection %d: %w", oldID, err)
 	}
 	newID = nc.ID()
@@ -554,7 +483,7 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 		// It is closed before the migration ends, so no frame of it can follow.
 		cerr := r.closeConn(newID)
 		if nc.Stats().Messages == 0 {
-			res = r.mig.abort(m)
+			res = r.mig.Abort(m)
 			why := "delivered no data"
 			if interrupted {
 				why = "interrupted"
@@ -563,10 +492,10 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 		}
 		// A frame slipped in while closing: it may have switched assets, so go forward and
 		// let the data path resync what the closed replacement owned.
-		res = r.mig.finish(m)
+		res = r.mig.Finish(m)
 		return errors.Join(fmt.Errorf("cannot recycle connection %d: replacement %d closed after it delivered", oldID, newID), cerr)
 	}
-	res = r.mig.finish(m)
+	res = r.mig.Finish(m)
 
 	var stay []string
 	for _, id := range ids {
@@ -599,17 +528,22 @@ func (r *Recycler) recycle(old *Conn, reason string) (err error) {
 // stabilize waits for the migration to settle: until every asset switched, or Stabilization
 // passed with no asset switching in the last poll, or MaxStabilization passed. It returns
 // false if Stop interrupted it.
-func (r *Recycler) stabilize(m recyMigration, total int) bool {
+//
+// It measures elapsed time with the monotonic clock rather than Config.Now on purpose: the
+// wait is paced by a real ticker, and a hand-moved test clock would never end it. Config.Now
+// is for comparing connection times (age, stall, snapshot wait).
+func (r *Recycler) stabilize(m Migration, total int) bool {
 	const poll = 50 * time.Millisecond
 	start := time.Now()
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	last := total
+	stopped := r.group.Context().Done()
 	for {
 		select {
 		case <-m.Done():
 			return true
-		case <-r.ctx.Done():
+		case <-stopped:
 			return false
 		case <-t.C:
 		}
@@ -632,7 +566,7 @@ func (r *Recycler) closeConn(id int64) error {
 }
 
 // Stats returns a snapshot of the recycler's counters.
-func (r *Recycler) Stats() RecyclerStats {
+func (r *Recycler) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.st

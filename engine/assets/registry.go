@@ -1,4 +1,11 @@
-package engine
+// Package assets is the asset registry: every known asset (token), its state
+// (PENDING → SUBSCRIBED → EXPIRED → removed) and the connection carrying it, indexed
+// by connection, market, state and expiry. The pool claims pending assets from it, the
+// market lifecycle adds and expires them, the recycler reassigns them.
+//
+// Concurrency: every Registry method may be called from any goroutine; readers never
+// wait for writers (see Registry).
+package assets
 
 import (
 	"cmp"
@@ -11,24 +18,24 @@ import (
 	"github.com/puzpuzpuz/xsync/v3"
 )
 
-// AssetState is where an asset is in its life: PENDING → SUBSCRIBED → EXPIRED → removed.
-type AssetState uint8
+// State is where an asset is in its life: PENDING → SUBSCRIBED → EXPIRED → removed.
+type State uint8
 
 const (
 	// StatePending: known, not subscribed on any connection. A pending asset handed out by
 	// TakePending is additionally Claimed until it is subscribed, returned or expired.
-	StatePending AssetState = iota
+	StatePending State = iota
 	// StateSubscribed: subscribed on connection ConnID.
 	StateSubscribed
 	// StateExpired: the market ended. Terminal until Remove; ConnID is kept so the connection's
 	// pollution ratio counts it.
 	StateExpired
 
-	regStateCount = 3
+	stateCount = 3
 )
 
 // String returns the upper-case state name used in stats.
-func (s AssetState) String() string {
+func (s State) String() string {
 	switch s {
 	case StatePending:
 		return "PENDING"
@@ -40,12 +47,12 @@ func (s AssetState) String() string {
 	return "UNKNOWN"
 }
 
-// AssetEntry is a snapshot of one asset in the Registry. Connection id 0 means "none": the pool
+// Entry is a snapshot of one asset in the Registry. Connection id 0 means "none": the pool
 // must number its connections from 1.
-type AssetEntry struct {
+type Entry struct {
 	AssetID     string
 	ConditionID string // the market the asset belongs to
-	State       AssetState
+	State       State
 	// Claimed is true for a PENDING asset handed out by TakePending and not yet subscribed,
 	// returned or expired: no other TakePending caller can get it.
 	Claimed bool
@@ -56,23 +63,23 @@ type AssetEntry struct {
 	ExpiredAt    time.Time
 }
 
-// ConnRegStats is what the registry knows about one connection. Pollution is Expired/Total
+// ConnStats is what the registry knows about one connection. Pollution is Expired/Total
 // (0 when Total is 0): the share of the connection's subscriptions that carry no more data.
-type ConnRegStats struct {
+type ConnStats struct {
 	Total     int // Active + Expired
 	Active    int // SUBSCRIBED on this connection
 	Expired   int // EXPIRED while on this connection
 	Pollution float64
 }
 
-// RegistryCounts counts assets per state. Claimed is the part of Pending handed out by
+// Counts counts assets per state. Claimed is the part of Pending handed out by
 // TakePending; Total = Pending + Subscribed + Expired.
-type RegistryCounts struct {
+type Counts struct {
 	Total, Pending, Claimed, Subscribed, Expired int
 }
 
 // Registry holds every known asset, its state and its connection, indexed by connection,
-// condition (market), state and expiry. It must be created with NewRegistry and must not be
+// condition (market), state and expiry. It must be created with New and must not be
 // copied.
 //
 // Concurrency: all methods may be called from any goroutine.
@@ -90,7 +97,7 @@ type RegistryCounts struct {
 //
 // Consistency argument. The entry map is the single source of truth: each entry value is
 // immutable and replaced whole by one Store, so a reader sees an asset either before or after
-// a transition, never half of it. Every transition goes through regApply, which (1) adds the
+// a transition, never half of it. Every transition goes through apply, which (1) adds the
 // index memberships the new value gains, (2) stores the new value, (3) removes the memberships
 // the old value loses. Hence at every instant each set index is a superset of the assets whose
 // current entry belongs to it, and between writer calls it is exactly that set. Listing methods
@@ -101,58 +108,64 @@ type RegistryCounts struct {
 // different moments. A listing that runs during a writer call may reflect part of that call
 // (e.g. half of a MarkSubscribed batch); it never reflects a state the registry was not in.
 type Registry struct {
-	entries  *xsync.MapOf[string, regEntry]
-	byState  [regStateCount]*regSet
-	byConn   *xsync.MapOf[int64, *regConn]
+	entries  *xsync.MapOf[string, entry]
+	byState  [stateCount]*idSet
+	byConn   *xsync.MapOf[int64, *connIndex]
 	byCond   *xsync.MapOf[string, []string] // immutable slices, replaced on change (a market has ~2 assets)
-	byExpiry *xsync.MapOf[int64, *regSet]   // hour bucket → live assets expiring in it
-	counts   atomic.Pointer[RegistryCounts]
+	byExpiry *xsync.MapOf[int64, *idSet]    // hour bucket → live assets expiring in it
+	counts   atomic.Pointer[Counts]
 	updated  chan struct{} // 1-buffered: coalesces "claimable assets appeared" signals
 
 	mu    sync.Mutex // serializes writers; guards the fields below
 	seq   uint64     // add sequence: TakePending order
-	cnt   RegistryCounts
-	queue regQueue // claimable assets, oldest first
-	dirty bool     // cnt changed since it was last published
-	wake  bool     // claimable assets appeared during this call
+	cnt   Counts
+	queue queue // claimable assets, oldest first
+	dirty bool  // cnt changed since it was last published
+	wake  bool  // claimable assets appeared during this call
+
+	now func() time.Time // stamps SubscribedAt
 }
 
-// regSet is a concurrent set of asset ids.
-type regSet = xsync.MapOf[string, struct{}]
+// idSet is a concurrent set of asset ids.
+type idSet = xsync.MapOf[string, struct{}]
 
-// regEntry is the stored value: the public snapshot plus the add sequence that orders pending
+// entry is the stored value: the public snapshot plus the add sequence that orders pending
 // assets (kept across claim/return/resubscribe, so returned assets keep their place in line).
-type regEntry struct {
-	AssetEntry
+type entry struct {
+	Entry
 	seq uint64
 }
 
-// regConn indexes one connection: its assets (SUBSCRIBED or EXPIRED with this ConnID) and their
+// connIndex indexes one connection: its assets (SUBSCRIBED or EXPIRED with this ConnID) and their
 // counts packed as active | expired<<32 so ConnStats reads both with one atomic load.
-type regConn struct {
-	assets *regSet
+type connIndex struct {
+	assets *idSet
 	packed atomic.Uint64
 }
 
-func (c *regConn) load() (active, expired int) {
+func (c *connIndex) load() (active, expired int) {
 	p := c.packed.Load()
 	return int(uint32(p)), int(p >> 32)
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
+// New returns an empty registry stamping SubscribedAt with now (nil: time.Now).
+func New(now func() time.Time) *Registry {
+	if now == nil {
+		now = time.Now
+	}
 	r := &Registry{
-		entries:  xsync.NewMapOf[string, regEntry](),
-		byConn:   xsync.NewMapOf[int64, *regConn](),
+		now:      now,
+		entries:  xsync.NewMapOf[string, entry](),
+		byConn:   xsync.NewMapOf[int64, *connIndex](),
 		byCond:   xsync.NewMapOf[string, []string](),
-		byExpiry: xsync.NewMapOf[int64, *regSet](),
+		byExpiry: xsync.NewMapOf[int64, *idSet](),
 		updated:  make(chan struct{}, 1),
-		queue:    regQueue{byID: make(map[string]*regQueued)},
+		queue:    queue{byID: make(map[string]*queued)},
 	}
 	for i := range r.byState {
 		r.byState[i] = xsync.NewMapOf[string, struct{}]()
 	}
-	r.counts.Store(&RegistryCounts{})
+	r.counts.Store(&Counts{})
 	return r
 }
 
@@ -164,23 +177,23 @@ func (r *Registry) Add(assetID, conditionID string, expiry time.Time) bool {
 		return false
 	}
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	if _, ok := r.entries.Load(assetID); ok {
 		return false
 	}
 	r.seq++
-	nw := regEntry{
-		AssetEntry: AssetEntry{AssetID: assetID, ConditionID: conditionID, State: StatePending, Expiry: expiry},
-		seq:        r.seq,
+	nw := entry{
+		Entry: Entry{AssetID: assetID, ConditionID: conditionID, State: StatePending, Expiry: expiry},
+		seq:   r.seq,
 	}
-	r.regApply(nil, &nw)
+	r.apply(nil, &nw)
 	return true
 }
 
 // Get returns a snapshot of the asset's entry. Lock-free.
-func (r *Registry) Get(assetID string) (AssetEntry, bool) {
+func (r *Registry) Get(assetID string) (Entry, bool) {
 	e, ok := r.entries.Load(assetID)
-	return e.AssetEntry, ok
+	return e.Entry, ok
 }
 
 // TakePending claims up to max unclaimed PENDING assets, oldest (by Add) first. A claimed asset
@@ -191,7 +204,7 @@ func (r *Registry) TakePending(max int) []string {
 		return nil
 	}
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	n := min(max, r.queue.Len())
 	if n == 0 {
 		return nil
@@ -207,7 +220,7 @@ func (r *Registry) TakePending(max int) []string {
 		}
 		nw := old
 		nw.Claimed = true
-		r.regApply(&old, &nw) // leaves the queue: no longer claimable
+		r.apply(&old, &nw) // leaves the queue: no longer claimable
 		ids = append(ids, id)
 	}
 	return ids
@@ -217,7 +230,7 @@ func (r *Registry) TakePending(max int) []string {
 // place in line (ahead of assets added after them). Ids not claimed are ignored.
 func (r *Registry) ReturnPending(ids []string) {
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	for _, id := range ids {
 		old, ok := r.entries.Load(id)
 		if !ok || old.State != StatePending || !old.Claimed {
@@ -225,7 +238,7 @@ func (r *Registry) ReturnPending(ids []string) {
 		}
 		nw := old
 		nw.Claimed = false
-		r.regApply(&old, &nw)
+		r.apply(&old, &nw)
 	}
 }
 
@@ -236,9 +249,9 @@ func (r *Registry) MarkSubscribed(ids []string, connID int64) {
 	if connID == 0 {
 		return
 	}
-	now := time.Now()
+	now := r.now()
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	for _, id := range ids {
 		old, ok := r.entries.Load(id)
 		if !ok || old.State != StatePending {
@@ -246,7 +259,7 @@ func (r *Registry) MarkSubscribed(ids []string, connID int64) {
 		}
 		nw := old
 		nw.State, nw.Claimed, nw.ConnID, nw.SubscribedAt = StateSubscribed, false, connID, now
-		r.regApply(&old, &nw)
+		r.apply(&old, &nw)
 	}
 }
 
@@ -255,9 +268,9 @@ func (r *Registry) MarkSubscribed(ids []string, connID int64) {
 // original ExpiredAt.
 func (r *Registry) MarkExpired(ids []string, at time.Time) {
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	for _, id := range ids {
-		r.regExpire(id, at)
+		r.expire(id, at)
 	}
 }
 
@@ -265,26 +278,26 @@ func (r *Registry) MarkExpired(ids []string, at time.Time) {
 // the ids that changed state.
 func (r *Registry) MarkExpiredCondition(conditionID string, at time.Time) []string {
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	ids, _ := r.byCond.Load(conditionID)
 	var changed []string
-	for _, id := range ids { // ids is immutable: regApply replaces the slice, never edits it
-		if r.regExpire(id, at) {
+	for _, id := range ids { // ids is immutable: apply replaces the slice, never edits it
+		if r.expire(id, at) {
 			changed = append(changed, id)
 		}
 	}
 	return changed
 }
 
-// regExpire expires one asset; r.mu held. It reports whether the state changed.
-func (r *Registry) regExpire(id string, at time.Time) bool {
+// expire expires one asset; r.mu held. It reports whether the state changed.
+func (r *Registry) expire(id string, at time.Time) bool {
 	old, ok := r.entries.Load(id)
 	if !ok || old.State == StateExpired {
 		return false
 	}
 	nw := old
 	nw.State, nw.Claimed, nw.ExpiredAt = StateExpired, false, at
-	r.regApply(&old, &nw)
+	r.apply(&old, &nw)
 	return true
 }
 
@@ -295,9 +308,9 @@ func (r *Registry) Reassign(assetID string, from, to int64) bool {
 	if from == 0 || to == 0 {
 		return false
 	}
-	now := time.Now()
+	now := r.now()
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	old, ok := r.entries.Load(assetID)
 	if !ok || old.State != StateSubscribed || old.ConnID != from {
 		return false
@@ -307,7 +320,7 @@ func (r *Registry) Reassign(assetID string, from, to int64) bool {
 	}
 	nw := old
 	nw.ConnID, nw.SubscribedAt = to, now
-	r.regApply(&old, &nw)
+	r.apply(&old, &nw)
 	return true
 }
 
@@ -319,19 +332,19 @@ func (r *Registry) RemoveConnection(connID int64) []string {
 		return nil
 	}
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	rec, ok := r.byConn.Load(connID)
 	if !ok {
 		return nil
 	}
-	var members []regEntry
+	var members []entry
 	rec.assets.Range(func(id string, _ struct{}) bool {
 		if e, ok := r.entries.Load(id); ok {
 			members = append(members, e)
 		}
 		return true
 	})
-	slices.SortFunc(members, func(a, b regEntry) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(members, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
 	var live []string
 	for _, old := range members {
 		nw := old
@@ -340,7 +353,7 @@ func (r *Registry) RemoveConnection(connID int64) []string {
 			nw.State, nw.SubscribedAt = StatePending, time.Time{}
 			live = append(live, old.AssetID)
 		}
-		r.regApply(&old, &nw)
+		r.apply(&old, &nw)
 	}
 	return live
 }
@@ -348,60 +361,60 @@ func (r *Registry) RemoveConnection(connID int64) []string {
 // Remove deletes an asset from the registry and every index; false if it was unknown.
 func (r *Registry) Remove(assetID string) bool {
 	r.mu.Lock()
-	defer r.regUnlock()
+	defer r.unlock()
 	old, ok := r.entries.Load(assetID)
 	if !ok {
 		return false
 	}
-	r.regApply(&old, nil)
+	r.apply(&old, nil)
 	return true
 }
 
 // ExpiringBefore returns the assets not yet EXPIRED whose Expiry is before t, earliest first.
 // Assets with a zero Expiry never appear.
 func (r *Registry) ExpiringBefore(t time.Time) []string {
-	limit := regHour(t)
-	var found []AssetEntry
-	r.byExpiry.Range(func(hour int64, set *regSet) bool {
+	limit := hourOf(t)
+	var found []Entry
+	r.byExpiry.Range(func(hour int64, set *idSet) bool {
 		if hour > limit {
 			return true
 		}
 		set.Range(func(id string, _ struct{}) bool {
 			if e, ok := r.entries.Load(id); ok && e.State != StateExpired && !e.Expiry.IsZero() && e.Expiry.Before(t) {
-				found = append(found, e.AssetEntry)
+				found = append(found, e.Entry)
 			}
 			return true
 		})
 		return true
 	})
-	return regSortedIDs(found, func(e *AssetEntry) time.Time { return e.Expiry })
+	return sortedIDs(found, func(e *Entry) time.Time { return e.Expiry })
 }
 
 // ExpiredBefore returns the EXPIRED assets whose ExpiredAt is before t, earliest first: the
 // ones whose grace period is over and can be removed.
 func (r *Registry) ExpiredBefore(t time.Time) []string {
-	var found []AssetEntry
+	var found []Entry
 	r.byState[StateExpired].Range(func(id string, _ struct{}) bool {
 		if e, ok := r.entries.Load(id); ok && e.State == StateExpired && e.ExpiredAt.Before(t) {
-			found = append(found, e.AssetEntry)
+			found = append(found, e.Entry)
 		}
 		return true
 	})
-	return regSortedIDs(found, func(e *AssetEntry) time.Time { return e.ExpiredAt })
+	return sortedIDs(found, func(e *Entry) time.Time { return e.ExpiredAt })
 }
 
 // ByConnection returns the assets on a connection (SUBSCRIBED and EXPIRED), sorted by id.
 func (r *Registry) ByConnection(connID int64) []string {
-	return r.regOnConn(connID, false)
+	return r.onConn(connID, false)
 }
 
 // ActiveByConnection returns the SUBSCRIBED assets on a connection, sorted by id: the ones a
 // replacement connection must subscribe.
 func (r *Registry) ActiveByConnection(connID int64) []string {
-	return r.regOnConn(connID, true)
+	return r.onConn(connID, true)
 }
 
-func (r *Registry) regOnConn(connID int64, activeOnly bool) []string {
+func (r *Registry) onConn(connID int64, activeOnly bool) []string {
 	rec, ok := r.byConn.Load(connID)
 	if !ok || connID == 0 {
 		return nil
@@ -430,7 +443,7 @@ func (r *Registry) ByCondition(conditionID string) []string {
 }
 
 // ByState returns the assets in a state, sorted by id.
-func (r *Registry) ByState(s AssetState) []string {
+func (r *Registry) ByState(s State) []string {
 	if int(s) >= len(r.byState) {
 		return nil
 	}
@@ -459,7 +472,7 @@ func (r *Registry) Conditions() []string {
 // Conns returns the connections that hold at least one asset, sorted.
 func (r *Registry) Conns() []int64 {
 	var ids []int64
-	r.byConn.Range(func(id int64, _ *regConn) bool {
+	r.byConn.Range(func(id int64, _ *connIndex) bool {
 		ids = append(ids, id)
 		return true
 	})
@@ -469,13 +482,13 @@ func (r *Registry) Conns() []int64 {
 
 // ConnStats returns a connection's asset counts and pollution ratio (zero for an unknown
 // connection). Lock-free.
-func (r *Registry) ConnStats(connID int64) ConnRegStats {
+func (r *Registry) ConnStats(connID int64) ConnStats {
 	rec, ok := r.byConn.Load(connID)
 	if !ok {
-		return ConnRegStats{}
+		return ConnStats{}
 	}
 	active, expired := rec.load()
-	s := ConnRegStats{Total: active + expired, Active: active, Expired: expired}
+	s := ConnStats{Total: active + expired, Active: active, Expired: expired}
 	if s.Total > 0 {
 		s.Pollution = float64(expired) / float64(s.Total)
 	}
@@ -484,7 +497,7 @@ func (r *Registry) ConnStats(connID int64) ConnRegStats {
 
 // Counts returns the number of assets per state, as of the end of the last writer call.
 // Lock-free.
-func (r *Registry) Counts() RegistryCounts {
+func (r *Registry) Counts() Counts {
 	return *r.counts.Load()
 }
 
@@ -501,7 +514,7 @@ func (r *Registry) Pending() int {
 }
 
 // Updated returns a channel that receives a value after a writer call made assets available to
-// TakePending (Add, ReturnPending, RemoveConnection). Signals coalesce (buffer 1), so it suits
+// TakePending (Add, ReturnPending, RemoveConnection); the pool's loop waits on it. Signals coalesce (buffer 1), so it suits
 // one waiting loop, which must then drain with TakePending until it gets nothing; a second
 // waiter may miss a signal and should fall back to polling Pending.
 func (r *Registry) Updated() <-chan struct{} {
@@ -510,12 +523,12 @@ func (r *Registry) Updated() <-chan struct{} {
 
 // Range calls f for each asset's snapshot until f returns false. Entries added or changed
 // during Range may or may not be seen.
-func (r *Registry) Range(f func(AssetEntry) bool) {
-	r.entries.Range(func(_ string, e regEntry) bool { return f(e.AssetEntry) })
+func (r *Registry) Range(f func(Entry) bool) {
+	r.entries.Range(func(_ string, e entry) bool { return f(e.Entry) })
 }
 
-// regUnlock publishes what the writer call changed and releases r.mu.
-func (r *Registry) regUnlock() {
+// unlock publishes what the writer call changed and releases r.mu.
+func (r *Registry) unlock() {
 	if r.dirty {
 		c := r.cnt
 		r.counts.Store(&c)
@@ -531,20 +544,20 @@ func (r *Registry) regUnlock() {
 	r.mu.Unlock()
 }
 
-// regApply moves one asset from old to nw (nil means absent) in the entry map and in every
+// apply moves one asset from old to nw (nil means absent) in the entry map and in every
 // index, in the order the consistency argument on Registry relies on: gain memberships, store,
 // lose memberships. r.mu must be held.
-func (r *Registry) regApply(old, nw *regEntry) {
+func (r *Registry) apply(old, nw *entry) {
 	var id string
 	if nw != nil {
 		id = nw.AssetID
 	} else {
 		id = old.AssetID
 	}
-	oConn, oActive, oExpired := regConnShare(old)
-	nConn, nActive, nExpired := regConnShare(nw)
-	oHour, oTimed := regExpiryKey(old)
-	nHour, nTimed := regExpiryKey(nw)
+	oConn, oActive, oExpired := connShare(old)
+	nConn, nActive, nExpired := connShare(nw)
+	oHour, oTimed := expiryKey(old)
+	nHour, nTimed := expiryKey(nw)
 
 	// 1. Gain.
 	if nw != nil {
@@ -556,7 +569,7 @@ func (r *Registry) regApply(old, nw *regEntry) {
 			r.byCond.Store(nw.ConditionID, append(slices.Clip(ids), id)) // clipped: always a new array
 		}
 		if nTimed && (!oTimed || oHour != nHour) {
-			set, _ := r.byExpiry.LoadOrCompute(nHour, func() *regSet { return xsync.NewMapOf[string, struct{}]() })
+			set, _ := r.byExpiry.LoadOrCompute(nHour, func() *idSet { return xsync.NewMapOf[string, struct{}]() })
 			set.Store(id, struct{}{})
 		}
 	}
@@ -564,14 +577,14 @@ func (r *Registry) regApply(old, nw *regEntry) {
 	case nConn != 0 && nConn == oConn:
 		rec, _ := r.byConn.Load(nConn)
 		a, e := rec.load()
-		rec.packed.Store(regPack(a+nActive-oActive, e+nExpired-oExpired))
+		rec.packed.Store(pack(a+nActive-oActive, e+nExpired-oExpired))
 	case nConn != 0:
-		rec, _ := r.byConn.LoadOrCompute(nConn, func() *regConn {
-			return &regConn{assets: xsync.NewMapOf[string, struct{}]()}
+		rec, _ := r.byConn.LoadOrCompute(nConn, func() *connIndex {
+			return &connIndex{assets: xsync.NewMapOf[string, struct{}]()}
 		})
 		rec.assets.Store(id, struct{}{})
 		a, e := rec.load()
-		rec.packed.Store(regPack(a+nActive, e+nExpired))
+		rec.packed.Store(pack(a+nActive, e+nExpired))
 	}
 
 	// 2. Store.
@@ -608,17 +621,17 @@ func (r *Registry) regApply(old, nw *regEntry) {
 			rec.assets.Delete(id)
 			a, e := rec.load()
 			a, e = a-oActive, e-oExpired
-			rec.packed.Store(regPack(a, e))
+			rec.packed.Store(pack(a, e))
 			if a+e == 0 {
 				r.byConn.Delete(oConn)
 			}
 		}
 	}
 
-	// Writer-private bookkeeping, published by regUnlock.
-	r.regCount(old, -1)
-	r.regCount(nw, +1)
-	oq, nq := regClaimable(old), regClaimable(nw)
+	// Writer-private bookkeeping, published by unlock.
+	r.count(old, -1)
+	r.count(nw, +1)
+	oq, nq := claimable(old), claimable(nw)
 	if oq && !nq {
 		r.queue.remove(id)
 	}
@@ -628,7 +641,7 @@ func (r *Registry) regApply(old, nw *regEntry) {
 	}
 }
 
-func (r *Registry) regCount(e *regEntry, d int) {
+func (r *Registry) count(e *entry, d int) {
 	if e == nil {
 		return
 	}
@@ -647,9 +660,9 @@ func (r *Registry) regCount(e *regEntry, d int) {
 	}
 }
 
-// regConnShare says which connection an entry counts on and how: only SUBSCRIBED and EXPIRED
+// connShare says which connection an entry counts on and how: only SUBSCRIBED and EXPIRED
 // entries carry a ConnID (PENDING ones have 0).
-func regConnShare(e *regEntry) (conn int64, active, expired int) {
+func connShare(e *entry) (conn int64, active, expired int) {
 	if e == nil || e.ConnID == 0 {
 		return 0, 0, 0
 	}
@@ -659,22 +672,22 @@ func regConnShare(e *regEntry) (conn int64, active, expired int) {
 	return e.ConnID, 1, 0
 }
 
-// regExpiryKey returns the expiry index bucket of an entry; only live, dated entries are
+// expiryKey returns the expiry index bucket of an entry; only live, dated entries are
 // indexed, so ExpiringBefore only walks candidates.
-func regExpiryKey(e *regEntry) (int64, bool) {
+func expiryKey(e *entry) (int64, bool) {
 	if e == nil || e.State == StateExpired || e.Expiry.IsZero() {
 		return 0, false
 	}
-	return regHour(e.Expiry), true
+	return hourOf(e.Expiry), true
 }
 
-func regClaimable(e *regEntry) bool {
+func claimable(e *entry) bool {
 	return e != nil && e.State == StatePending && !e.Claimed
 }
 
-// regHour is the expiry bucket of t: hours since the epoch, rounded down. Hours keep the
+// hourOf is the expiry bucket of t: hours since the epoch, rounded down. Hours keep the
 // bucket count small (markets share end times) while ExpiringBefore filters exactly.
-func regHour(t time.Time) int64 {
+func hourOf(t time.Time) int64 {
 	s := t.Unix()
 	h := s / 3600
 	if s < 0 && s%3600 != 0 {
@@ -683,14 +696,14 @@ func regHour(t time.Time) int64 {
 	return h
 }
 
-func regPack(active, expired int) uint64 {
+func pack(active, expired int) uint64 {
 	return uint64(uint32(active)) | uint64(uint32(expired))<<32
 }
 
-// regSortedIDs orders entries by the given time, then id, drops duplicates (a Range may see an
+// sortedIDs orders entries by the given time, then id, drops duplicates (a Range may see an
 // id twice if it moves during the walk) and returns the ids.
-func regSortedIDs(es []AssetEntry, at func(*AssetEntry) time.Time) []string {
-	slices.SortFunc(es, func(a, b AssetEntry) int {
+func sortedIDs(es []Entry, at func(*Entry) time.Time) []string {
+	slices.SortFunc(es, func(a, b Entry) int {
 		if c := at(&a).Compare(at(&b)); c != 0 {
 			return c
 		}
@@ -706,32 +719,32 @@ func regSortedIDs(es []AssetEntry, at func(*AssetEntry) time.Time) []string {
 	return ids
 }
 
-// regQueue is the claimable set (PENDING, not claimed) as a min-heap on add sequence, with an
+// queue is the claimable set (PENDING, not claimed) as a min-heap on add sequence, with an
 // index by id so that leaving the set (subscribe, expire, remove) is O(log n) and exact: an
 // asset is in the queue if and only if it is claimable. Guarded by Registry.mu.
-type regQueue struct {
-	items []*regQueued
-	byID  map[string]*regQueued
+type queue struct {
+	items []*queued
+	byID  map[string]*queued
 }
 
-type regQueued struct {
+type queued struct {
 	id    string
 	seq   uint64
 	index int
 }
 
-func (q *regQueue) Len() int           { return len(q.items) }
-func (q *regQueue) Less(i, j int) bool { return q.items[i].seq < q.items[j].seq }
-func (q *regQueue) Swap(i, j int) {
+func (q *queue) Len() int           { return len(q.items) }
+func (q *queue) Less(i, j int) bool { return q.items[i].seq < q.items[j].seq }
+func (q *queue) Swap(i, j int) {
 	q.items[i], q.items[j] = q.items[j], q.items[i]
 	q.items[i].index, q.items[j].index = i, j
 }
-func (q *regQueue) Push(x any) {
-	it := x.(*regQueued)
+func (q *queue) Push(x any) {
+	it := x.(*queued)
 	it.index = len(q.items)
 	q.items = append(q.items, it)
 }
-func (q *regQueue) Pop() any {
+func (q *queue) Pop() any {
 	n := len(q.items) - 1
 	it := q.items[n]
 	q.items[n] = nil
@@ -739,13 +752,13 @@ func (q *regQueue) Pop() any {
 	return it
 }
 
-func (q *regQueue) add(id string, seq uint64) {
-	it := &regQueued{id: id, seq: seq}
+func (q *queue) add(id string, seq uint64) {
+	it := &queued{id: id, seq: seq}
 	q.byID[id] = it
 	heap.Push(q, it)
 }
 
-func (q *regQueue) remove(id string) {
+func (q *queue) remove(id string) {
 	if it, ok := q.byID[id]; ok {
 		heap.Remove(q, it.index)
 		delete(q.byID, id)

@@ -3,7 +3,7 @@ package book
 import (
 	"strconv"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // Side is one side of the book.

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // refBook is the obviously correct model the fuzz test holds Book to: a map

@@ -1,4 +1,4 @@
-package engine
+package venue
 
 import (
 	"context"
@@ -16,13 +16,15 @@ import (
 	"github.com/lxzan/gws"
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
-// connLeakCheck fails the test if goroutines started during it outlive it.
+// leakCheck fails the test if goroutines started during it outlive it.
 // Registered as a cleanup before the venue's, so it runs after the venue has
 // shut down.
-func connLeakCheck(t *testing.T) {
+func leakCheck(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
@@ -97,10 +99,10 @@ func stopConn(t *testing.T, c *Conn) {
 }
 
 // waitSubscribed waits until venue session i has received its initial subscribe.
-func waitSubscribed(t *testing.T, v *testVenue, i int) venueSessionState {
+func waitSubscribed(t *testing.T, v *venuetest.Server, i int) venuetest.SessionState {
 	t.Helper()
-	var st venueSessionState
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	var st venuetest.SessionState
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		s, err := v.Session(i)
 		if err != nil {
 			return err
@@ -115,11 +117,11 @@ func waitSubscribed(t *testing.T, v *testVenue, i int) venueSessionState {
 }
 
 func TestConnSubscribePayload(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	var sink testSink
 	c := NewConn(7, testConnConfig(v.URL()), sink.sink)
-	ids := testAssetIDs(1, 3)
+	ids := venuetest.AssetIDs(1, 3)
 	if err := c.Subscribe(ids); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestConnSubscribePayload(t *testing.T) {
 	if len(st.ProtocolErr) > 0 {
 		t.Errorf("venue saw protocol errors: %v", st.ProtocolErr)
 	}
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		fs := sink.Frames()
 		if len(fs) == 0 {
 			return errors.New("no frame delivered")
@@ -157,8 +159,8 @@ func TestConnSubscribePayload(t *testing.T) {
 // TestVenueClosesOnEarlyPing proves the test venue enforces the rule the
 // connection is tested against: PING before subscribe → close 1008.
 func TestVenueClosesOnEarlyPing(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	h := &venueProbe{closed: make(chan error, 1)}
 	sock, _, err := gws.NewClient(h, &gws.ClientOption{Addr: v.URL()})
 	if err != nil {
@@ -189,18 +191,18 @@ type venueProbe struct {
 func (p *venueProbe) OnClose(_ *gws.Conn, err error) { p.closed <- err }
 
 func TestConnPingAfterSubscribeAndPongFiltered(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	var sink testSink
 	cfg := testConnConfig(v.URL())
 	cfg.PingInterval = 10 * time.Millisecond
 	c := NewConn(1, cfg, sink.sink)
-	if err := c.Subscribe(testAssetIDs(2, 2)); err != nil {
+	if err := c.Subscribe(venuetest.AssetIDs(2, 2)); err != nil {
 		t.Fatal(err)
 	}
 	startConn(t, c)
 
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if p := c.Stats().Pongs; p < 3 {
 			return fmt.Errorf("pongs = %d; want >= 3", p)
 		}
@@ -232,12 +234,12 @@ func TestConnPingAfterSubscribeAndPongFiltered(t *testing.T) {
 }
 
 func TestConnLiveOpsAndResubscribeExactSet(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	var sink testSink
 	c := NewConn(3, testConnConfig(v.URL()), sink.sink)
-	a := testAssetIDs(3, 3)
-	b := testAssetIDs(4, 2)
+	a := venuetest.AssetIDs(3, 3)
+	b := venuetest.AssetIDs(4, 2)
 	if err := c.Subscribe(a); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +255,7 @@ func TestConnLiveOpsAndResubscribeExactSet(t *testing.T) {
 	want := []string{a[1], a[2], b[0], b[1]}
 	slices.Sort(want)
 	s0, _ := v.Session(0)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		st := s0.Snapshot()
 		if !slices.Equal(st.Assets, want) {
 			return fmt.Errorf("venue assets = %v; want %v", st.Assets, want)
@@ -281,7 +283,7 @@ func TestConnLiveOpsAndResubscribeExactSet(t *testing.T) {
 	if got := st.Subscribes[0].AssetsIDs; !slices.Equal(got, want) {
 		t.Errorf("resubscribe = %v; want exactly %v", got, want)
 	}
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		s := c.Stats()
 		if s.Reconnects != 1 || s.Disconnects != 1 || s.Status != ConnConnected {
 			return fmt.Errorf("reconnects=%d disconnects=%d status=%v; want 1, 1, CONNECTED", s.Reconnects, s.Disconnects, s.Status)
@@ -294,11 +296,11 @@ func TestConnLiveOpsAndResubscribeExactSet(t *testing.T) {
 }
 
 func TestConnSnapshotTracking(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	var sink testSink
 	c := NewConn(4, testConnConfig(v.URL()), sink.sink)
-	ids := testAssetIDs(5, 3)
+	ids := venuetest.AssetIDs(5, 3)
 	if err := c.Subscribe(ids); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +312,7 @@ func TestConnSnapshotTracking(t *testing.T) {
 	// The router's part, done by hand: decode, then mark each snapshot.
 	markFrom := func(from int) int {
 		var n int
-		checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+		poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 			fs := sink.Frames()
 			if len(fs) <= from {
 				return errors.New("no new frame")
@@ -334,7 +336,7 @@ func TestConnSnapshotTracking(t *testing.T) {
 	s0, _ := v.Session(0)
 	s0.Kill()
 	waitSubscribed(t, v, 1)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if s := c.Stats().Sessions; s != 2 {
 			return fmt.Errorf("sessions = %d; want 2", s)
 		}
@@ -363,7 +365,7 @@ func TestConnSnapshotTracking(t *testing.T) {
 
 func TestConnMarkSnapshotAllocs(t *testing.T) {
 	c := NewConn(1, ConnConfig{}, func(int64, []byte, int64) {})
-	ids := testAssetIDs(6, 2)
+	ids := venuetest.AssetIDs(6, 2)
 	if err := c.Subscribe(ids); err != nil {
 		t.Fatal(err)
 	}
@@ -380,23 +382,23 @@ func TestConnMarkSnapshotAllocs(t *testing.T) {
 
 func TestConnMaxAssets(t *testing.T) {
 	c := NewConn(1, ConnConfig{MaxAssets: 10_000}, func(int64, []byte, int64) {})
-	if got := c.Capacity(); got != ConnMaxAssets {
-		t.Fatalf("Capacity() = %d; want %d (clamped)", got, ConnMaxAssets)
+	if got := c.Capacity(); got != MaxAssetsPerConn {
+		t.Fatalf("Capacity() = %d; want %d (clamped)", got, MaxAssetsPerConn)
 	}
-	ids := testAssetIDs(7, ConnMaxAssets+1)
+	ids := venuetest.AssetIDs(7, MaxAssetsPerConn+1)
 	if err := c.Subscribe(ids); err == nil {
 		t.Fatal("Subscribe(501 ids) = nil; want an error")
 	}
 	if n := c.AssetCount(); n != 0 {
 		t.Fatalf("AssetCount() after refused Subscribe = %d; want 0 (nothing added)", n)
 	}
-	if err := c.Subscribe(ids[:ConnMaxAssets]); err != nil {
+	if err := c.Subscribe(ids[:MaxAssetsPerConn]); err != nil {
 		t.Fatalf("Subscribe(500 ids) = %v; want nil", err)
 	}
 	if err := c.Subscribe(ids[:3]); err != nil {
 		t.Errorf("Subscribe(held ids) = %v; want nil", err)
 	}
-	if err := c.Subscribe(ids[ConnMaxAssets:]); err == nil {
+	if err := c.Subscribe(ids[MaxAssetsPerConn:]); err == nil {
 		t.Error("Subscribe(501st id) = nil; want an error")
 	}
 	if err := c.Subscribe([]string{""}); err == nil {
@@ -409,13 +411,13 @@ func TestConnMaxAssets(t *testing.T) {
 }
 
 func TestConnOversizeFrameReconnects(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	var sink testSink
 	cfg := testConnConfig(v.URL())
 	cfg.MaxFrameBytes = 4 << 10
 	c := NewConn(5, cfg, sink.sink)
-	if err := c.Subscribe(testAssetIDs(8, 1)); err != nil {
+	if err := c.Subscribe(venuetest.AssetIDs(8, 1)); err != nil {
 		t.Fatal(err)
 	}
 	startConn(t, c)
@@ -425,7 +427,7 @@ func TestConnOversizeFrameReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSubscribed(t, v, 1)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		s := c.Stats()
 		if s.OversizeCloses != 1 || s.LastCloseCode != 1009 {
 			return fmt.Errorf("oversize closes=%d last code=%d; want 1 and 1009", s.OversizeCloses, s.LastCloseCode)
@@ -440,18 +442,18 @@ func TestConnOversizeFrameReconnects(t *testing.T) {
 }
 
 func TestConnPeerCloseCodeRecorded(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	c := NewConn(6, testConnConfig(v.URL()), func(int64, []byte, int64) {})
-	if err := c.Subscribe(testAssetIDs(9, 1)); err != nil {
+	if err := c.Subscribe(venuetest.AssetIDs(9, 1)); err != nil {
 		t.Fatal(err)
 	}
 	startConn(t, c)
 	waitSubscribed(t, v, 0)
 	s0, _ := v.Session(0)
-	s0.closeWith(1011, "internal error")
+	s0.CloseWith(1011, "internal error")
 	waitSubscribed(t, v, 1)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if s := c.Stats(); s.LastCloseCode != 1011 || s.Disconnects != 1 {
 			return fmt.Errorf("last close code=%d disconnects=%d; want 1011, 1", s.LastCloseCode, s.Disconnects)
 		}
@@ -460,13 +462,13 @@ func TestConnPeerCloseCodeRecorded(t *testing.T) {
 }
 
 func TestConnStaleSocketReconnects(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	cfg := testConnConfig(v.URL())
 	cfg.PingInterval = 10 * time.Millisecond
 	cfg.StaleTimeout = 200 * time.Millisecond
 	c := NewConn(8, cfg, func(int64, []byte, int64) {})
-	if err := c.Subscribe(testAssetIDs(10, 2)); err != nil {
+	if err := c.Subscribe(venuetest.AssetIDs(10, 2)); err != nil {
 		t.Fatal(err)
 	}
 	startConn(t, c)
@@ -474,14 +476,14 @@ func TestConnStaleSocketReconnects(t *testing.T) {
 	s0, _ := v.Session(0)
 	s0.Stall() // socket stays open but nothing comes back, not even PONG
 	waitSubscribed(t, v, 1)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		s := c.Stats()
 		if s.StaleCloses < 1 || !strings.Contains(s.LastError, "stale") {
 			return fmt.Errorf("stale closes=%d last error=%q; want >= 1 and a stale reason", s.StaleCloses, s.LastError)
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if st := s0.Snapshot(); !st.Closed {
 			return errors.New("stalled socket still open on the venue side")
 		}
@@ -490,18 +492,18 @@ func TestConnStaleSocketReconnects(t *testing.T) {
 }
 
 func TestConnWriteTimeoutOnDeafPeer(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
-	v.deafNext.Store(1) // the first socket never reads what the client writes
+	leakCheck(t)
+	v := venuetest.NewServer(t)
+	v.DeafNext(1) // the first socket never reads what the client writes
 	cfg := testConnConfig(v.URL())
 	cfg.WriteTimeout = 100 * time.Millisecond
 	c := NewConn(10, cfg, func(int64, []byte, int64) {})
-	ids := testAssetIDs(14, 250)
+	ids := venuetest.AssetIDs(14, 250)
 	if err := c.Subscribe(ids); err != nil {
 		t.Fatal(err)
 	}
 	startConn(t, c)
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if c.Status() != ConnConnected {
 			return errors.New("not connected")
 		}
@@ -528,8 +530,8 @@ func TestConnWriteTimeoutOnDeafPeer(t *testing.T) {
 }
 
 func TestConnStatusTransitions(t *testing.T) {
-	connLeakCheck(t)
-	v := newTestVenue(t)
+	leakCheck(t)
+	v := venuetest.NewServer(t)
 	cfg := testConnConfig(v.URL())
 	cfg.BackoffMin = time.Hour // hold the reconnect in backoff
 	cfg.BackoffMax = time.Hour
@@ -546,7 +548,7 @@ func TestConnStatusTransitions(t *testing.T) {
 	if got := c.Status(); got != ConnIdle {
 		t.Errorf("Status() started with no assets = %v; want IDLE", got)
 	}
-	ids := testAssetIDs(11, 1)
+	ids := venuetest.AssetIDs(11, 1)
 	if err := c.Subscribe(ids); err != nil {
 		t.Fatal(err)
 	}
@@ -555,14 +557,14 @@ func TestConnStatusTransitions(t *testing.T) {
 	if !slices.Equal(st.Subscribes[0].AssetsIDs, ids) {
 		t.Errorf("first subscribe = %v; want %v", st.Subscribes[0].AssetsIDs, ids)
 	}
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if got := c.Status(); got != ConnConnected {
 			return fmt.Errorf("Status() = %v; want CONNECTED", got)
 		}
 		return nil
 	})
 	v.KillAll()
-	checkFor(t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		if got := c.Status(); got != ConnConnecting {
 			return fmt.Errorf("Status() after drop = %v; want CONNECTING", got)
 		}
@@ -572,7 +574,7 @@ func TestConnStatusTransitions(t *testing.T) {
 	if got := c.Status(); got != ConnClosed {
 		t.Errorf("Status() after Stop = %v; want CLOSED", got)
 	}
-	if err := c.Subscribe(testAssetIDs(12, 1)); err == nil {
+	if err := c.Subscribe(venuetest.AssetIDs(12, 1)); err == nil {
 		t.Error("Subscribe after Stop = nil; want an error")
 	}
 	if err := c.Start(context.Background()); err == nil {
@@ -631,7 +633,7 @@ func TestConnStopIsPromptAndLeakFree(t *testing.T) {
 		url   func(t *testing.T) string
 		ready func(c *Conn) error
 	}{
-		{"connected", func(t *testing.T) string { return newTestVenue(t).URL() }, func(c *Conn) error {
+		{"connected", func(t *testing.T) string { return venuetest.NewServer(t).URL() }, func(c *Conn) error {
 			if c.Status() != ConnConnected {
 				return fmt.Errorf("status %v", c.Status())
 			}
@@ -652,19 +654,19 @@ func TestConnStopIsPromptAndLeakFree(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			connLeakCheck(t)
+			leakCheck(t)
 			cfg := testConnConfig(tc.url(t))
 			cfg.DialTimeout = time.Hour
 			cfg.BackoffMin = time.Hour
 			cfg.BackoffMax = time.Hour
 			c := NewConn(1, cfg, func(int64, []byte, int64) {})
-			if err := c.Subscribe(testAssetIDs(13, 1)); err != nil {
+			if err := c.Subscribe(venuetest.AssetIDs(13, 1)); err != nil {
 				t.Fatal(err)
 			}
 			if err := c.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			checkFor(t, 10*time.Second, 2*time.Millisecond, func() error { return tc.ready(c) })
+			poll.For(t, 10*time.Second, 2*time.Millisecond, func() error { return tc.ready(c) })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := c.Stop(ctx); err != nil {
@@ -698,9 +700,9 @@ func TestConnBackoff(t *testing.T) {
 			step = lo << attempt
 		}
 		for range 50 {
-			d := connBackoff(attempt, lo, hi)
+			d := backoff(attempt, lo, hi)
 			if d < step/2 || d > step {
-				t.Fatalf("connBackoff(%d) = %v; want within [%v, %v]", attempt, d, step/2, step)
+				t.Fatalf("backoff(%d) = %v; want within [%v, %v]", attempt, d, step/2, step)
 			}
 		}
 	}
@@ -708,8 +710,8 @@ func TestConnBackoff(t *testing.T) {
 
 func TestConnIsPong(t *testing.T) {
 	for in, want := range map[string]bool{"PONG": true, "PING": false, "PONGS": false, "": false, `"PONG"`: false, "pong": false} {
-		if got := connIsPong([]byte(in)); got != want {
-			t.Errorf("connIsPong(%q) = %v; want %v", in, got, want)
+		if got := isPong([]byte(in)); got != want {
+			t.Errorf("isPong(%q) = %v; want %v", in, got, want)
 		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/book"
+	"github.com/polyfeed/polyfeed/book"
 )
 
 // TestMemoryPerBook measures the heap a book with 100 levels a side costs,

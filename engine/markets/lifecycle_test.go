@@ -1,4 +1,4 @@
-package engine
+package markets
 
 import (
 	"context"
@@ -13,23 +13,29 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
+	"github.com/polyfeed/polyfeed/internal/fakeclock"
 	"github.com/polyfeed/polyfeed/internal/gamma"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
-// lifeGamma is a real HTTP server speaking Gamma's keyset listing (PROTOCOL.md §2) over a
+// gammaServer is a real HTTP server speaking Gamma's keyset listing (PROTOCOL.md §2) over a
 // market set the test edits. Pages hold pageSize markets; failFrom ≥ 0 makes page failFrom
 // and later answer 500, so the listing is partial (failFrom 0: nothing at all).
-type lifeGamma struct {
+type gammaServer struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	markets  []lifeGammaMarket // newest first
+	markets  []gammaMarket // newest first
 	failFrom int
 	block    chan struct{} // non-nil: requests wait for it to close (or the client to give up)
 	requests atomic.Int64
 }
 
-type lifeGammaMarket struct {
+type gammaMarket struct {
 	id, cond        string
 	tokens          []string
 	end             time.Time
@@ -38,16 +44,16 @@ type lifeGammaMarket struct {
 	acceptingOrders bool
 }
 
-const lifePageSize = 3
+const pageSize = 3
 
-func newLifeGamma(t *testing.T) *lifeGamma {
-	g := &lifeGamma{failFrom: -1}
+func newGammaServer(t *testing.T) *gammaServer {
+	g := &gammaServer{failFrom: -1}
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(g.srv.Close)
 	return g
 }
 
-func (g *lifeGamma) serve(w http.ResponseWriter, r *http.Request) {
+func (g *gammaServer) serve(w http.ResponseWriter, r *http.Request) {
 	g.requests.Add(1)
 	g.mu.Lock()
 	block := g.block
@@ -74,7 +80,7 @@ func (g *lifeGamma) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out []map[string]any
-	for i := page * lifePageSize; i < len(g.markets) && i < (page+1)*lifePageSize; i++ {
+	for i := page * pageSize; i < len(g.markets) && i < (page+1)*pageSize; i++ {
 		m := g.markets[i]
 		toks, _ := json.Marshal(m.tokens)
 		outs := make([]string, len(m.tokens))
@@ -94,25 +100,25 @@ func (g *lifeGamma) serve(w http.ResponseWriter, r *http.Request) {
 		out = append(out, obj)
 	}
 	body := map[string]any{"markets": out}
-	if (page+1)*lifePageSize < len(g.markets) {
+	if (page+1)*pageSize < len(g.markets) {
 		body["next_cursor"] = strconv.Itoa(page + 1)
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func (g *lifeGamma) set(ms ...lifeGammaMarket) {
+func (g *gammaServer) set(ms ...gammaMarket) {
 	g.mu.Lock()
 	g.markets = slices.Clone(ms)
 	g.mu.Unlock()
 }
 
-func (g *lifeGamma) fail(from int) {
+func (g *gammaServer) fail(from int) {
 	g.mu.Lock()
 	g.failFrom = from
 	g.mu.Unlock()
 }
 
-func (g *lifeGamma) client(t *testing.T) *gamma.Client {
+func (g *gammaServer) client(t *testing.T) *gamma.Client {
 	c, err := gamma.New(gamma.Config{BaseURL: g.srv.URL, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -121,14 +127,14 @@ func (g *lifeGamma) client(t *testing.T) *gamma.Client {
 	return c
 }
 
-// lifeMkt returns market n with two tokens.
-func lifeMkt(n int, end time.Time) lifeGammaMarket {
-	ids := recyIDs(100+n, 2)
-	return lifeGammaMarket{id: strconv.Itoa(n), cond: fmt.Sprintf("0x%064x", n), tokens: ids, end: end, acceptingOrders: true}
+// testMarket returns market n with two tokens.
+func testMarket(n int, end time.Time) gammaMarket {
+	ids := venuetest.TokenIDs(100+n, 2)
+	return gammaMarket{id: strconv.Itoa(n), cond: fmt.Sprintf("0x%064x", n), tokens: ids, end: end, acceptingOrders: true}
 }
 
-// lifeRecorder records the lifecycle's effects on the pool, the books and the callbacks.
-type lifeRecorder struct {
+// recorder records the lifecycle's effects on the pool, the books and the callbacks.
+type recorder struct {
 	mu      sync.Mutex
 	unsub   []string
 	dropped []string
@@ -136,36 +142,36 @@ type lifeRecorder struct {
 	expired []string
 }
 
-func (r *lifeRecorder) Unsubscribe(ids []string) error {
+func (r *recorder) Unsubscribe(ids []string) error {
 	r.mu.Lock()
 	r.unsub = append(r.unsub, ids...)
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *lifeRecorder) DropBooks(ids []string) {
+func (r *recorder) DropBooks(ids []string) {
 	r.mu.Lock()
 	r.dropped = append(r.dropped, ids...)
 	r.mu.Unlock()
 }
 
-func (r *lifeRecorder) snapshot() (unsub, dropped, added, expired []string) {
+func (r *recorder) snapshot() (unsub, dropped, added, expired []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.unsub), slices.Clone(r.dropped), slices.Clone(r.added), slices.Clone(r.expired)
 }
 
-type lifeRig struct {
-	g   *lifeGamma
-	reg *Registry
-	rec *lifeRecorder
-	clk *testClock
+type rig struct {
+	g   *gammaServer
+	reg *assets.Registry
+	rec *recorder
+	clk *fakeclock.Clock
 	l   *Lifecycle
 }
 
-func newLifeRig(t *testing.T, edit func(*LifecycleConfig)) *lifeRig {
-	r := &lifeRig{g: newLifeGamma(t), reg: NewRegistry(), rec: &lifeRecorder{}, clk: newTestClock()}
-	cfg := LifecycleConfig{
+func newRig(t *testing.T, edit func(*Config)) *rig {
+	r := &rig{g: newGammaServer(t), reg: assets.New(nil), rec: &recorder{}, clk: fakeclock.New()}
+	cfg := Config{
 		Now: r.clk.Now,
 		OnNewMarket: func(m Market) {
 			r.rec.mu.Lock()
@@ -181,11 +187,11 @@ func newLifeRig(t *testing.T, edit func(*LifecycleConfig)) *lifeRig {
 	if edit != nil {
 		edit(&cfg)
 	}
-	r.l = newLifecycle(cfg, r.reg, r.g.client(t), r.rec, r.rec)
+	r.l = newWithLister(cfg, r.reg, r.g.client(t), r.rec, r.rec)
 	return r
 }
 
-func (r *lifeRig) state(t *testing.T, id string) AssetState {
+func (r *rig) state(t *testing.T, id string) assets.State {
 	t.Helper()
 	e, ok := r.reg.Get(id)
 	if !ok {
@@ -195,9 +201,9 @@ func (r *lifeRig) state(t *testing.T, id string) AssetState {
 }
 
 func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
-	r := newLifeRig(t, nil)
+	r := newRig(t, nil)
 	far := r.clk.Now().Add(24 * time.Hour)
-	ms := []lifeGammaMarket{lifeMkt(1, far), lifeMkt(2, far), lifeMkt(3, far), lifeMkt(4, far), lifeMkt(5, far)}
+	ms := []gammaMarket{testMarket(1, far), testMarket(2, far), testMarket(3, far), testMarket(4, far), testMarket(5, far)}
 	r.g.set(ms...)
 	r.l.discover(context.Background())
 	if c := r.reg.Counts(); c.Pending != 10 {
@@ -216,7 +222,7 @@ func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
 	r.g.fail(1)
 	r.l.discover(context.Background())
 	for _, m := range ms {
-		if s := r.state(t, m.tokens[0]); s != StatePending {
+		if s := r.state(t, m.tokens[0]); s != assets.StatePending {
 			t.Fatalf("market %s after a partial listing: %v; want PENDING (nothing expires)", m.id, s)
 		}
 	}
@@ -239,9 +245,9 @@ func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
 	r.g.set(m2, m3, m4, ms[4])
 	r.l.discover(context.Background())
 	for _, tc := range []struct {
-		m    lifeGammaMarket
-		want AssetState
-	}{{ms[0], StateExpired}, {m2, StatePending}, {m3, StateExpired}, {m4, StateExpired}, {ms[4], StatePending}} {
+		m    gammaMarket
+		want assets.State
+	}{{ms[0], assets.StateExpired}, {m2, assets.StatePending}, {m3, assets.StateExpired}, {m4, assets.StateExpired}, {ms[4], assets.StatePending}} {
 		for _, id := range tc.m.tokens {
 			if s := r.state(t, id); s != tc.want {
 				t.Errorf("market %s asset state %v; want %v", tc.m.id, s, tc.want)
@@ -259,26 +265,26 @@ func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
 }
 
 func TestLifecycleEndDateGraceCleanupAndTombstone(t *testing.T) {
-	r := newLifeRig(t, func(c *LifecycleConfig) {
+	r := newRig(t, func(c *Config) {
 		c.ExpiryGrace = time.Minute
 		c.CleanupGrace = time.Hour
 	})
 	end := r.clk.Now().Add(10 * time.Minute)
-	soon, later := lifeMkt(1, end), lifeMkt(2, end.Add(time.Hour))
+	soon, later := testMarket(1, end), testMarket(2, end.Add(time.Hour))
 	r.g.set(soon, later)
 	r.l.discover(context.Background())
 
 	r.clk.Advance(10*time.Minute + 30*time.Second) // past the end, within the grace
 	r.l.checkExpiry()
-	if s := r.state(t, soon.tokens[0]); s != StatePending {
+	if s := r.state(t, soon.tokens[0]); s != assets.StatePending {
 		t.Fatalf("state within grace = %v; want PENDING", s)
 	}
 	r.clk.Advance(31 * time.Second)
 	r.l.checkExpiry()
-	if s := r.state(t, soon.tokens[0]); s != StateExpired {
+	if s := r.state(t, soon.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("state after end + grace = %v; want EXPIRED", s)
 	}
-	if s := r.state(t, later.tokens[0]); s != StatePending {
+	if s := r.state(t, later.tokens[0]); s != assets.StatePending {
 		t.Fatalf("later market %v; want PENDING", s)
 	}
 	if st := r.l.Stats(); st.ExpiredBy[ExpiryEndDate] != 1 {
@@ -321,17 +327,17 @@ func TestLifecycleEndDateGraceCleanupAndTombstone(t *testing.T) {
 }
 
 func TestLifecycleNotices(t *testing.T) {
-	r := newLifeRig(t, func(c *LifecycleConfig) { c.ConfirmGrace = 5 * time.Minute })
+	r := newRig(t, func(c *Config) { c.ConfirmGrace = 5 * time.Minute })
 	far := r.clk.Now().Add(24 * time.Hour)
-	listed := lifeMkt(1, far)
+	listed := testMarket(1, far)
 	r.g.set(listed)
 	r.l.discover(context.Background())
 
-	a, b := lifeMkt(2, far), lifeMkt(3, far)
-	for _, m := range []lifeGammaMarket{a, b} {
-		r.l.handleNotice(lifeNotice{id: m.id, cond: m.cond, assets: m.tokens, outcomes: []string{"Yes", "No"}})
+	a, b := testMarket(2, far), testMarket(3, far)
+	for _, m := range []gammaMarket{a, b} {
+		r.l.handleNotice(notice{id: m.id, cond: m.cond, assets: m.tokens, outcomes: []string{"Yes", "No"}})
 	}
-	if s := r.state(t, a.tokens[1]); s != StatePending {
+	if s := r.state(t, a.tokens[1]); s != assets.StatePending {
 		t.Fatalf("new_market asset state %v; want PENDING at once", s)
 	}
 	if m, _, _ := r.l.Market(a.cond); !m.EndDate.IsZero() {
@@ -344,21 +350,21 @@ func TestLifecycleNotices(t *testing.T) {
 	if m, _, _ := r.l.Market(a.cond); !m.EndDate.Equal(far) {
 		t.Errorf("confirmed market end date %v; want %v from Gamma", m.EndDate, far)
 	}
-	if s := r.state(t, b.tokens[0]); s != StatePending {
+	if s := r.state(t, b.tokens[0]); s != assets.StatePending {
 		t.Fatalf("unconfirmed market within grace %v; want PENDING", s)
 	}
 	r.clk.Advance(5 * time.Minute)
 	r.l.discover(context.Background())
-	if s := r.state(t, b.tokens[0]); s != StateExpired {
+	if s := r.state(t, b.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("unconfirmed market after grace %v; want EXPIRED", s)
 	}
 	// market_resolved expires at once, even while Gamma still lists it.
-	r.l.handleNotice(lifeNotice{resolved: true, id: listed.id, cond: listed.cond, assets: listed.tokens})
-	if s := r.state(t, listed.tokens[0]); s != StateExpired {
+	r.l.handleNotice(notice{resolved: true, id: listed.id, cond: listed.cond, assets: listed.tokens})
+	if s := r.state(t, listed.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("resolved market %v; want EXPIRED", s)
 	}
 	r.l.discover(context.Background())
-	if s := r.state(t, listed.tokens[0]); s != StateExpired {
+	if s := r.state(t, listed.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("resolved market after a listing %v; want still EXPIRED", s)
 	}
 	st := r.l.Stats()
@@ -368,9 +374,9 @@ func TestLifecycleNotices(t *testing.T) {
 }
 
 func TestLifecycleNoticeQueueNeverBlocks(t *testing.T) {
-	r := newLifeRig(t, func(c *LifecycleConfig) { c.EventQueue = 2 })
+	r := newRig(t, func(c *Config) { c.EventQueue = 2 })
 	for i := range 5 {
-		r.l.onNotice(lifeNotice{cond: strconv.Itoa(i)})
+		r.l.onNotice(notice{cond: strconv.Itoa(i)})
 	}
 	if st := r.l.Stats(); st.Notices != 2 || st.NoticesDropped != 3 {
 		t.Errorf("notices %d accepted, %d dropped; want 2 and 3", st.Notices, st.NoticesDropped)
@@ -379,13 +385,13 @@ func TestLifecycleNoticeQueueNeverBlocks(t *testing.T) {
 
 func TestLifecycleKeepsExpiredSubscribedWhenAsked(t *testing.T) {
 	off := false
-	r := newLifeRig(t, func(c *LifecycleConfig) { c.UnsubscribeExpired = &off })
-	m := lifeMkt(1, r.clk.Now().Add(time.Minute))
+	r := newRig(t, func(c *Config) { c.UnsubscribeExpired = &off })
+	m := testMarket(1, r.clk.Now().Add(time.Minute))
 	r.g.set(m)
 	r.l.discover(context.Background())
 	r.clk.Advance(2 * time.Minute)
 	r.l.checkExpiry()
-	if s := r.state(t, m.tokens[0]); s != StateExpired {
+	if s := r.state(t, m.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("state %v; want EXPIRED", s)
 	}
 	if unsub, _, _, _ := r.rec.snapshot(); len(unsub) != 0 {
@@ -394,28 +400,29 @@ func TestLifecycleKeepsExpiredSubscribedWhenAsked(t *testing.T) {
 }
 
 func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
-	connLeakCheck(t) // registered first: runs after the Gamma server and client are closed
-	r := newLifeRig(t, func(c *LifecycleConfig) {
+	opt := goleak.IgnoreCurrent() // registered first: runs after the Gamma server and client are closed
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	r := newRig(t, func(c *Config) {
 		c.DiscoveryInterval = 5 * time.Millisecond
 		c.ExpiryInterval = 5 * time.Millisecond
 		c.CleanupInterval = 5 * time.Millisecond
 	})
-	m := lifeMkt(1, time.Time{})
+	m := testMarket(1, time.Time{})
 	r.g.set(m)
-	manual := Market{ID: "m", ConditionID: fmt.Sprintf("0x%064x", 99), AssetIDs: recyIDs(99, 2)}
+	manual := Market{ID: "m", ConditionID: fmt.Sprintf("0x%064x", 99), AssetIDs: venuetest.TokenIDs(99, 2)}
 	if err := r.l.AddMarket(manual); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.l.AddMarket(manual); err == nil {
 		t.Error("AddMarket twice = nil; want an error")
 	}
-	if s := r.state(t, manual.AssetIDs[0]); s != StatePending {
+	if s := r.state(t, manual.AssetIDs[0]); s != assets.StatePending {
 		t.Fatalf("manual asset %v; want PENDING at once", s)
 	}
 	if err := r.l.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
 		if _, _, added, _ := r.rec.snapshot(); len(added) != 2 {
 			return fmt.Errorf("OnNewMarket calls %v; want the manual and the listed market", added)
 		}
@@ -425,7 +432,7 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 		return nil
 	})
 	// Never listed by Gamma, but added by hand: not expired for absence.
-	if s := r.state(t, manual.AssetIDs[0]); s != StatePending {
+	if s := r.state(t, manual.AssetIDs[0]); s != assets.StatePending {
 		t.Errorf("manual market after complete listings %v; want PENDING", s)
 	}
 
@@ -435,7 +442,7 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 	r.g.mu.Unlock()
 	defer close(r.g.block)
 	n := r.g.requests.Load()
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
 		if r.g.requests.Load() == n {
 			return fmt.Errorf("no listing in flight yet")
 		}
@@ -455,7 +462,7 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 }
 
 func TestNewLifecycleRejectsBadGammaURL(t *testing.T) {
-	if _, err := NewLifecycle(LifecycleConfig{GammaURL: "ftp://x"}, NewRegistry(), nil, nil); err == nil {
-		t.Error("NewLifecycle with an ftp Gamma URL = nil error; want one")
+	if _, err := New(Config{Gamma: gamma.Config{BaseURL: "ftp://x"}}, assets.New(nil), nil, nil); err == nil {
+		t.Error("New with an ftp Gamma URL = nil error; want one")
 	}
 }

@@ -1,32 +1,37 @@
-package engine
+package recycle
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/internal/wire"
 )
 
-// lifeSimRig runs the control plane (registry, pool, lifecycle, recycler) against the
+// simRig runs the control plane (registry, pool, lifecycle, recycler) against the
 // simulator with fast churn. Its sink decodes frames and records snapshots on their
 // connection, as the router does; books themselves are the data path's business.
-type lifeSimRig struct {
+type simRig struct {
 	s    *sim.Server
-	reg  *Registry
-	pool *Pool
-	life *Lifecycle
+	reg  *assets.Registry
+	pool *venue.Pool
+	life *markets.Lifecycle
 	recy *Recycler
-	rec  *lifeRecorder
+	rec  *dropRecorder
 
 	decMu sync.Mutex
 	dec   *wire.Decoder
 }
 
-func (g *lifeSimRig) sink(connID int64, frame []byte, recv int64) {
+func (g *simRig) sink(connID int64, frame []byte, recv int64) {
 	g.decMu.Lock()
 	defer g.decMu.Unlock()
 	evs, _ := g.dec.Decode(frame)
@@ -37,8 +42,8 @@ func (g *lifeSimRig) sink(connID int64, frame []byte, recv int64) {
 	}
 }
 
-func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg LifecycleConfig, recyCfg RecyclerConfig) *lifeSimRig {
-	connLeakCheck(t)
+func newSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recyCfg Config) *simRig {
+	leakCheck(t)
 	s, err := sim.New(sim.Config{Seed: 11, Markets: 20, Rate: 400, ChurnPerMinute: 600, NoBookEvery: -1, Faults: faults})
 	if err != nil {
 		t.Fatal(err)
@@ -50,16 +55,16 @@ func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg LifecycleConfig, rec
 	}
 	t.Cleanup(func() { _ = s.Stop(ctx) })
 
-	g := &lifeSimRig{s: s, reg: NewRegistry(), rec: &lifeRecorder{}, dec: wire.NewDecoder()}
+	g := &simRig{s: s, reg: assets.New(nil), rec: &dropRecorder{}, dec: wire.NewDecoder()}
 	pcfg := testPoolConfig(s.WSURL())
 	pcfg.MinBatch, pcfg.MaxWait = 1, time.Millisecond
-	g.pool = NewPool(pcfg, g.reg, g.sink)
+	g.pool = venue.NewPool(pcfg, g.reg, g.sink)
 	lifeCfg.Now = s.Now // end dates are on the simulator's virtual clock
-	lifeCfg.GammaURL = s.GammaURL()
-	if g.life, err = NewLifecycle(lifeCfg, g.reg, g.pool, g.rec); err != nil {
+	lifeCfg.Gamma.BaseURL = s.GammaURL()
+	if g.life, err = markets.New(lifeCfg, g.reg, g.pool, g.rec); err != nil {
 		t.Fatal(err)
 	}
-	g.recy = newRecycler(recyCfg, g.reg, g.pool, &recyTestMover{pool: g.pool})
+	g.recy = New(recyCfg, g.reg, g.pool, &testMover{pool: g.pool})
 
 	for _, step := range []interface{ Start(context.Context) error }{g.pool, g.life, g.recy} {
 		if err := step.Start(ctx); err != nil {
@@ -78,8 +83,8 @@ func newLifeSimRig(t *testing.T, faults sim.Faults, lifeCfg LifecycleConfig, rec
 	return g
 }
 
-func lifeSimLifecycleConfig() LifecycleConfig {
-	return LifecycleConfig{
+func simLifecycleConfig() markets.Config {
+	return markets.Config{
 		DiscoveryInterval: 100 * time.Millisecond,
 		ExpiryInterval:    20 * time.Millisecond,
 		CleanupInterval:   20 * time.Millisecond,
@@ -92,15 +97,15 @@ func lifeSimLifecycleConfig() LifecycleConfig {
 // leaves the sockets, the registry and the books, new ones get subscribed, and a socket whose
 // data stalls (PONG still flowing) is replaced.
 func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
-	rc := recyFastCfg()
+	rc := fastConfig()
 	rc.StallTimeout = 400 * time.Millisecond
 	rc.Stabilization = 200 * time.Millisecond
 	// Every socket opened at first stalls after 600 ms; the replacements are opened after the
 	// fault is lifted.
-	g := newLifeSimRig(t, sim.Faults{StallSocketRate: 1, StallAfter: 600 * time.Millisecond}, lifeSimLifecycleConfig(), rc)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	g := newSimRig(t, sim.Faults{StallSocketRate: 1, StallAfter: 600 * time.Millisecond}, simLifecycleConfig(), rc)
+	poll.For(t, 10*time.Second, 5*time.Millisecond, func() error {
 		// The stall is drawn when the simulator accepts the socket: wait for that.
-		if cs := g.pool.Conns(); len(cs) == 0 || cs[0].Status() != ConnConnected {
+		if cs := g.pool.Conns(); len(cs) == 0 || cs[0].Status() != venue.ConnConnected {
 			return fmt.Errorf("no connected socket yet")
 		}
 		return nil
@@ -111,8 +116,8 @@ func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
 	first := g.pool.Conns()[0].ID()
 	start := g.s.Now()
 
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-		if st := g.recy.Stats(); st.ByReason[RecycleStall] < 1 || st.Completed < 1 {
+	poll.For(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if st := g.recy.Stats(); st.ByReason[ReasonStall] < 1 || st.Completed < 1 {
 			return fmt.Errorf("recycler %+v; want a completed stall recycle", st)
 		}
 		if _, ok := g.pool.Conn(first); ok {
@@ -124,18 +129,18 @@ func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
 
 // churnDone checks the effects of churn since virtual time start: a market created after it
 // is subscribed, and a market that ended after it was removed everywhere.
-func (g *lifeSimRig) churnDone(start time.Time) error {
+func (g *simRig) churnDone(start time.Time) error {
 	var born, gone bool
 	for _, m := range g.s.Markets() {
 		if !m.Closed && m.EndDate.Sub(start) > 2*time.Second { // created after start (a market lives 2 s)
 			e, ok := g.reg.Get(m.TokenIDs[0])
-			if ok && e.State == StateSubscribed {
+			if ok && e.State == assets.StateSubscribed {
 				born = true
 			}
 		}
 		if m.Closed && m.EndDate.After(start) {
 			_, dropped, _, _ := g.rec.snapshot()
-			if _, ok := g.reg.Get(m.TokenIDs[0]); ok || !lifeContains(dropped, m.TokenIDs[0]) {
+			if _, ok := g.reg.Get(m.TokenIDs[0]); ok || !contains(dropped, m.TokenIDs[0]) {
 				continue
 			}
 			carried := false
@@ -156,7 +161,7 @@ func (g *lifeSimRig) churnDone(start time.Time) error {
 	return nil
 }
 
-func lifeContains(ids []string, id string) bool {
+func contains(ids []string, id string) bool {
 	for _, x := range ids {
 		if x == id {
 			return true
@@ -169,17 +174,36 @@ func lifeContains(ids []string, id string) bool {
 // connection until the recycler replaces it.
 func TestRecyclerPollutionOnSimulator(t *testing.T) {
 	off := false
-	lc := lifeSimLifecycleConfig()
+	lc := simLifecycleConfig()
 	lc.UnsubscribeExpired = &off
 	lc.CleanupGrace = time.Hour
-	rc := recyFastCfg()
+	rc := fastConfig()
 	rc.MinAge = 500 * time.Millisecond
 	rc.Stabilization = 200 * time.Millisecond
-	g := newLifeSimRig(t, sim.Faults{}, lc, rc)
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-		if st := g.recy.Stats(); st.ByReason[RecyclePollution] < 1 || st.Completed < 1 {
+	g := newSimRig(t, sim.Faults{}, lc, rc)
+	poll.For(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if st := g.recy.Stats(); st.ByReason[ReasonPollution] < 1 || st.Completed < 1 {
 			return fmt.Errorf("recycler %+v; want a completed pollution recycle", st)
 		}
 		return nil
 	})
+}
+
+// dropRecorder stands in for the data path's DropBooks and records what the lifecycle
+// dropped; the real pool does the unsubscribing.
+type dropRecorder struct {
+	mu      sync.Mutex
+	dropped []string
+}
+
+func (r *dropRecorder) DropBooks(ids []string) {
+	r.mu.Lock()
+	r.dropped = append(r.dropped, ids...)
+	r.mu.Unlock()
+}
+
+func (r *dropRecorder) snapshot() (unsub, dropped, added, expired []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return nil, slices.Clone(r.dropped), nil, nil
 }

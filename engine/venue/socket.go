@@ -1,4 +1,4 @@
-package engine
+package venue
 
 import (
 	"context"
@@ -24,23 +24,23 @@ import (
 // backoff; and the gws event handler of a session. The Conn type and its
 // public API are in conn.go.
 
-// connSubscribeMsg is the initial subscribe. Field order is the venue's
+// subscribeMsg is the initial subscribe. Field order is the venue's
 // documented order; both flags are always sent (PROTOCOL.md §1).
-type connSubscribeMsg struct {
+type subscribeMsg struct {
 	AssetsIDs            []string `json:"assets_ids"`
 	Type                 string   `json:"type"`
 	CustomFeatureEnabled bool     `json:"custom_feature_enabled"`
 	InitialDump          bool     `json:"initial_dump"`
 }
 
-// connOpMsg is a live subscribe/unsubscribe on an open socket.
-type connOpMsg struct {
+// opMsg is a live subscribe/unsubscribe on an open socket.
+type opMsg struct {
 	Operation            string   `json:"operation"`
 	AssetsIDs            []string `json:"assets_ids"`
 	CustomFeatureEnabled bool     `json:"custom_feature_enabled,omitempty"`
 }
 
-var connPing = []byte("PING")
+var pingText = []byte("PING")
 
 // writeLocked writes one text frame with a deadline. c.mu must be held. A
 // failed write makes gws close the socket, which ends its read loop and
@@ -61,7 +61,6 @@ func (c *Conn) writeLocked(s *gws.Conn, msg []byte) bool {
 // run is the connection's supervisor: it dials, serves a socket until it
 // drops, backs off and dials again, until ctx ends.
 func (c *Conn) run(ctx context.Context) {
-	defer close(c.done)
 	attempt := 0
 	for {
 		if c.assets.Size() == 0 {
@@ -96,7 +95,7 @@ func (c *Conn) run(ctx context.Context) {
 			}
 		}
 		c.setStatus(ConnConnecting)
-		wait := connBackoff(attempt, c.cfg.BackoffMin, c.cfg.BackoffMax)
+		wait := backoff(attempt, c.cfg.BackoffMin, c.cfg.BackoffMax)
 		attempt++
 		t := time.NewTimer(wait)
 		select {
@@ -108,11 +107,11 @@ func (c *Conn) run(ctx context.Context) {
 	}
 }
 
-// connBackoff returns the delay before reconnect attempt n (0-based):
+// backoff returns the delay before reconnect attempt n (0-based):
 // min·2ⁿ capped at max, with equal jitter (half fixed, half uniform random)
 // so a fleet of sockets dropped together does not redial in lockstep while
 // each still waits at least half its step.
-func connBackoff(attempt int, lo, hi time.Duration) time.Duration {
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
 	d := hi
 	if attempt < 32 {
 		if step := lo << attempt; step > 0 && step < hi {
@@ -125,7 +124,7 @@ func connBackoff(attempt int, lo, hi time.Duration) time.Duration {
 
 // dial opens the TCP (and TLS) connection and runs the WebSocket handshake,
 // all bounded by DialTimeout and abandoned at once if ctx ends.
-func (c *Conn) dial(ctx context.Context) (*gws.Conn, *connSession, error) {
+func (c *Conn) dial(ctx context.Context) (*gws.Conn, *session, error) {
 	u, err := url.Parse(c.cfg.URL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot parse url %q: %w", c.cfg.URL, err)
@@ -159,14 +158,14 @@ func (c *Conn) dial(ctx context.Context) (*gws.Conn, *connSession, error) {
 	// The handshake has its own timeout but no context: closing the socket is
 	// what makes Stop prompt during a handshake against a silent peer.
 	stopClose := context.AfterFunc(dctx, func() { _ = netConn.Close() })
-	sess := &connSession{c: c}
+	sess := &session{c: c}
 	sock, _, err := gws.NewClientFromConn(sess, &gws.ClientOption{
 		Addr:               c.cfg.URL,
 		ReadMaxPayloadSize: c.cfg.MaxFrameBytes,
 		ReadBufferSize:     c.cfg.ReadBufferBytes,
 		HandshakeTimeout:   c.cfg.DialTimeout,
 		ParallelEnabled:    false, // one reader calls the sink: per-asset order
-		Logger:             connGwsLogger{c.log},
+		Logger:             gwsLogger{c.log},
 	}, netConn)
 	if !stopClose() {
 		// The deadline or Stop closed the socket mid-handshake.
@@ -183,7 +182,7 @@ func (c *Conn) dial(ctx context.Context) (*gws.Conn, *connSession, error) {
 
 // serve subscribes the current set on a fresh socket, runs its read loop,
 // keepalive and stale detection, and returns once the socket is gone.
-func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *connSession) {
+func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *session) {
 	switch ok, empty := c.subscribeAll(sock); {
 	case empty: // everything was unsubscribed while dialing: back to idle
 		_ = sock.NetConn().Close()
@@ -236,7 +235,7 @@ func (c *Conn) serve(ctx context.Context, sock *gws.Conn, sess *connSession) {
 		case <-ping.C:
 			c.mu.Lock()
 			if c.sock.Load() == sock {
-				c.writeLocked(sock, connPing)
+				c.writeLocked(sock, pingText)
 			}
 			c.mu.Unlock()
 		case <-staleCheck.C:
@@ -262,13 +261,13 @@ func (c *Conn) subscribeAll(sock *gws.Conn) (ok, empty bool) {
 	}
 	ids := make([]string, 0, c.assets.Size())
 	now := mono.Now()
-	c.assets.Range(func(id string, a *connAsset) bool {
+	c.assets.Range(func(id string, a *subscription) bool {
 		ids = append(ids, id)
 		a.subscribedAt.Store(now)
 		return true
 	})
 	slices.Sort(ids)
-	msg, err := json.Marshal(connSubscribeMsg{AssetsIDs: ids, Type: "market", CustomFeatureEnabled: true, InitialDump: true})
+	msg, err := json.Marshal(subscribeMsg{AssetsIDs: ids, Type: "market", CustomFeatureEnabled: true, InitialDump: true})
 	if err != nil {
 		c.setLastErr("cannot encode subscribe: " + err.Error())
 		return false, false
@@ -281,7 +280,7 @@ func (c *Conn) subscribeAll(sock *gws.Conn) (ok, empty bool) {
 }
 
 // recordClose notes why a socket that was not stopped by us went away.
-func (c *Conn) recordClose(sess *connSession) {
+func (c *Conn) recordClose(sess *session) {
 	c.disconnects.Add(1)
 	err := sess.closeErr
 	var code uint16
@@ -309,19 +308,19 @@ func (c *Conn) recordClose(sess *connSession) {
 	c.log.Warn("disconnected", "code", code, "reason", reason)
 }
 
-// connSession is the gws event handler of one socket.
-type connSession struct {
+// session is the gws event handler of one socket.
+type session struct {
 	gws.BuiltinEventHandler
 	c        *Conn
 	closeErr error // written by OnClose, read after the read loop ended
 	stale    atomic.Bool
 }
 
-func (s *connSession) OnClose(_ *gws.Conn, err error) { s.closeErr = err }
+func (s *session) OnClose(_ *gws.Conn, err error) { s.closeErr = err }
 
 // OnPing answers a WebSocket-level ping; the venue uses text PING/PONG, but a
 // proxy in between may not.
-func (s *connSession) OnPing(sock *gws.Conn, payload []byte) {
+func (s *session) OnPing(sock *gws.Conn, payload []byte) {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
 	_ = sock.NetConn().SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout))
@@ -330,7 +329,7 @@ func (s *connSession) OnPing(sock *gws.Conn, payload []byte) {
 
 // OnMessage is the per-frame path. hot path: one clock read, a few atomics,
 // the sink call; the buffer goes back to gws when the sink returns.
-func (s *connSession) OnMessage(_ *gws.Conn, m *gws.Message) {
+func (s *session) OnMessage(_ *gws.Conn, m *gws.Message) {
 	c := s.c
 	now := mono.Now()
 	b := m.Bytes()
@@ -338,7 +337,7 @@ func (s *connSession) OnMessage(_ *gws.Conn, m *gws.Message) {
 	switch {
 	case m.Opcode != gws.OpcodeText:
 		c.hot.ignored.Add(1)
-	case connIsPong(b):
+	case isPong(b):
 		c.hot.pongs.Add(1)
 		c.hot.lastPong.Store(now)
 	default:
@@ -350,12 +349,12 @@ func (s *connSession) OnMessage(_ *gws.Conn, m *gws.Message) {
 	_ = m.Close()
 }
 
-// connIsPong reports whether a frame is the keepalive reply.
-func connIsPong(b []byte) bool {
+// isPong reports whether a frame is the keepalive reply.
+func isPong(b []byte) bool {
 	return len(b) == 4 && b[0] == 'P' && b[1] == 'O' && b[2] == 'N' && b[3] == 'G'
 }
 
-// connGwsLogger routes the socket library's error logs to slog.
-type connGwsLogger struct{ log *slog.Logger }
+// gwsLogger routes the socket library's error logs to slog.
+type gwsLogger struct{ log *slog.Logger }
 
-func (l connGwsLogger) Error(v ...any) { l.log.Error("websocket", "detail", fmt.Sprint(v...)) }
+func (l gwsLogger) Error(v ...any) { l.log.Error("websocket", "detail", fmt.Sprint(v...)) }

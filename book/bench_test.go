@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 func benchBook(b *testing.B) (*book.Book, []book.Level, []book.Level) {

@@ -1,4 +1,4 @@
-package engine
+package recycle
 
 import (
 	"context"
@@ -10,44 +10,52 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/engine/venue/venuetest"
+	"github.com/polyfeed/polyfeed/internal/fakeclock"
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
-// recyTestMover stands in for the data path's migration (the part of the engine that owns the
+// testMover stands in for the data path's migration (the part of the engine that owns the
 // books): an asset counts as switched once a connection other than the one it leaves has seen
 // its snapshot. It records what the recycler asked, in order.
-type recyTestMover struct {
-	pool *Pool
+type testMover struct {
+	pool *venue.Pool
 
 	mu       sync.Mutex
-	begun    []recyTestBegin
-	finished []recyResult
+	begun    []testBegin
+	finished []Result
 }
 
-type recyTestBegin struct {
+type testBegin struct {
 	ids        []string
 	from       int64
 	connsAtBeg int // pool connections when BeginMigration ran: the replacement must not exist yet
 }
 
-type recyTestMigration struct {
-	mv   *recyTestMover
+type testMigration struct {
+	mv   *testMover
 	ids  []string
 	from int64
 	once sync.Once
 	done chan struct{}
 }
 
-func (mv *recyTestMover) begin(ids []string, from int64) recyMigration {
+func (mv *testMover) Begin(ids []string, from int64) Migration {
 	mv.mu.Lock()
-	mv.begun = append(mv.begun, recyTestBegin{ids: slices.Clone(ids), from: from, connsAtBeg: len(mv.pool.Conns())})
+	mv.begun = append(mv.begun, testBegin{ids: slices.Clone(ids), from: from, connsAtBeg: len(mv.pool.Conns())})
 	mv.mu.Unlock()
-	return &recyTestMigration{mv: mv, ids: ids, from: from, done: make(chan struct{})}
+	return &testMigration{mv: mv, ids: ids, from: from, done: make(chan struct{})}
 }
 
-func (mv *recyTestMover) finish(m recyMigration) recyResult {
-	tm := m.(*recyTestMigration)
+func (mv *testMover) Finish(m Migration) Result {
+	tm := m.(*testMigration)
 	p := tm.Pending()
-	r := recyResult{Switched: len(tm.ids) - p, Missing: p}
+	r := Result{Switched: len(tm.ids) - p, Missing: p}
 	mv.mu.Lock()
 	mv.finished = append(mv.finished, r)
 	mv.mu.Unlock()
@@ -55,15 +63,15 @@ func (mv *recyTestMover) finish(m recyMigration) recyResult {
 }
 
 // abort is recorded like finish: either way the migration ended.
-func (mv *recyTestMover) abort(m recyMigration) recyResult { return mv.finish(m) }
+func (mv *testMover) Abort(m Migration) Result { return mv.Finish(m) }
 
-func (mv *recyTestMover) calls() (begun []recyTestBegin, finished []recyResult) {
+func (mv *testMover) calls() (begun []testBegin, finished []Result) {
 	mv.mu.Lock()
 	defer mv.mu.Unlock()
 	return slices.Clone(mv.begun), slices.Clone(mv.finished)
 }
 
-func (m *recyTestMigration) Pending() int {
+func (m *testMigration) Pending() int {
 	n := 0
 	for _, id := range m.ids {
 		switched := false
@@ -83,21 +91,21 @@ func (m *recyTestMigration) Pending() int {
 	return n
 }
 
-func (m *recyTestMigration) Done() <-chan struct{} { return m.done }
+func (m *testMigration) Done() <-chan struct{} { return m.done }
 
-// recyRig is a real pool on a real registry against the loopback test venue, with a sink that
+// rig is a real pool on a real registry against the loopback test venue, with a sink that
 // records snapshots on their connection as the router does (except for silent assets).
-type recyRig struct {
+type rig struct {
 	t      *testing.T
-	v      *testVenue
-	reg    *Registry
-	pool   *Pool
-	mv     *recyTestMover
+	v      *venuetest.Server
+	reg    *assets.Registry
+	pool   *venue.Pool
+	mv     *testMover
 	ids    []string
 	silent sync.Map // asset id → true: snapshots never recorded
 }
 
-func (g *recyRig) sink(connID int64, frame []byte, recv int64) {
+func (g *rig) sink(connID int64, frame []byte, recv int64) {
 	var books []struct {
 		AssetID string `json:"asset_id"`
 	}
@@ -111,19 +119,19 @@ func (g *recyRig) sink(connID int64, frame []byte, recv int64) {
 	}
 }
 
-// newRecyRig subscribes n assets on one connection and waits for their snapshots.
-func newRecyRig(t *testing.T, n int, silent ...string) *recyRig {
-	connLeakCheck(t)
-	g := &recyRig{t: t, v: newTestVenue(t), reg: NewRegistry()}
+// newRig subscribes n assets on one connection and waits for their snapshots.
+func newRig(t *testing.T, n int, silent ...string) *rig {
+	leakCheck(t)
+	g := &rig{t: t, v: venuetest.NewServer(t), reg: assets.New(nil)}
 	for _, id := range silent {
 		g.silent.Store(id, true)
 	}
 	cfg := testPoolConfig(g.v.URL())
 	cfg.Interval = time.Hour // placement is explicit here
-	g.pool = NewPool(cfg, g.reg, g.sink)
-	g.mv = &recyTestMover{pool: g.pool}
+	g.pool = venue.NewPool(cfg, g.reg, g.sink)
+	g.mv = &testMover{pool: g.pool}
 	startPool(t, g.pool)
-	g.ids = recyIDs(1, n)
+	g.ids = venuetest.TokenIDs(1, n)
 	for _, id := range g.ids {
 		g.reg.Add(id, "0xc"+id[:8], time.Time{})
 	}
@@ -134,9 +142,9 @@ func newRecyRig(t *testing.T, n int, silent ...string) *recyRig {
 	return g
 }
 
-func (g *recyRig) waitSnapshots(c *Conn, awaiting int) {
+func (g *rig) waitSnapshots(c *venue.Conn, awaiting int) {
 	g.t.Helper()
-	checkFor(g.t, 10*time.Second, 2*time.Millisecond, func() error {
+	poll.For(g.t, 10*time.Second, 2*time.Millisecond, func() error {
 		if got := len(c.AwaitingSnapshot()); got != awaiting {
 			return fmt.Errorf("connection %d: %d assets await a snapshot; want %d (stats %+v)", c.ID(), got, awaiting, c.Stats())
 		}
@@ -144,12 +152,12 @@ func (g *recyRig) waitSnapshots(c *Conn, awaiting int) {
 	})
 }
 
-func (g *recyRig) recycler(cfg RecyclerConfig) *Recycler {
+func (g *rig) recycler(cfg Config) *Recycler {
 	return g.recyclerOn(cfg, g.pool)
 }
 
-func (g *recyRig) recyclerOn(cfg RecyclerConfig, pool recyPool) *Recycler {
-	r := newRecycler(cfg, g.reg, pool, g.mv)
+func (g *rig) recyclerOn(cfg Config, pool Pool) *Recycler {
+	r := New(cfg, g.reg, pool, g.mv)
 	g.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -160,7 +168,7 @@ func (g *recyRig) recyclerOn(cfg RecyclerConfig, pool recyPool) *Recycler {
 	return r
 }
 
-func (g *recyRig) connIDs() []int64 {
+func (g *rig) connIDs() []int64 {
 	var ids []int64
 	for _, c := range g.pool.Conns() {
 		ids = append(ids, c.ID())
@@ -168,18 +176,9 @@ func (g *recyRig) connIDs() []int64 {
 	return ids
 }
 
-// recyIDs returns n distinct canonical token ids (no leading zero).
-func recyIDs(prefix, n int) []string {
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("%d%070d", 1000000+prefix, i)
-	}
-	return ids
-}
-
-// recyFastCfg has every trigger but the one under test out of reach.
-func recyFastCfg() RecyclerConfig {
-	return RecyclerConfig{
+// fastConfig has every trigger but the one under test out of reach.
+func fastConfig() Config {
+	return Config{
 		CheckInterval:    10 * time.Millisecond,
 		MinAge:           time.Hour,
 		MaxAge:           time.Hour,
@@ -192,15 +191,15 @@ func recyFastCfg() RecyclerConfig {
 
 func TestRecyclerJudge(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cfg := RecyclerConfig{MinAge: 5 * time.Minute, MaxAge: 24 * time.Hour, StallTimeout: time.Minute,
+	cfg := Config{MinAge: 5 * time.Minute, MaxAge: 24 * time.Hour, StallTimeout: time.Minute,
 		SnapshotTimeout: time.Minute, MaxDialFailures: 3}
-	healthy := func() recyView {
-		return recyView{ID: 1, Status: ConnConnected, CreatedAt: t0, ConnectedSince: t0, LastData: t0,
+	healthy := func() connView {
+		return connView{ID: 1, Status: venue.ConnConnected, CreatedAt: t0, ConnectedSince: t0, LastData: t0,
 			Carried: 100, Active: 100}
 	}
 	type step struct {
 		at   time.Duration // after t0
-		edit func(*recyView)
+		edit func(*connView)
 		want string
 	}
 	tests := []struct {
@@ -208,43 +207,47 @@ func TestRecyclerJudge(t *testing.T) {
 		steps []step
 	}{
 		{"healthy", []step{{at: 30 * time.Second, want: ""}}},
-		{"pollution below threshold", []step{{at: 10 * time.Minute, edit: func(v *recyView) { v.Active, v.LastData = 71, t0.Add(10*time.Minute) }, want: ""}}},
-		{"pollution at threshold", []step{{at: 10 * time.Minute, edit: func(v *recyView) { v.Active, v.LastData = 70, t0.Add(10*time.Minute) }, want: RecyclePollution}}},
-		{"pollution before min age", []step{{at: 4 * time.Minute, edit: func(v *recyView) { v.Active, v.LastData = 10, t0.Add(4*time.Minute) }, want: ""}}},
-		{"max age", []step{{at: 24 * time.Hour, edit: func(v *recyView) { v.LastData = t0.Add(24 * time.Hour) }, want: RecycleMaxAge}}},
+		{"pollution below threshold", []step{{at: 10 * time.Minute, edit: func(v *connView) { v.Active, v.LastData = 71, t0.Add(10*time.Minute) }, want: ""}}},
+		{"pollution at threshold", []step{{at: 10 * time.Minute, edit: func(v *connView) { v.Active, v.LastData = 70, t0.Add(10*time.Minute) }, want: ReasonPollution}}},
+		{"pollution before min age", []step{{at: 4 * time.Minute, edit: func(v *connView) { v.Active, v.LastData = 10, t0.Add(4*time.Minute) }, want: ""}}},
+		{"max age", []step{{at: 24 * time.Hour, edit: func(v *connView) { v.LastData = t0.Add(24 * time.Hour) }, want: ReasonMaxAge}}},
 		{"stall", []step{
 			{at: 59 * time.Second, want: ""},
-			{at: 60 * time.Second, want: RecycleStall},
+			{at: 60 * time.Second, want: ReasonStall},
 		}},
-		{"silence without live assets is no stall", []step{{at: 10 * time.Minute, edit: func(v *recyView) { v.Carried, v.Active = 0, 0 }, want: ""}}},
+		{"silence without live assets is no stall", []step{{at: 10 * time.Minute, edit: func(v *connView) { v.Carried, v.Active = 0, 0 }, want: ""}}},
 		{"reconnect counts from last connected socket", []step{
-			{at: time.Second, edit: func(v *recyView) { v.DialFailures = 7 }, want: ""}, // connected: base 7
-			{at: 2 * time.Second, edit: func(v *recyView) { v.Status, v.DialFailures, v.LastData = ConnConnecting, 9, t0.Add(2*time.Second) }, want: ""},
-			{at: 3 * time.Second, edit: func(v *recyView) { v.Status, v.DialFailures, v.LastData = ConnConnecting, 10, t0.Add(3*time.Second) }, want: RecycleReconnects},
+			{at: time.Second, edit: func(v *connView) { v.DialFailures = 7 }, want: ""}, // connected: base 7
+			{at: 2 * time.Second, edit: func(v *connView) {
+				v.Status, v.DialFailures, v.LastData = venue.ConnConnecting, 9, t0.Add(2*time.Second)
+			}, want: ""},
+			{at: 3 * time.Second, edit: func(v *connView) {
+				v.Status, v.DialFailures, v.LastData = venue.ConnConnecting, 10, t0.Add(3*time.Second)
+			}, want: ReasonReconnects},
 		}},
 		{"snapshot timeout", []step{
-			{at: time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(time.Second) }, want: ""},
-			{at: 60 * time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(60*time.Second) }, want: ""},
-			{at: 61 * time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(61*time.Second) }, want: RecycleSnapshotTimeout},
+			{at: time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(time.Second) }, want: ""},
+			{at: 60 * time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(60*time.Second) }, want: ""},
+			{at: 61 * time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(61*time.Second) }, want: ReasonSnapshotTimeout},
 		}},
 		{"snapshot arrived resets the wait", []step{
-			{at: time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(time.Second) }, want: ""},
-			{at: 30 * time.Second, edit: func(v *recyView) { v.LastData = t0.Add(30 * time.Second) }, want: ""},
-			{at: 40 * time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(40*time.Second) }, want: ""},
-			{at: 99 * time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(99*time.Second) }, want: ""},
-			{at: 100 * time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(100*time.Second) }, want: RecycleSnapshotTimeout},
+			{at: time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(time.Second) }, want: ""},
+			{at: 30 * time.Second, edit: func(v *connView) { v.LastData = t0.Add(30 * time.Second) }, want: ""},
+			{at: 40 * time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(40*time.Second) }, want: ""},
+			{at: 99 * time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(99*time.Second) }, want: ""},
+			{at: 100 * time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"a"}, t0.Add(100*time.Second) }, want: ReasonSnapshotTimeout},
 		}},
 		{"asset already starved through a recycle is not counted", []step{
-			{at: time.Second, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"hopeless"}, t0.Add(time.Second) }, want: ""},
-			{at: 5 * time.Minute, edit: func(v *recyView) { v.Awaiting, v.LastData = []string{"hopeless"}, t0.Add(5*time.Minute) }, want: ""},
+			{at: time.Second, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"hopeless"}, t0.Add(time.Second) }, want: ""},
+			{at: 5 * time.Minute, edit: func(v *connView) { v.Awaiting, v.LastData = []string{"hopeless"}, t0.Add(5*time.Minute) }, want: ""},
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newTestClock()
+			clk := fakeclock.New()
 			c := cfg
 			c.Now = clk.Now
-			r := newRecycler(c, NewRegistry(), (*Pool)(nil), &recyTestMover{})
+			r := New(c, assets.New(nil), (*venue.Pool)(nil), &testMover{})
 			r.noSnap["hopeless"] = true
 			for i, s := range tt.steps {
 				v := healthy()
@@ -260,10 +263,10 @@ func TestRecyclerJudge(t *testing.T) {
 }
 
 func TestRecyclerForceRecycleMovesEveryLiveAsset(t *testing.T) {
-	g := newRecyRig(t, 20)
+	g := newRig(t, 20)
 	expired := g.ids[:3]
 	g.reg.MarkExpired(expired, time.Now()) // still carried: left behind with the old socket
-	r := g.recycler(recyFastCfg())
+	r := g.recycler(fastConfig())
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -282,40 +285,40 @@ func TestRecyclerForceRecycleMovesEveryLiveAsset(t *testing.T) {
 		t.Errorf("replacement carries %d assets; want the %d live ones", len(got), len(live))
 	}
 	for _, id := range live {
-		if e, _ := g.reg.Get(id); e.State != StateSubscribed || e.ConnID != nc.ID() {
+		if e, _ := g.reg.Get(id); e.State != assets.StateSubscribed || e.ConnID != nc.ID() {
 			t.Fatalf("registry %s = %v on %d; want SUBSCRIBED on %d", id, e.State, e.ConnID, nc.ID())
 		}
 	}
 	for _, id := range expired {
-		if e, _ := g.reg.Get(id); e.State != StateExpired || e.ConnID != 0 {
+		if e, _ := g.reg.Get(id); e.State != assets.StateExpired || e.ConnID != 0 {
 			t.Errorf("registry %s = %v on %d; want EXPIRED on no connection", id, e.State, e.ConnID)
 		}
 	}
-	if s := old.Status(); s != ConnClosed {
+	if s := old.Status(); s != venue.ConnClosed {
 		t.Errorf("old connection status = %v; want CLOSED", s)
 	}
 	begun, finished := g.mv.calls()
 	if len(begun) != 1 || begun[0].from != old.ID() || !slices.Equal(begun[0].ids, live) || begun[0].connsAtBeg != 1 {
 		t.Errorf("BeginMigration calls = %+v; want one for the live ids from %d before the replacement opened", begun, old.ID())
 	}
-	if len(finished) != 1 || finished[0] != (recyResult{Switched: len(live)}) {
+	if len(finished) != 1 || finished[0] != (Result{Switched: len(live)}) {
 		t.Errorf("FinishMigration results = %+v; want every asset switched", finished)
 	}
 	st := r.Stats()
-	if st.Completed != 1 || st.Failed != 0 || st.AssetsMigrated != uint64(len(live)) || st.ByReason[RecycleManual] != 1 ||
-		st.Active != 0 || st.LastReason != RecycleManual || st.Switched != uint64(len(live)) {
+	if st.Completed != 1 || st.Failed != 0 || st.AssetsMigrated != uint64(len(live)) || st.ByReason[ReasonManual] != 1 ||
+		st.Active != 0 || st.LastReason != ReasonManual || st.Switched != uint64(len(live)) {
 		t.Errorf("Stats() = %+v; want one completed manual recycle of %d assets", st, len(live))
 	}
 }
 
-// recyFailPool is the real pool whose OpenConn can be made to fail, as it does when the pool
+// failPool is the real pool whose OpenConn can be made to fail, as it does when the pool
 // is stopping or the venue refuses the subscription.
-type recyFailPool struct {
-	*Pool
+type failPool struct {
+	*venue.Pool
 	fail atomic.Bool
 }
 
-func (p *recyFailPool) OpenConn(ids []string) (*Conn, error) {
+func (p *failPool) OpenConn(ids []string) (*venue.Conn, error) {
 	if p.fail.Load() {
 		return nil, errors.New("injected open failure")
 	}
@@ -323,10 +326,10 @@ func (p *recyFailPool) OpenConn(ids []string) (*Conn, error) {
 }
 
 func TestRecyclerRollsBackWhenOpenFails(t *testing.T) {
-	g := newRecyRig(t, 10)
-	fp := &recyFailPool{Pool: g.pool}
+	g := newRig(t, 10)
+	fp := &failPool{Pool: g.pool}
 	fp.fail.Store(true)
-	r := g.recyclerOn(recyFastCfg(), fp)
+	r := g.recyclerOn(fastConfig(), fp)
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +341,7 @@ func TestRecyclerRollsBackWhenOpenFails(t *testing.T) {
 	if got := g.connIDs(); !slices.Equal(got, []int64{old.ID()}) {
 		t.Errorf("pool connections = %v; want the old one kept", got)
 	}
-	if old.Status() != ConnConnected || old.AssetCount() != 10 || g.reg.ConnStats(old.ID()).Active != 10 {
+	if old.Status() != venue.ConnConnected || old.AssetCount() != 10 || g.reg.ConnStats(old.ID()).Active != 10 {
 		t.Errorf("old connection %v with %d assets, %d active in the registry; want CONNECTED with 10",
 			old.Status(), old.AssetCount(), g.reg.ConnStats(old.ID()).Active)
 	}
@@ -356,13 +359,13 @@ func TestRecyclerRollsBackWhenOpenFails(t *testing.T) {
 }
 
 func TestRecyclerRollsBackWhenReplacementDeliversNothing(t *testing.T) {
-	g := newRecyRig(t, 10)
-	r := g.recycler(recyFastCfg())
+	g := newRig(t, 10)
+	r := g.recycler(fastConfig())
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	old := g.pool.Conns()[0]
-	g.v.stallNew.Store(true) // the replacement's socket opens but never answers
+	g.v.StallNew(true) // the replacement's socket opens but never answers
 	err := r.ForceRecycle(old.ID())
 	if err == nil {
 		t.Fatal("ForceRecycle onto a silent replacement = nil; want an error")
@@ -371,7 +374,7 @@ func TestRecyclerRollsBackWhenReplacementDeliversNothing(t *testing.T) {
 		t.Errorf("pool connections = %v; want the old one kept and the replacement closed", got)
 	}
 	for _, id := range g.ids {
-		if e, _ := g.reg.Get(id); e.ConnID != old.ID() || e.State != StateSubscribed {
+		if e, _ := g.reg.Get(id); e.ConnID != old.ID() || e.State != assets.StateSubscribed {
 			t.Fatalf("registry %s on %d (%v); want SUBSCRIBED on the old connection %d", id, e.ConnID, e.State, old.ID())
 		}
 	}
@@ -381,9 +384,9 @@ func TestRecyclerRollsBackWhenReplacementDeliversNothing(t *testing.T) {
 }
 
 func TestRecyclerMaxConcurrentAndBusy(t *testing.T) {
-	g := newRecyRig(t, 4)
+	g := newRig(t, 4)
 	// A second connection.
-	more := recyIDs(2, 4)
+	more := venuetest.TokenIDs(2, 4)
 	for _, id := range more {
 		g.reg.Add(id, "0xd", time.Time{})
 	}
@@ -394,30 +397,30 @@ func TestRecyclerMaxConcurrentAndBusy(t *testing.T) {
 	g.reg.MarkSubscribed(more, c2.ID())
 	g.waitSnapshots(c2, 0)
 
-	cfg := recyFastCfg()
+	cfg := fastConfig()
 	cfg.MaxConcurrent = 1
 	cfg.Stabilization, cfg.MaxStabilization = time.Minute, time.Minute
 	r := g.recycler(cfg)
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	g.v.stallNew.Store(true) // the first recycle waits out its stabilization
+	g.v.StallNew(true) // the first recycle waits out its stabilization
 	first := g.pool.Conns()[0].ID()
 	res := make(chan error, 1)
 	go func() { res <- r.ForceRecycle(first) }()
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
 		if a := r.Stats().Active; a != 1 {
 			return fmt.Errorf("%d active recycles; want 1", a)
 		}
 		return nil
 	})
-	if err := r.ForceRecycle(c2.ID()); !errors.Is(err, ErrRecycleBusy) {
-		t.Errorf("ForceRecycle(second) during a recycle with MaxConcurrent 1 = %v; want ErrRecycleBusy", err)
+	if err := r.ForceRecycle(c2.ID()); !errors.Is(err, ErrBusy) {
+		t.Errorf("ForceRecycle(second) during a recycle with MaxConcurrent 1 = %v; want ErrBusy", err)
 	}
-	if err := r.ForceRecycle(first); !errors.Is(err, ErrRecycleBusy) {
-		t.Errorf("ForceRecycle(same) = %v; want ErrRecycleBusy", err)
+	if err := r.ForceRecycle(first); !errors.Is(err, ErrBusy) {
+		t.Errorf("ForceRecycle(same) = %v; want ErrBusy", err)
 	}
-	if err := r.ForceRecycle(999); err == nil || errors.Is(err, ErrRecycleBusy) {
+	if err := r.ForceRecycle(999); err == nil || errors.Is(err, ErrBusy) {
 		t.Errorf("ForceRecycle(unknown) = %v; want a not-in-pool error", err)
 	}
 
@@ -439,17 +442,17 @@ func TestRecyclerMaxConcurrentAndBusy(t *testing.T) {
 }
 
 func TestRecyclerPollutionTrigger(t *testing.T) {
-	g := newRecyRig(t, 10)
+	g := newRig(t, 10)
 	g.reg.MarkExpired(g.ids[:3], time.Now()) // 3 of 10 carried assets dead: 0.30
-	cfg := recyFastCfg()
+	cfg := fastConfig()
 	cfg.MinAge = time.Nanosecond
 	r := g.recycler(cfg)
 	old := g.pool.Conns()[0].ID()
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
-		if st := r.Stats(); st.Completed != 1 || st.ByReason[RecyclePollution] != 1 {
+	poll.For(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if st := r.Stats(); st.Completed != 1 || st.ByReason[ReasonPollution] != 1 {
 			return fmt.Errorf("stats %+v; want one pollution recycle", st)
 		}
 		return nil
@@ -462,16 +465,16 @@ func TestRecyclerPollutionTrigger(t *testing.T) {
 
 func TestRecyclerStallTrigger(t *testing.T) {
 	// The test venue sends the snapshots on subscribe and nothing after: a stall.
-	g := newRecyRig(t, 5)
-	cfg := recyFastCfg()
+	g := newRig(t, 5)
+	cfg := fastConfig()
 	cfg.StallTimeout = 200 * time.Millisecond
 	r := g.recycler(cfg)
 	old := g.pool.Conns()[0].ID()
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
-		if st := r.Stats(); st.ByReason[RecycleStall] < 1 || st.Completed < 1 {
+	poll.For(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if st := r.Stats(); st.ByReason[ReasonStall] < 1 || st.Completed < 1 {
 			return fmt.Errorf("stats %+v; want a completed stall recycle", st)
 		}
 		return nil
@@ -484,29 +487,89 @@ func TestRecyclerStallTrigger(t *testing.T) {
 }
 
 func TestRecyclerSnapshotTimeoutTriggersOnce(t *testing.T) {
-	g := newRecyRig(t, 5)
-	quiet := recyIDs(3, 1)[0] // the venue sends its book, but it never counts as seen
+	g := newRig(t, 5)
+	quiet := venuetest.TokenIDs(3, 1)[0] // the venue sends its book, but it never counts as seen
 	g.silent.Store(quiet, true)
 	g.reg.Add(quiet, "0xq", time.Time{})
 	if err := g.pool.ForceSubscribe([]string{quiet}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := recyFastCfg()
+	cfg := fastConfig()
 	cfg.SnapshotTimeout = 100 * time.Millisecond
 	r := g.recycler(cfg)
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 5*time.Millisecond, func() error {
-		if st := r.Stats(); st.Completed != 1 || st.ByReason[RecycleSnapshotTimeout] != 1 || st.Missing != 1 {
+	poll.For(t, 20*time.Second, 5*time.Millisecond, func() error {
+		if st := r.Stats(); st.Completed != 1 || st.ByReason[ReasonSnapshotTimeout] != 1 || st.Missing != 1 {
 			return fmt.Errorf("stats %+v; want one snapshot-timeout recycle with the quiet asset missing", st)
 		}
 		return nil
 	})
 	// The quiet asset is now known to get nothing: ten more timeouts' worth of checks do not
-	// recycle again.
-	time.Sleep(10 * cfg.SnapshotTimeout)
+	// recycle again. Counting the checks, not the time, keeps the test honest on a slow
+	// machine: the ticker drops ticks rather than bunching them, so 100 checks at a 10 ms
+	// interval take at least ten 100 ms timeouts.
+	before := r.checks.Load()
+	want := uint64(10 * cfg.SnapshotTimeout / cfg.CheckInterval)
+	poll.For(t, 60*time.Second, cfg.CheckInterval, func() error {
+		if n := r.checks.Load() - before; n < want {
+			return fmt.Errorf("%d checks since the recycle; want %d", n, want)
+		}
+		return nil
+	})
 	if st := r.Stats(); st.Completed != 1 {
 		t.Errorf("recycles = %d after the quiet asset was marked; want 1", st.Completed)
+	}
+}
+
+// Loopback helpers, as in the venue package's own tests.
+
+// leakCheck fails the test if goroutines started during it outlive it.
+// Registered as a cleanup before the venue's, so it runs after the venue has
+// shut down.
+func leakCheck(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// testConnConfig is a connection config with short timings for loopback tests.
+func testConnConfig(url string) venue.ConnConfig {
+	return venue.ConnConfig{
+		URL:          url,
+		PingInterval: time.Second,
+		StaleTimeout: 10 * time.Second,
+		WriteTimeout: 5 * time.Second,
+		DialTimeout:  5 * time.Second,
+		BackoffMin:   5 * time.Millisecond,
+		BackoffMax:   50 * time.Millisecond,
+	}
+}
+
+func testPoolConfig(url string) venue.PoolConfig {
+	return venue.PoolConfig{
+		Conn:          testConnConfig(url),
+		AssetsPerConn: 200,
+		MinBatch:      50,
+		MaxWait:       30 * time.Second,
+		Interval:      5 * time.Millisecond,
+		DialInterval:  time.Millisecond,
+	}
+}
+
+func startPool(t *testing.T, p *venue.Pool) {
+	t.Helper()
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopPool(t, p) })
+}
+
+func stopPool(t *testing.T, p *venue.Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.Stop(ctx); err != nil {
+		t.Errorf("Pool.Stop() = %v; want nil", err)
 	}
 }

@@ -1,4 +1,9 @@
-package engine
+// Package venuetest runs a fake market channel for tests, in the style of net/http/httptest:
+// a real WebSocket server on 127.0.0.1 that speaks the venue's protocol as far as connection
+// tests need, records what each socket was told, and can kill or stall sockets.
+//
+// Concurrency: every method may be called from any goroutine.
+package venuetest
 
 import (
 	"encoding/json"
@@ -10,39 +15,38 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lxzan/gws"
 )
 
-// testVenue is a real WebSocket server on 127.0.0.1 that behaves like the
+// Server is a real WebSocket server on 127.0.0.1 that behaves like the
 // venue's market channel as far as connection tests need (PROTOCOL.md §1):
 // it checks the initial subscribe payload, answers text PING with PONG,
 // closes with 1008 on a PING (or a bad payload) before the subscribe,
 // applies live subscribe/unsubscribe operations and sends a book array for
 // newly subscribed ids. Tests can kill sockets abruptly or stall them.
-type testVenue struct {
+type Server struct {
 	t   testing.TB
 	srv *httptest.Server
 	up  *gws.Upgrader
 	wg  sync.WaitGroup // one per socket read loop
 
 	mu       sync.Mutex
-	sessions []*venueSession
+	sessions []*Session
 
 	stallNew atomic.Bool  // sessions opened while set start stalled
 	deafNext atomic.Int32 // this many next sessions never read: the client's writes back up
 }
 
-// venueSession is one accepted socket and what it was told.
-type venueSession struct {
-	v    *testVenue
+// Session is one accepted socket and what it was told.
+type Session struct {
+	v    *Server
 	sock *gws.Conn
 
 	mu          sync.Mutex
 	received    []string // every text frame, in order
-	subscribes  []venueSubscribe
-	ops         []venueOp
+	subscribes  []Subscribe
+	ops         []Op
 	assets      map[string]bool
 	subscribed  bool
 	pings       int
@@ -53,20 +57,23 @@ type venueSession struct {
 	stalled atomic.Bool
 }
 
-type venueSubscribe struct {
+// Subscribe is one initial subscribe payload.
+type Subscribe struct {
 	AssetsIDs []string
 	Keys      []string // JSON keys present, sorted
 }
 
-type venueOp struct {
+// Op is one live subscribe/unsubscribe operation.
+type Op struct {
 	Operation string
 	AssetsIDs []string
 	Keys      []string
 }
 
-func newTestVenue(t testing.TB) *testVenue {
-	v := &testVenue{t: t}
-	v.up = gws.NewUpgrader(venueHandler{v}, &gws.ServerOption{
+// NewServer starts a venue on 127.0.0.1, closed when the test ends.
+func NewServer(t testing.TB) *Server {
+	v := &Server{t: t}
+	v.up = gws.NewUpgrader(handler{v}, &gws.ServerOption{
 		ReadMaxPayloadSize:  1 << 20,
 		WriteMaxPayloadSize: 64 << 20,
 	})
@@ -75,12 +82,12 @@ func newTestVenue(t testing.TB) *testVenue {
 	return v
 }
 
-func (v *testVenue) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (v *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	sock, err := v.up.Upgrade(w, r)
 	if err != nil {
 		return
 	}
-	s := &venueSession{v: v, sock: sock, assets: map[string]bool{}}
+	s := &Session{v: v, sock: sock, assets: map[string]bool{}}
 	s.stalled.Store(v.stallNew.Load())
 	sock.Session().Store("s", s)
 	v.mu.Lock()
@@ -96,20 +103,27 @@ func (v *testVenue) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
+// StallNew makes every session opened from now on (while on) start stalled: the socket
+// opens but never answers.
+func (v *Server) StallNew(on bool) { v.stallNew.Store(on) }
+
+// DeafNext makes the next n sessions never read: the client's writes back up.
+func (v *Server) DeafNext(n int32) { v.deafNext.Store(n) }
+
 // URL is the market channel address of the venue.
-func (v *testVenue) URL() string {
+func (v *Server) URL() string {
 	return "ws" + strings.TrimPrefix(v.srv.URL, "http") + "/ws/market"
 }
 
 // Sessions returns the accepted sockets in connection order.
-func (v *testVenue) Sessions() []*venueSession {
+func (v *Server) Sessions() []*Session {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return slices.Clone(v.sessions)
 }
 
 // Session returns session i or an error if it does not exist yet.
-func (v *testVenue) Session(i int) (*venueSession, error) {
+func (v *Server) Session(i int) (*Session, error) {
 	ss := v.Sessions()
 	if i >= len(ss) {
 		return nil, fmt.Errorf("venue has %d sessions, want session %d", len(ss), i)
@@ -118,39 +132,39 @@ func (v *testVenue) Session(i int) (*venueSession, error) {
 }
 
 // KillAll drops every open socket without a close frame.
-func (v *testVenue) KillAll() {
+func (v *Server) KillAll() {
 	for _, s := range v.Sessions() {
 		_ = s.sock.NetConn().Close()
 	}
 }
 
 // Close kills every socket, waits for their read loops and stops the server.
-func (v *testVenue) Close() {
+func (v *Server) Close() {
 	v.KillAll()
 	v.wg.Wait()
 	v.srv.Close()
 }
 
-func venueSess(sock *gws.Conn) *venueSession {
+func sessionOf(sock *gws.Conn) *Session {
 	x, _ := sock.Session().Load("s")
-	return x.(*venueSession)
+	return x.(*Session)
 }
 
-type venueHandler struct{ v *testVenue }
+type handler struct{ v *Server }
 
-func (venueHandler) OnOpen(*gws.Conn)                {}
-func (venueHandler) OnPing(s *gws.Conn, p []byte)    { _ = s.WritePong(p) }
-func (venueHandler) OnPong(*gws.Conn, []byte)        {}
-func (venueHandler) OnClose(sock *gws.Conn, _ error) { venueSess(sock).setClosed() }
+func (handler) OnOpen(*gws.Conn)                {}
+func (handler) OnPing(s *gws.Conn, p []byte)    { _ = s.WritePong(p) }
+func (handler) OnPong(*gws.Conn, []byte)        {}
+func (handler) OnClose(sock *gws.Conn, _ error) { sessionOf(sock).setClosed() }
 
-func (s *venueSession) setClosed() {
+func (s *Session) setClosed() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 }
 
-func (h venueHandler) OnMessage(sock *gws.Conn, m *gws.Message) {
-	s := venueSess(sock)
+func (h handler) OnMessage(sock *gws.Conn, m *gws.Message) {
+	s := sessionOf(sock)
 	text := string(m.Bytes())
 	_ = m.Close()
 	s.mu.Lock()
@@ -165,7 +179,7 @@ func (h venueHandler) OnMessage(sock *gws.Conn, m *gws.Message) {
 		ok := s.subscribed
 		s.mu.Unlock()
 		if !ok {
-			s.closeWith(1008, "invalid subscription payload")
+			s.CloseWith(1008, "invalid subscription payload")
 			return
 		}
 		_ = sock.WriteString("PONG")
@@ -190,7 +204,7 @@ func (h venueHandler) OnMessage(sock *gws.Conn, m *gws.Message) {
 		var name string
 		_ = json.Unmarshal(op, &name)
 		s.mu.Lock()
-		s.ops = append(s.ops, venueOp{Operation: name, AssetsIDs: ids, Keys: keys})
+		s.ops = append(s.ops, Op{Operation: name, AssetsIDs: ids, Keys: keys})
 		var fresh []string
 		for _, id := range ids {
 			switch name {
@@ -205,7 +219,7 @@ func (h venueHandler) OnMessage(sock *gws.Conn, m *gws.Message) {
 		}
 		s.mu.Unlock()
 		if len(fresh) > 0 {
-			_ = sock.WriteString(venueBooks(fresh))
+			_ = sock.WriteString(Books(fresh))
 		}
 		return
 	}
@@ -213,28 +227,29 @@ func (h venueHandler) OnMessage(sock *gws.Conn, m *gws.Message) {
 	if !slices.Equal(keys, want) || string(raw["type"]) != `"market"` ||
 		string(raw["custom_feature_enabled"]) != "true" || string(raw["initial_dump"]) != "true" {
 		s.fail("bad subscribe payload: " + text)
-		s.closeWith(1008, "invalid subscription payload")
+		s.CloseWith(1008, "invalid subscription payload")
 		return
 	}
 	s.mu.Lock()
-	s.subscribes = append(s.subscribes, venueSubscribe{AssetsIDs: ids, Keys: keys})
+	s.subscribes = append(s.subscribes, Subscribe{AssetsIDs: ids, Keys: keys})
 	s.subscribed = true
 	for _, id := range ids {
 		s.assets[id] = true
 	}
 	s.mu.Unlock()
 	if len(ids) > 0 {
-		_ = sock.WriteString(venueBooks(ids))
+		_ = sock.WriteString(Books(ids))
 	}
 }
 
-func (s *venueSession) fail(msg string) {
+func (s *Session) fail(msg string) {
 	s.mu.Lock()
 	s.protocolErr = append(s.protocolErr, msg)
 	s.mu.Unlock()
 }
 
-func (s *venueSession) closeWith(code uint16, reason string) {
+// CloseWith sends a close frame with code and reason, as the venue does on a protocol error.
+func (s *Session) CloseWith(code uint16, reason string) {
 	s.mu.Lock()
 	s.sentClose = code
 	s.mu.Unlock()
@@ -242,16 +257,16 @@ func (s *venueSession) closeWith(code uint16, reason string) {
 }
 
 // Send writes a text frame to the client.
-func (s *venueSession) Send(text string) error { return s.sock.WriteString(text) }
+func (s *Session) Send(text string) error { return s.sock.WriteString(text) }
 
 // Kill drops the socket without a close frame.
-func (s *venueSession) Kill() { _ = s.sock.NetConn().Close() }
+func (s *Session) Kill() { _ = s.sock.NetConn().Close() }
 
 // Stall makes the session ignore everything: no PONG, no data.
-func (s *venueSession) Stall() { s.stalled.Store(true) }
+func (s *Session) Stall() { s.stalled.Store(true) }
 
 // Snapshot returns a copy of what the session recorded.
-func (s *venueSession) Snapshot() venueSessionState {
+func (s *Session) Snapshot() SessionState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	assets := make([]string, 0, len(s.assets))
@@ -259,7 +274,7 @@ func (s *venueSession) Snapshot() venueSessionState {
 		assets = append(assets, id)
 	}
 	slices.Sort(assets)
-	return venueSessionState{
+	return SessionState{
 		Received:    slices.Clone(s.received),
 		Subscribes:  slices.Clone(s.subscribes),
 		Ops:         slices.Clone(s.ops),
@@ -272,10 +287,11 @@ func (s *venueSession) Snapshot() venueSessionState {
 	}
 }
 
-type venueSessionState struct {
+// SessionState is what a Session recorded, as returned by Snapshot.
+type SessionState struct {
 	Received    []string
-	Subscribes  []venueSubscribe
-	Ops         []venueOp
+	Subscribes  []Subscribe
+	Ops         []Op
 	Assets      []string
 	Subscribed  bool
 	Pings       int
@@ -284,9 +300,9 @@ type venueSessionState struct {
 	ProtocolErr []string
 }
 
-// venueBooks renders the initial-dump array of book snapshots for ids, in
+// Books renders the initial-dump array of book snapshots for ids, in
 // the venue's shape (bids ascending, asks descending, decimal strings).
-func venueBooks(ids []string) string {
+func Books(ids []string) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, id := range ids {
@@ -302,28 +318,20 @@ func venueBooks(ids []string) string {
 	return b.String()
 }
 
-// checkFor calls f every `every` until it returns nil or total has passed,
-// then fails the test with f's last error.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
-// testAssetIDs returns n distinct ids shaped like CLOB token ids (77 digits).
-func testAssetIDs(prefix, n int) []string {
+// AssetIDs returns n distinct ids shaped like CLOB token ids (77 digits).
+func AssetIDs(prefix, n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%07d%070d", prefix, i)
+	}
+	return ids
+}
+
+// TokenIDs returns n distinct canonical token ids (no leading zero), as Gamma lists them.
+func TokenIDs(prefix, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%d%070d", 1000000+prefix, i)
 	}
 	return ids
 }

@@ -1,4 +1,4 @@
-package engine
+package venue
 
 import (
 	"cmp"
@@ -13,13 +13,16 @@ import (
 
 	"github.com/puzpuzpuz/xsync/v3"
 
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
-// poolRegistry is what the pool needs from the asset registry. Defined here,
+// Registry is what the pool needs from the asset registry. Defined here,
 // by its consumer, so the pool depends on behaviour rather than on the
-// registry's concrete type; *Registry satisfies it.
-type poolRegistry interface {
+// registry's concrete type; *assets.Registry satisfies it (asserted where the
+// engine wires the two).
+type Registry interface {
 	// TakePending claims up to max pending assets, oldest first.
 	TakePending(max int) []string
 	// ReturnPending gives back claimed assets that were not subscribed.
@@ -31,6 +34,10 @@ type poolRegistry interface {
 	// ConnCounts returns the registry's view of one connection: assets
 	// assigned to it, of which active (subscribed) and expired.
 	ConnCounts(connID int64) (total, active, expired int)
+	// Updated signals (coalesced) that assets became claimable, so the loop
+	// subscribes them at once instead of at its next pass. A nil channel
+	// never fires: the loop then runs on Interval alone.
+	Updated() <-chan struct{}
 }
 
 // PoolConfig configures the connection pool. Zero fields take the documented
@@ -39,8 +46,8 @@ type PoolConfig struct {
 	// Conn is the template for every connection the pool opens.
 	Conn ConnConfig
 	// AssetsPerConn is how many assets the pool puts on one connection.
-	// Default 200 (what practitioners run reliably); clamped to
-	// Conn.MaxAssets (itself at most ConnMaxAssets).
+	// Default DefaultAssetsPerConn; clamped to
+	// Conn.MaxAssets (itself at most MaxAssetsPerConn).
 	AssetsPerConn int
 	// MinBatch: a new connection is opened once this many assets are pending
 	// and no open connection has room. Default 50.
@@ -72,32 +79,18 @@ func (c *PoolConfig) fill() {
 		c.Conn.Logger = c.Logger
 	}
 	c.Conn.fill()
-	if c.AssetsPerConn <= 0 {
-		c.AssetsPerConn = 200
-	}
+	fill.Positive(&c.AssetsPerConn, DefaultAssetsPerConn)
 	c.AssetsPerConn = min(c.AssetsPerConn, c.Conn.MaxAssets)
-	if c.MinBatch <= 0 {
-		c.MinBatch = 50
-	}
+	fill.Positive(&c.MinBatch, 50)
 	c.MinBatch = min(c.MinBatch, c.AssetsPerConn)
-	if c.MaxWait <= 0 {
-		c.MaxWait = 30 * time.Second
-	}
-	if c.Interval <= 0 {
-		c.Interval = time.Second
-	}
-	if c.DialInterval <= 0 {
-		c.DialInterval = 50 * time.Millisecond
-	}
-	if c.SnapshotTimeout == 0 {
-		c.SnapshotTimeout = 30 * time.Second
-	}
+	fill.Positive(&c.MaxWait, 30*time.Second)
+	fill.Positive(&c.Interval, time.Second)
+	fill.Positive(&c.DialInterval, 50*time.Millisecond)
+	fill.Zero(&c.SnapshotTimeout, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = c.Conn.Logger
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
+	fill.Clock(&c.Now)
 }
 
 // PoolStats is a point-in-time view of the pool.
@@ -141,7 +134,7 @@ type PoolConnStats struct {
 // write.
 type Pool struct {
 	cfg  PoolConfig
-	reg  poolRegistry
+	reg  Registry
 	sink FrameSink
 	log  *slog.Logger
 
@@ -157,17 +150,15 @@ type Pool struct {
 	snapshotRedrives atomic.Uint64 // assets resubscribed for an overdue snapshot
 	loops            atomic.Uint64 // loop passes, for tests
 
-	lifeMu sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	group runner.Group // owns loop
 }
 
 // NewPool returns a pool that is not started yet, with cfg's defaults filled
-// in. reg is normally *Registry; reg and sink must not be nil.
-func NewPool(cfg PoolConfig, reg poolRegistry, sink FrameSink) *Pool {
+// in. reg is normally *assets.Registry; reg and sink must not be nil.
+func NewPool(cfg PoolConfig, reg Registry, sink FrameSink) *Pool {
 	cfg.fill()
 	if reg == nil || sink == nil {
-		panic("engine: NewPool needs a registry and a sink")
+		panic("venue: NewPool needs a registry and a sink")
 	}
 	return &Pool{
 		cfg:   cfg,
@@ -175,45 +166,21 @@ func NewPool(cfg PoolConfig, reg poolRegistry, sink FrameSink) *Pool {
 		sink:  sink,
 		log:   cfg.Logger,
 		conns: xsync.NewMapOf[int64, *Conn](),
-		done:  make(chan struct{}),
 	}
 }
 
 // Start launches the subscription loop. The pool runs until Stop; ctx only
 // guards the call.
 func (p *Pool) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start pool: %w", err)
-	}
-	p.lifeMu.Lock()
-	defer p.lifeMu.Unlock()
-	if p.cancel != nil {
-		return errors.New("cannot start pool: already started")
-	}
-	p.mu.Lock()
-	stopped := p.stopped
-	p.mu.Unlock()
-	if stopped {
-		return errors.New("cannot start pool: stopped")
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	go p.loop(runCtx)
-	return nil
+	return p.group.Start(ctx, p.loop)
 }
 
 // Stop ends the subscription loop, then stops every connection concurrently
 // and waits for them, bounded by ctx. The registry is left as it is.
 func (p *Pool) Stop(ctx context.Context) error {
-	p.lifeMu.Lock()
-	cancel := p.cancel
-	p.lifeMu.Unlock()
-	if cancel != nil {
-		cancel()
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return fmt.Errorf("cannot stop pool loop: %w", ctx.Err())
+	if p.group.Stop() {
+		if err := p.group.Wait(ctx); err != nil {
+			return ctx.Err() // the caller names the pool
 		}
 	}
 	p.mu.Lock()
@@ -239,7 +206,6 @@ func (p *Pool) Stop(ctx context.Context) error {
 }
 
 func (p *Pool) loop(ctx context.Context) {
-	defer close(p.done)
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -247,11 +213,19 @@ func (p *Pool) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.reg.Updated():
 		}
 		wait := p.cfg.Interval
 		if p.fill(ctx) {
 			// More to open: come back after the dial spacing, not a full interval.
 			wait = p.cfg.DialInterval
+		}
+		// fill's own ReturnPending (a batch held back for MinBatch) signals
+		// Updated too: drop that signal, or the loop would spin on the batch
+		// it is holding. Assets added meanwhile wait for the timer at worst.
+		select {
+		case <-p.reg.Updated():
+		default:
 		}
 		if p.cfg.SnapshotTimeout > 0 {
 			p.redriveSnapshots()
@@ -328,11 +302,11 @@ func (p *Pool) openConnsLocked() []*Conn {
 		}
 		return true
 	})
-	slices.SortFunc(out, poolConnByID)
+	slices.SortFunc(out, byConnID)
 	return out
 }
 
-func poolConnByID(a, b *Conn) int { return cmp.Compare(a.ID(), b.ID()) }
+func byConnID(a, b *Conn) int { return cmp.Compare(a.ID(), b.ID()) }
 
 // OpenConn opens a new connection carrying ids right away (no batching or
 // dial pacing) and returns it. It does not touch the registry: the caller
@@ -494,7 +468,7 @@ func (p *Pool) Conns() []*Conn {
 		out = append(out, c)
 		return true
 	})
-	slices.SortFunc(out, poolConnByID)
+	slices.SortFunc(out, byConnID)
 	return out
 }
 
@@ -524,6 +498,3 @@ func (p *Pool) Stats() PoolStats {
 	}
 	return st
 }
-
-// The engine's Registry is what the pool runs on in production.
-var _ poolRegistry = (*Registry)(nil)

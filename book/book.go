@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // Errors returned by Set for a level the book refuses. They are values, so

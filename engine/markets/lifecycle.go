@@ -1,8 +1,7 @@
-package engine
+package markets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -10,33 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/gamma"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
-// Market is one market as the engine tracks it. AssetIDs[i] is the CLOB token of Outcomes[i].
-type Market struct {
-	ID          string // Gamma market id
-	ConditionID string // 0x + 64 hex; the WS "market" field
-	Question    string
-	Slug        string
-	AssetIDs    []string
-	Outcomes    []string
-	EndDate     time.Time // zero: no scheduled end (expires only when closed or resolved)
-	NegRisk     bool
-	TickSize    fixed.Point // zero when unknown
-}
-
-// MarketFromGamma converts a Gamma listing entry.
-func MarketFromGamma(g gamma.Market) Market {
-	return Market{
-		ID: g.ID, ConditionID: g.ConditionID, Question: g.Question, Slug: g.Slug,
-		AssetIDs: slices.Clone(g.TokenIDs), Outcomes: slices.Clone(g.Outcomes),
-		EndDate: g.EndDate, NegRisk: g.NegRisk, TickSize: g.TickSize,
-	}
-}
-
-// Expiry reasons, as counted in LifecycleStats.ExpiredBy. Stable strings, fit for metric labels.
+// Expiry reasons, as counted in Stats.ExpiredBy. Stable strings, fit for metric labels.
 const (
 	ExpiryEndDate     = "end_date"    // EndDate (+ ExpiryGrace) passed
 	ExpiryClosed      = "closed"      // absent from a complete Gamma listing, or listed closed
@@ -45,30 +24,27 @@ const (
 	ExpiryUnconfirmed = "unconfirmed" // announced by the socket, never listed by Gamma
 )
 
-// lifeLister lists the open markets; *gamma.Client implements it. A non-nil error means the
+// lister lists the open markets; *gamma.Client implements it. A non-nil error means the
 // list is incomplete (possibly empty) but what it holds is valid.
-type lifeLister interface {
+type lister interface {
 	ListActive(ctx context.Context) ([]gamma.Market, gamma.DiscoverStats, error)
 }
 
-// lifePool unsubscribes expired assets in place; *Pool implements it.
-type lifePool interface {
+// unsubscriber unsubscribes expired assets in place; *venue.Pool implements it.
+type unsubscriber interface {
 	Unsubscribe(ids []string) error
 }
 
-// lifeBooks forgets the books of removed assets; the data path implements it.
-type lifeBooks interface {
+// bookDropper forgets the books of removed assets; the data path implements it.
+type bookDropper interface {
 	DropBooks(assetIDs []string)
 }
 
-// LifecycleConfig configures a Lifecycle. Zero fields take the documented defaults in
-// NewLifecycle.
-type LifecycleConfig struct {
-	// GammaURL is the Gamma API root the markets are listed from; it overrides
-	// Gamma.BaseURL. Default gamma.DefaultBaseURL.
-	GammaURL string
-	// Gamma configures the Gamma client (retries, timeouts, page size). Its Logger defaults
-	// to Logger.
+// Config configures a Lifecycle. Zero fields take the documented defaults in
+// New.
+type Config struct {
+	// Gamma configures the Gamma client: BaseURL (default gamma.DefaultBaseURL), retries,
+	// timeouts, page size. Its Logger defaults to Logger.
 	Gamma gamma.Config
 	// DiscoveryInterval is the time between two Gamma listings. Default 60 s. The first
 	// listing runs as soon as the lifecycle starts.
@@ -109,42 +85,26 @@ type LifecycleConfig struct {
 	Logger *slog.Logger
 }
 
-func (c *LifecycleConfig) fill() {
-	if c.DiscoveryInterval <= 0 {
-		c.DiscoveryInterval = 60 * time.Second
-	}
-	if c.ExpiryInterval <= 0 {
-		c.ExpiryInterval = 30 * time.Second
-	}
+func (c *Config) fill() {
+	fill.Positive(&c.DiscoveryInterval, 60*time.Second)
+	fill.Positive(&c.ExpiryInterval, 30*time.Second)
 	if c.ExpiryGrace < 0 {
 		c.ExpiryGrace = 0
 	}
-	if c.CleanupInterval <= 0 {
-		c.CleanupInterval = 60 * time.Second
-	}
-	if c.CleanupGrace <= 0 {
-		c.CleanupGrace = time.Hour
-	}
-	if c.ConfirmGrace <= 0 {
-		c.ConfirmGrace = 2 * c.DiscoveryInterval
-	}
+	fill.Positive(&c.CleanupInterval, 60*time.Second)
+	fill.Positive(&c.CleanupGrace, time.Hour)
+	fill.Positive(&c.ConfirmGrace, 2*c.DiscoveryInterval)
 	if c.UnsubscribeExpired == nil {
 		t := true
 		c.UnsubscribeExpired = &t
 	}
-	if c.EventQueue <= 0 {
-		c.EventQueue = 256
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+	fill.Positive(&c.EventQueue, 256)
+	fill.Clock(&c.Now)
+	fill.Logger(&c.Logger)
 }
 
-// LifecycleStats is a point-in-time view of the lifecycle controller.
-type LifecycleStats struct {
+// Stats is a point-in-time view of the lifecycle controller.
+type Stats struct {
 	// Markets is the number of live (not expired) markets tracked; Assets their assets.
 	Markets int `json:"markets"`
 	Assets  int `json:"assets"`
@@ -181,19 +141,19 @@ type LifecycleStats struct {
 	LastDiscoveryError    string        `json:"last_discovery_error,omitempty"`
 }
 
-// lifeOrigin is who first told the lifecycle about a market.
-type lifeOrigin uint8
+// origin is who first told the lifecycle about a market.
+type origin uint8
 
 const (
-	lifeFromGamma lifeOrigin = iota
-	lifeFromSocket
-	lifeFromManual
+	fromGamma origin = iota
+	fromSocket
+	fromManual
 )
 
-// lifeMarket is one tracked market. Guarded by Lifecycle.mu.
-type lifeMarket struct {
+// tracked is one tracked market. Guarded by Lifecycle.mu.
+type tracked struct {
 	m         Market
-	origin    lifeOrigin
+	origin    origin
 	confirmed bool      // listed by Gamma at least once
 	addedAt   time.Time // when it started being tracked
 	expired   bool
@@ -204,8 +164,8 @@ type lifeMarket struct {
 	cleaned bool
 }
 
-// lifeNotice is a socket market notice, as queued.
-type lifeNotice struct {
+// notice is a socket market notice, as queued.
+type notice struct {
 	resolved       bool
 	id, cond       string
 	question, slug string
@@ -213,17 +173,17 @@ type lifeNotice struct {
 	outcomes       []string
 }
 
-// lifeEffects are the side effects of one step, run by the lifecycle goroutine after Lifecycle.mu
+// effects are the side effects of one step, run by the lifecycle goroutine after Lifecycle.mu
 // is released: socket writes may block up to a write timeout, and callbacks must never run
 // under a lock.
-type lifeEffects struct {
+type effects struct {
 	unsub   []string
 	drop    []string
 	added   []Market
 	expired []Market
 }
 
-func (e *lifeEffects) empty() bool {
+func (e *effects) empty() bool {
 	return len(e.unsub) == 0 && len(e.drop) == 0 && len(e.added) == 0 && len(e.expired) == 0
 }
 
@@ -251,57 +211,51 @@ func (e *lifeEffects) empty() bool {
 // goroutine). AddMarket registers synchronously on the caller's goroutine and leaves its
 // callback to the lifecycle goroutine.
 type Lifecycle struct {
-	cfg    LifecycleConfig
-	reg    *Registry
-	lister lifeLister
-	pool   lifePool
-	books  lifeBooks
+	cfg    Config
+	reg    *assets.Registry
+	lister lister
+	pool   unsubscriber
+	books  bookDropper
 	log    *slog.Logger
 
-	notices chan lifeNotice // see LifecycleConfig.EventQueue
-	wake    chan struct{}   // 1-buffered: callbacks were queued off the lifecycle goroutine
+	notices chan notice   // see Config.EventQueue
+	wake    chan struct{} // 1-buffered: callbacks were queued off the lifecycle goroutine
 
 	mu      sync.Mutex
-	markets map[string]*lifeMarket // by condition id
-	later   lifeEffects            // queued by AddMarket for the lifecycle goroutine
-	st      LifecycleStats
+	markets map[string]*tracked // by condition id
+	later   effects             // queued by AddMarket for the lifecycle goroutine
+	st      Stats
 
 	noticesIn, noticesDropped atomic.Uint64
 
 	idle func() // releases the Gamma client's idle connections at Stop; nil for a lister
 
-	lifeMu  sync.Mutex
-	started bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	group runner.Group // owns run
 }
 
-// NewLifecycle returns a lifecycle controller that is not started yet, listing markets with a
-// Gamma client built from cfg. reg must not be nil; pool is normally the *Pool (nil: expired
+// New returns a lifecycle controller that is not started yet, listing markets with a
+// Gamma client built from cfg. reg must not be nil; pool is normally the *venue.Pool (nil: expired
 // assets are not unsubscribed); books is the data path (nil: books are not dropped).
-func NewLifecycle(cfg LifecycleConfig, reg *Registry, pool lifePool, books lifeBooks) (*Lifecycle, error) {
+func New(cfg Config, reg *assets.Registry, pool unsubscriber, books bookDropper) (*Lifecycle, error) {
 	gcfg := cfg.Gamma
-	if cfg.GammaURL != "" {
-		gcfg.BaseURL = cfg.GammaURL
-	}
 	if gcfg.Logger == nil {
 		gcfg.Logger = cfg.Logger
 	}
 	gc, err := gamma.New(gcfg)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create lifecycle: %w", err)
+		return nil, err // "cannot create gamma client: …" says it all
 	}
-	l := newLifecycle(cfg, reg, gc, pool, books)
+	l := newWithLister(cfg, reg, gc, pool, books)
 	l.idle = gc.CloseIdleConnections
 	return l, nil
 }
 
-// newLifecycle builds a lifecycle on any lister (nil: no discovery, only notices and
+// newWithLister builds a lifecycle on any lister (nil: no discovery, only notices and
 // AddMarket).
-func newLifecycle(cfg LifecycleConfig, reg *Registry, lister lifeLister, pool lifePool, books lifeBooks) *Lifecycle {
+func newWithLister(cfg Config, reg *assets.Registry, lister lister, pool unsubscriber, books bookDropper) *Lifecycle {
 	cfg.fill()
 	if reg == nil {
-		panic("engine: NewLifecycle needs a registry")
+		panic("markets: New needs a registry")
 	}
 	l := &Lifecycle{
 		cfg:     cfg,
@@ -310,10 +264,9 @@ func newLifecycle(cfg LifecycleConfig, reg *Registry, lister lifeLister, pool li
 		pool:    pool,
 		books:   books,
 		log:     cfg.Logger,
-		notices: make(chan lifeNotice, cfg.EventQueue),
+		notices: make(chan notice, cfg.EventQueue),
 		wake:    make(chan struct{}, 1),
-		markets: make(map[string]*lifeMarket),
-		done:    make(chan struct{}),
+		markets: make(map[string]*tracked),
 	}
 	l.st.ExpiredBy = make(map[string]uint64)
 	return l
@@ -322,46 +275,26 @@ func newLifecycle(cfg LifecycleConfig, reg *Registry, lister lifeLister, pool li
 // Start launches the lifecycle goroutine, which lists Gamma at once and then runs every
 // interval until Stop. ctx only guards the call. Start may be called once.
 func (l *Lifecycle) Start(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot start lifecycle: %w", err)
-	}
-	l.lifeMu.Lock()
-	defer l.lifeMu.Unlock()
-	if l.started {
-		return errors.New("cannot start lifecycle: already started")
-	}
-	l.started = true
-	runCtx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
-	go l.run(runCtx)
-	return nil
+	return l.group.Start(ctx, l.run)
 }
 
 // Stop ends the lifecycle goroutine (an in-flight Gamma listing is cancelled) and waits for
 // it, bounded by ctx. Callbacks queued but not yet run are dropped. Stop is idempotent; a
 // Lifecycle never started stops at once.
 func (l *Lifecycle) Stop(ctx context.Context) error {
-	l.lifeMu.Lock()
-	cancel := l.cancel
-	l.started = true // a stopped lifecycle cannot start
-	l.lifeMu.Unlock()
-	if cancel == nil {
+	if !l.group.Stop() { // a stopped lifecycle cannot start
 		return nil
 	}
-	cancel()
-	select {
-	case <-l.done:
-		if l.idle != nil {
-			l.idle()
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("cannot stop lifecycle: %w", ctx.Err())
+	if err := l.group.Wait(ctx); err != nil {
+		return ctx.Err() // the caller names the lifecycle
 	}
+	if l.idle != nil {
+		l.idle()
+	}
+	return nil
 }
 
 func (l *Lifecycle) run(ctx context.Context) {
-	defer close(l.done)
 	l.discover(ctx)
 	disc := time.NewTicker(l.cfg.DiscoveryInterval)
 	defer disc.Stop()
@@ -384,7 +317,7 @@ func (l *Lifecycle) run(ctx context.Context) {
 		case <-l.wake:
 			l.mu.Lock()
 			eff := l.later
-			l.later = lifeEffects{}
+			l.later = effects{}
 			l.mu.Unlock()
 			l.apply(eff)
 		}
@@ -406,7 +339,7 @@ func (l *Lifecycle) AddMarket(m Market) error {
 		l.mu.Unlock()
 		return fmt.Errorf("cannot add market %q: condition %s already tracked", m.ID, m.ConditionID)
 	}
-	l.trackLocked(m, lifeFromManual, l.cfg.Now(), &l.later)
+	l.trackLocked(m, fromManual, l.cfg.Now(), &l.later)
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -427,7 +360,7 @@ func (l *Lifecycle) Market(conditionID string) (m Market, expired, ok bool) {
 }
 
 // Stats returns a snapshot of the lifecycle's counters.
-func (l *Lifecycle) Stats() LifecycleStats {
+func (l *Lifecycle) Stats() Stats {
 	l.mu.Lock()
 	st := l.st
 	st.ExpiredBy = make(map[string]uint64, len(l.st.ExpiredBy))
@@ -448,13 +381,13 @@ func (l *Lifecycle) Stats() LifecycleStats {
 
 // OnMarketEvent takes a new_market or market_resolved notice from the socket.
 // It never blocks: the router calls it on its own goroutine.
-func (l *Lifecycle) OnMarketEvent(ev MarketEvent) {
-	l.onNotice(lifeNotice{resolved: ev.Resolved, id: ev.ID, cond: ev.Market, question: ev.Question,
+func (l *Lifecycle) OnMarketEvent(ev Event) {
+	l.onNotice(notice{resolved: ev.Resolved, id: ev.ID, cond: ev.Market, question: ev.Question,
 		slug: ev.Slug, assets: ev.AssetIDs, outcomes: ev.Outcomes})
 }
 
 // onNotice queues a socket notice without blocking; a full queue drops it (counted).
-func (l *Lifecycle) onNotice(n lifeNotice) {
+func (l *Lifecycle) onNotice(n notice) {
 	select {
 	case l.notices <- n:
 		l.noticesIn.Add(1)
@@ -491,7 +424,7 @@ func (l *Lifecycle) discover(ctx context.Context) {
 			l.st.PartialDiscoveries++
 		}
 	}
-	var eff lifeEffects
+	var eff effects
 	// A market Gamma listed but that could not be used (bad token ids) still
 	// exists: it counts as listed. One whose condition id was unreadable could
 	// be any market, so the listing proves no absence at all.
@@ -511,7 +444,7 @@ func (l *Lifecycle) discover(ctx context.Context) {
 // mergeLocked folds one listing into the tracked markets; present are the
 // condition ids of markets listed but not usable, which are not absent.
 // l.mu held.
-func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete bool, now time.Time, eff *lifeEffects) {
+func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete bool, now time.Time, eff *effects) {
 	listed := make(map[string]struct{}, len(list)+len(present))
 	for _, c := range present {
 		listed[c] = struct{}{}
@@ -522,12 +455,12 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete 
 		lm, known := l.markets[g.ConditionID]
 		if g.Closed || g.Archived {
 			if known {
-				l.expireLocked(lm, lifeIf(g.Archived, ExpiryArchived, ExpiryClosed), now, eff)
+				l.expireLocked(lm, ifElse(g.Archived, ExpiryArchived, ExpiryClosed), now, eff)
 			}
 			continue
 		}
 		if !known {
-			l.trackLocked(MarketFromGamma(*g), lifeFromGamma, now, eff)
+			l.trackLocked(MarketFromGamma(*g), fromGamma, now, eff)
 			l.markets[g.ConditionID].confirmed = true
 			continue
 		}
@@ -561,15 +494,15 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete 
 		case lm.expired:
 		case lm.confirmed:
 			l.expireLocked(lm, ExpiryClosed, now, eff)
-		case lm.origin == lifeFromSocket && now.Sub(lm.addedAt) >= l.cfg.ConfirmGrace:
+		case lm.origin == fromSocket && now.Sub(lm.addedAt) >= l.cfg.ConfirmGrace:
 			l.expireLocked(lm, ExpiryUnconfirmed, now, eff)
 		}
 	}
 }
 
 // trackLocked starts tracking a market and registers its assets. l.mu held.
-func (l *Lifecycle) trackLocked(m Market, origin lifeOrigin, now time.Time, eff *lifeEffects) {
-	lm := &lifeMarket{m: m, origin: origin, addedAt: now}
+func (l *Lifecycle) trackLocked(m Market, origin origin, now time.Time, eff *effects) {
+	lm := &tracked{m: m, origin: origin, addedAt: now}
 	lm.m.AssetIDs = lm.m.AssetIDs[:0:0]
 	for _, id := range m.AssetIDs {
 		// An id the registry already holds (another market's, or an expired one) is not
@@ -585,7 +518,7 @@ func (l *Lifecycle) trackLocked(m Market, origin lifeOrigin, now time.Time, eff 
 
 // expireLocked expires a market's assets in the registry and queues the unsubscribe and the
 // callback. l.mu held.
-func (l *Lifecycle) expireLocked(lm *lifeMarket, reason string, now time.Time, eff *lifeEffects) {
+func (l *Lifecycle) expireLocked(lm *tracked, reason string, now time.Time, eff *effects) {
 	if lm.expired {
 		return
 	}
@@ -611,7 +544,7 @@ func (l *Lifecycle) expireLocked(lm *lifeMarket, reason string, now time.Time, e
 func (l *Lifecycle) checkExpiry() {
 	now := l.cfg.Now()
 	cutoff := now.Add(-l.cfg.ExpiryGrace)
-	var eff lifeEffects
+	var eff effects
 	l.mu.Lock()
 	for _, lm := range l.markets {
 		if !lm.expired && !lm.m.EndDate.IsZero() && lm.m.EndDate.Before(cutoff) {
@@ -646,7 +579,7 @@ func (l *Lifecycle) cleanup() {
 	now := l.cfg.Now()
 	cutoff := now.Add(-l.cfg.CleanupGrace)
 	ids := l.reg.ExpiredBefore(cutoff)
-	var eff lifeEffects
+	var eff effects
 	l.mu.Lock()
 	removed := 0
 	for _, id := range ids {
@@ -669,12 +602,12 @@ func (l *Lifecycle) cleanup() {
 }
 
 // handleNotice reacts to a socket market notice.
-func (l *Lifecycle) handleNotice(n lifeNotice) {
+func (l *Lifecycle) handleNotice(n notice) {
 	if n.cond == "" {
 		return
 	}
 	now := l.cfg.Now()
-	var eff lifeEffects
+	var eff effects
 	l.mu.Lock()
 	lm, known := l.markets[n.cond]
 	switch {
@@ -683,7 +616,7 @@ func (l *Lifecycle) handleNotice(n lifeNotice) {
 	case n.resolved:
 		// Not tracked (yet): keep a tombstone so a lagging listing does not add it, and
 		// expire whatever the registry holds for it.
-		lm = &lifeMarket{m: Market{ID: n.id, ConditionID: n.cond, AssetIDs: slices.Clone(n.assets)}, origin: lifeFromSocket, addedAt: now}
+		lm = &tracked{m: Market{ID: n.id, ConditionID: n.cond, AssetIDs: slices.Clone(n.assets)}, origin: fromSocket, addedAt: now}
 		l.markets[n.cond] = lm
 		l.expireLocked(lm, ExpiryResolved, now, &eff)
 		eff.expired = eff.expired[:len(eff.expired)-1] // never announced as new: no expiry callback
@@ -691,14 +624,14 @@ func (l *Lifecycle) handleNotice(n lifeNotice) {
 		l.trackLocked(Market{
 			ID: n.id, ConditionID: n.cond, Question: n.question, Slug: n.slug,
 			AssetIDs: slices.Clone(n.assets), Outcomes: slices.Clone(n.outcomes),
-		}, lifeFromSocket, now, &eff)
+		}, fromSocket, now, &eff)
 	}
 	l.mu.Unlock()
 	l.apply(eff)
 }
 
 // apply runs a step's side effects on the lifecycle goroutine, with no lock held.
-func (l *Lifecycle) apply(eff lifeEffects) {
+func (l *Lifecycle) apply(eff effects) {
 	if eff.empty() {
 		return
 	}
@@ -728,7 +661,7 @@ func (l *Lifecycle) apply(eff lifeEffects) {
 	}
 }
 
-func lifeIf(c bool, a, b string) string {
+func ifElse(c bool, a, b string) string {
 	if c {
 		return a
 	}

@@ -4,8 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // venueSides returns n bids and n asks in the venue's order, best last:

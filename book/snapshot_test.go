@@ -3,8 +3,8 @@ package book_test
 import (
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine/book"
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 func TestApplySnapshot(t *testing.T) {

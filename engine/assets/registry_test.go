@@ -1,4 +1,4 @@
-package engine
+package assets
 
 import (
 	"cmp"
@@ -12,28 +12,28 @@ import (
 	"time"
 )
 
-var regT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// regCheckConsistency recomputes every index and counter from the entry map and fails the test
+// checkConsistency recomputes every index and counter from the entry map and fails the test
 // where the registry's own differ. It holds the writer mutex, so it sees a quiescent state.
-func regCheckConsistency(t testing.TB, r *Registry) {
+func checkConsistency(t testing.TB, r *Registry) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
 	var (
-		states   [regStateCount][]string
+		states   [stateCount][]string
 		conns    = map[int64][]string{}
 		active   = map[int64]int{}
 		expired  = map[int64]int{}
-		conds    = map[string][]regEntry{}
+		conds    = map[string][]entry{}
 		hours    = map[int64][]string{}
 		queue    = map[string]uint64{}
-		counts   RegistryCounts
+		counts   Counts
 		bad      int
 		entryIDs []string
 	)
-	r.entries.Range(func(id string, e regEntry) bool {
+	r.entries.Range(func(id string, e entry) bool {
 		entryIDs = append(entryIDs, id)
 		if id != e.AssetID {
 			t.Errorf("entry key %q holds AssetID %q", id, e.AssetID)
@@ -42,9 +42,9 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 		case e.State == StatePending && e.ConnID != 0,
 			e.State == StateSubscribed && (e.ConnID == 0 || e.Claimed || e.SubscribedAt.IsZero()),
 			e.State == StateExpired && e.Claimed,
-			e.State >= regStateCount:
+			e.State >= stateCount:
 			if bad++; bad <= 10 {
-				t.Errorf("entry %q is impossible: %+v", id, e.AssetEntry)
+				t.Errorf("entry %q is impossible: %+v", id, e.Entry)
 			}
 		}
 		states[e.State] = append(states[e.State], id)
@@ -74,7 +74,7 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 			conds[e.ConditionID] = append(conds[e.ConditionID], e)
 		}
 		if e.State != StateExpired && !e.Expiry.IsZero() {
-			h := regHour(e.Expiry)
+			h := hourOf(e.Expiry)
 			hours[h] = append(hours[h], id)
 		}
 		return true
@@ -84,10 +84,10 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 		t.Errorf("entries.Size() = %d; Range saw %d", got, len(entryIDs))
 	}
 	for s := range states {
-		regSameSet(t, fmt.Sprintf("state %v", AssetState(s)), regSetKeys(r.byState[s]), states[s])
+		sameSet(t, fmt.Sprintf("state %v", State(s)), setKeys(r.byState[s]), states[s])
 	}
 
-	r.byConn.Range(func(id int64, rec *regConn) bool {
+	r.byConn.Range(func(id int64, rec *connIndex) bool {
 		if _, ok := conns[id]; !ok {
 			t.Errorf("connection %d indexed but no entry is on it", id)
 		}
@@ -99,7 +99,7 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 			t.Errorf("connection %d missing from index", id)
 			continue
 		}
-		regSameSet(t, fmt.Sprintf("connection %d", id), regSetKeys(rec.assets), want)
+		sameSet(t, fmt.Sprintf("connection %d", id), setKeys(rec.assets), want)
 		if a, e := rec.load(); a != active[id] || e != expired[id] {
 			t.Errorf("connection %d counts = %d active %d expired; want %d, %d", id, a, e, active[id], expired[id])
 		}
@@ -112,7 +112,7 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 		return true
 	})
 	for id, es := range conds {
-		slices.SortFunc(es, func(a, b regEntry) int { return cmp.Compare(a.seq, b.seq) })
+		slices.SortFunc(es, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
 		var want []string
 		for _, e := range es {
 			want = append(want, e.AssetID)
@@ -123,7 +123,7 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 		}
 	}
 
-	r.byExpiry.Range(func(h int64, set *regSet) bool {
+	r.byExpiry.Range(func(h int64, set *idSet) bool {
 		if _, ok := hours[h]; !ok {
 			t.Errorf("expiry hour %d indexed with %d assets but none expire then", h, set.Size())
 		}
@@ -135,7 +135,7 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 			t.Errorf("expiry hour %d missing from index", h)
 			continue
 		}
-		regSameSet(t, fmt.Sprintf("expiry hour %d", h), regSetKeys(set), want)
+		sameSet(t, fmt.Sprintf("expiry hour %d", h), setKeys(set), want)
 	}
 
 	if r.cnt != counts {
@@ -165,7 +165,7 @@ func regCheckConsistency(t testing.TB, r *Registry) {
 	}
 }
 
-func regSetKeys(s *regSet) []string {
+func setKeys(s *idSet) []string {
 	var ids []string
 	s.Range(func(id string, _ struct{}) bool {
 		ids = append(ids, id)
@@ -174,7 +174,7 @@ func regSetKeys(s *regSet) []string {
 	return ids
 }
 
-func regSameSet(t testing.TB, what string, got, want []string) {
+func sameSet(t testing.TB, what string, got, want []string) {
 	t.Helper()
 	got, want = slices.Clone(got), slices.Clone(want)
 	slices.Sort(got)
@@ -189,36 +189,36 @@ func regSameSet(t testing.TB, what string, got, want []string) {
 }
 
 func TestAssetStateString(t *testing.T) {
-	for s, want := range map[AssetState]string{
+	for s, want := range map[State]string{
 		StatePending: "PENDING", StateSubscribed: "SUBSCRIBED", StateExpired: "EXPIRED", 7: "UNKNOWN",
 	} {
 		if got := s.String(); got != want {
-			t.Errorf("AssetState(%d).String() = %q; want %q", s, got, want)
+			t.Errorf("State(%d).String() = %q; want %q", s, got, want)
 		}
 	}
 }
 
-// regWant is the expected entry of one asset after a transition; absent from the map means
+// want is the expected entry of one asset after a transition; absent from the map means
 // the asset must be unknown.
-type regWant struct {
-	state   AssetState
+type want struct {
+	state   State
 	claimed bool
 	conn    int64
 }
 
-// regFixture: market m1 has assets a1, a2; market m2 has b1, b2; added in that order.
-func regFixture(t *testing.T) *Registry {
+// fixture: market m1 has assets a1, a2; market m2 has b1, b2; added in that order.
+func fixture(t *testing.T) *Registry {
 	t.Helper()
-	r := NewRegistry()
+	r := New(nil)
 	for _, a := range []struct{ id, cond string }{{"a1", "m1"}, {"a2", "m1"}, {"b1", "m2"}, {"b2", "m2"}} {
-		if !r.Add(a.id, a.cond, regT0.Add(time.Hour)) {
+		if !r.Add(a.id, a.cond, t0.Add(time.Hour)) {
 			t.Fatalf("Add(%q) = false on an empty registry", a.id)
 		}
 	}
 	return r
 }
 
-func regExpect[T any](t *testing.T, what string, got, want T) {
+func expect[T any](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s = %v; want %v", what, got, want)
@@ -230,37 +230,37 @@ func TestRegistryTransitions(t *testing.T) {
 	tests := []struct {
 		name string
 		run  func(t *testing.T, r *Registry)
-		want map[string]regWant
+		want map[string]want
 	}{
 		{
 			name: "add",
 			run: func(t *testing.T, r *Registry) {
-				regExpect(t, `Add("a1") again`, r.Add("a1", "m9", time.Time{}), false)
-				regExpect(t, `Add("")`, r.Add("", "m1", time.Time{}), false)
+				expect(t, `Add("a1") again`, r.Add("a1", "m9", time.Time{}), false)
+				expect(t, `Add("")`, r.Add("", "m1", time.Time{}), false)
 			},
-			want: map[string]regWant{"a1": {pend, false, 0}, "a2": {pend, false, 0}, "b1": {pend, false, 0}, "b2": {pend, false, 0}},
+			want: map[string]want{"a1": {pend, false, 0}, "a2": {pend, false, 0}, "b1": {pend, false, 0}, "b2": {pend, false, 0}},
 		},
 		{
 			name: "take pending oldest first, never twice",
 			run: func(t *testing.T, r *Registry) {
-				regExpect(t, "TakePending(3)", r.TakePending(3), []string{"a1", "a2", "b1"})
-				regExpect(t, "TakePending(3) again", r.TakePending(3), []string{"b2"})
-				regExpect(t, "TakePending(3) when all claimed", r.TakePending(3), []string(nil))
-				regExpect(t, "TakePending(0)", r.TakePending(0), []string(nil))
+				expect(t, "TakePending(3)", r.TakePending(3), []string{"a1", "a2", "b1"})
+				expect(t, "TakePending(3) again", r.TakePending(3), []string{"b2"})
+				expect(t, "TakePending(3) when all claimed", r.TakePending(3), []string(nil))
+				expect(t, "TakePending(0)", r.TakePending(0), []string(nil))
 			},
-			want: map[string]regWant{"a1": {pend, true, 0}, "a2": {pend, true, 0}, "b1": {pend, true, 0}, "b2": {pend, true, 0}},
+			want: map[string]want{"a1": {pend, true, 0}, "a2": {pend, true, 0}, "b1": {pend, true, 0}, "b2": {pend, true, 0}},
 		},
 		{
 			name: "return pending keeps the original order",
 			run: func(t *testing.T, r *Registry) {
-				regExpect(t, "TakePending(4)", r.TakePending(4), []string{"a1", "a2", "b1", "b2"})
+				expect(t, "TakePending(4)", r.TakePending(4), []string{"a1", "a2", "b1", "b2"})
 				r.ReturnPending([]string{"b2", "a1", "zz"})
-				regExpect(t, "TakePending(1)", r.TakePending(1), []string{"a1"})
+				expect(t, "TakePending(1)", r.TakePending(1), []string{"a1"})
 				r.ReturnPending([]string{"a1", "a1"})
-				regExpect(t, "TakePending(4)", r.TakePending(4), []string{"a1", "b2"})
+				expect(t, "TakePending(4)", r.TakePending(4), []string{"a1", "b2"})
 				r.ReturnPending([]string{"b1"})
 			},
-			want: map[string]regWant{"a1": {pend, true, 0}, "a2": {pend, true, 0}, "b1": {pend, false, 0}, "b2": {pend, true, 0}},
+			want: map[string]want{"a1": {pend, true, 0}, "a2": {pend, true, 0}, "b1": {pend, false, 0}, "b2": {pend, true, 0}},
 		},
 		{
 			name: "mark subscribed from claimed and unclaimed pending",
@@ -270,97 +270,97 @@ func TestRegistryTransitions(t *testing.T) {
 				r.MarkSubscribed([]string{"b1", "zz"}, 8)
 				r.MarkSubscribed([]string{"a1", "b1"}, 9) // already subscribed: no move
 				r.MarkSubscribed([]string{"b2"}, 0)       // 0 is no connection
-				regExpect(t, "TakePending(4)", r.TakePending(4), []string{"b2"})
+				expect(t, "TakePending(4)", r.TakePending(4), []string{"b2"})
 			},
-			want: map[string]regWant{"a1": {sub, false, 7}, "a2": {sub, false, 7}, "b1": {sub, false, 8}, "b2": {pend, true, 0}},
+			want: map[string]want{"a1": {sub, false, 7}, "a2": {sub, false, 7}, "b1": {sub, false, 8}, "b2": {pend, true, 0}},
 		},
 		{
 			name: "mark expired from every state",
 			run: func(t *testing.T, r *Registry) {
 				r.MarkSubscribed([]string{"a1"}, 7)
-				regExpect(t, "TakePending(2)", r.TakePending(2), []string{"a2", "b1"})
-				r.MarkExpired([]string{"a1", "a2", "b2", "zz"}, regT0)
+				expect(t, "TakePending(2)", r.TakePending(2), []string{"a2", "b1"})
+				r.MarkExpired([]string{"a1", "a2", "b2", "zz"}, t0)
 				r.MarkSubscribed([]string{"a2"}, 7) // expired while the subscription was in flight
 				r.ReturnPending([]string{"a2"})
-				regExpect(t, "TakePending(4)", r.TakePending(4), []string(nil))
-				r.MarkExpired([]string{"a1"}, regT0.Add(time.Hour)) // keeps the first ExpiredAt
+				expect(t, "TakePending(4)", r.TakePending(4), []string(nil))
+				r.MarkExpired([]string{"a1"}, t0.Add(time.Hour)) // keeps the first ExpiredAt
 				e, _ := r.Get("a1")
-				regExpect(t, "a1 ExpiredAt", e.ExpiredAt, regT0)
-				regExpect(t, `re-Add("a1")`, r.Add("a1", "m1", time.Time{}), false)
+				expect(t, "a1 ExpiredAt", e.ExpiredAt, t0)
+				expect(t, `re-Add("a1")`, r.Add("a1", "m1", time.Time{}), false)
 			},
-			want: map[string]regWant{"a1": {exp, false, 7}, "a2": {exp, false, 0}, "b1": {pend, true, 0}, "b2": {exp, false, 0}},
+			want: map[string]want{"a1": {exp, false, 7}, "a2": {exp, false, 0}, "b1": {pend, true, 0}, "b2": {exp, false, 0}},
 		},
 		{
 			name: "mark expired condition",
 			run: func(t *testing.T, r *Registry) {
-				r.MarkExpired([]string{"a2"}, regT0)
-				regExpect(t, `MarkExpiredCondition("m1")`, r.MarkExpiredCondition("m1", regT0), []string{"a1"})
-				regExpect(t, `MarkExpiredCondition("m3")`, r.MarkExpiredCondition("m3", regT0), []string(nil))
+				r.MarkExpired([]string{"a2"}, t0)
+				expect(t, `MarkExpiredCondition("m1")`, r.MarkExpiredCondition("m1", t0), []string{"a1"})
+				expect(t, `MarkExpiredCondition("m3")`, r.MarkExpiredCondition("m3", t0), []string(nil))
 			},
-			want: map[string]regWant{"a1": {exp, false, 0}, "a2": {exp, false, 0}, "b1": {pend, false, 0}, "b2": {pend, false, 0}},
+			want: map[string]want{"a1": {exp, false, 0}, "a2": {exp, false, 0}, "b1": {pend, false, 0}, "b2": {pend, false, 0}},
 		},
 		{
 			name: "reassign only from the current connection",
 			run: func(t *testing.T, r *Registry) {
 				r.MarkSubscribed([]string{"a1", "a2"}, 7)
 				r.MarkSubscribed([]string{"b1"}, 8)
-				r.MarkExpired([]string{"a2"}, regT0)
-				regExpect(t, "Reassign(a1, 7, 9)", r.Reassign("a1", 7, 9), true)
-				regExpect(t, "Reassign(a1, 7, 9) again", r.Reassign("a1", 7, 9), false)
-				regExpect(t, "Reassign(a1, 9, 9)", r.Reassign("a1", 9, 9), true)
-				regExpect(t, "Reassign(a2 expired)", r.Reassign("a2", 7, 9), false)
-				regExpect(t, "Reassign(b1, 8, 0)", r.Reassign("b1", 8, 0), false)
-				regExpect(t, "Reassign(b2 pending)", r.Reassign("b2", 0, 9), false)
-				regExpect(t, "Reassign(unknown)", r.Reassign("zz", 7, 9), false)
+				r.MarkExpired([]string{"a2"}, t0)
+				expect(t, "Reassign(a1, 7, 9)", r.Reassign("a1", 7, 9), true)
+				expect(t, "Reassign(a1, 7, 9) again", r.Reassign("a1", 7, 9), false)
+				expect(t, "Reassign(a1, 9, 9)", r.Reassign("a1", 9, 9), true)
+				expect(t, "Reassign(a2 expired)", r.Reassign("a2", 7, 9), false)
+				expect(t, "Reassign(b1, 8, 0)", r.Reassign("b1", 8, 0), false)
+				expect(t, "Reassign(b2 pending)", r.Reassign("b2", 0, 9), false)
+				expect(t, "Reassign(unknown)", r.Reassign("zz", 7, 9), false)
 			},
-			want: map[string]regWant{"a1": {sub, false, 9}, "a2": {exp, false, 7}, "b1": {sub, false, 8}, "b2": {pend, false, 0}},
+			want: map[string]want{"a1": {sub, false, 9}, "a2": {exp, false, 7}, "b1": {sub, false, 8}, "b2": {pend, false, 0}},
 		},
 		{
 			name: "remove connection",
 			run: func(t *testing.T, r *Registry) {
 				r.MarkSubscribed([]string{"b1", "a1", "a2"}, 7)
 				r.MarkSubscribed([]string{"b2"}, 8)
-				r.MarkExpired([]string{"a2"}, regT0)
-				regExpect(t, "RemoveConnection(7)", r.RemoveConnection(7), []string{"a1", "b1"})
-				regExpect(t, "RemoveConnection(7) again", r.RemoveConnection(7), []string(nil))
-				regExpect(t, "ConnStats(7)", r.ConnStats(7), ConnRegStats{})
-				regExpect(t, "TakePending(1)", r.TakePending(1), []string{"a1"})
+				r.MarkExpired([]string{"a2"}, t0)
+				expect(t, "RemoveConnection(7)", r.RemoveConnection(7), []string{"a1", "b1"})
+				expect(t, "RemoveConnection(7) again", r.RemoveConnection(7), []string(nil))
+				expect(t, "ConnStats(7)", r.ConnStats(7), ConnStats{})
+				expect(t, "TakePending(1)", r.TakePending(1), []string{"a1"})
 			},
-			want: map[string]regWant{"a1": {pend, true, 0}, "a2": {exp, false, 0}, "b1": {pend, false, 0}, "b2": {sub, false, 8}},
+			want: map[string]want{"a1": {pend, true, 0}, "a2": {exp, false, 0}, "b1": {pend, false, 0}, "b2": {sub, false, 8}},
 		},
 		{
 			name: "remove, then add again as a new asset",
 			run: func(t *testing.T, r *Registry) {
 				r.MarkSubscribed([]string{"a2"}, 7)
-				r.MarkExpired([]string{"a2"}, regT0)
-				regExpect(t, `Remove("a1")`, r.Remove("a1"), true)
-				regExpect(t, `Remove("a1") again`, r.Remove("a1"), false)
-				regExpect(t, `Remove("a2")`, r.Remove("a2"), true)
-				regExpect(t, "ByCondition(m1)", r.ByCondition("m1"), []string(nil))
-				regExpect(t, `Add("a1")`, r.Add("a1", "m1", time.Time{}), true)
-				regExpect(t, "TakePending(2)", r.TakePending(2), []string{"b1", "b2"}) // a1 is now newest
+				r.MarkExpired([]string{"a2"}, t0)
+				expect(t, `Remove("a1")`, r.Remove("a1"), true)
+				expect(t, `Remove("a1") again`, r.Remove("a1"), false)
+				expect(t, `Remove("a2")`, r.Remove("a2"), true)
+				expect(t, "ByCondition(m1)", r.ByCondition("m1"), []string(nil))
+				expect(t, `Add("a1")`, r.Add("a1", "m1", time.Time{}), true)
+				expect(t, "TakePending(2)", r.TakePending(2), []string{"b1", "b2"}) // a1 is now newest
 			},
-			want: map[string]regWant{"a1": {pend, false, 0}, "b1": {pend, true, 0}, "b2": {pend, true, 0}},
+			want: map[string]want{"a1": {pend, false, 0}, "b1": {pend, true, 0}, "b2": {pend, true, 0}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := regFixture(t)
+			r := fixture(t)
 			tt.run(t, r)
-			regCheckConsistency(t, r)
-			regCheckWant(t, r, tt.want)
+			checkConsistency(t, r)
+			checkWant(t, r, tt.want)
 		})
 	}
 }
 
-// regCheckWant checks every reader against the expected entries.
-func regCheckWant(t *testing.T, r *Registry, want map[string]regWant) {
+// checkWant checks every reader against the expected entries.
+func checkWant(t *testing.T, r *Registry, want map[string]want) {
 	t.Helper()
 	var (
-		counts  RegistryCounts
-		byState [regStateCount][]string
+		counts  Counts
+		byState [stateCount][]string
 		byConn  = map[int64][]string{}
-		stats   = map[int64]ConnRegStats{}
+		stats   = map[int64]ConnStats{}
 		byCond  = map[string][]string{}
 	)
 	for _, id := range []string{"a1", "a2", "b1", "b2"} {
@@ -404,36 +404,36 @@ func regCheckWant(t *testing.T, r *Registry, want map[string]regWant) {
 			stats[w.conn] = s
 		}
 	}
-	regExpect(t, "Counts()", r.Counts(), counts)
-	regExpect(t, "Len()", r.Len(), counts.Total)
-	regExpect(t, "Pending()", r.Pending(), counts.Pending-counts.Claimed)
+	expect(t, "Counts()", r.Counts(), counts)
+	expect(t, "Len()", r.Len(), counts.Total)
+	expect(t, "Pending()", r.Pending(), counts.Pending-counts.Claimed)
 	for s := range byState {
-		regExpect(t, fmt.Sprintf("ByState(%v)", AssetState(s)), r.ByState(AssetState(s)), byState[s])
+		expect(t, fmt.Sprintf("ByState(%v)", State(s)), r.ByState(State(s)), byState[s])
 	}
 	conns := []int64{}
 	for c, ids := range byConn {
 		conns = append(conns, c)
-		regExpect(t, fmt.Sprintf("ByConnection(%d)", c), r.ByConnection(c), ids)
-		regExpect(t, fmt.Sprintf("ConnStats(%d)", c), r.ConnStats(c), stats[c])
+		expect(t, fmt.Sprintf("ByConnection(%d)", c), r.ByConnection(c), ids)
+		expect(t, fmt.Sprintf("ConnStats(%d)", c), r.ConnStats(c), stats[c])
 		var act []string
 		for _, id := range ids {
 			if want[id].state == StateSubscribed {
 				act = append(act, id)
 			}
 		}
-		regExpect(t, fmt.Sprintf("ActiveByConnection(%d)", c), r.ActiveByConnection(c), act)
+		expect(t, fmt.Sprintf("ActiveByConnection(%d)", c), r.ActiveByConnection(c), act)
 	}
 	slices.Sort(conns)
-	regExpect(t, "Conns()", append([]int64{}, r.Conns()...), conns)
+	expect(t, "Conns()", append([]int64{}, r.Conns()...), conns)
 	conds := []string{}
 	for prefix, cond := range map[string]string{"a": "m1", "b": "m2"} {
 		if len(byCond[prefix]) > 0 {
 			conds = append(conds, cond)
 		}
-		regExpect(t, fmt.Sprintf("ByCondition(%s)", cond), r.ByCondition(cond), byCond[prefix])
+		expect(t, fmt.Sprintf("ByCondition(%s)", cond), r.ByCondition(cond), byCond[prefix])
 	}
 	slices.Sort(conds)
-	regExpect(t, "Conditions()", append([]string{}, r.Conditions()...), conds)
+	expect(t, "Conditions()", append([]string{}, r.Conditions()...), conds)
 }
 
 func TestRegistryPollution(t *testing.T) {
@@ -444,7 +444,7 @@ func TestRegistryPollution(t *testing.T) {
 		{0, 0, 0}, {4, 0, 0}, {3, 1, 0.25}, {7, 3, 0.3}, {1, 2, 2.0 / 3}, {0, 2, 1},
 	}
 	for _, tt := range tests {
-		r := NewRegistry()
+		r := New(nil)
 		var ids []string
 		for i := range tt.active + tt.expired {
 			id := fmt.Sprint("x", i)
@@ -452,53 +452,53 @@ func TestRegistryPollution(t *testing.T) {
 			ids = append(ids, id)
 		}
 		r.MarkSubscribed(ids, 5)
-		r.MarkExpired(ids[:tt.expired], regT0)
-		want := ConnRegStats{Total: tt.active + tt.expired, Active: tt.active, Expired: tt.expired, Pollution: tt.want}
+		r.MarkExpired(ids[:tt.expired], t0)
+		want := ConnStats{Total: tt.active + tt.expired, Active: tt.active, Expired: tt.expired, Pollution: tt.want}
 		if got := r.ConnStats(5); got != want {
 			t.Errorf("%d active, %d expired: ConnStats = %+v; want %+v", tt.active, tt.expired, got, want)
 		}
-		regCheckConsistency(t, r)
+		checkConsistency(t, r)
 	}
 }
 
 func TestRegistryExpiringBefore(t *testing.T) {
-	r := NewRegistry()
+	r := New(nil)
 	add := map[string]time.Time{
-		"late":    regT0.Add(48 * time.Hour),
-		"same1":   regT0.Add(-time.Minute),
-		"same0":   regT0.Add(-time.Minute),
-		"exact":   regT0,                        // not before t
-		"inhour":  regT0.Add(-30 * time.Second), // same hour bucket as t
-		"early":   regT0.Add(-5 * time.Hour),
+		"late":    t0.Add(48 * time.Hour),
+		"same1":   t0.Add(-time.Minute),
+		"same0":   t0.Add(-time.Minute),
+		"exact":   t0,                        // not before t
+		"inhour":  t0.Add(-30 * time.Second), // same hour bucket as t
+		"early":   t0.Add(-5 * time.Hour),
 		"never":   {},
-		"expired": regT0.Add(-10 * time.Hour),
-		"subbed":  regT0.Add(-2 * time.Hour),
+		"expired": t0.Add(-10 * time.Hour),
+		"subbed":  t0.Add(-2 * time.Hour),
 		"prehist": time.Date(1960, 1, 1, 0, 0, 1, 0, time.UTC), // negative Unix time
 	}
 	for id, exp := range add {
 		r.Add(id, "m-"+id, exp)
 	}
-	r.MarkExpired([]string{"expired"}, regT0)
+	r.MarkExpired([]string{"expired"}, t0)
 	r.MarkSubscribed([]string{"subbed"}, 3)
 
-	regExpect(t, "ExpiringBefore(t0)", r.ExpiringBefore(regT0),
+	expect(t, "ExpiringBefore(t0)", r.ExpiringBefore(t0),
 		[]string{"prehist", "early", "subbed", "same0", "same1", "inhour"})
-	regExpect(t, "ExpiringBefore(t0-5h)", r.ExpiringBefore(regT0.Add(-5*time.Hour)), []string{"prehist"})
-	regExpect(t, "ExpiringBefore(1900)", r.ExpiringBefore(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)), []string(nil))
-	regExpect(t, "len(ExpiringBefore(t0+1y))", len(r.ExpiringBefore(regT0.AddDate(1, 0, 0))), len(add)-2)
+	expect(t, "ExpiringBefore(t0-5h)", r.ExpiringBefore(t0.Add(-5*time.Hour)), []string{"prehist"})
+	expect(t, "ExpiringBefore(1900)", r.ExpiringBefore(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)), []string(nil))
+	expect(t, "len(ExpiringBefore(t0+1y))", len(r.ExpiringBefore(t0.AddDate(1, 0, 0))), len(add)-2)
 
-	r.MarkExpired(r.ExpiringBefore(regT0), regT0.Add(time.Minute))
-	regExpect(t, "ExpiringBefore(t0) after expiring them", r.ExpiringBefore(regT0), []string(nil))
-	regExpect(t, "ExpiredBefore(t0+1m)", r.ExpiredBefore(regT0.Add(time.Minute)), []string{"expired"})
-	regExpect(t, "len(ExpiredBefore(t0+2m))", len(r.ExpiredBefore(regT0.Add(2*time.Minute))), 7)
-	regExpect(t, "ConnStats(3)", r.ConnStats(3), ConnRegStats{Total: 1, Expired: 1, Pollution: 1})
-	regCheckConsistency(t, r)
+	r.MarkExpired(r.ExpiringBefore(t0), t0.Add(time.Minute))
+	expect(t, "ExpiringBefore(t0) after expiring them", r.ExpiringBefore(t0), []string(nil))
+	expect(t, "ExpiredBefore(t0+1m)", r.ExpiredBefore(t0.Add(time.Minute)), []string{"expired"})
+	expect(t, "len(ExpiredBefore(t0+2m))", len(r.ExpiredBefore(t0.Add(2*time.Minute))), 7)
+	expect(t, "ConnStats(3)", r.ConnStats(3), ConnStats{Total: 1, Expired: 1, Pollution: 1})
+	checkConsistency(t, r)
 
-	for _, id := range r.ExpiredBefore(regT0.Add(time.Hour)) {
+	for _, id := range r.ExpiredBefore(t0.Add(time.Hour)) {
 		r.Remove(id)
 	}
-	regExpect(t, "Counts() after cleanup", r.Counts(), RegistryCounts{Total: 3, Pending: 3})
-	regCheckConsistency(t, r)
+	expect(t, "Counts() after cleanup", r.Counts(), Counts{Total: 3, Pending: 3})
+	checkConsistency(t, r)
 }
 
 func TestRegistryHourBuckets(t *testing.T) {
@@ -509,14 +509,14 @@ func TestRegistryHourBuckets(t *testing.T) {
 		{time.Unix(0, 0), 0}, {time.Unix(3599, 999), 0}, {time.Unix(3600, 0), 1},
 		{time.Unix(-1, 0), -1}, {time.Unix(-3600, 0), -1}, {time.Unix(-3601, 0), -2},
 	} {
-		if got := regHour(tt.t); got != tt.want {
-			t.Errorf("regHour(%d) = %d; want %d", tt.t.Unix(), got, tt.want)
+		if got := hourOf(tt.t); got != tt.want {
+			t.Errorf("hourOf(%d) = %d; want %d", tt.t.Unix(), got, tt.want)
 		}
 	}
 }
 
 func TestRegistryUpdated(t *testing.T) {
-	r := NewRegistry()
+	r := New(nil)
 	signalled := func() bool {
 		select {
 		case <-r.Updated():
@@ -525,25 +525,25 @@ func TestRegistryUpdated(t *testing.T) {
 			return false
 		}
 	}
-	regExpect(t, "signal on a new registry", signalled(), false)
+	expect(t, "signal on a new registry", signalled(), false)
 	r.Add("a", "m", time.Time{})
 	r.Add("b", "m", time.Time{})
-	regExpect(t, "signal after Add", signalled(), true)
-	regExpect(t, "second signal (coalesced)", signalled(), false)
+	expect(t, "signal after Add", signalled(), true)
+	expect(t, "second signal (coalesced)", signalled(), false)
 	ids := r.TakePending(2)
-	regExpect(t, "signal after TakePending", signalled(), false)
+	expect(t, "signal after TakePending", signalled(), false)
 	r.ReturnPending(ids[:1])
-	regExpect(t, "signal after ReturnPending", signalled(), true)
+	expect(t, "signal after ReturnPending", signalled(), true)
 	r.MarkSubscribed(ids, 1)
-	r.MarkExpired([]string{"b"}, regT0)
-	regExpect(t, "signal after MarkSubscribed/MarkExpired", signalled(), false)
+	r.MarkExpired([]string{"b"}, t0)
+	expect(t, "signal after MarkSubscribed/MarkExpired", signalled(), false)
 	r.RemoveConnection(1)
-	regExpect(t, "signal after RemoveConnection", signalled(), true)
-	regExpect(t, "Pending()", r.Pending(), 1)
+	expect(t, "signal after RemoveConnection", signalled(), true)
+	expect(t, "Pending()", r.Pending(), 1)
 }
 
 func TestRegistrySubscribedAtAndRange(t *testing.T) {
-	r := regFixture(t)
+	r := fixture(t)
 	before := time.Now()
 	r.MarkSubscribed([]string{"a1"}, 1)
 	r.Reassign("a1", 1, 2)
@@ -557,15 +557,15 @@ func TestRegistrySubscribedAtAndRange(t *testing.T) {
 		t.Errorf("SubscribedAt after RemoveConnection = %v; want zero", e.SubscribedAt)
 	}
 	var seen []string
-	r.Range(func(e AssetEntry) bool {
+	r.Range(func(e Entry) bool {
 		seen = append(seen, e.AssetID)
 		return true
 	})
 	slices.Sort(seen)
-	regExpect(t, "Range", seen, []string{"a1", "a2", "b1", "b2"})
+	expect(t, "Range", seen, []string{"a1", "a2", "b1", "b2"})
 	n := 0
-	r.Range(func(AssetEntry) bool { n++; return false })
-	regExpect(t, "Range stopped after", n, 1)
+	r.Range(func(Entry) bool { n++; return false })
+	expect(t, "Range stopped after", n, 1)
 }
 
 // TestRegistryStress runs the control plane's writers (pool takes and subscribes, recycler
@@ -577,7 +577,7 @@ func TestRegistryStress(t *testing.T) {
 	if testing.Short() {
 		markets = 2_000
 	}
-	r := NewRegistry()
+	r := New(nil)
 	var (
 		stop    atomic.Bool
 		nErr    atomic.Int64
@@ -677,7 +677,7 @@ func TestRegistryStress(t *testing.T) {
 					fail("ByConnection(%d) not sorted and unique: %d ids", conn, len(ids))
 				}
 				if rng.IntN(50) == 0 {
-					r.ExpiringBefore(regT0.Add(time.Duration(rng.IntN(markets)) * time.Minute))
+					r.ExpiringBefore(t0.Add(time.Duration(rng.IntN(markets)) * time.Minute))
 				}
 			}
 		})
@@ -687,10 +687,10 @@ func TestRegistryStress(t *testing.T) {
 	// virtual clock (and some by resolution), remove expired ones after a grace period.
 	removed := map[string]bool{}
 	added := 0
-	clock := regT0
+	clock := t0
 	for m := 0; m < markets; m++ {
 		for _, side := range []byte("yn") {
-			if !r.Add(asset(m, side), fmt.Sprint("c", m), regT0.Add(time.Duration(m)*time.Minute)) {
+			if !r.Add(asset(m, side), fmt.Sprint("c", m), t0.Add(time.Duration(m)*time.Minute)) {
 				t.Fatalf("Add(%s) = false for a new asset", asset(m, side))
 			}
 			added++
@@ -721,7 +721,7 @@ func TestRegistryStress(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 
-	regCheckConsistency(t, r)
+	checkConsistency(t, r)
 	c := r.Counts()
 	if want := added - len(removed); c.Total != want {
 		t.Errorf("Counts().Total = %d; want %d added - %d removed", c.Total, added, len(removed))
@@ -749,7 +749,7 @@ func TestRegistryStress(t *testing.T) {
 			t.Fatalf("final TakePending out of add order at %d: %s before %s", i, ids[i-1], ids[i])
 		}
 	}
-	regCheckConsistency(t, r)
+	checkConsistency(t, r)
 	if claims.Load() < int64(added) || subs.Load() == 0 || moves.Load() == 0 || reads.Load() == 0 || len(removed) == 0 || c.Expired == 0 {
 		t.Errorf("stress did not exercise every path: claims %d (added %d), subscribed %d, moves %d, reads %d, removed %d, expired %d",
 			claims.Load(), added, subs.Load(), moves.Load(), reads.Load(), len(removed), c.Expired)
@@ -758,19 +758,19 @@ func TestRegistryStress(t *testing.T) {
 		added, claims.Load(), subs.Load(), moves.Load(), reads.Load(), len(removed), c)
 }
 
-func regBenchRegistry(b *testing.B, n int) (*Registry, []string) {
+func benchRegistry(b *testing.B, n int) (*Registry, []string) {
 	b.Helper()
-	r := NewRegistry()
+	r := New(nil)
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("%077d", i) // asset ids are 77-digit decimals
-		r.Add(ids[i], fmt.Sprint("c", i/2), regT0.Add(time.Duration(i)*time.Minute))
+		r.Add(ids[i], fmt.Sprint("c", i/2), t0.Add(time.Duration(i)*time.Minute))
 	}
 	return r, ids
 }
 
 func BenchmarkRegistryGet(b *testing.B) {
-	r, ids := regBenchRegistry(b, 20_000)
+	r, ids := benchRegistry(b, 20_000)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := rand.IntN(len(ids))
@@ -786,10 +786,10 @@ func BenchmarkRegistryGet(b *testing.B) {
 }
 
 func BenchmarkRegistryConnStats(b *testing.B) {
-	r, ids := regBenchRegistry(b, 20_000)
+	r, ids := benchRegistry(b, 20_000)
 	for c := range 100 {
 		r.MarkSubscribed(ids[c*200:(c+1)*200], int64(c+1))
-		r.MarkExpired(ids[c*200:c*200+30], regT0)
+		r.MarkExpired(ids[c*200:c*200+30], t0)
 	}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -807,7 +807,7 @@ func BenchmarkRegistryConnStats(b *testing.B) {
 // assets and mark them subscribed. ns/asset divides by the batch.
 func BenchmarkRegistryTakeSubscribe(b *testing.B) {
 	const batch, conns = 200, 100
-	r, _ := regBenchRegistry(b, batch*conns)
+	r, _ := benchRegistry(b, batch*conns)
 	b.ReportAllocs()
 	conn := int64(0)
 	for b.Loop() {
