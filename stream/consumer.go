@@ -207,11 +207,11 @@ func (c *Consumer) Start(ctx context.Context) error {
 	} else {
 		c.filter = []string{AllSubjects(c.cfg.Prefix)}
 	}
+	c.log.Info("stream consumer starting", "prefix", c.cfg.Prefix, "lookback", c.cfg.Lookback,
+		"assets", len(c.assets), "markets", len(c.market), "books_known", len(c.candidates))
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go c.run(runCtx, start)
-	c.log.Info("stream consumer started", "prefix", c.cfg.Prefix, "lookback", c.cfg.Lookback,
-		"assets", len(c.assets), "markets", len(c.market), "books_known", len(c.candidates))
 	return nil
 }
 
