@@ -17,7 +17,7 @@ import (
 	"github.com/polyfeed/polyfeed/internal/streamtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, streamtest.IgnoreServerGoroutines()) }
 
 // syncBuffer is a bytes.Buffer the watcher writes and the test reads.
 type syncBuffer struct {

@@ -68,8 +68,24 @@ func (p *Publisher) Epoch(asset string) int64 { return p.assets[asset].epoch }
 // Seq reports an asset's last seq.
 func (p *Publisher) Seq(asset string) int64 { return p.assets[asset].seq }
 
-// Skip uses up one seq without publishing, as a publisher that failed to publish does.
-func (p *Publisher) Skip(asset string) { p.assets[asset].seq++ }
+// Lose applies changes to the true book and uses up their seq without publishing,
+// as a publisher that failed to publish a delta does: consumers see a gap, and their
+// book lacks the changes until the next book.
+func (p *Publisher) Lose(asset string, changes ...Change) {
+	a := p.assets[asset]
+	for _, c := range changes {
+		levels := a.asks
+		if c.Buy {
+			levels = a.bids
+		}
+		if c.Size == 0 {
+			delete(levels, c.Price)
+		} else {
+			levels[c.Price] = c.Size
+		}
+	}
+	a.seq++
+}
 
 // Book publishes the whole book (valid true).
 func (p *Publisher) Book(asset string) { p.book(asset, true) }

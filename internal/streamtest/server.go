@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
 )
 
 // Server is an in-process nats-server with JetStream on a random loopback port and a
@@ -130,4 +131,11 @@ func CreateStreams(t testing.TB, nc *nats.Conn, prefix string) (events, books je
 		t.Fatalf("cannot create books stream: %v", err)
 	}
 	return events, books
+}
+
+// IgnoreServerGoroutines is the goleak option for the one goroutine nats-server may
+// leave behind after Shutdown: a stream source's consumer setup waits up to 30 s for
+// its reply without watching for shutdown (nats-server v2.15, server/stream.go).
+func IgnoreServerGoroutines() goleak.Option {
+	return goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*stream).trySetupSourceConsumer.func3")
 }
