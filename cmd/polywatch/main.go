@@ -73,8 +73,8 @@ func (l listFlag) Set(s string) error {
 	return nil
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
-	var o options
+// newFlagSet defines polywatch's flags over o.
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("polywatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "nats-url", "nats://127.0.0.1:4222", "NATS server URL(s), comma-separated")
@@ -89,6 +89,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		fmt.Fprintln(fs.Output(), "polywatch: watch polyfeed's order books over NATS (no asset or market: all).\n\nFlags:")
 		fs.PrintDefaults()
 	}
+	return fs
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := newFlagSet(&o, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -130,15 +136,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		out = newView(stdout, o.rows)
 	}
-	c, err := stream.New(stream.Config{
+	c, err := start(ctx, stream.Config{
 		Conn: nc, Prefix: o.prefix, Assets: o.assets, Markets: o.markets,
 		Lookback: o.lookback, Handler: out.update, Logger: log,
-	})
+	}, stderr)
 	if err != nil {
 		return err
 	}
-	if err := c.Start(ctx); err != nil {
-		return err
+	if c == nil {
+		return nil // interrupted while waiting for the stream
 	}
 	defer c.Close()
 	if o.json {
@@ -153,6 +159,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return nil
 		case <-t.C:
 			out.(*view).render(time.Now(), c.Stats())
+		}
+	}
+}
+
+// start starts a consumer, waiting (and saying so once) while the stream does not
+// exist yet or the server cannot be reached: polywatch may start before polyfeed. It
+// returns nil, nil if ctx ends first.
+func start(ctx context.Context, cfg stream.Config, stderr io.Writer) (*stream.Consumer, error) {
+	said := false
+	for {
+		c, err := stream.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = c.Start(sctx)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if !said {
+			fmt.Fprintf(stderr, "polywatch: waiting for the stream (%v)\n", err)
+			said = true
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil
+		case <-t.C:
 		}
 	}
 }

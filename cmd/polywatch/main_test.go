@@ -128,3 +128,45 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveView runs the terminal view against a real in-process server started after
+// polywatch (it waits for the stream) and checks that the table shows the true top
+// of book, the spread and the state.
+func TestLiveView(t *testing.T) {
+	srv := streamtest.StartServer(t)
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--nats-url", srv.URL(), "--refresh", "20ms"}, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	}()
+	checkFor(t, 10*time.Second, func() error {
+		if !strings.Contains(stderr.String(), "waiting for the stream") {
+			return errors.New("polywatch did not say it waits for the stream")
+		}
+		return nil
+	})
+	nc := srv.Connect(t)
+	streamtest.CreateStreams(t, nc, "polyfeed")
+	pub := streamtest.NewPublisher(t, nc, "polyfeed")
+	pub.Add("asset-one", "m", 1)
+	pub.Delta("asset-one", streamtest.Change{Buy: true, Price: 480, Size: 3000}, streamtest.Change{Buy: false, Price: 520, Size: 2500})
+	pub.Book("asset-one")
+	pub.Trade("asset-one", 500, 100, true)
+	checkFor(t, 20*time.Second, func() error {
+		out := stdout.String()
+		frame := out[strings.LastIndex(out, "\x1b[H")+1:]
+		for _, want := range []string{"asset-one", "live", "0.48 x 30", "0.52 x 25", "0.04", "BUY 0.5 x 1"} {
+			if !strings.Contains(frame, want) {
+				return fmt.Errorf("view lacks %q:\n%s", want, frame)
+			}
+		}
+		return nil
+	})
+}
