@@ -40,13 +40,16 @@
 //     every 60 s, so the market closed or its publisher is gone. After the replay an
 //     asset with no book fetches one at its first message.
 //   - A book from <PREFIX>_BOOKS repairs an asset only if its epoch is higher than the
-//     highest seen, or equal with seq >= need-1, where need is the seq of the newest
-//     message seen since the asset went out of sync. A book ahead of the stream is
-//     fine: messages with seq <= the book's are then ignored as old. A book that is too
-//     old counts as a ResyncMiss; the asset stays Syncing and fetches again at most
-//     once per RefetchEvery (1 s), driven by its next message, until a book repairs it.
-//   - A book of the current epoch is applied whatever its seq, unless its seq is at or
-//     below the last applied (a duplicate or an older book): a book is the whole state.
+//     highest seen, or equal with seq >= high-1, where high is the highest seq seen in
+//     that epoch (the message that revealed the gap, typically). A book ahead of the
+//     stream is fine: messages with seq <= the book's are then ignored as old. A book
+//     that is too old counts as a ResyncMiss; the asset stays Syncing and fetches again
+//     at most once per RefetchEvery (1 s), driven by its next message, until a book
+//     repairs it.
+//   - A book of the current epoch is applied whatever its seq (a book is the whole
+//     state, so it also ends a gap), unless its seq is below the highest seen in the
+//     epoch, or equal to the last applied: it is then old or a duplicate and ignored,
+//     so a book never moves backwards.
 //   - Messages with seq at or below the last applied are duplicates: ignored, not a gap.
 //   - A status live changes nothing: only a valid book ends Stale. Closed is not sticky
 //     against a later book (the contract says none comes).

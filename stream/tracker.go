@@ -23,9 +23,10 @@ type asset struct {
 	synced bool
 	// hadBook: some book was ever applied (from either stream).
 	hadBook bool
-	// need is the seq (in epoch) of the newest message seen while not synced: a
-	// book from the books stream repairs the asset only if it reaches need-1.
-	need      int64
+	// high is the highest seq seen in epoch, applied or not. A book below it is
+	// old (it would move the book backwards); a book from the books stream repairs
+	// an out-of-sync asset only if it reaches high-1.
+	high      int64
 	nextFetch time.Time
 }
 
@@ -62,7 +63,7 @@ func (t *tracker) handle(m *Message, now time.Time) verdict {
 			t.c.epochChanges.Add(1)
 		}
 		a.epoch = m.Epoch
-		a.need = 0
+		a.high = 0
 		a.nextFetch = time.Time{}
 		if a.synced {
 			a.synced = false
@@ -70,8 +71,12 @@ func (t *tracker) handle(m *Message, now time.Time) verdict {
 			v.changed = true
 		}
 	}
+	old := m.Seq < a.high || a.synced && m.Seq == a.high
+	if m.Seq > a.high {
+		a.high = m.Seq
+	}
 	if m.Type == TypeBook {
-		if a.synced && m.Seq <= a.book.Seq {
+		if old {
 			t.c.ignored.Add(1)
 			return v
 		}
@@ -100,7 +105,6 @@ func (t *tracker) handle(m *Message, now time.Time) verdict {
 		if !a.book.bestMatches(m) {
 			t.c.mismatches.Add(1)
 			t.desync(a, "best price mismatch")
-			a.need = m.Seq + 1 // this message is applied but untrusted: need a later book
 			v.changed = true
 			return t.unsynced(a, m, now, v)
 		}
@@ -131,9 +135,6 @@ func (t *tracker) handle(m *Message, now time.Time) verdict {
 // fetch from the books stream at most once per refetchEvery. With a fetch the
 // consumer, not handle, decides whether the message ends up applied or ignored.
 func (t *tracker) unsynced(a *asset, m *Message, now time.Time, v verdict) verdict {
-	if m.Seq > a.need {
-		a.need = m.Seq
-	}
 	if !a.hadBook && !t.live || now.Before(a.nextFetch) {
 		t.c.ignored.Add(1)
 		return v
@@ -151,7 +152,7 @@ func (t *tracker) desync(a *asset, reason string) {
 func (t *tracker) applyBook(a *asset, m *Message) {
 	a.book.reset(m)
 	a.synced, a.hadBook = true, true
-	a.need = 0
+	a.high = max(a.high, m.Seq)
 	a.nextFetch = time.Time{}
 	if m.Valid {
 		a.book.State, a.book.Reason = Live, ""
@@ -164,20 +165,22 @@ func (t *tracker) applyBook(a *asset, m *Message) {
 
 // offer gives an unsynced asset a book from the books stream. It is taken when it is
 // of a higher epoch, or of the same epoch and reaches the newest message seen
-// (need-1), so that message and the ones after it apply on top.
+// (high-1), so that message and the ones after it apply on top.
 func (t *tracker) offer(a *asset, m *Message) bool {
 	if a.synced {
 		return false
 	}
-	ok := m.Epoch > a.epoch || m.Epoch == a.epoch && m.Seq >= a.need-1
+	ok := m.Epoch > a.epoch || m.Epoch == a.epoch && m.Seq >= a.high-1
 	if !ok {
 		t.c.resyncMisses.Add(1)
 		return false
 	}
-	if a.epoch != 0 && m.Epoch > a.epoch {
-		t.c.epochChanges.Add(1)
+	if m.Epoch > a.epoch {
+		if a.epoch != 0 {
+			t.c.epochChanges.Add(1)
+		}
+		a.epoch, a.high = m.Epoch, 0
 	}
-	a.epoch = m.Epoch
 	t.applyBook(a, m)
 	t.c.resyncs.Add(1)
 	return true

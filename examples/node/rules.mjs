@@ -184,7 +184,7 @@ export class Tracker {
   get(asset, market) {
     let a = this.assets.get(asset);
     if (!a) {
-      a = { book: new Book(asset, market), epoch: 0, synced: false, hadBook: false, need: 0, nextFetch: 0 };
+      a = { book: new Book(asset, market), epoch: 0, synced: false, hadBook: false, high: 0, nextFetch: 0 };
       this.assets.set(asset, a);
     }
     return a;
@@ -201,15 +201,19 @@ export class Tracker {
     if (m.epoch > a.epoch) {
       if (a.epoch !== 0) this.stats.epochChanges++;
       a.epoch = m.epoch;
-      a.need = 0;
+      a.high = 0;
       a.nextFetch = 0;
       if (a.synced) {
         this.desync(a, "new epoch");
         v.changed = true;
       }
     }
+    // high is the highest seq seen in the epoch: a book below it is old and would move
+    // the book backwards; a book from the books stream must reach high - 1.
+    const old = m.seq < a.high || (a.synced && m.seq === a.high);
+    if (m.seq > a.high) a.high = m.seq;
     if (m.type === "book") {
-      if (a.synced && m.seq <= a.book.seq) {
+      if (old) {
         this.stats.ignored++;
         return v;
       }
@@ -235,7 +239,6 @@ export class Tracker {
         if (b.best("BUY") !== m.bestBid || b.best("SELL") !== m.bestAsk) {
           this.stats.mismatches++;
           this.desync(a, "best price mismatch");
-          a.need = m.seq + 1;
           v.changed = true;
           return this.unsynced(a, m, now, v);
         }
@@ -266,7 +269,6 @@ export class Tracker {
   }
 
   unsynced(a, m, now, v) {
-    if (m.seq > a.need) a.need = m.seq;
     if ((!a.hadBook && !this.live) || now < a.nextFetch) {
       this.stats.ignored++;
       return v;
@@ -286,7 +288,7 @@ export class Tracker {
     a.book.reset(m);
     a.synced = true;
     a.hadBook = true;
-    a.need = 0;
+    a.high = Math.max(a.high, m.seq);
     a.nextFetch = 0;
     if (m.valid) {
       a.book.state = "live";
@@ -302,12 +304,15 @@ export class Tracker {
   /** offer gives an unsynced asset a book from the books stream; true if taken. */
   offer(a, m) {
     if (a.synced) return false;
-    if (!(m.epoch > a.epoch || (m.epoch === a.epoch && m.seq >= a.need - 1))) {
+    if (!(m.epoch > a.epoch || (m.epoch === a.epoch && m.seq >= a.high - 1))) {
       this.stats.resyncMisses++;
       return false;
     }
-    if (a.epoch !== 0 && m.epoch > a.epoch) this.stats.epochChanges++;
-    a.epoch = m.epoch;
+    if (m.epoch > a.epoch) {
+      if (a.epoch !== 0) this.stats.epochChanges++;
+      a.epoch = m.epoch;
+      a.high = 0;
+    }
     this.applyBook(a, m);
     this.stats.resyncs++;
     return true;
