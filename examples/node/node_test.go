@@ -67,6 +67,19 @@ func levels(ls []stream.Level) [][2]string {
 	return out
 }
 
+// TestNodeRules runs the Node example's unit tests (node --test): decimals, the golden
+// messages of stream/testdata/v1, and the rules.
+func TestNodeRules(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not on PATH; the Node example is not checked (CI installs it: .ci/run)")
+	}
+	out, err := exec.Command(nodeBin, "--test", "rules.test.mjs").CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+}
+
 // TestNodeConsumerMatchesGo: history with a withheld stretch (resync from the books
 // stream) and an epoch change, then live traffic with a gap, a stale asset and another
 // epoch change. The Node consumer joins late like the Go one and must end with the
