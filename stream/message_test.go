@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/polyfeed/polyfeed/engine/fixed"
 )
@@ -141,4 +142,48 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeDocExamples decodes the publisher's documented examples (docs/stream/*.json,
+// byte for byte what it writes) and applies the book and the deltas among them: both
+// sides reading the same documents is what keeps them on one contract.
+func TestDecodeDocExamples(t *testing.T) {
+	files, _ := filepath.Glob("../docs/stream/*.json")
+	if len(files) == 0 {
+		t.Skip("docs/stream/ is not in this tree (it comes with the publisher)")
+	}
+	var c counters
+	tr := newTracker(&c, 0)
+	tr.live = true
+	msgs := map[int64]Message{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Decode(data)
+		if err != nil {
+			t.Errorf("Decode(%s): %v", f, err)
+			continue
+		}
+		if want := strings.TrimSuffix(filepath.Base(f), ".json"); !strings.HasPrefix(want, m.Type) {
+			t.Errorf("%s decodes as type %q", f, m.Type)
+		}
+		msgs[m.Seq] = m
+	}
+	// In seq order up to the first hole: every example after the book applies on top.
+	for seq := int64(1); ; seq++ {
+		m, ok := msgs[seq]
+		if !ok {
+			break
+		}
+		before := c.mismatches.Load()
+		tr.handle(&m, time.Unix(0, 0))
+		if c.mismatches.Load() != before {
+			t.Errorf("example seq %d (%s): its best_bid/best_ask disagree with the book the examples before it build", seq, m.Type)
+		}
+	}
+	if c.applied.Load() < 2 || c.gaps.Load() != 0 {
+		t.Errorf("applying the examples: applied %d, gaps %d", c.applied.Load(), c.gaps.Load())
+	}
 }
