@@ -4,22 +4,19 @@
 package node_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/internal/streamcheck"
 	"github.com/polyfeed/polyfeed/internal/streamtest"
 	"github.com/polyfeed/polyfeed/stream"
 )
@@ -27,22 +24,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, streamtest.IgnoreServerGoroutines()) }
 
 const prefix = "polyfeed"
-
-type nodeBook struct {
-	State string      `json:"state"`
-	Epoch int64       `json:"epoch"`
-	Seq   int64       `json:"seq"`
-	Bids  [][2]string `json:"bids"`
-	Asks  [][2]string `json:"asks"`
-}
-
-type dump struct {
-	Books map[string]nodeBook `json:"books"`
-	Live  bool                `json:"live"`
-	Stats struct {
-		Gaps, Resyncs, EpochChanges int
-	} `json:"stats"`
-}
 
 func checkFor(t *testing.T, total time.Duration, f func() error) {
 	t.Helper()
@@ -59,14 +40,6 @@ func checkFor(t *testing.T, total time.Duration, f func() error) {
 	}
 }
 
-func levels(ls []stream.Level) [][2]string {
-	out := [][2]string{}
-	for _, l := range ls {
-		out = append(out, [2]string{l.Price.String(), l.Size.String()})
-	}
-	return out
-}
-
 // TestNodeRules runs the Node example's unit tests (node --test): decimals, the golden
 // messages of stream/testdata/v1, and the rules.
 func TestNodeRules(t *testing.T) {
@@ -81,16 +54,12 @@ func TestNodeRules(t *testing.T) {
 }
 
 // TestNodeConsumerMatchesGo: history with a withheld stretch (resync from the books
-// stream) and an epoch change, then live traffic with a gap, a stale asset and another
-// epoch change. The Node consumer joins late like the Go one and must end with the
-// same books, states, epochs and seqs.
+// stream) and an epoch change, then live traffic with a publisher loss, a stale asset
+// and another epoch change. The Node consumer joins late like the Go one and must end
+// with the same books, states, epochs and seqs, and count the same kinds of events.
 func TestNodeConsumerMatchesGo(t *testing.T) {
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not on PATH; the Node example is not checked (CI installs it: .ci/run)")
-	}
-	if _, err := os.Stat("node_modules/@nats-io/jetstream/package.json"); err != nil {
-		t.Skip("examples/node/node_modules is missing: run `npm ci --prefix examples/node` (.ci/run does)")
+	if why := streamcheck.NodeSkip(); why != "" {
+		t.Skip(why)
 	}
 	srv := streamtest.StartServer(t)
 	nc := srv.Connect(t)
@@ -148,63 +117,11 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer goc.Close()
+	node := streamcheck.StartNode(t, srv.URL(), prefix)
 
-	cmd := exec.Command(nodeBin, "consumer.mjs", "--servers", srv.URL(), "--prefix", prefix, "--quiet")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string)
-	readDone := make(chan struct{})
-	go func() { // owned by this test: ends when the node process closes stdout
-		defer close(readDone)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<26)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	exited := false
-	defer func() {
-		if !exited {
-			_ = cmd.Process.Kill()
-			for range lines {
-			}
-			<-readDone
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("node stderr:\n%s", stderr.String())
-		}
-	}()
-	ask := func() (dump, error) {
-		if _, err := io.WriteString(stdin, "dump\n"); err != nil {
-			return dump{}, err
-		}
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				return dump{}, fmt.Errorf("node exited: %s", stderr.String())
-			}
-			var d dump
-			return d, json.Unmarshal([]byte(l), &d)
-		case <-time.After(10 * time.Second):
-			return dump{}, fmt.Errorf("no dump from node")
-		}
-	}
-	// Wait for both to finish the replay before the live part.
+	// Both finish the replay before the live part.
 	checkFor(t, 20*time.Second, func() error {
-		d, err := ask()
+		d, err := node.Dump()
 		if err != nil {
 			return err
 		}
@@ -228,53 +145,38 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 		pub.Random(r, ids[r.IntN(len(ids))])
 	}
 
-	goBooks := func() (map[string]stream.Book, error) {
-		out := map[string]stream.Book{}
-		for _, id := range ids {
-			b, ok := goc.Book(id)
-			if !ok {
-				return nil, fmt.Errorf("go: no book for %s", id)
-			}
-			bids, asks := pub.Truth(id)
-			if fmt.Sprint(levels(b.Bids())) != fmt.Sprint(bids) || fmt.Sprint(levels(b.Asks())) != fmt.Sprint(asks) || b.Seq != pub.Seq(id) {
-				return nil, fmt.Errorf("go: %s differs from truth (seq %d want %d)", id, b.Seq, pub.Seq(id))
-			}
-			out[id] = b
-		}
-		return out, nil
-	}
-	var gb map[string]stream.Book
-	checkFor(t, 20*time.Second, func() (err error) { gb, err = goBooks(); return err })
-	if b := gb["asset4"]; b.State != stream.Stale {
-		t.Errorf("go: asset4 is %v, want stale", b.State)
+	truth := func(id string) (bids, asks streamcheck.Side, ok bool) {
+		bids, asks = pub.Truth(id)
+		return bids, asks, true
 	}
 	checkFor(t, 20*time.Second, func() error {
-		d, err := ask()
-		if err != nil {
+		if err := streamcheck.GoEqualsTruth(goc, ids, truth); err != nil {
 			return err
 		}
-		if d.Stats.Gaps < 2 || d.Stats.Resyncs < 1 || d.Stats.EpochChanges < 2 {
-			return fmt.Errorf("node stats %+v: want the gaps, resync and epoch changes this test sets up", d.Stats)
-		}
 		for _, id := range ids {
-			g, n := gb[id], d.Books[id]
-			if n.State != g.State.String() || n.Epoch != g.Epoch || n.Seq != g.Seq ||
-				fmt.Sprint(n.Bids) != fmt.Sprint(levels(g.Bids())) || fmt.Sprint(n.Asks) != fmt.Sprint(levels(g.Asks())) {
-				return fmt.Errorf("%s: node %+v\n go state %v epoch %d seq %d bids %v asks %v", id, n, g.State, g.Epoch, g.Seq, levels(g.Bids()), levels(g.Asks()))
+			if b, _ := goc.Book(id); b.Seq != pub.Seq(id) || b.Epoch != pub.Epoch(id) {
+				return fmt.Errorf("go: %s at %d:%d, want %d:%d", id, b.Epoch, b.Seq, pub.Epoch(id), pub.Seq(id))
 			}
 		}
 		return nil
 	})
+	if b, _ := goc.Book("asset4"); b.State != stream.Stale {
+		t.Errorf("go: asset4 is %v, want stale", b.State)
+	}
+	checkFor(t, 20*time.Second, func() error {
+		d, err := node.Dump()
+		if err != nil {
+			return err
+		}
+		if s := d.Stats; s.Gaps < 2 || s.Resyncs < 1 || s.EpochChanges < 2 {
+			return fmt.Errorf("node stats %+v: want the gaps, resync and epoch changes this test sets up", s)
+		}
+		return streamcheck.NodeEqualsGo(d, goc, ids)
+	})
 	if s := goc.Stats(); s.Gaps < 2 || s.Resyncs < 1 || s.EpochChanges < 2 {
-		t.Errorf("go stats %+v: want the gaps, resync and epoch change this test sets up", s)
+		t.Errorf("go stats %+v: want the gaps, resync and epoch changes this test sets up", s)
 	}
-	// End of stdin: the node consumer prints its books once more and exits.
-	_ = stdin.Close()
-	for range lines {
-	}
-	<-readDone
-	exited = true
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("node consumer exited with %v: %s", err, stderr.String())
+	if err := node.Stop(); err != nil {
+		t.Error(err)
 	}
 }

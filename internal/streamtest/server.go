@@ -109,12 +109,13 @@ func CreateStreams(t testing.TB, nc *nats.Conn, prefix string) (events, books je
 	defer cancel()
 	up := strings.ToUpper(prefix)
 	events, err = js.CreateStream(ctx, jetstream.StreamConfig{
-		Name:       up + "_EVENTS",
-		Subjects:   []string{prefix + ".v1.>"},
-		MaxAge:     10 * time.Minute,
-		MaxBytes:   1 << 30,
-		Storage:    jetstream.FileStorage,
-		Duplicates: 2 * time.Minute,
+		Name:        up + "_EVENTS",
+		Subjects:    []string{prefix + ".v1.>"},
+		MaxAge:      10 * time.Minute,
+		MaxBytes:    1 << 30,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  2 * time.Minute,
+		AllowDirect: true,
 	})
 	if err != nil {
 		t.Fatalf("cannot create events stream: %v", err)
