@@ -21,6 +21,10 @@ const (
 	// defaultIdle is how long the events consumer may deliver nothing before the
 	// consumer counts the look-back window as replayed.
 	defaultIdle = 500 * time.Millisecond
+	// recreatedCheckEvery paces the check, while idle, that the events stream is
+	// still the one being read (a server with memory storage comes back empty and
+	// the publisher creates the streams again, numbering from 1).
+	recreatedCheckEvery = 2 * time.Second
 	// maxSubjectFilters bounds the server-side filter; longer asset lists are
 	// filtered in the consumer instead.
 	maxSubjectFilters = 256
@@ -94,6 +98,10 @@ type Consumer struct {
 	// out to have no book in the look-back window. Only run uses them.
 	candidates map[string]*Message
 	live       atomic.Bool
+	// created is when the events stream being read was created; only run uses it
+	// after Start.
+	created   time.Time
+	lastCheck time.Time
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -196,6 +204,11 @@ func (c *Consumer) Start(ctx context.Context) error {
 	if c.books, err = js.Stream(ctx, BooksStream(c.cfg.Prefix)); err != nil {
 		return fmt.Errorf("cannot look up stream %s: %w", BooksStream(c.cfg.Prefix), err)
 	}
+	info, err := c.events.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot look up stream %s: %w", EventsStream(c.cfg.Prefix), err)
+	}
+	c.created = info.Created
 	start := c.cfg.Now().Add(-c.cfg.Lookback)
 	if err := c.loadCandidates(ctx); err != nil {
 		return err
@@ -307,8 +320,14 @@ func (c *Consumer) run(ctx context.Context, start time.Time) {
 			}
 			continue
 		}
-		last = c.consume(ctx, it, last)
+		var recreated bool
+		last, recreated = c.consume(ctx, it, last)
 		it.Stop()
+		if recreated {
+			// A new stream numbers from 1: read it again from the look-back window,
+			// by time. Messages seen before are ignored by the rules (old seqs).
+			last, start = 0, c.cfg.Now().Add(-c.cfg.Lookback)
+		}
 	}
 }
 
@@ -331,13 +350,17 @@ func (c *Consumer) open(ctx context.Context, cfg jetstream.OrderedConsumerConfig
 	return it, nil
 }
 
-// consume processes messages until the iterator fails or the consumer closes, and
-// returns the last stream sequence processed.
-func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, last uint64) uint64 {
+// consume processes messages until the iterator fails, the events stream turns out
+// to have been recreated, or the consumer closes. It returns the last stream sequence
+// processed and whether the stream was recreated.
+func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, last uint64) (uint64, bool) {
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(defaultIdle))
 		if errors.Is(err, nats.ErrTimeout) {
 			c.catchUp(ctx)
+			if c.recreated(ctx, last) {
+				return last, true
+			}
 			continue
 		}
 		if err != nil {
@@ -346,7 +369,7 @@ func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, la
 				c.c.restarts.Add(1)
 				sleep(ctx, 100*time.Millisecond)
 			}
-			return last
+			return last, false
 		}
 		md, err := msg.Metadata()
 		if err != nil {
@@ -362,7 +385,33 @@ func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, la
 			c.catchUp(ctx)
 		}
 	}
-	return last
+	return last, false
+}
+
+// recreated reports, at most once per recreatedCheckEvery, whether the events stream
+// was deleted and created again since it was last seen: a new creation time, or
+// fewer messages than already read. An ordered consumer would otherwise wait, silent,
+// for the new stream to reach the old sequence.
+func (c *Consumer) recreated(ctx context.Context, last uint64) bool {
+	now := time.Now()
+	if now.Sub(c.lastCheck) < recreatedCheckEvery || !c.cfg.Conn.IsConnected() {
+		return false
+	}
+	c.lastCheck = now
+	ictx, cancel := context.WithTimeout(ctx, c.cfg.FetchTimeout)
+	defer cancel()
+	info, err := c.events.Info(ictx)
+	if err != nil {
+		return false
+	}
+	if info.Created.Equal(c.created) && info.State.LastSeq >= last {
+		return false
+	}
+	c.created = info.Created
+	c.c.restarts.Add(1)
+	c.log.Warn("events stream was recreated; reading it again from the look-back window",
+		"stream", EventsStream(c.cfg.Prefix), "last_seq", info.State.LastSeq, "read_up_to", last)
+	return true
 }
 
 // process applies one events message, fetching from the books stream when the rules

@@ -374,3 +374,39 @@ func TestBrokenMessagesCounted(t *testing.T) {
 		t.Errorf("handler saw %d updates, want at least 2", updates)
 	}
 }
+
+// TestStreamsRecreated: the streams are deleted and created again (a server with
+// memory storage restarted; the publisher recreates them and starts a new epoch). The
+// new events stream numbers from 1, below what the consumer had read: it must notice
+// and read the new stream, and end exact.
+func TestStreamsRecreated(t *testing.T) {
+	e := setup(t)
+	r := rand.New(rand.NewPCG(13, 14))
+	e.pub.Add("a", "m", 1)
+	e.pub.Book("a")
+	c := e.consumer(t, stream.Config{})
+	for range 60 {
+		e.pub.Random(r, "a")
+	}
+	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	js := jsFor(t, e.nc)
+	ctx := context.Background()
+	for _, name := range []string{stream.BooksStream(prefix), stream.EventsStream(prefix)} {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	streamtest.CreateStreams(t, e.nc, prefix)
+	e.pub.NewEpoch("a", 2)
+	e.pub.Book("a")
+	for range 20 {
+		e.pub.Random(r, "a")
+	}
+	checkFor(t, 20*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	if b, _ := c.Book("a"); b.Seq != e.pub.Seq("a") {
+		t.Errorf("seq %d, want %d", b.Seq, e.pub.Seq("a"))
+	}
+	if s := c.Stats(); s.Restarts == 0 || s.EpochChanges != 1 {
+		t.Errorf("stats %+v: want a restart and one epoch change", s)
+	}
+}
