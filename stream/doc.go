@@ -65,6 +65,10 @@
 //   - A market selection is filtered here, from the "market" field: subjects carry no
 //     market, so it reads every message. A list of up to 256 assets is filtered by the
 //     server (one filter subject <prefix>.v1.*.<asset> each).
+//   - Server restarts are ridden out by the ordered consumer (it resumes after the
+//     last sequence read). A recreated events stream (new creation time, or fewer
+//     messages than already read: a server with memory storage came back empty) is
+//     read again from the look-back window by time; the rules discard what was seen.
 //   - Lag is the consumer's clock minus the ts_ms of the last message applied to the
 //     book (venue time), so it includes venue and publisher delay.
 package stream
