@@ -154,25 +154,46 @@ function dump() {
   process.stdout.write(JSON.stringify({ books, stats: tracker.stats, live: tracker.live }) + "\n");
 }
 
-// Step 2 and 3: replay the window, then live.
+// Step 2 and 3: replay the window, then live. The loop starts over, by time, when the
+// events stream was recreated (a server with memory storage came back empty and the
+// publisher created the streams again, numbering from 1): an ordered consumer would
+// otherwise wait, silent, for the new stream to reach the sequence already read.
 candidates = await loadCandidates();
-const start = new Date(Date.now() - Number(args["lookback-ms"]));
+const lookbackMs = Number(args["lookback-ms"]);
 const filter = serverFiltered ? [...assets].map((a) => `${prefix}.v1.*.${a}`) : [`${prefix}.v1.>`];
-const events = await js.consumers.get(EVENTS, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.toISOString() });
-const msgs = await events.consume();
+let created = (await jsm.streams.info(EVENTS)).created;
+let lastSeq = 0;
+let recreated = false;
+let msgs = null;
+let stopping = false;
 let idle;
 const armIdle = () => {
   clearTimeout(idle);
   idle = setTimeout(() => enqueue(catchUp), IDLE_MS);
 };
-armIdle();
 
-let stopping = false;
+async function checkRecreated() {
+  if (stopping || recreated || nc.isClosed()) return;
+  try {
+    const info = await jsm.streams.info(EVENTS);
+    if (info.created !== created || info.state.last_seq < lastSeq) {
+      console.error(`events stream ${EVENTS} was recreated; reading it again from the look-back window`);
+      created = info.created;
+      recreated = true;
+      msgs?.stop();
+    }
+  } catch {
+    // unreachable for now: the next check tries again
+  }
+}
+const recreatedTimer = setInterval(() => enqueue(checkRecreated), 2000);
+
 async function shutdown() {
   if (stopping) return;
   stopping = true;
   clearTimeout(idle);
-  msgs.stop();
+  clearInterval(recreatedTimer);
+  msgs?.stop();
   await enqueue(() => {});
   dump();
   await nc.close();
@@ -185,12 +206,22 @@ rl.on("line", (line) => {
 });
 rl.on("close", shutdown);
 
-for await (const msg of msgs) {
-  const m = decodeOrCount(msg.subject, msg.data);
-  const pending = msg.info.pending;
-  await enqueue(async () => {
-    if (m) await processMsg(m);
-    if (pending === 0) await catchUp();
-  });
+while (!stopping) {
+  const start = new Date(Date.now() - lookbackMs);
+  const events = await js.consumers.get(EVENTS, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.toISOString() });
+  msgs = await events.consume();
+  recreated = false;
   armIdle();
+  for await (const msg of msgs) {
+    const m = decodeOrCount(msg.subject, msg.data);
+    const pending = msg.info.pending;
+    lastSeq = msg.info.streamSequence;
+    await enqueue(async () => {
+      if (m) await processMsg(m);
+      if (pending === 0) await catchUp();
+    });
+    armIdle();
+  }
+  if (!recreated) break;
+  lastSeq = 0;
 }

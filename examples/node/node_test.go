@@ -176,6 +176,32 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 	if s := goc.Stats(); s.Gaps < 2 || s.Resyncs < 1 || s.EpochChanges < 2 {
 		t.Errorf("go stats %+v: want the gaps, resync and epoch changes this test sets up", s)
 	}
+
+	// The streams are recreated (a server with memory storage restarted) and the
+	// publisher starts a new epoch everywhere: both consumers must read the new stream.
+	for _, name := range []string{stream.BooksStream(prefix), stream.EventsStream(prefix)} {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	streamtest.CreateStreams(t, nc, prefix)
+	for _, id := range ids {
+		pub.NewEpoch(id, pub.Epoch(id)+10_000)
+		pub.Book(id)
+	}
+	for range 50 {
+		pub.Random(r, ids[r.IntN(len(ids))])
+	}
+	checkFor(t, 30*time.Second, func() error {
+		if err := streamcheck.GoEqualsTruth(goc, ids, truth); err != nil {
+			return err
+		}
+		d, err := node.Dump()
+		if err != nil {
+			return err
+		}
+		return streamcheck.NodeEqualsGo(d, goc, ids)
+	})
 	if err := node.Stop(); err != nil {
 		t.Error(err)
 	}
