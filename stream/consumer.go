@@ -190,8 +190,8 @@ func (c *Consumer) wants(asset, market string) bool {
 // fails if a stream is missing or unreachable; after it returns, server restarts and
 // lost connections are ridden out.
 func (c *Consumer) Start(ctx context.Context) error {
-	if !c.started.CompareAndSwap(false, true) {
-		return errors.New("cannot start consumer: already started")
+	if c.closed.Load() || !c.started.CompareAndSwap(false, true) {
+		return errors.New("cannot start consumer: already started or closed")
 	}
 	js, err := jetstream.New(c.cfg.Conn)
 	if err != nil {
@@ -423,8 +423,9 @@ func (c *Consumer) process(ctx context.Context, m *Message) {
 	c.mu.Unlock()
 	if v.fetch {
 		if c.resync(ctx, v.a) {
+			c.notify("resync", nil, &v.a.book, now)
 			c.mu.Lock()
-			v = c.t.handle(m, now)
+			v = c.t.handle(m, now) // applies on top, or is old against the book
 			c.mu.Unlock()
 		} else {
 			c.c.ignored.Add(1)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,11 +208,19 @@ func TestGapResyncsFromBooks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := e.consumer(t, stream.Config{})
+	var resyncSeq atomic.Int64 // seq of the book the handler saw taken from the books stream
+	c := e.consumer(t, stream.Config{Handler: func(u stream.Update) {
+		if u.Type == "resync" && u.Book.Asset == "a" && u.Book.State == stream.Live {
+			resyncSeq.Store(u.Book.Seq)
+		}
+	}})
 	checkFor(t, 20*time.Second, allSame(c, e.pub, stream.Live, "a", "b"))
 	s := c.Stats()
 	if s.Gaps != 1 || s.Resyncs != 1 {
 		t.Errorf("stats %+v: want exactly one gap and one resync", s)
+	}
+	if got := resyncSeq.Load(); got != 42 {
+		t.Errorf("handler saw a resync to seq %d, want the books stream's book at 42", got)
 	}
 
 	// A gap in the live stream the books stream cannot repair (the publisher lost a

@@ -120,8 +120,10 @@ async function processMsg(m) {
   const now = Date.now();
   let v = tracker.handle(m, now);
   if (v.fetch) {
-    if (await resync(v.a)) v = tracker.handle(m, now);
-    else {
+    if (await resync(v.a)) {
+      show(v.a.book);
+      v = tracker.handle(m, now); // applies on top, or is old against the book
+    } else {
       tracker.stats.ignored++;
       v.changed = true;
     }
