@@ -193,6 +193,7 @@ func (c *Consumer) Start(ctx context.Context) error {
 	if c.closed.Load() || !c.started.CompareAndSwap(false, true) {
 		return errors.New("cannot start consumer: already started or closed")
 	}
+	start := c.cfg.Now().Add(-c.cfg.Lookback) // the window ends now, not after the lookups below
 	js, err := jetstream.New(c.cfg.Conn)
 	if err != nil {
 		return fmt.Errorf("cannot start consumer: %w", err)
@@ -209,7 +210,6 @@ func (c *Consumer) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot look up stream %s: %w", EventsStream(c.cfg.Prefix), err)
 	}
 	c.created = info.Created
-	start := c.cfg.Now().Add(-c.cfg.Lookback)
 	if err := c.loadCandidates(ctx); err != nil {
 		return err
 	}

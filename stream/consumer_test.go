@@ -130,7 +130,7 @@ func TestLateJoiner(t *testing.T) {
 	e.pub.Book("silent") // its last book, before the window: the joiner finds it in the books stream
 	// The window starts here: only messages after cut are replayed.
 	cut := time.Now()
-	time.Sleep(50 * time.Millisecond) // put the window's first message clearly after cut
+	time.Sleep(200 * time.Millisecond) // put the window's first message clearly after cut
 	for _, a := range assets[:5] {
 		for range 5 {
 			e.pub.Random(r, a) // before the window's first book: skipped by the joiner
