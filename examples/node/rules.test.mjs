@@ -2,7 +2,7 @@
 // package's, stream/testdata/v1, so both languages read the same documents.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { decode, fmtDec, parseDec, Tracker } from "./rules.mjs";
 
 const golden = new URL("../../stream/testdata/v1/", import.meta.url);
@@ -29,6 +29,16 @@ test("golden messages decode", () => {
   assert.deepEqual(book.bids, [[480000n, 30000000n], [470000n, 12500000n]]);
   const delta = decode("polyfeed", "polyfeed.v1.delta.7124", readFileSync(new URL("delta_empty_side.json", golden)));
   assert.equal(delta.bestAsk, null);
+});
+
+// The publisher's documented examples (docs/stream/*.json), when this tree has them.
+const docs = new URL("../../docs/stream/", import.meta.url);
+test("documented examples decode", { skip: !existsSync(docs) && "docs/stream/ is not in this tree" }, () => {
+  for (const f of readdirSync(docs).filter((f) => f.endsWith(".json"))) {
+    const raw = JSON.parse(readFileSync(new URL(f, docs), "utf8"));
+    const m = decode("polyfeed", `polyfeed.v1.${raw.type}.${raw.asset_id}`, JSON.stringify(raw));
+    assert.ok(f.startsWith(m.type), `${f} decodes as ${m.type}`);
+  }
 });
 
 test("broken messages are refused", () => {
