@@ -15,7 +15,7 @@ type Stats struct {
 	StaleNotices uint64 // stale statuses and books with valid false
 	Closed       uint64 // closed statuses
 	DecodeErrors uint64 // messages that broke the contract (bad JSON, fields, subject)
-	Restarts     uint64 // times the events consumer was recreated after an error
+	Restarts     uint64 // times the events consumer was opened again: after an error, or on a recreated stream
 }
 
 // counters is Stats with atomics: the run goroutine writes, anyone reads.
