@@ -1,0 +1,100 @@
+// Unit tests of rules.mjs (run: node --test). The golden messages are the Go
+// package's, stream/testdata/v1, so both languages read the same documents.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { decode, fmtDec, parseDec, Tracker } from "./rules.mjs";
+
+const golden = new URL("../../stream/testdata/v1/", import.meta.url);
+
+test("decimals are exact", () => {
+  assert.equal(fmtDec(parseDec("0.1") + parseDec("0.2")), "0.3");
+  assert.equal(fmtDec(parseDec(".480")), "0.48");
+  assert.equal(fmtDec(parseDec("3149725.72")), "3149725.72");
+  assert.throws(() => parseDec("1e-2"));
+  assert.throws(() => parseDec("0.0000001"));
+  assert.throws(() => parseDec(0.5));
+});
+
+test("golden messages decode", () => {
+  const files = readdirSync(golden).filter((f) => f.endsWith(".json"));
+  assert.equal(files.length, 6);
+  for (const f of files) {
+    const raw = JSON.parse(readFileSync(new URL(f, golden), "utf8"));
+    const m = decode("polyfeed", `polyfeed.v1.${raw.type}.${raw.asset_id}`, JSON.stringify(raw));
+    assert.equal(m.asset, "7124");
+    assert.equal(m.epoch, 1764547200000);
+  }
+  const book = decode("polyfeed", "polyfeed.v1.book.7124", readFileSync(new URL("book.json", golden)));
+  assert.deepEqual(book.bids, [[480000n, 30000000n], [470000n, 12500000n]]);
+  const delta = decode("polyfeed", "polyfeed.v1.delta.7124", readFileSync(new URL("delta_empty_side.json", golden)));
+  assert.equal(delta.bestAsk, null);
+});
+
+// The publisher's documented examples (docs/stream/*.json), when this tree has them.
+const docs = new URL("../../docs/stream/", import.meta.url);
+test("documented examples decode", { skip: !existsSync(docs) && "docs/stream/ is not in this tree" }, () => {
+  for (const f of readdirSync(docs).filter((f) => f.endsWith(".json"))) {
+    const raw = JSON.parse(readFileSync(new URL(f, docs), "utf8"));
+    const m = decode("polyfeed", `polyfeed.v1.${raw.type}.${raw.asset_id}`, JSON.stringify(raw));
+    assert.ok(f.startsWith(m.type), `${f} decodes as ${m.type}`);
+  }
+});
+
+test("broken messages are refused", () => {
+  const head = { v: 1, type: "tick", asset_id: "a", market: "m", epoch: 1, seq: 1, ts_ms: 1, tick_size: "0.01" };
+  const bad = [
+    { ...head, v: 2 },
+    { ...head, epoch: 2 ** 53 },
+    { ...head, seq: 1.5 },
+    { ...head, tick_size: 0.01 },
+    { ...head, type: "book", bids: [["0.4", "1"], ["0.5", "1"]], asks: [], valid: true },
+    { ...head, type: "delta", changes: [["BID", "0.5", "1"]], best_bid: null, best_ask: null },
+    { ...head, type: "status", state: "open" },
+  ];
+  for (const m of bad) {
+    assert.throws(() => decode("p", `p.v1.${m.type}.a`, JSON.stringify(m)), undefined, JSON.stringify(m));
+  }
+  assert.throws(() => decode("p", "p.v1.trade.a", JSON.stringify(head)), /subject/);
+});
+
+const msg = (type, epoch, seq, extra = {}) => ({ type, asset: "a", market: "m", epoch, seq, ts: seq, ...extra });
+const book = (epoch, seq, bids = [], valid = true) => msg("book", epoch, seq, { bids, asks: [], tick: 10000n, valid });
+const delta = (epoch, seq, price, size, bestBid) =>
+  msg("delta", epoch, seq, { changes: [["BUY", price, size]], bestBid, bestAsk: null });
+
+test("gap, resync, epochs, stale", () => {
+  const t = new Tracker();
+  t.live = true;
+  let now = 0;
+  const step = (m) => t.handle(m, (now += 2000));
+  step(book(10, 1, [[450000n, 1n]]));
+  assert.equal(step(delta(10, 2, 460000n, 1n, 460000n)).changed, true);
+  // Gap: fetch; a book older than the gap is refused, one that reaches it is taken.
+  const v = step(delta(10, 4, 470000n, 1n, 470000n));
+  assert.equal(v.fetch, true);
+  assert.equal(t.stats.gaps, 1);
+  assert.equal(t.offer(v.a, book(10, 2)), false);
+  assert.equal(t.offer(v.a, book(10, 3, [[460000n, 1n], [450000n, 1n]])), true);
+  step(delta(10, 4, 470000n, 1n, 470000n));
+  assert.equal(v.a.book.best("BUY"), 470000n);
+  // An old book is ignored: a book never moves backwards.
+  step(book(10, 2, []));
+  assert.equal(v.a.book.seq, 4);
+  // Lower epoch ignored; higher epoch waits for its book.
+  step(delta(9, 50, 1n, 1n, 470000n));
+  assert.equal(v.a.book.best("BUY"), 470000n);
+  assert.equal(step(delta(11, 1, 480000n, 1n, 480000n)).fetch, true);
+  assert.equal(v.a.book.state, "syncing");
+  step(book(11, 2, [[440000n, 1n]]));
+  assert.equal(v.a.book.state, "live");
+  assert.equal(t.stats.epochChanges, 1);
+  // Stale until the next valid book; live is informational.
+  step(msg("status", 11, 3, { state: "stale", reason: "r" }));
+  step(msg("status", 11, 4, { state: "live", reason: "r" }));
+  assert.equal(v.a.book.state, "stale");
+  step(book(11, 5, [[440000n, 1n]]));
+  assert.equal(v.a.book.state, "live");
+  step(msg("status", 11, 6, { state: "closed", reason: "resolved" }));
+  assert.equal(v.a.book.state, "closed");
+});
