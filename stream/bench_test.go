@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // BenchmarkDecodeDelta is the consumer's per-message parsing cost for the most common

@@ -3,7 +3,7 @@ package stream
 import (
 	"slices"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // State says whether a book can be trusted.

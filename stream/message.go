@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // maxEpoch is the largest epoch the contract allows (2^53-1), so JavaScript reads it

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // TestDecodeGolden pins the v1 examples in testdata/v1 (the documented wire form).

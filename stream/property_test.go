@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 // model is a publisher's true book for one asset and the messages it sent.

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 )
 
 func bookMsg(epoch, seq int64, valid bool, bids ...Level) *Message {

@@ -6,7 +6,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/polyfeed/polyfeed/engine/fixed"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/stream"
 )
 
