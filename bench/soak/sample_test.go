@@ -47,17 +47,6 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
-func TestExplained(t *testing.T) {
-	fs := []FaultEvent{{At: 30 * time.Second}, {At: 90 * time.Second}}
-	for _, tc := range []struct {
-		at   time.Duration
-		want bool
-	}{{10 * time.Second, false}, {30 * time.Second, true}, {50 * time.Second, true}, {61 * time.Second, false}, {100 * time.Second, true}} {
-		if got := explained(fs, tc.at, 30*time.Second); got != tc.want {
-			t.Errorf("explained(%s) = %v; want %v", tc.at, got, tc.want)
-		}
-	}
-}
 
 func TestPlot(t *testing.T) {
 	var samples []Sample
