@@ -47,7 +47,6 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
-
 func TestPlot(t *testing.T) {
 	var samples []Sample
 	for i := range 50 {

@@ -75,7 +75,7 @@ func TestTrend(t *testing.T) {
 // must fail, and the healthy series, with their GC sawtooth, recycle peaks
 // and a connection coming and going, must pass.
 func TestTrendDefaultSoak(t *testing.T) {
-	const n, warm = 37, time.Minute // 0 … 180 s
+	const n, warm = 37, time.Minute    // 0 … 180 s
 	conns := func(s float64) float64 { // churn adds an eleventh socket for a while
 		if s > 100 && s < 150 {
 			return 11

@@ -34,8 +34,8 @@ func TestCompareBooksCatchesCorruptedBooks(t *testing.T) {
 	const truth = `{"bids":[{"price":"0.48","size":"100"},{"price":"0.47","size":"20.5"}],"asks":[{"price":"0.52","size":"7"}]}`
 	feed := map[string]string{
 		"1": `{"valid":true,"bids":[{"price":"0.48","size":"100"},{"price":"0.47","size":"20.5"}],"asks":[{"price":"0.52","size":"7"}]}`,
-		"2": `{"valid":true,"bids":[{"price":"0.48","size":"100"},{"price":"0.47","size":"20.6"}],"asks":[{"price":"0.52","size":"7"}]}`, // one size
-		"3": `{"valid":true,"bids":[{"price":"0.48","size":"100"}],"asks":[{"price":"0.52","size":"7"}]}`,                                  // a level lost
+		"2": `{"valid":true,"bids":[{"price":"0.48","size":"100"},{"price":"0.47","size":"20.6"}],"asks":[{"price":"0.52","size":"7"}]}`,  // one size
+		"3": `{"valid":true,"bids":[{"price":"0.48","size":"100"}],"asks":[{"price":"0.52","size":"7"}]}`,                                 // a level lost
 		"4": `{"valid":true,"bids":[{"price":"0.48","size":"100"},{"price":"0.47","size":"20.5"}],"asks":[{"price":"0.53","size":"7"}]}`,  // a price
 		"5": `{"valid":false,"bids":[{"price":"0.48","size":"100"},{"price":"0.47","size":"20.5"}],"asks":[{"price":"0.52","size":"7"}]}`, // right levels, marked stale
 		// "6" is missing from polyfeed
