@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"image/png"
 	"os"
@@ -79,7 +80,7 @@ func TestWholePathDeliversSimulatorEvents(t *testing.T) {
 	}
 }
 
-func TestReportWritesTextAndDecodablePNGs(t *testing.T) {
+func TestReportWritesTextAndFigures(t *testing.T) {
 	d := func(base int64) Dist {
 		return distFromSummary(engineSummary(base))
 	}
@@ -97,10 +98,18 @@ func TestReportWritesTextAndDecodablePNGs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := rep.WritePNGs(dir); err != nil {
+	if err := rep.WriteFigures(dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"latency.png", "stages.png", "throughput.png"} {
+	for _, fig := range FigureNames {
+		svg, err := os.ReadFile(filepath.Join(dir, fig+".svg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(svg, []byte("<?xml")) || !bytes.Contains(svg, []byte("<svg")) {
+			t.Errorf("%s.svg is not SVG: %.80q", fig, svg)
+		}
+		name := fig + ".png"
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)

@@ -62,6 +62,6 @@
 //	make soak SOAK_DURATION=24h      # day-long run (SOAK_FLAGS="-sample 30s" keeps the plot readable)
 //	make soak SOAK_FLAGS="-markets 1000 -rate 2000 -churn 30 -fault-every 30s"
 //
-// The report (report.md, samples.csv, soak.png, polyfeed.log, polysim.log)
+// The report (report.md, samples.csv, soak.svg, soak.png, polyfeed.log, polysim.log)
 // goes to bench/out/soak/.
 package soak

@@ -90,16 +90,18 @@ func (r *Report) dropped() uint64 {
 	return d
 }
 
-// write stores report.md, samples.csv and soak.png under dir.
+// write stores report.md, samples.csv, soak.svg and soak.png under dir.
 func (r *Report) write(dir string) error {
 	if err := writeFile(filepath.Join(dir, "samples.csv"), r.writeCSV); err != nil {
 		return err
 	}
 	ps := panels(r.Samples, r.Faults)
-	if err := writeFile(filepath.Join(dir, "soak.png"), func(w io.Writer) error {
-		return writePlot(w, ps)
-	}); err != nil {
-		return err
+	for _, f := range []plot.Format{plot.SVG, plot.PNG} {
+		if err := writeFile(filepath.Join(dir, "soak."+string(f)), func(w io.Writer) error {
+			return writePlot(w, f, ps)
+		}); err != nil {
+			return err
+		}
 	}
 	return writeFile(filepath.Join(dir, "report.md"), func(w io.Writer) error { return r.writeMarkdown(w, ps) })
 }

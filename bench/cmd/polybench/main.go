@@ -2,7 +2,7 @@
 // sweep of the engine alone (a recorded frame corpus replayed into
 // App.FrameSink) and the whole path (the exchange simulator over loopback
 // WebSockets), with per-stage latency, CPU, allocations, GC and memory. It
-// writes report.txt, report.json and PNG figures, and exits 1 when the
+// writes report.txt, report.json and figures (SVG and PNG), and exits 1 when the
 // latency gate fails (harness.GateRule: p99 routing and processing under
 // their limits on every step with headroom, that is paced engine-alone
 // steps offered at most a third of the run's own unpaced maximum and every
@@ -52,7 +52,7 @@ type flags struct {
 
 func run() error {
 	var f flags
-	flag.StringVar(&f.out, "out", "bench/out", "directory for report.txt, report.json and the PNG figures")
+	flag.StringVar(&f.out, "out", "bench/out", "directory for report.txt, report.json and the figures")
 	flag.IntVar(&f.workers, "workers", 2, "engine workers")
 	flag.StringVar(&f.rates, "rates", "1k,5k,20k,50k,100k,200k,400k,800k", "engine-alone offered loads, events/s, ascending (the sweep stops after the first saturated step)")
 	flag.BoolVar(&f.noMax, "no-max", false, "skip the unpaced engine-alone step")
@@ -118,10 +118,10 @@ func run() error {
 	if err := os.WriteFile(filepath.Join(f.out, "report.json"), js, 0o644); err != nil {
 		return err
 	}
-	if err := rep.WritePNGs(f.out); err != nil {
+	if err := rep.WriteFigures(f.out); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s/{report.txt,report.json,latency.png,stages.png,throughput.png}\n", f.out)
+	fmt.Fprintf(os.Stderr, "wrote %s/{report.txt,report.json} and %v as .svg and .png\n", f.out, harness.FigureNames)
 	if !gate.Passed() {
 		return fmt.Errorf("latency gate failed on %s:\n  %s", rep.Machine.CPU, strings.Join(gate.Failures(), "\n  "))
 	}
