@@ -202,9 +202,7 @@ func TestEmittedFramesMatchVenueShapes(t *testing.T) {
 		for _, n := range names {
 			o := loadCapture(t, filepath.Join(dir, n))
 			objs = append(objs, o)
-			for _, pc := range asObjects(o["price_changes"]) {
-				changes = append(changes, pc)
-			}
+			changes = append(changes, asObjects(o["price_changes"])...)
 			levels = append(levels, asObjects(o["bids"])...)
 			levels = append(levels, asObjects(o["asks"])...)
 		}
