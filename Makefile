@@ -97,8 +97,8 @@ bench-micro:
 # (harness.GateRule) fails when p99 routing >= 1 ms or p99 processing >= 5 ms
 # on any step with headroom: paced engine-alone steps offered at most a third
 # of the run's own unpaced maximum, and every whole-path step; a saturated
-# step is reported, not gated; a run that gates no step fails. About 4
-# minutes here.
+# step is reported, not gated; a run that gates no step fails. A few
+# minutes here (the harness alone took 53 s in PERFORMANCE.md's run).
 bench:
 	$(MAKE) bench-micro BENCHTIME=200ms COUNT=5
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(BENCHOUT) > bench/out/micro.benchstat.txt || echo "benchstat unavailable; raw output in $(BENCHOUT)"

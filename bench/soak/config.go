@@ -46,8 +46,10 @@ type Config struct {
 	// WarmupFraction of the run is left out of the trend check (at least
 	// one minute, at most half the run). Default 0.2.
 	WarmupFraction float64
-	// ExtraFlags are appended to polyfeed's command line.
+	// ExtraFlags are appended to polyfeed's command line; Env to its
+	// environment (NAME=value).
 	ExtraFlags []string
+	Env        []string
 }
 
 // MinDuration is the shortest run that can be judged: the warm-up (at

@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	}
 	simBase, feedBase := "http://"+simAddr, "http://"+feedAddr
 
-	sim, err := startProc(cfg.OutDir, "polysim", cfg.Polysim,
+	sim, err := startProc(cfg.OutDir, "polysim", cfg.Polysim, nil,
 		"--addr", simAddr, "--markets", strconv.Itoa(cfg.Markets), "--rate", fmt.Sprint(cfg.Rate),
 		"--seed", strconv.FormatInt(cfg.Seed, 10), "--churn", fmt.Sprint(cfg.Churn))
 	if err != nil {
@@ -53,7 +53,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 		"--gamma-url", simBase, "--ws-url", "ws://" + simAddr + "/ws/market",
 		"--http-addr", feedAddr, "--log-format", "json",
 	}, cfg.ExtraFlags...)
-	feed, err := startProc(cfg.OutDir, "polyfeed", cfg.Polyfeed, args...)
+	feed, err := startProc(cfg.OutDir, "polyfeed", cfg.Polyfeed, cfg.Env, args...)
 	if err != nil {
 		return nil, err
 	}
