@@ -160,11 +160,17 @@ func (r *Report) writeMarkdown(w io.Writer, ps []plot.Panel) error {
 	fmt.Fprintf(w, "| SIGTERM to exit | %s %s |\n", r.StopTook.Round(time.Millisecond), orOK(r.StopErr))
 	fmt.Fprintf(w, "| failed observations | %d |\n\n", len(r.SampleErrors))
 
-	if n := len(r.Samples); n > 0 {
-		first, last := r.Samples[0], r.Samples[n-1]
+	var complete []Sample // an incomplete sample has zeros where an observation failed
+	for _, s := range r.Samples {
+		if s.Complete {
+			complete = append(complete, s)
+		}
+	}
+	if n := len(complete); n > 0 {
+		first, last := complete[0], complete[n-1]
 		peak := func(f func(Sample) float64) float64 {
 			m := 0.0
-			for _, s := range r.Samples {
+			for _, s := range complete {
 				m = max(m, f(s))
 			}
 			return m
