@@ -3,6 +3,7 @@ package soak
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,8 +35,12 @@ func (t Trend) String() string {
 	if t.Fail {
 		verdict = "GROWING"
 	}
-	return fmt.Sprintf("%s: floor %.4g → %.4g (%+.4g, limit +%.4g; %d points over %s, slope %.4g/h): %s",
-		t.Name, t.Baseline, t.End, t.Growth, t.Limit, t.Points, t.Span.Round(time.Second), t.SlopePerHour, verdict)
+	f, unit := func(v float64) float64 { return v }, ""
+	if strings.HasSuffix(t.Name, "_bytes") {
+		f, unit = func(v float64) float64 { return v / (1 << 20) }, " MiB"
+	}
+	return fmt.Sprintf("%s: floor %.4g → %.4g%s (%+.4g, limit +%.4g; %d points over %s, slope %+.4g%s/h): %s",
+		t.Name, f(t.Baseline), f(t.End), unit, f(t.Growth), f(t.Limit), t.Points, t.Span.Round(time.Second), f(t.SlopePerHour), unit, verdict)
 }
 
 // rule is how one series is judged.
