@@ -129,6 +129,7 @@ func (p Panel) plot() (*gplot.Plot, error) {
 	gp.Title.Text, gp.X.Label.Text, gp.Y.Label.Text = p.Title, p.XLabel, p.YLabel
 	gp.Legend.Top, gp.Legend.Left = true, true
 	gp.Add(plotter.NewGrid())
+	gp.X.Tick.Marker, gp.Y.Tick.Marker = plainTicks{}, plainTicks{}
 	if p.XLog {
 		gp.X.Scale, gp.X.Tick.Marker = gplot.LogScale{}, logTicks{}
 	}
@@ -197,6 +198,20 @@ func (p Panel) plot() (*gplot.Plot, error) {
 		}
 	}
 	return gp, nil
+}
+
+// plainTicks are gonum's default ticks labelled by FormatTick ("25",
+// not "25.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []gplot.Tick {
+	ts := gplot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = FormatTick(ts[i].Value)
+		}
+	}
+	return ts
 }
 
 // logTicks labels a log axis at 1, 2 and 5 times each power of ten when
