@@ -102,4 +102,4 @@ func TestPlot(t *testing.T) {
 	}
 }
 
-func near(a, b uint8) bool { return a-b < 8 || b-a < 8 }
+func near(a, b uint8) bool { return max(a, b)-min(a, b) < 8 }
