@@ -17,6 +17,10 @@
 // listed just before the pause. Then polyfeed gets SIGTERM and must exit 0
 // within StopBound.
 //
+// Concurrency: Run starts and stops both processes and every goroutine it
+// uses; several runs may proceed at once (each takes its own free ports
+// and needs its own OutDir).
+//
 // # Verdict
 //
 // The run fails when:
