@@ -8,6 +8,9 @@
 // simulator on loopback and lets the engine subscribe to it, so it measures
 // sockets, gws, the inbound queue and everything after.
 //
+// Report.Gate judges a run (GateRule): latency only on steps with headroom,
+// never passing a run that judged nothing.
+//
 // Concurrency: the Run functions start and stop everything they use and may
 // not run concurrently with each other in one process (they read process-wide
 // CPU, allocation and GC counters). A Recorder's histograms are written by

@@ -8,11 +8,14 @@ import (
 	"github.com/polyfeed/polyfeed/bench/plot"
 )
 
-// WritePNGs draws the figures into dir: latency.png (handler latency
-// percentile curves of every step), stages.png (every stage of one
-// engine-alone and one whole-path step) and throughput.png (achieved rate
-// and p99 against offered load).
-func (rep *Report) WritePNGs(dir string) error {
+// FigureNames are the figures WriteFigures draws, each as .svg and .png.
+var FigureNames = []string{"latency", "stages", "throughput"}
+
+// WriteFigures draws the figures into dir, each as SVG and PNG: latency
+// (handler latency percentile curves of every step), stages (every stage
+// of one engine-alone and one whole-path step) and throughput (achieved
+// rate and p99 against offered load).
+func (rep *Report) WriteFigures(dir string) error {
 	nines := func(p float64) float64 { // x position: 1/(1-p), "how many nines"
 		return 1 / (1 - math.Min(p, 99.999)/100)
 	}
@@ -47,8 +50,8 @@ func (rep *Report) WritePNGs(dir string) error {
 	for i, r := range append(append([]*Result{}, rep.Sweep...), rep.Whole...) {
 		lat.Series = append(lat.Series, plot.Series{Name: r.Mode + " " + rateName(r.Offered, r.Mode), Color: plot.Palette[i%len(plot.Palette)], Points: curve(r.Handler), Dashed: r.Mode == "whole"})
 	}
-	if err := plot.SavePNG(filepath.Join(dir, "latency.png"), 1100, 560, lat); err != nil {
-		return fmt.Errorf("cannot write latency.png: %w", err)
+	if err := plot.Save(filepath.Join(dir, "latency"), 1100, 560, lat); err != nil {
+		return fmt.Errorf("cannot draw the latency figure: %w", err)
 	}
 
 	var stages []plot.Panel
@@ -67,8 +70,8 @@ func (rep *Report) WritePNGs(dir string) error {
 		stages = append(stages, p)
 	}
 	if len(stages) > 0 {
-		if err := plot.SavePNG(filepath.Join(dir, "stages.png"), 1100, 480, stages...); err != nil {
-			return fmt.Errorf("cannot write stages.png: %w", err)
+		if err := plot.Save(filepath.Join(dir, "stages"), 1100, 480, stages...); err != nil {
+			return fmt.Errorf("cannot draw the stages figure: %w", err)
 		}
 	}
 
@@ -93,8 +96,8 @@ func (rep *Report) WritePNGs(dir string) error {
 			Points: [][2]float64{{ideal[0][0], maxAch}, {ideal[len(ideal)-1][0], maxAch}}, Dashed: true})
 	}
 	p99.Series = []plot.Series{{Name: "handler p99", Color: plot.Palette[0], Points: hp}, {Name: "route p99", Color: plot.Palette[1], Points: rp}, {Name: "processing p99", Color: plot.Palette[2], Points: pp}}
-	if err := plot.SavePNG(filepath.Join(dir, "throughput.png"), 1100, 480, thr, p99); err != nil {
-		return fmt.Errorf("cannot write throughput.png: %w", err)
+	if err := plot.Save(filepath.Join(dir, "throughput"), 1100, 480, thr, p99); err != nil {
+		return fmt.Errorf("cannot draw the throughput figure: %w", err)
 	}
 	return nil
 }

@@ -116,8 +116,9 @@ func Replay(ctx context.Context, c *Corpus, cfg ReplayConfig) (*Result, error) {
 		}
 	}
 	want += events
-	if err := waitEvents(ctx, rec, want, 60*time.Second); err != nil && !errors.Is(err, errStalled) {
-		return nil, err
+	stallErr := waitEvents(ctx, rec, want, 60*time.Second)
+	if stallErr != nil && !errors.Is(stallErr, errStalled) {
+		return nil, stallErr
 	}
 	end := mono.Now()
 	rec.Disarm()
@@ -127,9 +128,17 @@ func Replay(ctx context.Context, c *Corpus, cfg ReplayConfig) (*Result, error) {
 	}
 	handled := rec.Events() - (want - events)
 	window := time.Duration(end - start)
-	r := &Result{Mode: "engine", Offered: cfg.Rate, Events: handled, Frames: frames, Window: window,
+	r := &Result{Mode: "engine", Offered: cfg.Rate, Events: handled, Frames: frames, Fed: events, Window: window,
 		Achieved: float64(handled) / window.Seconds()}
 	fillFromStats(r, statsBefore, statsAfter)
+	if handled < events {
+		r.Shortfall = events - handled
+	}
+	// The handler stopped short of what was fed. Under DropAndResync that
+	// is what a drop does; with nothing dropped, events were lost.
+	if stallErr != nil && r.Dropped == 0 {
+		return nil, fmt.Errorf("cannot replay: %w, with no drop to account for the %d missing", stallErr, r.Shortfall)
+	}
 	r.Handler = distFromHDR(rec.Histogram())
 	r.Resources = resourcesBetween(before, after, handled, window)
 	r.Saturated = r.Dropped > 0 || (cfg.Rate > 0 && r.Achieved < 0.95*cfg.Rate)
@@ -151,7 +160,7 @@ func waitEvents(ctx context.Context, rec *Recorder, want uint64, timeout time.Du
 		if n != last {
 			last, lastChange = n, time.Now()
 		} else if time.Since(lastChange) > time.Second {
-			return fmt.Errorf("%w: %d of %d events: %w", errStalled, n, want, errStalled)
+			return fmt.Errorf("%w: %d of %d events handled, none for a second", errStalled, n, want)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cannot wait for events: %d of %d after %v", n, want, timeout)

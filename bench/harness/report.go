@@ -57,16 +57,20 @@ func (rep *Report) WriteText(w io.Writer) error {
 }
 
 func writeThroughput(b *strings.Builder, rs []*Result) {
-	fmt.Fprintf(b, "%-14s %10s %9s %8s %7s %9s %9s %8s %8s %7s %4s %9s %7s %s\n",
-		"offered", "achieved/s", "events", "dropped", "invalid", "p99 µs", "p99.9 µs", "cpu/ev", "cpu util", "allocs", "GCs", "GC max", "RSS MB", "")
+	fmt.Fprintf(b, "%-14s %10s %10s %9s %8s %7s %7s %9s %9s %8s %8s %7s %4s %9s %7s %s\n",
+		"offered", "achieved/s", "msg/s", "events", "dropped", "stalls", "invalid", "p99 µs", "p99.9 µs", "cpu/ev", "cpu util", "allocs", "GCs", "GC max", "RSS MB", "")
 	for _, r := range rs {
 		sat := ""
 		if r.Saturated {
 			sat = "saturated"
 		}
-		fmt.Fprintf(b, "%-14s %10.0f %9d %8d %7d %9.1f %9.1f %8s %8.2f %7.4f %4d %9s %7.0f %s\n",
-			rateName(r.Offered, r.Mode), r.Achieved, r.Events, r.Dropped, r.Invalidations, us(r.Handler.P99), us(r.Handler.P999),
+		msgs := "-"
+		if r.Mode == "whole" {
+			msgs = fmt.Sprintf("%.0f", r.AchievedMessages)
+		}
+		fmt.Fprintf(b, "%-14s %10.0f %10s %9d %8d %7d %7d %9.1f %9.1f %8s %8.2f %7.4f %4d %9s %7.0f %s\n",
+			rateName(r.Offered, r.Mode), r.Achieved, msgs, r.Events, r.Dropped, r.InboundStalls, r.Invalidations, us(r.Handler.P99), us(r.Handler.P999),
 			r.CPUPerEvent.Round(time.Nanosecond*10), r.CPUUtil, r.AllocsPerEvent, r.GCs, r.GCPauseMax.Round(time.Microsecond), float64(r.RSSBytes)/1e6, sat)
 	}
-	fmt.Fprintf(b, "(p99/p99.9: handler latency; cpu/ev: process CPU per handled event; allocs: heap allocations per event)\n")
+	fmt.Fprintf(b, "(achieved/s: handled events; msg/s: whole path, simulator messages generated over the window; stalls: socket readers\nwaited for the router (saturation); p99/p99.9: handler latency; cpu/ev: process CPU per handled event; allocs: heap allocations per event)\n")
 }

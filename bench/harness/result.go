@@ -28,11 +28,20 @@ type Result struct {
 	// only (HDR).
 	Route, Processing, EndToEnd, Handler Dist
 	Resources
-	// Saturated: the engine did not keep up (achieved < 95% of offered, or
-	// drops).
+	// Saturated: the engine did not keep up: achieved < 95% of offered
+	// (whole path: AchievedMessages), drops, inbound stalls (whole path),
+	// or sockets the simulator closed as too slow.
 	Saturated bool
-	// SimMessages: whole path only, messages the simulator sent in the window.
-	SimMessages uint64
+	// Fed: engine alone only, handler events in the frames fed in the
+	// window; Shortfall those never handled (the engine dropped them).
+	Fed, Shortfall uint64
+	// Whole path only: SimMessages the simulator sent (per socket) and
+	// SimGenerated generated (once each) in the window; AchievedMessages is
+	// SimGenerated over the window; SlowCloses counts sockets the simulator
+	// closed for an overfull send queue.
+	SimMessages, SimGenerated uint64
+	AchievedMessages          float64
+	SlowCloses                uint64
 }
 
 // Startup is the startup burst: every subscribe reply arriving at once.

@@ -60,6 +60,8 @@ type Report struct {
 	Sweep   []*Result // engine alone, paced steps then the unpaced one
 	Whole   []*Result // simulator over loopback
 	Elapsed time.Duration
+	// Verdict is the gate's outcome, once Gate has been applied by the caller.
+	Verdict *GateResult `json:",omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -136,8 +138,12 @@ func (r *Result) line() string {
 	if r.Saturated {
 		sat = " SATURATED"
 	}
-	return fmt.Sprintf("%s offered %s: achieved %.0f/s, dropped %d, handler p99 %.1f µs, route p99 %.1f µs, processing p99 %.1f µs%s",
-		r.Mode, rateName(r.Offered, r.Mode), r.Achieved, r.Dropped, us(r.Handler.P99), us(r.Route.P99), us(r.Processing.P99), sat)
+	msgs := ""
+	if r.Mode == "whole" {
+		msgs = fmt.Sprintf(" (%.0f msg/s), inbound stalls %d", r.AchievedMessages, r.InboundStalls)
+	}
+	return fmt.Sprintf("%s offered %s: achieved %.0f ev/s%s, dropped %d, handler p99 %.1f µs, route p99 %.1f µs, processing p99 %.1f µs%s",
+		r.Mode, rateName(r.Offered, r.Mode), r.Achieved, msgs, r.Dropped, us(r.Handler.P99), us(r.Route.P99), us(r.Processing.P99), sat)
 }
 
 func rateName(v float64, mode string) string {
@@ -151,34 +157,8 @@ func rateName(v float64, mode string) string {
 	return plot.FormatTick(v) + unit
 }
 
-// Gate is the seed's latency gate, checked on every step that was not
-// saturated: p99 routing below route and p99 processing below processing.
-// It returns one line per violation.
-// Gate returns the violations of the seed's latency targets (p99 routing <
-// route, p99 processing < processing) among the gated steps: every
-// whole-path step, and every paced engine-alone step up to maxRate events/s
-// that kept up. Steps beyond maxRate, the unpaced step and saturated steps
-// are reported but not gated: there the 2-core machine runs the feeder,
-// the router and every worker at once, and latency measures the queue the
-// overload builds, not the path. maxRate 0 gates every paced step.
-func (rep *Report) Gate(route, processing time.Duration, maxRate float64) []string {
-	var out []string
-	for _, r := range append(append([]*Result{}, rep.Sweep...), rep.Whole...) {
-		if r.Saturated || r.Offered == 0 || r.Mode != "whole" && maxRate > 0 && r.Offered > maxRate {
-			continue
-		}
-		if r.Route.P99 >= int64(route) {
-			out = append(out, fmt.Sprintf("%s %s: p99 routing %.3f ms ≥ %v", r.Mode, rateName(r.Offered, r.Mode), float64(r.Route.P99)/1e6, route))
-		}
-		if r.Processing.P99 >= int64(processing) {
-			out = append(out, fmt.Sprintf("%s %s: p99 processing %.3f ms ≥ %v", r.Mode, rateName(r.Offered, r.Mode), float64(r.Processing.P99)/1e6, processing))
-		}
-	}
-	return out
-}
-
 func machine() Machine {
-	m := Machine{Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), LoadBefore: loadavg()}
+	m := Machine{CPU: "unknown (no model name in /proc/cpuinfo)", Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), LoadBefore: loadavg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "model name"); ok {

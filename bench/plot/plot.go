@@ -1,20 +1,24 @@
-// Package plot renders small line charts to PNG with the standard library
-// only (a built-in 5x7 bitmap font for labels): panels with axes, decade
-// ticks on log scales, lines with point markers, vertical marks and a
-// legend. Used by the benchmark and soak reports. Safe for concurrent use
-// (no shared state).
+// Package plot draws the line charts of the benchmark and soak reports with
+// gonum.org/v1/plot: panels stacked vertically, lines with point markers,
+// log or linear axes, vertical marks for events in time, and a legend,
+// written as SVG and PNG. It only describes charts; gonum draws them. Safe
+// for concurrent use (no shared state).
 package plot
 
 import (
-	"image"
+	"fmt"
 	"image/color"
-	"image/draw"
-	"image/png"
 	"io"
 	"math"
 	"os"
 	"strconv"
-	"unicode"
+
+	gplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Series is one line of a panel.
@@ -38,7 +42,7 @@ type Panel struct {
 	Title, XLabel, YLabel string
 	XLog, YLog            bool
 	XTick                 func(v float64) string // label of a tick at data value v; nil: number
-	XTicks                []float64              // data values; nil: decades (log) or 5 steps
+	XTicks                []float64              // data values; nil: gonum's default ticks
 	Series                []Series
 	Marks                 []Mark
 	// YMin forces the bottom of a linear y axis (e.g. 0 for counts); nil: fit the data.
@@ -52,161 +56,194 @@ var Palette = []color.RGBA{
 	{188, 189, 34, 255}, {23, 190, 207, 255},
 }
 
-var (
-	black = color.RGBA{0, 0, 0, 255}
-	grey  = color.RGBA{220, 220, 220, 255}
-	white = color.RGBA{255, 255, 255, 255}
+// Format is an output format of Encode.
+type Format string
+
+const (
+	PNG Format = "png"
+	SVG Format = "svg"
 )
 
-// SavePNG renders panels stacked vertically, each w x h pixels, into path.
-func SavePNG(path string, w, h int, panels ...Panel) error {
-	f, err := os.Create(path)
+// dpi maps the pixel sizes callers give to gonum's lengths: at 96 dots
+// per inch a w-pixel-wide PNG is w/96 inches wide.
+const dpi = 96
+
+// Save writes the panels, stacked vertically and each w x h pixels, as
+// base.svg and base.png.
+func Save(base string, w, h int, panels ...Panel) error {
+	for _, f := range []Format{SVG, PNG} {
+		if err := saveAs(base+"."+string(f), f, w, h, panels); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func saveAs(path string, f Format, w, h int, panels []Panel) error {
+	out, err := os.Create(path)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot create %s: %w", path, err)
 	}
-	if err := Encode(f, w, h, panels...); err != nil {
-		f.Close()
-		return err
+	if err := Encode(out, f, w, h, panels...); err != nil {
+		out.Close()
+		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	return f.Close()
+	return out.Close()
 }
 
-// Encode renders panels stacked vertically, each w x h pixels, as PNG to out.
-func Encode(out io.Writer, w, h int, panels ...Panel) error {
-	img := image.NewRGBA(image.Rect(0, 0, w, h*len(panels)))
-	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
+// Encode renders the panels, stacked vertically and each w x h pixels, to
+// out in format f.
+func Encode(out io.Writer, f Format, w, h int, panels ...Panel) error {
+	if len(panels) == 0 {
+		return fmt.Errorf("cannot draw a chart: no panels")
+	}
+	width, height := vg.Length(w)*vg.Inch/dpi, vg.Length(h*len(panels))*vg.Inch/dpi
+	var c vg.CanvasWriterTo
+	switch f {
+	case PNG:
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(dpi), vgimg.UseBackgroundColor(color.White))}
+	case SVG:
+		c = vgsvg.New(width, height)
+	default:
+		return fmt.Errorf("cannot draw a chart as %q", f)
+	}
+	rows := make([][]*gplot.Plot, len(panels))
 	for i, p := range panels {
-		p.draw(img, image.Rect(0, i*h, w, (i+1)*h))
+		gp, err := p.plot()
+		if err != nil {
+			return err
+		}
+		rows[i] = []*gplot.Plot{gp}
 	}
-	return png.Encode(out, img)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: 4, PadBottom: 4, PadLeft: 4, PadRight: 30, PadY: 10} // room for the last tick label
+	for i, cs := range gplot.Align(rows, tiles, draw.New(c)) {
+		rows[i][0].Draw(cs[0])
+	}
+	_, err := c.WriteTo(out)
+	return err
 }
 
-func (p *Panel) draw(img *image.RGBA, r image.Rectangle) {
-	plot := image.Rect(r.Min.X+80, r.Min.Y+34, r.Max.X-200, r.Max.Y-46)
-	drawText(img, r.Min.X+80, r.Min.Y+10, p.Title, black, 2)
-	drawText(img, plot.Min.X+(plot.Dx()-len(p.XLabel)*glyphAdvance)/2, plot.Max.Y+30, p.XLabel, black, 1)
-	drawTextV(img, r.Min.X+8, plot.Min.Y+(plot.Dy()+len(p.YLabel)*glyphAdvance)/2, p.YLabel, black)
-
-	tx, ty := scaleFn(p.XLog), scaleFn(p.YLog)
-	x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+// plot builds the gonum plot of one panel.
+func (p Panel) plot() (*gplot.Plot, error) {
+	gp := gplot.New()
+	gp.Title.Text, gp.X.Label.Text, gp.Y.Label.Text = p.Title, p.XLabel, p.YLabel
+	gp.Legend.Top, gp.Legend.Left = true, true
+	gp.Add(plotter.NewGrid())
+	gp.X.Tick.Marker, gp.Y.Tick.Marker = plainTicks{}, plainTicks{}
+	if p.XLog {
+		gp.X.Scale, gp.X.Tick.Marker = gplot.LogScale{}, logTicks{}
+	}
+	if p.YLog {
+		gp.Y.Scale, gp.Y.Tick.Marker = gplot.LogScale{}, logTicks{}
+	}
+	if p.XTicks != nil {
+		label := p.XTick
+		if label == nil {
+			label = FormatTick
+		}
+		var ts gplot.ConstantTicks
+		for _, v := range p.XTicks {
+			ts = append(ts, gplot.Tick{Value: v, Label: label(v)})
+		}
+		gp.X.Tick.Marker = ts
+	}
 	for _, s := range p.Series {
+		var xys plotter.XYs
 		for _, pt := range s.Points {
-			if (p.XLog && pt[0] <= 0) || (p.YLog && pt[1] <= 0) {
+			// A log axis cannot place zero or less; such points are left out.
+			if (p.XLog && pt[0] <= 0) || (p.YLog && pt[1] <= 0) || math.IsNaN(pt[0]) || math.IsNaN(pt[1]) {
 				continue
 			}
-			x0, x1 = math.Min(x0, tx(pt[0])), math.Max(x1, tx(pt[0]))
-			y0, y1 = math.Min(y0, ty(pt[1])), math.Max(y1, ty(pt[1]))
+			xys = append(xys, plotter.XY{X: pt[0], Y: pt[1]})
 		}
-	}
-	if math.IsInf(x0, 0) {
-		return
-	}
-	x0, x1 = pad(x0, x1, p.XLog)
-	y0, y1 = pad(y0, y1, p.YLog)
-	if p.YMin != nil && !p.YLog {
-		y0 = *p.YMin
-	}
-	px := func(v float64) int { return plot.Min.X + int((tx(v)-x0)/(x1-x0)*float64(plot.Dx())) }
-	py := func(v float64) int { return plot.Max.Y - int((ty(v)-y0)/(y1-y0)*float64(plot.Dy())) }
-
-	// Grid and ticks.
-	for _, v := range ticks(x0, x1, p.XLog, p.XTicks) {
-		x := px(v)
-		vline(img, x, plot.Min.Y, plot.Max.Y, grey)
-		label := FormatTick(v)
-		if p.XTick != nil {
-			label = p.XTick(v)
-		}
-		drawText(img, x-len(label)*glyphAdvance/2, plot.Max.Y+8, label, black, 1)
-	}
-	for _, v := range ticks(y0, y1, p.YLog, nil) {
-		y := py(v)
-		hline(img, plot.Min.X, plot.Max.X, y, grey)
-		label := FormatTick(v)
-		drawText(img, plot.Min.X-8-len(label)*glyphAdvance, y-3, label, black, 1)
-	}
-	rect(img, plot, black)
-
-	legend := 0
-	seen := map[string]bool{}
-	for _, m := range p.Marks {
-		x := px(m.X)
-		if x < plot.Min.X || x > plot.Max.X {
+		if len(xys) == 0 {
 			continue
 		}
-		vline(img, x, plot.Min.Y+1, plot.Max.Y-1, m.Color)
-		if m.Name != "" && !seen[m.Name] {
-			seen[m.Name] = true
-			ly := plot.Min.Y + 6 + legend*14
-			vline(img, plot.Max.X+20, ly-2, ly+8, m.Color)
-			drawText(img, plot.Max.X+36, ly, m.Name, black, 1)
-			legend++
+		line, points, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, fmt.Errorf("cannot draw series %q: %w", s.Name, err)
+		}
+		line.Color, line.Width = s.Color, vg.Points(1.5)
+		if s.Dashed {
+			line.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+		}
+		points.Color, points.Radius, points.Shape = s.Color, vg.Points(2), draw.CircleGlyph{}
+		if len(xys) > 60 {
+			points.Radius = 0 // a dense series reads better as a line
+		}
+		gp.Add(line, points)
+		gp.Legend.Add(s.Name, line, points)
+	}
+	if p.YMin != nil && !p.YLog {
+		gp.Y.Min = *p.YMin
+	}
+	if len(p.Marks) > 0 {
+		// Marks span the y range the series set, so they come after them.
+		y0, y1 := gp.Y.Min, gp.Y.Max
+		if y1 <= y0 {
+			y1 = y0 + 1
+		}
+		named := map[string]bool{}
+		for _, m := range p.Marks {
+			line, err := plotter.NewLine(plotter.XYs{{X: m.X, Y: y0}, {X: m.X, Y: y1}})
+			if err != nil {
+				return nil, fmt.Errorf("cannot draw mark %q: %w", m.Name, err)
+			}
+			line.Color, line.Width = m.Color, vg.Points(1.5) // 2 px: at least one pixel in full colour
+			gp.Add(line)
+			if !named[m.Name] {
+				named[m.Name] = true
+				gp.Legend.Add(m.Name, line)
+			}
 		}
 	}
-	for _, s := range p.Series {
-		var prev image.Point
-		first := true
-		for _, pt := range s.Points {
-			if (p.XLog && pt[0] <= 0) || (p.YLog && pt[1] <= 0) {
+	return gp, nil
+}
+
+// plainTicks are gonum's default ticks labelled by FormatTick ("25",
+// not "25.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []gplot.Tick {
+	ts := gplot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = FormatTick(ts[i].Value)
+		}
+	}
+	return ts
+}
+
+// logTicks labels a log axis at 1, 2 and 5 times each power of ten when
+// it spans fewer than three decades (gonum's LogTicks labels powers of ten
+// only, so a range within one decade would get one label or none), and at
+// powers of ten otherwise; the other integer multiples get unlabelled
+// minor ticks.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []gplot.Tick {
+	if lo <= 0 || hi < lo {
+		return nil
+	}
+	few := math.Log10(hi/lo) < 3
+	var ts []gplot.Tick
+	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
+		for m := 1.0; m < 10; m++ {
+			v := m * math.Pow(10, e)
+			if v < lo || v > hi {
 				continue
 			}
-			q := image.Pt(px(pt[0]), py(pt[1]))
-			if !first {
-				line(img, prev, q, s.Color, s.Dashed)
+			t := gplot.Tick{Value: v}
+			if m == 1 || few && (m == 2 || m == 5) {
+				t.Label = FormatTick(v)
 			}
-			marker(img, q, s.Color)
-			prev, first = q, false
+			ts = append(ts, t)
 		}
-		// Legend.
-		ly := plot.Min.Y + 6 + legend*14
-		legend++
-		hline(img, plot.Max.X+12, plot.Max.X+30, ly+3, s.Color)
-		hline(img, plot.Max.X+12, plot.Max.X+30, ly+4, s.Color)
-		drawText(img, plot.Max.X+36, ly, s.Name, black, 1)
 	}
+	return ts
 }
 
-func scaleFn(log bool) func(float64) float64 {
-	if log {
-		return math.Log10
-	}
-	return func(v float64) float64 { return v }
-}
-
-func pad(a, b float64, log bool) (float64, float64) {
-	if log {
-		return math.Floor(a), math.Ceil(b + 1e-9)
-	}
-	if a > 0 && a < (b-a) {
-		a = 0
-	}
-	if b == a {
-		b = a + 1
-	}
-	return a, b + (b-a)*0.05
-}
-
-func ticks(a, b float64, log bool, fixed []float64) []float64 {
-	if fixed != nil {
-		return fixed
-	}
-	var out []float64
-	if log {
-		for e := a; e <= b+1e-9; e++ {
-			out = append(out, math.Pow(10, e))
-		}
-		return out
-	}
-	step := (b - a) / 5
-	mag := math.Pow(10, math.Floor(math.Log10(step)))
-	step = math.Ceil(step/mag) * mag
-	for v := math.Ceil(a/step) * step; v <= b+1e-9; v += step {
-		out = append(out, v)
-	}
-	return out
-}
-
-// FormatTick is the default tick label: 1K, 2.5M, 0.1 ...
+// FormatTick renders a tick or rate value compactly: 1K, 2.5M, 0.01.
 func FormatTick(v float64) string {
 	switch {
 	case v >= 1e6 && math.Mod(v, 1e6) == 0:
@@ -215,111 +252,4 @@ func FormatTick(v float64) string {
 		return strconv.FormatFloat(v/1e3, 'f', -1, 64) + "K"
 	}
 	return strconv.FormatFloat(v, 'g', 4, 64)
-}
-
-func hline(img *image.RGBA, x0, x1, y int, c color.RGBA) {
-	for x := x0; x <= x1; x++ {
-		img.SetRGBA(x, y, c)
-	}
-}
-
-func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
-	for y := y0; y <= y1; y++ {
-		img.SetRGBA(x, y, c)
-	}
-}
-
-func rect(img *image.RGBA, r image.Rectangle, c color.RGBA) {
-	hline(img, r.Min.X, r.Max.X, r.Min.Y, c)
-	hline(img, r.Min.X, r.Max.X, r.Max.Y, c)
-	vline(img, r.Min.X, r.Min.Y, r.Max.Y, c)
-	vline(img, r.Max.X, r.Min.Y, r.Max.Y, c)
-}
-
-// line draws a 2-pixel Bresenham line, optionally dashed.
-func line(img *image.RGBA, a, b image.Point, c color.RGBA, dashed bool) {
-	dx, dy := abs(b.X-a.X), -abs(b.Y-a.Y)
-	sx, sy := sign(b.X-a.X), sign(b.Y-a.Y)
-	err := dx + dy
-	for n := 0; ; n++ {
-		if !dashed || (n/6)%2 == 0 {
-			img.SetRGBA(a.X, a.Y, c)
-			img.SetRGBA(a.X, a.Y+1, c)
-		}
-		if a == b {
-			return
-		}
-		e2 := 2 * err
-		if e2 >= dy {
-			err += dy
-			a.X += sx
-		}
-		if e2 <= dx {
-			err += dx
-			a.Y += sy
-		}
-	}
-}
-
-func marker(img *image.RGBA, p image.Point, c color.RGBA) {
-	for x := -2; x <= 2; x++ {
-		for y := -2; y <= 2; y++ {
-			img.SetRGBA(p.X+x, p.Y+y, c)
-		}
-	}
-}
-
-func drawText(img *image.RGBA, x, y int, s string, c color.RGBA, scale int) {
-	for _, ch := range s {
-		g, ok := glyphs[unicode.ToUpper(ch)]
-		if ok {
-			for row := range glyphH {
-				for col := range glyphW {
-					if g[row]&(1<<(glyphW-1-col)) == 0 {
-						continue
-					}
-					for i := range scale {
-						for j := range scale {
-							img.SetRGBA(x+col*scale+i, y+row*scale+j, c)
-						}
-					}
-				}
-			}
-		}
-		x += glyphAdvance * scale
-	}
-}
-
-// drawTextV draws s rotated a quarter turn, reading bottom to top.
-func drawTextV(img *image.RGBA, x, y int, s string, c color.RGBA) {
-	for _, ch := range s {
-		g, ok := glyphs[unicode.ToUpper(ch)]
-		if ok {
-			for row := range glyphH {
-				for col := range glyphW {
-					if g[row]&(1<<(glyphW-1-col)) != 0 {
-						img.SetRGBA(x+row, y-col, c)
-					}
-				}
-			}
-		}
-		y -= glyphAdvance
-	}
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-func sign(v int) int {
-	switch {
-	case v < 0:
-		return -1
-	case v > 0:
-		return 1
-	}
-	return 0
 }

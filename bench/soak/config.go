@@ -28,10 +28,11 @@ type Config struct {
 	// disables them. FaultLength is how long a lasting fault (bad frames,
 	// stalls, Gamma errors) stays on. Default 10 s.
 	FaultEvery, FaultLength time.Duration
-	// FaultGrace is how long after a fault starts a red /healthz is put down
-	// to it. Default 90 s: a socket stall is only noticed by the recycler
-	// after its stall timeout (60 s).
-	FaultGrace time.Duration
+	// RecoverBound is how long after a fault ends a red /healthz may still
+	// be put down to it (and only until the first green sample). Default
+	// 15 s: reconnecting every socket and reloading its books takes a few
+	// seconds here.
+	RecoverBound time.Duration
 	// QuietTail: no fault starts in the last QuietTail of Duration, so the
 	// final check sees a healed engine. Default min(90 s, Duration/4).
 	QuietTail time.Duration
@@ -45,8 +46,21 @@ type Config struct {
 	// WarmupFraction of the run is left out of the trend check (at least
 	// one minute, at most half the run). Default 0.2.
 	WarmupFraction float64
-	// ExtraFlags are appended to polyfeed's command line.
+	// ExtraFlags are appended to polyfeed's command line; Env to its
+	// environment (NAME=value).
 	ExtraFlags []string
+	Env        []string
+}
+
+// MinDuration is the shortest run that can be judged: the warm-up (at
+// least a minute) plus the trend check's shortest window, with room for
+// the sample period.
+const MinDuration = 3 * time.Minute
+
+// warmup is the part of the run left out of the trend check: the first
+// WarmupFraction, at least a minute, at most half the run.
+func (c *Config) warmup() time.Duration {
+	return min(max(time.Minute, time.Duration(c.WarmupFraction*float64(c.Duration))), c.Duration/2)
 }
 
 func (c *Config) fill() error {
@@ -65,7 +79,7 @@ func (c *Config) fill() error {
 	def(&c.Sample, 5*time.Second)
 	def(&c.FaultEvery, 30*time.Second)
 	def(&c.FaultLength, 10*time.Second)
-	def(&c.FaultGrace, 90*time.Second)
+	def(&c.RecoverBound, 15*time.Second)
 	def(&c.QuietTail, min(90*time.Second, c.Duration/4))
 	def(&c.Converge, 3*time.Minute)
 	def(&c.StopBound, 35*time.Second)
@@ -84,8 +98,10 @@ func (c *Config) fill() error {
 	if c.WarmupFraction == 0 {
 		c.WarmupFraction = 0.2
 	}
-	if c.Duration < 10*time.Second || c.Sample < 100*time.Millisecond || c.Sample > c.Duration/4 {
-		return fmt.Errorf("cannot configure soak: duration %s must be >= 10s and sample %s in [100ms, duration/4]", c.Duration, c.Sample)
+	judged := c.Duration - c.warmup()
+	if c.Duration < MinDuration || c.Sample < 100*time.Millisecond || c.Sample > judged/(2*minPoints) {
+		return fmt.Errorf("cannot configure soak: duration %s must be >= %s (a shorter window cannot tell a leak from noise) and sample %s in [100ms, %s]",
+			c.Duration, MinDuration, c.Sample, judged/(2*minPoints))
 	}
 	if c.Markets < 1 || c.Rate < 0 || c.Churn < 0 || c.WarmupFraction < 0 || c.WarmupFraction >= 1 {
 		return errors.New("cannot configure soak: markets must be >= 1, rate and churn >= 0, warm-up fraction in [0,1)")

@@ -5,10 +5,11 @@
 // markets (expiries and new listings) and the driver injects a fault on a
 // schedule through the simulator's control API (socket closes with every
 // code, bad frames, asset and socket stalls, Gamma errors). Every Sample
-// interval the driver records polyfeed's resident memory (/proc/PID/status
-// VmRSS), open file descriptors (/proc/PID/fd), Go heap in use and
-// goroutines (go_memstats_heap_inuse_bytes and go_goroutines from
-// /metrics), connections and dropped events (/stats) and /healthz.
+// interval the driver asks /healthz first, then records polyfeed's
+// resident memory (/proc/PID/status VmRSS), open file descriptors
+// (/proc/PID/fd), heap in use and goroutines (/metrics), the live heap
+// (HeapAlloc right after a forced collection, /debug/pprof/heap?gc=1, so
+// polyfeed must keep --pprof on), connections and dropped events (/stats).
 //
 // At the end the simulator is paused and every book of every open market is
 // compared with the simulator's truth (GET /books/{id} on polyfeed against
@@ -16,26 +17,47 @@
 // listed just before the pause. Then polyfeed gets SIGTERM and must exit 0
 // within StopBound.
 //
+// Concurrency: Run starts and stops both processes and every goroutine it
+// uses; several runs may proceed at once (each takes its own free ports
+// and needs its own OutDir).
+//
 // # Verdict
 //
 // The run fails when:
-//   - any book differs from the truth (or is missing) after Converge;
-//   - RSS, heap in use or goroutines trend upward: the samples after the
-//     warm-up (the first WarmupFraction of the run, at least one minute)
-//     are split into halves; a series fails when the mean of the second
-//     half exceeds the first half's by more than its threshold AND the
-//     least-squares slope over the second half, projected over that half's
-//     length, also exceeds it. Thresholds: RSS and heap 15% (and at least
-//     8 MiB: small heaps breathe by several MiB between collections),
-//     goroutines 10% (and at least 20: each connection has a few, and a
-//     recycle briefly doubles one). Requiring both a level shift and a
-//     persistent slope keeps one GC cycle or one recycle in flight from
-//     failing a run, while a leak of a few KiB per event or a goroutine
-//     per reconnect fails any run of more than a few minutes;
-//   - /healthz answered anything but 200 outside a fault window (a fault's
-//     start plus FaultGrace), or could not be reached at all;
+//   - any book differs from the truth, is marked invalid or is missing
+//     after Converge, or no book was compared;
+//   - a resource grew: RSS, live heap, goroutines or open fds, judged on
+//     the samples after the warm-up (the first WarmupFraction of the run,
+//     at least one minute). Each series is reduced to its floor, the
+//     smallest value within a trailing window (RSS one minute, goroutines
+//     and fds 30 s, live heap none: it is measured after a collection), so
+//     what is always transient (a GC cycle's garbage, a recycle's second
+//     socket) drops out and what survives stays. The series fails when
+//     the median floor of the last third of the judged window exceeds the
+//     median floor of the first third by more than its limit: RSS and live
+//     heap 15% (at least 8 MiB), goroutines and fds 10% (at least 8). A
+//     closing fault reopens about ten sockets, so one goroutine, one fd or
+//     1 MiB leaked per reconnect grows a series by about twenty within the
+//     default 3-minute run;
+//   - a series cannot be judged: fewer than 4 samples, or less than 90 s
+//     after the warm-up (runs shorter than MinDuration are refused up
+//     front);
+//   - /healthz was red (or the admin server could not be reached) and no
+//     fault accounts for it. A red sample is put down to the latest fault
+//     that started before it only while the engine has not yet recovered
+//     (no green sample since the fault started) and at most RecoverBound
+//     (15 s) after that fault ended; a red sample with no fault before it
+//     always fails;
+//   - the engine dropped any event (at the venue's rates the engine is idle
+//     most of the time, so a drop is a fault, even though DropAndResync
+//     would repair the book);
+//   - a fault failed to inject (the run did not test what it claims);
+//   - more than a tenth of the samples had a failed observation;
 //   - an admin probe with a malformed asset id was not rejected with 400;
 //   - polyfeed did not exit 0 within StopBound of SIGTERM, or exited early.
+//
+// Every rule has a test that breaks the data on purpose and sees it fail
+// (trend_test.go, health_test.go, verify_test.go).
 //
 // # Running
 //
@@ -44,6 +66,6 @@
 //	make soak SOAK_DURATION=24h      # day-long run (SOAK_FLAGS="-sample 30s" keeps the plot readable)
 //	make soak SOAK_FLAGS="-markets 1000 -rate 2000 -churn 30 -fault-every 30s"
 //
-// The report (report.md, samples.csv, soak.png, polyfeed.log, polysim.log)
+// The report (report.md, samples.csv, soak.svg, soak.png, polyfeed.log, polysim.log)
 // goes to bench/out/soak/.
 package soak

@@ -34,11 +34,13 @@ var faultCycle = []fault{
 	{Name: "gamma hangs", Spec: "gammahang=0.5:5s"},
 }
 
-// FaultEvent records one injection.
+// FaultEvent records one injection: it started At and ended Until (a
+// close ends when it starts; a lasting fault when it was cleared). Err is
+// why the injection failed; such a fault was never in effect.
 type FaultEvent struct {
-	At   time.Duration
-	Name string
-	Err  string
+	At, Until time.Duration
+	Name      string
+	Err       string
 }
 
 // inject applies f against the simulator at base.

@@ -25,14 +25,16 @@ type proc struct {
 	endAt  time.Time
 }
 
-// startProc starts path with args, stdout and stderr to dir/name.log.
-func startProc(dir, name, path string, args ...string) (*proc, error) {
+// startProc starts path with args, stdout and stderr to dir/name.log, in
+// this process's environment plus env.
+func startProc(dir, name, path string, env []string, args ...string) (*proc, error) {
 	f, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, fmt.Errorf("cannot create %s log: %w", name, err)
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("cannot start %s: %w", name, err)

@@ -19,9 +19,11 @@ type Report struct {
 	Samples []Sample
 	Faults  []FaultEvent
 	Trends  []Trend
-	// Unexplained are unhealthy samples outside every fault window.
+	// Unexplained are the red /healthz samples no fault accounts for
+	// (unexplainedRed).
 	Unexplained []Sample
-	// SampleErrors counts failed observations (e.g. admin unreachable).
+	// SampleErrors lists failed observations. A sample with one is left out
+	// of the trends; if /healthz itself could not be reached, it is red.
 	SampleErrors []string
 	// Books is how many books were compared at the end, Mismatches those
 	// that still differed after Converge, ConvergedIn how long the final
@@ -53,9 +55,21 @@ func (r *Report) judge() {
 	}
 	if len(r.Unexplained) > 0 {
 		s := r.Unexplained[0]
-		r.Failures = append(r.Failures, fmt.Sprintf("health: %d unhealthy samples outside fault windows (first at %s: %s)", len(r.Unexplained), s.At.Round(time.Second), s.HealthWhy))
+		r.Failures = append(r.Failures, fmt.Sprintf("health: %d red /healthz samples no fault accounts for (first at %s: %s)", len(r.Unexplained), s.At.Round(time.Second), s.HealthWhy))
 	}
-	if n := len(r.SampleErrors); n > 0 && n*10 > len(r.Samples)+n {
+	var failed []string
+	for _, f := range r.Faults {
+		if f.Err != "" {
+			failed = append(failed, fmt.Sprintf("%s at %s: %s", f.Name, f.At.Round(time.Second), f.Err))
+		}
+	}
+	if len(failed) > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("faults: %d of %d failed to inject (%s)", len(failed), len(r.Faults), strings.Join(failed, "; ")))
+	}
+	if d := r.dropped(); d > 0 {
+		r.Failures = append(r.Failures, fmt.Sprintf("drops: %d events dropped under backpressure (the venue's rate leaves the engine idle most of the time; any drop is a fault)", d))
+	}
+	if n := len(r.SampleErrors); n > 0 && n*10 > len(r.Samples) {
 		r.Failures = append(r.Failures, fmt.Sprintf("sampling: %d observations failed (first: %s)", n, r.SampleErrors[0]))
 	}
 	if len(r.BadIDFails) > 0 {
@@ -66,16 +80,28 @@ func (r *Report) judge() {
 	}
 }
 
-// write stores report.md, samples.csv and soak.png under dir.
+// dropped is the most events the engine reported dropped in any sample
+// (the counter is cumulative; a restart would reset it, hence the max).
+func (r *Report) dropped() uint64 {
+	var d uint64
+	for _, s := range r.Samples {
+		d = max(d, s.Dropped)
+	}
+	return d
+}
+
+// write stores report.md, samples.csv, soak.svg and soak.png under dir.
 func (r *Report) write(dir string) error {
 	if err := writeFile(filepath.Join(dir, "samples.csv"), r.writeCSV); err != nil {
 		return err
 	}
 	ps := panels(r.Samples, r.Faults)
-	if err := writeFile(filepath.Join(dir, "soak.png"), func(w io.Writer) error {
-		return writePlot(w, ps)
-	}); err != nil {
-		return err
+	for _, f := range []plot.Format{plot.SVG, plot.PNG} {
+		if err := writeFile(filepath.Join(dir, "soak."+string(f)), func(w io.Writer) error {
+			return writePlot(w, f, ps)
+		}); err != nil {
+			return err
+		}
 	}
 	return writeFile(filepath.Join(dir, "report.md"), func(w io.Writer) error { return r.writeMarkdown(w, ps) })
 }
@@ -93,10 +119,10 @@ func writeFile(path string, f func(io.Writer) error) error {
 }
 
 func (r *Report) writeCSV(w io.Writer) error {
-	fmt.Fprintln(w, "seconds,rss_bytes,heap_inuse_bytes,goroutines,fds,connections,subscribed,dropped,malformed,reconnects,healthy")
+	fmt.Fprintln(w, "seconds,rss_bytes,heap_inuse_bytes,live_heap_bytes,goroutines,fds,connections,subscribed,dropped,malformed,reconnects,healthy,complete")
 	for _, s := range r.Samples {
-		fmt.Fprintf(w, "%.1f,%d,%d,%d,%d,%d,%d,%d,%d,%d,%v\n", s.At.Seconds(), s.RSS, s.HeapInuse, s.Goroutines,
-			s.FDs, s.Connections, s.Subscribed, s.Dropped, s.Malformed, s.Reconnects, s.Healthy)
+		fmt.Fprintf(w, "%.1f,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%v,%v\n", s.At.Seconds(), s.RSS, s.HeapInuse, s.LiveHeap, s.Goroutines,
+			s.FDs, s.Connections, s.Subscribed, s.Dropped, s.Malformed, s.Reconnects, s.Healthy, s.Complete)
 	}
 	return nil
 }
@@ -128,16 +154,23 @@ func (r *Report) writeMarkdown(w io.Writer, ps []plot.Panel) error {
 			unhealthy++
 		}
 	}
-	fmt.Fprintf(w, "| /healthz red | %d samples, %d outside fault windows |\n", unhealthy, len(r.Unexplained))
+	fmt.Fprintf(w, "| /healthz red | %d samples, %d not accounted for by a fault (fault end + %s, until recovery) |\n", unhealthy, len(r.Unexplained), c.RecoverBound)
+	fmt.Fprintf(w, "| dropped events | %d |\n", r.dropped())
 	fmt.Fprintf(w, "| bad asset ids rejected (400) | %d of %d |\n", len(badIDs)-len(r.BadIDFails), len(badIDs))
 	fmt.Fprintf(w, "| SIGTERM to exit | %s %s |\n", r.StopTook.Round(time.Millisecond), orOK(r.StopErr))
 	fmt.Fprintf(w, "| failed observations | %d |\n\n", len(r.SampleErrors))
 
-	if n := len(r.Samples); n > 0 {
-		first, last := r.Samples[0], r.Samples[n-1]
+	var complete []Sample // an incomplete sample has zeros where an observation failed
+	for _, s := range r.Samples {
+		if s.Complete {
+			complete = append(complete, s)
+		}
+	}
+	if n := len(complete); n > 0 {
+		first, last := complete[0], complete[n-1]
 		peak := func(f func(Sample) float64) float64 {
 			m := 0.0
-			for _, s := range r.Samples {
+			for _, s := range complete {
 				m = max(m, f(s))
 			}
 			return m
@@ -146,6 +179,7 @@ func (r *Report) writeMarkdown(w io.Writer, ps []plot.Panel) error {
 		mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 		fmt.Fprintf(w, "| RSS | %s | %s | %.1f MiB |\n", mib(first.RSS), mib(last.RSS), peak(func(s Sample) float64 { return float64(s.RSS) / (1 << 20) }))
 		fmt.Fprintf(w, "| heap in use | %s | %s | %.1f MiB |\n", mib(first.HeapInuse), mib(last.HeapInuse), peak(func(s Sample) float64 { return float64(s.HeapInuse) / (1 << 20) }))
+		fmt.Fprintf(w, "| live heap (after a forced GC) | %s | %s | %.1f MiB |\n", mib(first.LiveHeap), mib(last.LiveHeap), peak(func(s Sample) float64 { return float64(s.LiveHeap) / (1 << 20) }))
 		fmt.Fprintf(w, "| goroutines | %d | %d | %.0f |\n", first.Goroutines, last.Goroutines, peak(func(s Sample) float64 { return float64(s.Goroutines) }))
 		fmt.Fprintf(w, "| open fds | %d | %d | %.0f |\n", first.FDs, last.FDs, peak(func(s Sample) float64 { return float64(s.FDs) }))
 		fmt.Fprintf(w, "| connections | %d | %d | %.0f |\n", first.Connections, last.Connections, peak(func(s Sample) float64 { return float64(s.Connections) }))

@@ -3,6 +3,7 @@ package soak
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +16,8 @@ import (
 type Sample struct {
 	At          time.Duration // since the start of the run
 	RSS         uint64        // bytes
-	HeapInuse   uint64        // bytes
+	HeapInuse   uint64        // bytes, as last collected (with garbage)
+	LiveHeap    uint64        // bytes allocated right after a forced GC
 	Goroutines  int
 	FDs         int
 	Connections int
@@ -23,8 +25,13 @@ type Sample struct {
 	Malformed   uint64 // frames with a decoding error (cumulative)
 	Reconnects  uint64 // all connections (cumulative)
 	Subscribed  int    // assets subscribed
-	Healthy     bool
-	HealthWhy   string // body of a non-200 /healthz
+	// Healthy: /healthz answered 200. An admin server that cannot be
+	// reached is unhealthy, not a gap in the data.
+	Healthy   bool
+	HealthWhy string // body of a non-200 /healthz, or why it could not be reached
+	// Complete: every observation succeeded, so the sample joins the
+	// resource trends. An incomplete sample still counts for health.
+	Complete bool
 }
 
 // engineStats is the part of polyfeed's /stats the soak reads.
@@ -70,9 +77,19 @@ func getJSON(url string, v any) (int, error) {
 }
 
 // takeSample observes the polyfeed process pid serving admin at base.
+// /healthz comes first and always yields a verdict (unreachable is red);
+// an error means some other observation failed and the sample is not
+// Complete.
 func takeSample(base string, pid int, at time.Duration) (Sample, error) {
 	s := Sample{At: at}
-	var err error
+	code, err := getJSON(base+"/healthz", nil)
+	s.Healthy = code == http.StatusOK
+	switch {
+	case code == 0:
+		s.HealthWhy = fmt.Sprintf("admin server unreachable: %v", err)
+	case !s.Healthy:
+		s.HealthWhy = fmt.Sprint(err)
+	}
 	if s.RSS, err = procRSS(pid); err != nil {
 		return s, err
 	}
@@ -89,6 +106,9 @@ func takeSample(base string, pid int, at time.Duration) (Sample, error) {
 		return s, err
 	}
 	s.HeapInuse, s.Goroutines = uint64(m["go_memstats_heap_inuse_bytes"]), int(m["go_goroutines"])
+	if s.LiveHeap, err = liveHeap(base); err != nil {
+		return s, err
+	}
 	var st engineStats
 	if _, err := getJSON(base+"/stats", &st); err != nil {
 		return s, err
@@ -97,12 +117,43 @@ func takeSample(base string, pid int, at time.Duration) (Sample, error) {
 	for _, c := range st.Pool.Connections {
 		s.Reconnects += c.Reconnects
 	}
-	code, err := getJSON(base+"/healthz", nil)
-	s.Healthy = code == http.StatusOK
-	if !s.Healthy {
-		s.HealthWhy = fmt.Sprint(err)
-	}
+	s.Complete = true
 	return s, nil
+}
+
+// liveHeap asks polyfeed for its heap profile after a forced collection
+// (net/http/pprof's gc=1) and reads HeapAlloc from the runtime.MemStats
+// appended to the text form: the bytes that survived the collection, with
+// none of the garbage that makes heap-in-use a sawtooth.
+func liveHeap(base string) (uint64, error) {
+	resp, err := httpc.Get(base + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, fmt.Errorf("cannot read the heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("cannot read the heap profile: status %d (polyfeed needs --pprof)", resp.StatusCode)
+	}
+	return parseHeapAlloc(resp.Body)
+}
+
+// parseHeapAlloc finds "# HeapAlloc = N" in a text heap profile.
+func parseHeapAlloc(r io.Reader) (uint64, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "# HeapAlloc = "); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("cannot parse HeapAlloc %q: %w", v, err)
+			}
+			return n, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("cannot read the heap profile: %w", err)
+	}
+	return 0, errors.New("cannot find HeapAlloc in the heap profile")
 }
 
 // parseMetrics reads the unlabelled samples named in want from Prometheus

@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	}
 	simBase, feedBase := "http://"+simAddr, "http://"+feedAddr
 
-	sim, err := startProc(cfg.OutDir, "polysim", cfg.Polysim,
+	sim, err := startProc(cfg.OutDir, "polysim", cfg.Polysim, nil,
 		"--addr", simAddr, "--markets", strconv.Itoa(cfg.Markets), "--rate", fmt.Sprint(cfg.Rate),
 		"--seed", strconv.FormatInt(cfg.Seed, 10), "--churn", fmt.Sprint(cfg.Churn))
 	if err != nil {
@@ -53,7 +53,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 		"--gamma-url", simBase, "--ws-url", "ws://" + simAddr + "/ws/market",
 		"--http-addr", feedAddr, "--log-format", "json",
 	}, cfg.ExtraFlags...)
-	feed, err := startProc(cfg.OutDir, "polyfeed", cfg.Polyfeed, args...)
+	feed, err := startProc(cfg.OutDir, "polyfeed", cfg.Polyfeed, cfg.Env, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +70,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 
 	rep := &Report{Config: cfg, Started: time.Now(), GoVer: runtime.Version()}
 	loaded(ctx, cfg, rep, feed, simBase, feedBase, log)
-	warm := min(max(time.Minute, time.Duration(cfg.WarmupFraction*float64(cfg.Duration))), cfg.Duration/2)
-	rep.Trends = trends(rep.Samples, warm)
+	rep.Trends = trends(rep.Samples, cfg.warmup())
+	rep.Unexplained = unexplainedRed(rep.Samples, rep.Faults, cfg.RecoverBound)
 
 	// Final check: a quiet venue, then every open market's book against the truth.
 	if err := clearFaults(simBase); err != nil {
@@ -136,12 +136,8 @@ func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc, simBase, f
 			s, err := takeSample(feedBase, feed.pid(), time.Since(start))
 			if err != nil {
 				rep.SampleErrors = append(rep.SampleErrors, fmt.Sprintf("%s: %v", s.At.Round(time.Second), err))
-				continue
 			}
 			rep.Samples = append(rep.Samples, s)
-			if !s.Healthy && !explained(rep.Faults, s.At, cfg.FaultGrace) {
-				rep.Unexplained = append(rep.Unexplained, s)
-			}
 		case <-faultC:
 			at := time.Since(start)
 			if at > cfg.Duration-cfg.QuietTail {
@@ -149,7 +145,10 @@ func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc, simBase, f
 			}
 			f := faultCycle[next%len(faultCycle)]
 			next++
-			ev := FaultEvent{At: at, Name: f.Name}
+			ev := FaultEvent{At: at, Until: at, Name: f.Name}
+			if f.Spec != "" {
+				ev.Until = at + cfg.FaultLength // until the clear below records the real end
+			}
 			if err := inject(simBase, f); err != nil {
 				ev.Err = err.Error()
 			}
@@ -160,21 +159,12 @@ func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc, simBase, f
 			}
 		case <-clearC:
 			clearC = nil
+			rep.Faults[len(rep.Faults)-1].Until = time.Since(start)
 			if err := clearFaults(simBase); err != nil {
 				rep.SampleErrors = append(rep.SampleErrors, "clear faults: "+err.Error())
 			}
 		}
 	}
-}
-
-// explained reports whether a red /healthz at `at` falls in a fault's window.
-func explained(faults []FaultEvent, at, grace time.Duration) bool {
-	for _, f := range faults {
-		if at >= f.At && at <= f.At+grace {
-			return true
-		}
-	}
-	return false
 }
 
 // ErrFailed is returned by the command when the run failed its checks.

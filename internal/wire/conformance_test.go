@@ -10,6 +10,10 @@ import (
 // fixtureWant is what each captured frame must decode to. The shared
 // fixtures (captured from the live venue) and our copies in testdata/ws use
 // the same names; the extra testdata frames cover shapes the captures lack.
+// testdata/ws is the repository's only copy of the golden frames: the
+// decoder owns the wire format, and its golden and fuzz tests must run on
+// a fresh clone; the simulator's shape test reads the shared captures in
+// place instead.
 var fixtureWant = map[string][]Event{
 	"book_snapshot.json": {{Kind: KindBook, AssetID: assetA, Market: marketA, Timestamp: 1703875200000,
 		Bids: []Level{{fp("0.48"), fp("500")}, {fp("0.49"), fp("350")}, {fp("0.50"), fp("200")}},
