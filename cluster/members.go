@@ -61,6 +61,7 @@ type membership struct {
 	failing         atomic.Bool
 	conflicts       atomic.Uint64
 	badValues       atomic.Uint64
+	watchResets     atomic.Uint64
 	loggedConflict  atomic.Bool
 	loggedBad       atomic.Bool
 	loggedMismatch  atomic.Bool
@@ -152,7 +153,9 @@ func (m *membership) follow(ctx context.Context, w jetstream.KeyWatcher, reconci
 		case <-ctx.Done():
 			return
 		case <-reconcile:
-			m.reconcile(ctx)
+			if !m.reconcile(ctx) {
+				return // the watch fell behind: start it again
+			}
 		case e, ok := <-w.Updates():
 			if !ok {
 				return
@@ -206,29 +209,48 @@ func (m *membership) apply(e jetstream.KeyValueEntry) {
 	}
 }
 
-// reconcile drops members whose keys are no longer in the bucket and that
-// the watch has not heard from since the listing began.
-func (m *membership) reconcile(ctx context.Context) {
+// reconcile compares the live set with the bucket's keys: it drops members
+// whose keys are gone and the watch has not heard from since the listing
+// began, and reads members the watch has not reported. Either means the
+// watch fell behind (its consumer can lag for seconds after a NATS node
+// fails over), so reconcile then reports false and the watch is started
+// again.
+func (m *membership) reconcile(ctx context.Context) bool {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Expiry)
 	defer cancel()
 	keys, err := m.kv.Keys(ctx)
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return // NATS is away; the controller is frozen meanwhile
+		return true // NATS is away; the controller is frozen meanwhile
 	}
-	changed := false
+	var gone, missing []string
 	m.mu.Lock()
 	for id, seen := range m.lastSeen {
 		if seen.Before(start) && !slices.Contains(keys, id) {
+			gone = append(gone, id)
 			delete(m.live, id)
 			delete(m.lastSeen, id)
-			changed = true
+		}
+	}
+	for _, id := range keys {
+		if _, ok := m.live[id]; !ok {
+			missing = append(missing, id)
 		}
 	}
 	m.mu.Unlock()
-	if changed {
+	for _, id := range missing {
+		if e, err := m.kv.Get(ctx, id); err == nil {
+			m.apply(e)
+		}
+	}
+	if len(gone) > 0 {
 		m.wake()
 	}
+	if len(gone)+len(missing) > 0 {
+		m.watchResets.Add(1)
+		return false
+	}
+	return true
 }
 
 // members returns the sorted ids of the live members that carry markets:

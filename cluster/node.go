@@ -340,7 +340,7 @@ func (c *controller) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-c.n.drainCh:
-			c.apply(ctx, c.n.members.members(), time.Now(), true)
+			c.apply(ctx, c.n.members.members(), time.Now(), false)
 		case <-c.n.wakeCh:
 			c.listingGen = true
 			c.step(ctx, time.Now())

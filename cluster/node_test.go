@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 )
@@ -74,5 +75,135 @@ func onlyMoved(t *testing.T, before, after map[string]string, gone string) {
 	}
 }
 
-var _ = context.Background
-var _ = fmt.Sprint
+// TestNodeReplicas runs three members with two carriers per market: the
+// publisher of a market dies and the replica that kept a warm book takes over
+// publishing it, with no other market changing publisher.
+func TestNodeReplicas(t *testing.T) {
+	d := runNATS(t)
+	createStreams(t, d.url(), 1)
+	ms := testMarkets(200, 12)
+	r2 := func(c *Config) { c.Replicas = 2 }
+	a := startMember(t, d.url(), "t2", "a", r2)
+	b := startMember(t, d.url(), "t2", "b", r2)
+	c := startMember(t, d.url(), "t2", "c", r2)
+	all := []*member{a, b, c}
+	shareAll(t, ms, a, all...)
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled(all, ms, 2) })
+	for _, m := range all {
+		if s := m.node.Stats(); s.Replica == 0 || s.Publishing == 0 || s.Markets != s.Replica+s.Publishing {
+			t.Errorf("%s: %d markets, %d publishing, %d replica; want both roles", m.id, s.Markets, s.Publishing, s.Replica)
+		}
+	}
+	// Remember who keeps the warm book of each market c publishes.
+	replicaOf := map[string]string{}
+	for _, mk := range ms {
+		if c.node.Role(mk.ConditionID) == RolePublisher {
+			for _, m := range []*member{a, b} {
+				if m.node.Role(mk.ConditionID) == RoleReplica {
+					replicaOf[mk.ConditionID] = m.id
+				}
+			}
+		}
+	}
+	before := publishers(all, ms)
+	in0 := a.node.Stats().HandoversIn + b.node.Stats().HandoversIn
+	c.kill()
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled([]*member{a, b}, ms, 2) })
+	after := publishers([]*member{a, b}, ms)
+	onlyMoved(t, before, after, "c")
+	for cid, rep := range replicaOf {
+		if after[cid] != rep {
+			t.Errorf("market %s: %s took over; want its replica %s", cid, after[cid], rep)
+		}
+	}
+	if in := a.node.Stats().HandoversIn + b.node.Stats().HandoversIn - in0; in != uint64(len(replicaOf)) {
+		t.Errorf("handovers in after c died = %d; want %d (c's markets)", in, len(replicaOf))
+	}
+}
+
+// TestNodeDrain hands every market of a draining member over before it
+// leaves: each is published until the new publisher's book is on the stream.
+func TestNodeDrain(t *testing.T) {
+	d := runNATS(t)
+	createStreams(t, d.url(), 1)
+	ms := testMarkets(150, 13)
+	a := startMember(t, d.url(), "t3", "a", nil)
+	b := startMember(t, d.url(), "t3", "b", nil)
+	c := startMember(t, d.url(), "t3", "c", nil)
+	shareAll(t, ms, a, a, b, c)
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled([]*member{a, b, c}, ms, 1) })
+	s0 := a.node.Stats()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.node.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := a.node.Stats()
+	if s.Markets != 0 || s.HandoverTimeouts != 0 || s.HandoversOut-s0.HandoversOut != uint64(s0.Publishing) {
+		t.Errorf("after Drain a carries %d markets, handed over %d of %d, %d timeouts; want 0, all, 0",
+			s.Markets, s.HandoversOut-s0.HandoversOut, s0.Publishing, s.HandoverTimeouts)
+	}
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled([]*member{b, c}, ms, 1) })
+}
+
+// TestNodeNATSOutage stops the only nats-server for a while and starts it
+// again on the same port and store: the members keep every market while it
+// is away (frozen), and when it returns they agree again without moving a
+// single market (no fight, no flap), each market published exactly once.
+func TestNodeNATSOutage(t *testing.T) {
+	outage := 10 * time.Second
+	if testing.Short() {
+		outage = 1500 * time.Millisecond
+	}
+	d := runNATS(t)
+	createStreams(t, d.url(), 1)
+	ms := testMarkets(200, 14)
+	a := startMember(t, d.url(), "t4", "a", nil)
+	b := startMember(t, d.url(), "t4", "b", nil)
+	c := startMember(t, d.url(), "t4", "c", nil)
+	all := []*member{a, b, c}
+	shareAll(t, ms, a, all...)
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled(all, ms, 1) })
+	before := publishers(all, ms)
+	changes := map[string]uint64{}
+	for _, m := range all {
+		changes[m.id] = m.node.Stats().MembershipChanges
+	}
+
+	d.shutdown()
+	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		for _, m := range all {
+			if !m.node.Stats().Frozen {
+				return fmt.Errorf("%s not frozen", m.id)
+			}
+		}
+		return nil
+	})
+	<-time.After(outage) // the outage itself, not an assertion
+	if got := publishers(all, ms); !maps.Equal(got, before) {
+		t.Errorf("markets moved while NATS was away")
+	}
+	d.start()
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		for _, m := range all {
+			if s := m.node.Stats(); s.Frozen || s.Heartbeats == 0 {
+				return fmt.Errorf("%s still frozen", m.id)
+			}
+		}
+		return settled(all, ms, 1)
+	})
+	// Past the reconnect hold and a few settle periods, nothing has moved.
+	<-time.After(testConfig("", "").Expiry + 3*testConfig("", "").Heartbeat + 3*testConfig("", "").Settle)
+	if err := settled(all, ms, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := publishers(all, ms); !maps.Equal(got, before) {
+		t.Errorf("markets changed publisher across the outage")
+	}
+	for _, m := range all {
+		if s := m.node.Stats(); s.MembershipChanges != changes[m.id] || s.Freezes == 0 {
+			t.Errorf("%s: %d membership changes across the outage (%d freezes); want none and at least one freeze",
+				m.id, s.MembershipChanges-changes[m.id], s.Freezes)
+		}
+	}
+}

@@ -36,6 +36,7 @@ type Stats struct {
 	HeartbeatErrors uint64 `json:"heartbeat_errors"`
 	IDConflicts     uint64 `json:"id_conflicts"` // another process uses this member id
 	BadValues       uint64 `json:"bad_values"`   // malformed heartbeats or listing entries, ignored
+	WatchResets     uint64 `json:"watch_resets"` // member watch found behind the bucket and restarted
 
 	ListingWrites      uint64 `json:"listing_writes"`
 	ListingWriteErrors uint64 `json:"listing_write_errors"`
@@ -92,6 +93,7 @@ func (n *Node) Stats() Stats {
 	s.Heartbeats = n.members.heartbeats.Load()
 	s.HeartbeatErrors = n.members.heartbeatErrors.Load()
 	s.IDConflicts = n.members.conflicts.Load()
+	s.WatchResets = n.members.watchResets.Load()
 	s.BadValues = n.members.badValues.Load() + n.listing.badValues.Load() + n.claims.bad.Load()
 	s.ListingWrites = n.listing.writes.Load()
 	s.ListingWriteErrors = n.listing.writeErrs.Load()
