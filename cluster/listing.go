@@ -39,6 +39,18 @@ func (m *Market) valid() bool {
 		len(m.AssetIDs) > 0 && !slices.Contains(m.AssetIDs, "")
 }
 
+// parseMarket decodes the listing value of key conditionID.
+func parseMarket(conditionID string, data []byte) (Market, error) {
+	var m Market
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Market{}, fmt.Errorf("cannot decode market: %w", err)
+	}
+	if m.ConditionID != conditionID || !m.valid() {
+		return Market{}, fmt.Errorf("cannot use market under key %q: condition id %q, %d assets", conditionID, m.ConditionID, len(m.AssetIDs))
+	}
+	return m, nil
+}
+
 type listed struct {
 	m       Market
 	raw     []byte
@@ -183,8 +195,8 @@ func (l *listing) apply(e jetstream.KeyValueEntry) {
 		l.wake()
 		return
 	}
-	var m Market
-	if err := json.Unmarshal(e.Value(), &m); err != nil || m.ConditionID != key || !m.valid() {
+	m, err := parseMarket(key, e.Value())
+	if err != nil {
 		l.badValues.Add(1)
 		if !l.loggedBad.Swap(true) {
 			l.log.Warn("ignoring a malformed shared market", "key", key, "err", err)

@@ -28,6 +28,18 @@ type heartbeat struct {
 	Leaving bool `json:"leaving,omitempty"`
 }
 
+// parseHeartbeat decodes the value of member key id.
+func parseHeartbeat(id string, data []byte) (heartbeat, error) {
+	var hb heartbeat
+	if err := json.Unmarshal(data, &hb); err != nil {
+		return heartbeat{}, fmt.Errorf("cannot decode heartbeat: %w", err)
+	}
+	if hb.ID != id || hb.Nonce == "" || hb.Replicas < 1 {
+		return heartbeat{}, fmt.Errorf("cannot use heartbeat of %q: id %q, nonce %q, replicas %d", id, hb.ID, hb.Nonce, hb.Replicas)
+	}
+	return hb, nil
+}
+
 // membership keeps this member's heartbeat in the members bucket and the
 // live member set from a watch of that bucket.
 //
@@ -179,12 +191,12 @@ func (m *membership) apply(e jetstream.KeyValueEntry) {
 		delete(m.live, key)
 		delete(m.lastSeen, key)
 	case jetstream.KeyValuePut:
-		var hb heartbeat
-		if err := json.Unmarshal(e.Value(), &hb); err != nil || hb.ID != key {
+		hb, err := parseHeartbeat(key, e.Value())
+		if err != nil {
 			m.mu.Unlock()
 			m.badValues.Add(1)
 			if !m.loggedBad.Swap(true) {
-				m.log.Warn("ignoring a malformed member heartbeat", "key", key, "value", string(e.Value()), "err", err)
+				m.log.Warn("ignoring a malformed member heartbeat", "key", key, "err", err)
 			}
 			return
 		}
