@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 )
@@ -118,6 +119,38 @@ func TestNodeReplicas(t *testing.T) {
 	}
 	if in := a.node.Stats().HandoversIn + b.node.Stats().HandoversIn - in0; in != uint64(len(replicaOf)) {
 		t.Errorf("handovers in after c died = %d; want %d (c's markets)", in, len(replicaOf))
+	}
+	checkStatus(t, d.url(), "t2", []*member{a, b}, len(ms), 2)
+}
+
+// checkStatus reads the cluster's status from outside and compares it with
+// what the members themselves report.
+func checkStatus(t *testing.T, url, cluster string, live []*member, markets, replicas int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := ReadStatus(ctx, connect(t, url), cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != len(live) || len(st.Markets) != markets || st.Replicas != replicas || st.Disagree {
+		t.Fatalf("status: %d members, %d markets, replicas %d (disagree %v); want %d, %d, %d",
+			len(st.Members), len(st.Markets), st.Replicas, st.Disagree, len(live), markets, replicas)
+	}
+	for i, m := range live {
+		s, ms := m.node.Stats(), st.Members[i]
+		if ms.ID != m.id || ms.Publishing != s.Publishing || ms.Carrying != s.Markets || ms.Assets != s.Assets {
+			t.Errorf("status of %s = %+v; the member reports publishing %d, carrying %d, assets %d",
+				m.id, ms, s.Publishing, s.Markets, s.Assets)
+		}
+	}
+	var out strings.Builder
+	if err := st.Write(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	head := fmt.Sprintf("cluster %s: %d members, %d markets, replicas %d\n", cluster, len(live), markets, replicas)
+	if !strings.HasPrefix(out.String(), head) || strings.Count(out.String(), "\n") != 1+1+len(live)+2+markets {
+		t.Errorf("status output:\n%s\nwant it to start with %q and list every member and market", out.String(), head)
 	}
 }
 
