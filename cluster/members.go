@@ -61,6 +61,9 @@ type membership struct {
 
 	self     heartbeat
 	draining atomic.Bool
+	// firstRev is the revision of our first heartbeat: an older value under
+	// our key is a previous run of this member, not a conflict.
+	firstRev atomic.Uint64
 
 	mu       sync.Mutex
 	live     map[string]heartbeat
@@ -102,7 +105,8 @@ func (m *membership) beat(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Heartbeat)
 	defer cancel()
-	if _, err := m.kv.Put(ctx, m.cfg.ID, b); err != nil {
+	rev, err := m.kv.Put(ctx, m.cfg.ID, b)
+	if err != nil {
 		m.heartbeatErrors.Add(1)
 		if !m.failing.Swap(true) {
 			m.log.Warn("cluster heartbeat failing; keeping the current assignment", "member", m.cfg.ID, "err", err)
@@ -110,6 +114,7 @@ func (m *membership) beat(ctx context.Context) error {
 		return fmt.Errorf("cannot write heartbeat: %w", err)
 	}
 	m.heartbeats.Add(1)
+	m.firstRev.CompareAndSwap(0, rev)
 	if m.failing.Swap(false) {
 		m.log.Info("cluster heartbeat restored", "member", m.cfg.ID)
 	}
@@ -204,7 +209,7 @@ func (m *membership) apply(e jetstream.KeyValueEntry) {
 		m.live[key] = hb
 		m.lastSeen[key] = time.Now()
 		changed = !had || old.Leaving != hb.Leaving
-		if key == m.cfg.ID && hb.Nonce != m.self.Nonce {
+		if key == m.cfg.ID && hb.Nonce != m.self.Nonce && e.Revision() > m.firstRev.Load() {
 			m.conflicts.Add(1)
 			if !m.loggedConflict.Swap(true) {
 				m.log.Error("another process heartbeats with this member id; give each instance its own id", "member", key)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -144,6 +145,8 @@ func connect(t testing.TB, url string) *nats.Conn {
 	t.Cleanup(nc.Close)
 	return nc
 }
+
+var errNotYet = errors.New("not yet")
 
 // checkFor calls f every `every` until it returns nil or total has passed,
 // then fails the test with f's last error.
