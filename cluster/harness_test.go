@@ -43,8 +43,9 @@ type member struct {
 	node *Node
 
 	mu     sync.Mutex
-	epochs map[string]uint64 // asset -> epoch we publish it under
-	books  int               // books published
+	epochs map[string]uint64    // asset -> epoch we publish it under
+	books  int                  // books published
+	booked map[string]time.Time // asset -> when we last started an epoch
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -86,9 +87,12 @@ func testConfig(cluster, id string) Config {
 // the test config.
 func startMember(t testing.TB, url, cluster, id string, edit func(*Config)) *member {
 	t.Helper()
-	m := &member{t: t, id: id, nc: connect(t, url), epochs: map[string]uint64{}, done: make(chan struct{})}
+	m := &member{t: t, id: id, nc: connect(t, url), epochs: map[string]uint64{}, booked: map[string]time.Time{}, done: make(chan struct{})}
 	cfg := testConfig(cluster, id)
 	cfg.Publisher = m
+	if cluster == "" { // the defaults, for timing runs
+		cfg = Config{Cluster: "timing", ID: id, Publisher: m, Logger: cfg.Logger}
+	}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -161,6 +165,7 @@ func (m *member) publishBook(market, asset string) {
 	m.mu.Lock()
 	m.epochs[asset] = e
 	m.books++
+	m.booked[asset] = time.Now()
 	m.mu.Unlock()
 }
 
@@ -232,7 +237,14 @@ func settled(live []*member, ms []Market, replicas int) error {
 	for _, mk := range ms {
 		pubs, carriers := 0, 0
 		for _, m := range live {
-			if m.node.Publishes(mk.ConditionID) {
+			pub := m.node.Publishes(mk.ConditionID)
+			m.mu.Lock()
+			_, has := m.epochs[mk.AssetIDs[0]]
+			m.mu.Unlock()
+			if pub != has {
+				return fmt.Errorf("%s: publishes %s %v, its publisher %v", m.id, mk.ConditionID, pub, has)
+			}
+			if pub {
 				pubs++
 			}
 			if m.node.Owns(mk.ConditionID) {

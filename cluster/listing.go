@@ -88,13 +88,38 @@ func newListing(js jetstream.JetStream, kv jetstream.KeyValue, cfg *Config, wake
 	return &listing{kv: kv, js: js, cfg: cfg, log: cfg.Logger, wake: wake, markets: map[string]listed{}, ready: make(chan struct{})}
 }
 
+// listingBatch is how many listing writes are in flight at once: enough to
+// hide the round trip, below the JetStream client's async pending limit (256,
+// set in Node.Start), past which publishing stalls.
+const listingBatch = 200
+
 // put writes the markets that are new, changed, or older than half of
-// ListingMaxAge, and returns how many it wrote. Writes go out asynchronously,
-// so a listing of 50,000 markets costs round trips in flight, not in series.
+// ListingMaxAge, and returns how many it wrote. Writes go out asynchronously
+// in batches, so a listing of 50,000 markets costs round trips in flight, not
+// in series.
 func (l *listing) put(ctx context.Context, ms []Market) (int, error) {
 	refresh := time.Now().Add(-l.cfg.ListingMaxAge / 2)
 	var futures []jetstream.PubAckFuture
-	var bad int
+	written, bad := 0, 0
+	var firstErr error
+	wait := func() error {
+		for _, f := range futures {
+			select {
+			case <-f.Ok():
+				l.writes.Add(1)
+				written++
+			case err := <-f.Err():
+				l.writeErrs.Add(1)
+				if firstErr == nil {
+					firstErr = fmt.Errorf("cannot write market listing: %w", err)
+				}
+			case <-ctx.Done():
+				return fmt.Errorf("cannot write market listing: %w", ctx.Err())
+			}
+		}
+		futures = futures[:0]
+		return nil
+	}
 	for i := range ms {
 		m := &ms[i]
 		if !m.valid() {
@@ -103,7 +128,7 @@ func (l *listing) put(ctx context.Context, ms []Market) (int, error) {
 		}
 		raw, err := json.Marshal(m)
 		if err != nil {
-			return 0, fmt.Errorf("cannot encode market %s: %w", m.ConditionID, err)
+			return written, fmt.Errorf("cannot encode market %s: %w", m.ConditionID, err)
 		}
 		l.mu.RLock()
 		cur, ok := l.markets[m.ConditionID]
@@ -114,23 +139,17 @@ func (l *listing) put(ctx context.Context, ms []Market) (int, error) {
 		f, err := l.js.PublishAsync("$KV."+marketsBucket(l.cfg.Cluster)+"."+m.ConditionID, raw)
 		if err != nil {
 			l.writeErrs.Add(1)
-			return len(futures), fmt.Errorf("cannot write market %s: %w", m.ConditionID, err)
+			return written, fmt.Errorf("cannot write market %s: %w", m.ConditionID, err)
 		}
 		futures = append(futures, f)
-	}
-	var firstErr error
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-			l.writes.Add(1)
-		case err := <-f.Err():
-			l.writeErrs.Add(1)
-			if firstErr == nil {
-				firstErr = fmt.Errorf("cannot write market listing: %w", err)
+		if len(futures) >= listingBatch {
+			if err := wait(); err != nil {
+				return written, err
 			}
-		case <-ctx.Done():
-			return len(futures), fmt.Errorf("cannot write market listing: %w", ctx.Err())
 		}
+	}
+	if err := wait(); err != nil {
+		return written, err
 	}
 	if bad > 0 {
 		l.badValues.Add(uint64(bad))
@@ -138,7 +157,7 @@ func (l *listing) put(ctx context.Context, ms []Market) (int, error) {
 			l.log.Warn("not sharing markets without a usable condition id or assets", "count", bad)
 		}
 	}
-	return len(futures), firstErr
+	return written, firstErr
 }
 
 // remove deletes a market from the shared listing (closed or resolved).
