@@ -81,6 +81,11 @@ type Node struct {
 	wakeCh  chan struct{} // cap 1: a coalescing "something changed" signal to the controller
 	drainCh chan struct{} // cap 1: Drain asks the controller to act now
 
+	// listingDirty is set by every listing change and turned into one
+	// Changes signal per controller tick: a listing of 50,000 markets arrives
+	// as 50,000 updates, and the engine walks its markets on every signal.
+	listingDirty atomic.Bool
+
 	started atomic.Bool
 	stopped atomic.Bool
 	cancel  context.CancelFunc
@@ -197,7 +202,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.members = newMembership(membersKV, &n.cfg, n.nonce, n.wake)
-	n.listing = newListing(js, marketsKV, &n.cfg, n.wake)
+	n.listing = newListing(js, marketsKV, &n.cfg, func() { n.listingDirty.Store(true) })
 	n.handovers = newHandovers(n.nc, js, &n.cfg, n.wake)
 	n.claims = newClaims(n.nc, &n.cfg, n.wake, n.handovers.seen)
 	n.handovers.announce = n.claims.announce
@@ -329,7 +334,6 @@ type controller struct {
 	pending    []string
 	since      time.Time // when pending last changed
 	first      time.Time // when pending first differed from the view
-	listingGen bool
 }
 
 func (c *controller) run(ctx context.Context) {
@@ -342,9 +346,11 @@ func (c *controller) run(ctx context.Context) {
 		case <-c.n.drainCh:
 			c.apply(ctx, c.n.members.members(), time.Now(), false)
 		case <-c.n.wakeCh:
-			c.listingGen = true
 			c.step(ctx, time.Now())
 		case <-t.C:
+			if c.n.listingDirty.Swap(false) {
+				c.n.notify()
+			}
 			c.step(ctx, time.Now())
 		}
 	}
@@ -375,10 +381,6 @@ func (c *controller) step(ctx context.Context, now time.Time) {
 	}
 	holding := now.Before(c.holdUntil)
 	c.finishHandovers(now, holding)
-	if c.listingGen {
-		c.listingGen = false
-		n.notify()
-	}
 	if holding {
 		return
 	}
