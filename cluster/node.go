@@ -329,11 +329,11 @@ func (n *Node) Stop(ctx context.Context) error {
 // controller turns member-set changes into roles. It runs on one goroutine;
 // its fields are its own.
 type controller struct {
-	n          *Node
-	holdUntil  time.Time
-	pending    []string
-	since      time.Time // when pending last changed
-	first      time.Time // when pending first differed from the view
+	n         *Node
+	holdUntil time.Time
+	pending   []string
+	since     time.Time // when pending last changed
+	first     time.Time // when pending first differed from the view
 }
 
 func (c *controller) run(ctx context.Context) {
