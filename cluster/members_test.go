@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestNodeSettle writes a member that comes and goes faster than Settle, a
@@ -115,4 +114,13 @@ func TestConfigRejects(t *testing.T) {
 	}
 }
 
-var _ jetstream.KeyValue // the tests reach the buckets through the node
+// ownership is the interface the package doc proposes for the engine;
+// *Node must keep satisfying it.
+type ownership interface {
+	Owns(conditionID string) bool
+	Publishes(conditionID string) bool
+	Gen() uint64
+	Changes() <-chan struct{}
+}
+
+var _ ownership = (*Node)(nil)

@@ -210,6 +210,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	if err := n.members.beat(ctx); err != nil {
+		n.claims.unsubscribe()
 		return fmt.Errorf("cannot join cluster %s: %w", n.cfg.Cluster, err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())

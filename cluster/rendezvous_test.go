@@ -176,11 +176,17 @@ func TestAssignmentAllocs(t *testing.T) {
 	}
 }
 
+// BenchmarkAssignmentRank is the cost of one role lookup (Node.Publishes
+// without the cache a publisher keeps per Gen) by cluster size.
 func BenchmarkAssignmentRank(b *testing.B) {
-	a := NewAssignment(memberIDs(5), 2)
 	cids := conditionIDs(1024, 8)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		_ = a.Rank(cids[i&1023], "node-2")
+	for _, n := range []int{3, 10, 30} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			a := NewAssignment(memberIDs(n), 2)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				_ = a.Rank(cids[i&1023], "node-2")
+			}
+		})
 	}
 }
