@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
-
 )
 
 // TestNodeSettle writes a member that comes and goes faster than Settle, a
