@@ -63,6 +63,8 @@
 //     goroutines and must be safe for that and must not block.
 //   - Shutdown: Drain (bounded by a timeout) before stopping the engine, and
 //     Stop after it.
+//   - Observability: Stats for /stats (JSON tags), Collector for /metrics,
+//     ReadStatus and Status.Write for a status subcommand.
 //
 // Markets that are not in the shared listing get the plain assignment, with
 // no handover: share the listing before acting on a market.

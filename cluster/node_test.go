@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestNodeMembership runs three members against one real nats-server: they
@@ -121,6 +123,41 @@ func TestNodeReplicas(t *testing.T) {
 		t.Errorf("handovers in after c died = %d; want %d (c's markets)", in, len(replicaOf))
 	}
 	checkStatus(t, d.url(), "t2", []*member{a, b}, len(ms), 2)
+	checkMetrics(t, a)
+}
+
+// checkMetrics gathers m's collector and compares it with its Stats.
+func checkMetrics(t *testing.T, m *member) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m.node.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.node.Stats()
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, x := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range x.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			got[name] = x.GetGauge().GetValue() + x.GetCounter().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"polyfeed_cluster_members":                  float64(len(s.Members)),
+		"polyfeed_cluster_markets/publisher":        float64(s.Publishing),
+		"polyfeed_cluster_markets/replica":          float64(s.Replica),
+		"polyfeed_cluster_assets":                   float64(s.Assets),
+		"polyfeed_cluster_handovers_in_total":       float64(s.HandoversIn),
+		"polyfeed_cluster_membership_changes_total": float64(s.MembershipChanges),
+	} {
+		if got[name] != want {
+			t.Errorf("metric %s = %v; want %v", name, got[name], want)
+		}
+	}
 }
 
 // checkStatus reads the cluster's status from outside and compares it with
