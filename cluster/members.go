@@ -111,7 +111,7 @@ func (m *membership) beat(ctx context.Context) error {
 		if !m.failing.Swap(true) {
 			m.log.Warn("cluster heartbeat failing; keeping the current assignment", "member", m.cfg.ID, "err", err)
 		}
-		return fmt.Errorf("cannot write heartbeat: %w", err)
+		return fmt.Errorf("cannot write heartbeat of %s: %w", m.cfg.ID, err)
 	}
 	m.heartbeats.Add(1)
 	m.firstRev.CompareAndSwap(0, rev)
@@ -139,7 +139,7 @@ func (m *membership) heartbeatLoop(ctx context.Context) {
 // after Expiry.
 func (m *membership) leave(ctx context.Context) error {
 	if err := m.kv.Delete(ctx, m.cfg.ID); err != nil {
-		return fmt.Errorf("cannot delete member key: %w", err)
+		return fmt.Errorf("cannot delete member key %s: %w", m.cfg.ID, err)
 	}
 	return nil
 }

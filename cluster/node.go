@@ -211,7 +211,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if err := n.members.beat(ctx); err != nil {
 		n.claims.unsubscribe()
-		return fmt.Errorf("cannot join cluster %s: %w", n.cfg.Cluster, err)
+		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -321,7 +321,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	n.halt()
 	if err := n.members.leave(ctx); err != nil {
-		return fmt.Errorf("cannot leave cluster %s: %w", n.cfg.Cluster, err)
+		return err
 	}
 	n.cfg.Logger.Info("left cluster", "cluster", n.cfg.Cluster, "member", n.cfg.ID)
 	return nil
