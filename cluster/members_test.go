@@ -13,8 +13,11 @@ func TestNodeSettle(t *testing.T) {
 	d := runNATS(t)
 	createStreams(t, d.url(), 1)
 	ms := testMarkets(100, 16)
-	a := startMember(t, d.url(), "t6", "a", nil)
-	b := startMember(t, d.url(), "t6", "b", nil)
+	// A settle delay far above the flapping's few milliseconds, so a loaded
+	// machine cannot stretch the flapping past it.
+	slow := func(c *Config) { c.Settle = time.Second }
+	a := startMember(t, d.url(), "t6", "a", slow)
+	b := startMember(t, d.url(), "t6", "b", slow)
 	shareAll(t, ms, a, a, b)
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled([]*member{a, b}, ms, 1) })
 	before := publishers([]*member{a, b}, ms)
@@ -32,7 +35,7 @@ func TestNodeSettle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := startMember(t, d.url(), "t6", "c", nil)
+	c := startMember(t, d.url(), "t6", "c", slow)
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled([]*member{a, b, c}, ms, 1) })
 	s := a.node.Stats()
 	if s.MembershipChanges != c0+1 || len(s.LastJoined) != 1 || s.LastJoined[0] != "c" {

@@ -228,9 +228,12 @@ func TestNodeNATSOutage(t *testing.T) {
 	d := runNATS(t)
 	createStreams(t, d.url(), 1)
 	ms := testMarkets(200, 14)
-	a := startMember(t, d.url(), "t4", "a", nil)
-	b := startMember(t, d.url(), "t4", "b", nil)
-	c := startMember(t, d.url(), "t4", "c", nil)
+	// The hold must outlast every member's reconnect and first heartbeat;
+	// the test timings' default (500 ms) is tight on a loaded machine.
+	hold := func(c *Config) { c.ReconnectHold = 2 * time.Second }
+	a := startMember(t, d.url(), "t4", "a", hold)
+	b := startMember(t, d.url(), "t4", "b", hold)
+	c := startMember(t, d.url(), "t4", "c", hold)
 	all := []*member{a, b, c}
 	shareAll(t, ms, a, all...)
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled(all, ms, 1) })
@@ -263,7 +266,7 @@ func TestNodeNATSOutage(t *testing.T) {
 		return settled(all, ms, 1)
 	})
 	// Past the reconnect hold and a few settle periods, nothing has moved.
-	<-time.After(testConfig("", "").Expiry + 3*testConfig("", "").Heartbeat + 3*testConfig("", "").Settle)
+	<-time.After(2*time.Second + 10*testConfig("", "").Settle)
 	if err := settled(all, ms, 1); err != nil {
 		t.Fatal(err)
 	}
