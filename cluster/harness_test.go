@@ -87,7 +87,13 @@ func testConfig(cluster, id string) Config {
 // the test config.
 func startMember(t testing.TB, url, cluster, id string, edit func(*Config)) *member {
 	t.Helper()
-	m := &member{t: t, id: id, nc: connect(t, url), epochs: map[string]uint64{}, booked: map[string]time.Time{}, done: make(chan struct{})}
+	return startMemberOn(t, connect(t, url), cluster, id, edit)
+}
+
+// startMemberOn starts a member on the given connection.
+func startMemberOn(t testing.TB, nc *nats.Conn, cluster, id string, edit func(*Config)) *member {
+	t.Helper()
+	m := &member{t: t, id: id, nc: nc, epochs: map[string]uint64{}, booked: map[string]time.Time{}, done: make(chan struct{})}
 	cfg := testConfig(cluster, id)
 	cfg.Publisher = m
 	if cluster == "" { // the defaults, for timing runs

@@ -133,9 +133,15 @@ func urls(ds []*natsd) string {
 // cleanup.
 func connect(t testing.TB, url string) *nats.Conn {
 	t.Helper()
+	return connectWait(t, url, 50*time.Millisecond)
+}
+
+// connectWait is connect with the given reconnect wait.
+func connectWait(t testing.TB, url string, wait time.Duration) *nats.Conn {
+	t.Helper()
 	nc, err := nats.Connect(url,
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectWait(wait),
 		nats.ReconnectJitter(0, 0),
 		nats.RetryOnFailedConnect(false),
 	)
