@@ -438,7 +438,9 @@ func (c *controller) apply(ctx context.Context, members []string, now time.Time,
 			}
 			continue
 		}
-		if wasPub && !initial && !next.releasing[m.ConditionID] {
+		// With no member left to take it (the last one drains), there is
+		// nobody to wait for.
+		if wasPub && !initial && len(members) > 0 && !next.releasing[m.ConditionID] {
 			next.releasing[m.ConditionID] = true
 			starts = append(starts, start{m.ConditionID, m.AssetIDs})
 		}
@@ -453,10 +455,15 @@ func (c *controller) apply(ctx context.Context, members []string, now time.Time,
 		n.cfg.Logger.Info("cluster membership changed", "member", n.cfg.ID, "members", members,
 			"joined", joined, "left", left, "gained", gained, "handing_over", len(starts))
 	}
+	failed, firstErr := 0, error(nil)
 	for _, s := range starts {
 		if err := n.handovers.start(ctx, s.cid, s.assets, now); err != nil {
-			n.cfg.Logger.Warn("cannot watch a handover; it ends at its timeout", "market", s.cid, "err", err)
+			failed++
+			firstErr = err
 		}
+	}
+	if failed > 0 {
+		n.cfg.Logger.Warn("cannot watch handovers; they end at their timeout", "markets", failed, "err", firstErr)
 	}
 }
 

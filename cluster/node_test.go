@@ -282,3 +282,21 @@ func TestNodeNATSOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeLastDrain drains the only member: nobody can take its markets, so
+// it lets go at once instead of waiting for handover timeouts.
+func TestNodeLastDrain(t *testing.T) {
+	d := runNATS(t)
+	ms := testMarkets(20, 20)
+	a := startMember(t, d.url(), "t9", "a", func(c *Config) { c.HandoverTimeout = time.Minute })
+	shareAll(t, ms, a, a)
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return settled([]*member{a}, ms, 1) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.node.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := a.node.Stats(); s.Markets != 0 || s.HandoverTimeouts != 0 {
+		t.Errorf("after the last member drained: %d markets, %d timeouts; want 0 and 0", s.Markets, s.HandoverTimeouts)
+	}
+}
