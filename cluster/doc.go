@@ -45,12 +45,14 @@
 // and the engine's stream publisher implements Publisher (Epoch, Restart)
 // for Config.Publisher. The parts that use them:
 //
-//   - Discovery (the lifecycle): after each Gamma listing, ShareMarkets(the
-//     listing); the universe is that listing plus Markets() (so one failed
-//     listing does not drop markets); track only the markets Owns accepts;
-//     on every receive from Changes, walk the tracked and shared markets and
-//     subscribe those Owns now accepts and unsubscribe (dropping the book)
-//     those it no longer does; RemoveMarket when a market closes or resolves.
+//   - Discovery (the lifecycle): after each Gamma listing (and for markets
+//     learnt from the venue's socket), ShareMarkets(them); the universe is
+//     that listing plus Markets() (so one failed listing does not drop
+//     markets). Know every market of the universe, but carry (register,
+//     subscribe) only those Owns accepts; on every receive from Changes, walk
+//     the universe, subscribe what Owns now accepts and unsubscribe (dropping
+//     the book) what it no longer does; RemoveMarket when a market closes or
+//     resolves.
 //   - The publisher: publish an asset only while Publishes(its market). Cache
 //     the answer per asset with Gen (one atomic load per event; Publishes
 //     itself hashes and does not allocate, but need not run per event). When
