@@ -61,8 +61,11 @@
 //     replica, after the snapshot otherwise). When it turns false, publish
 //     `stale` (reason "moved") under the old epoch and stop: consumers that
 //     already have the new publisher's book ignore it (lower epoch); the
-//     others are told. Epoch and Restart are called from this package's
-//     goroutines and must be safe for that and must not block.
+//     others are told. Act on a change when Changes fires, on every worker
+//     (a control item through the data path), not at the asset's next
+//     event: a quiet market promoted on a replica would otherwise stay
+//     unpublished until it trades. Epoch and Restart are called from this
+//     package's goroutines and must be safe for that and must not block.
 //   - Shutdown: Drain (bounded by a timeout) before stopping the engine, and
 //     Stop after it.
 //   - Observability: Stats for /stats (JSON tags), Collector for /metrics,
