@@ -112,8 +112,10 @@ func newHandovers(nc *nats.Conn, js jetstream.JetStream, cfg *Config, wake func(
 
 // start begins handing over a market: it subscribes to its assets' books
 // first and then learns the epochs they are published under, so a book that
-// lands in between is not missed.
-func (hs *handovers) start(ctx context.Context, conditionID string, assets []string, now time.Time) error {
+// lands in between is not missed. since is the server time of the membership
+// event behind the change (zero if unknown): without a Publisher, a book the
+// stream stored after it is taken for the new publisher's.
+func (hs *handovers) start(ctx context.Context, conditionID string, assets []string, now, since time.Time) error {
 	h := &handover{
 		assets:   assets,
 		above:    map[string]uint64{},
@@ -140,13 +142,18 @@ func (hs *handovers) start(ctx context.Context, conditionID string, assets []str
 	}
 	for _, a := range assets {
 		// The new publisher may have been quicker than our settle delay:
-		// its book is then already the latest on the books stream.
-		last, lastOK := hs.lastBook(ctx, a)
+		// its book is then already the latest on the events stream.
+		last, at, lastOK := hs.lastBook(ctx, a)
 		above, ok := last, lastOK
 		if hs.cfg.Publisher != nil {
 			if e, has := hs.cfg.Publisher.Epoch(a); has {
 				above, ok = e, true
 			}
+		} else if lastOK && last > 0 && !since.IsZero() && !at.Before(since) {
+			// Stored after the member that takes the market appeared: its
+			// book, not ours (ours come at most once a minute when idle;
+			// one that falls in this window only ends the handover early).
+			above = last - 1
 		}
 		hs.mu.Lock()
 		h.above[a], h.known[a] = above, ok
@@ -202,31 +209,34 @@ func (hs *handovers) reannounce(now time.Time) {
 }
 
 // lastBook returns the epoch of the asset's latest book on the events stream
-// (0 when it has none in its window). ok is false when the stream cannot be read.
+// and when the server stored it (0 when it has none in its window). ok is
+// false when the stream cannot be read.
 //
-// Without an EpochSource that epoch stands in for ours: we are still the
-// publisher, so the latest book is normally ours. When the new publisher was
-// quicker, its book is taken for ours and the handover ends at its timeout;
-// wire Config.Publisher to avoid that.
-func (hs *handovers) lastBook(ctx context.Context, asset string) (uint64, bool) {
+// Without a Publisher that epoch stands in for ours when it was stored before
+// the membership event: we are still the publisher, so the latest book is
+// normally ours. If our own periodic book lands after the event it is taken
+// for the new publisher's, and if the new publisher's book was stored before
+// the event (clock skew between NATS nodes), the handover ends at its
+// timeout; wire Config.Publisher to make both exact.
+func (hs *handovers) lastBook(ctx context.Context, asset string) (uint64, time.Time, bool) {
 	if hs.events == nil {
 		s, err := hs.js.Stream(ctx, eventsStream(hs.cfg.Prefix))
 		if err != nil {
-			return 0, false
+			return 0, time.Time{}, false
 		}
 		hs.events = s
 	}
 	msg, err := hs.events.GetLastMsgForSubject(ctx, BookSubject(hs.cfg.Prefix, asset))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, true
+		return 0, time.Time{}, true
 	}
 	if err != nil {
-		return 0, false
+		return 0, time.Time{}, false
 	}
 	if _, e, ok := parseBook(msg.Data); ok {
-		return e, true
+		return e, msg.Time, true
 	}
-	return 0, false
+	return 0, time.Time{}, false
 }
 
 func (hs *handovers) onBook(conditionID string, data []byte) {

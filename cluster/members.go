@@ -77,9 +77,13 @@ type membership struct {
 	conflicts       atomic.Uint64
 	badValues       atomic.Uint64
 	watchResets     atomic.Uint64
-	loggedConflict  atomic.Bool
-	loggedBad       atomic.Bool
-	loggedMismatch  atomic.Bool
+	// changedAt is the server time (Unix ns) of the latest heartbeat that
+	// changed the member set: a join or a drain. A handover uses it to tell
+	// the new publisher's books from ours when no Publisher is wired.
+	changedAt      atomic.Int64
+	loggedConflict atomic.Bool
+	loggedBad      atomic.Bool
+	loggedMismatch atomic.Bool
 }
 
 func newMembership(kv jetstream.KeyValue, cfg *Config, nonce string, wake func()) *membership {
@@ -209,6 +213,9 @@ func (m *membership) apply(e jetstream.KeyValueEntry) {
 		m.live[key] = hb
 		m.lastSeen[key] = time.Now()
 		changed = !had || old.Leaving != hb.Leaving
+		if changed {
+			m.changedAt.Store(e.Created().UnixNano())
+		}
 		if key == m.cfg.ID && hb.Nonce != m.self.Nonce && e.Revision() > m.firstRev.Load() {
 			m.conflicts.Add(1)
 			if !m.loggedConflict.Swap(true) {

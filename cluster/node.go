@@ -456,8 +456,12 @@ func (c *controller) apply(ctx context.Context, members []string, now time.Time,
 			"joined", joined, "left", left, "gained", gained, "handing_over", len(starts))
 	}
 	failed, firstErr := 0, error(nil)
+	since := time.Time{}
+	if ns := n.members.changedAt.Load(); ns != 0 {
+		since = time.Unix(0, ns)
+	}
 	for _, s := range starts {
-		if err := n.handovers.start(ctx, s.cid, s.assets, now); err != nil {
+		if err := n.handovers.start(ctx, s.cid, s.assets, now, since); err != nil {
 			failed++
 			firstErr = err
 		}
