@@ -262,15 +262,21 @@ func (m *membership) reconcile(ctx context.Context) bool {
 		}
 	}
 	m.mu.Unlock()
+	found := 0 // missing members that are real (a malformed key stays out)
 	for _, id := range missing {
 		if e, err := m.kv.Get(ctx, id); err == nil {
 			m.apply(e)
+			m.mu.Lock()
+			if _, ok := m.live[id]; ok {
+				found++
+			}
+			m.mu.Unlock()
 		}
 	}
 	if len(gone) > 0 {
 		m.wake()
 	}
-	if len(gone)+len(missing) > 0 {
+	if len(gone)+found > 0 {
 		m.watchResets.Add(1)
 		return false
 	}
