@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"iter"
 	"log/slog"
 	"runtime"
 	"strconv"
@@ -46,6 +47,7 @@ type worker struct {
 	id         int
 	ring       *ring.SPSC[item]
 	handler    Handler
+	ticker     Ticker // handler as a Ticker, or nil
 	cfg        *workerConfig
 	batch      []item
 	ev         Event
@@ -53,6 +55,8 @@ type worker struct {
 	asks       []book.Level
 	snapTick   fixed.Point // tick size sent with the snapshot being assembled
 	cmpA, cmpB []book.Level
+	routes     []*assetRoute        // assets with a book, for OnTick
+	books      iter.Seq[*book.Book] // allBooks, made once
 
 	events      paddedCounter
 	panics      paddedCounter
@@ -94,13 +98,16 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 		if h == nil {
 			h = nopHandler{}
 		}
-		s.workers = append(s.workers, &worker{
+		w := &worker{
 			id:      i,
 			ring:    ring.New[item](cfg.ringSize),
 			handler: h,
+			ticker:  tickerOf(h),
 			cfg:     &s.cfg,
 			batch:   make([]item, cfg.batch),
-		})
+		}
+		w.books = w.allBooks
+		s.workers = append(s.workers, w)
 	}
 	return s
 }
@@ -215,6 +222,7 @@ func (w *worker) bookOf(rt *assetRoute) *book.Book {
 	if rt.book == nil {
 		rt.book = book.New(rt.id)
 		w.bookCount.Add(1)
+		w.trackBook(rt)
 	}
 	return rt.book
 }
@@ -224,6 +232,9 @@ func (w *worker) apply(it *item) {
 	switch it.kind {
 	case itemControl:
 		w.control(it)
+		return
+	case itemTick:
+		w.tick()
 		return
 	case itemBookBegin:
 		// Snapshots are assembled whatever their connection; who owns the
@@ -345,6 +356,7 @@ func (w *worker) control(it *item) {
 	case ctlDropAssets:
 		for _, rt := range c.routes {
 			if rt.book != nil {
+				w.untrackBook(rt)
 				rt.book = nil
 				w.bookCount.Add(-1)
 			}
