@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -98,11 +99,19 @@ func (s *sender) send(m *outMsg) {
 		Data:    m.data,
 		Header:  nats.Header{jetstream.MsgIDHeader: []string{msgID(m.asset, m.epoch, m.seq)}},
 	}
-	// At MaxPendingAcks this waits up to the client's stall wait, then
-	// fails: the queue in front absorbs the wait.
-	if _, err := s.js.PublishMsgAsync(msg); err != nil {
-		s.dropped.Add(1)
-		s.in.put(note{kind: noteLost, asset: m.asset, epoch: m.epoch})
+	// At MaxPendingAcks the client waits up to its stall wait and then
+	// fails; the sender keeps waiting (the queue in front absorbs it, and
+	// the worker drops what does not fit), for at most AckTimeout.
+	for deadline := time.Now().Add(s.p.cfg.AckTimeout); ; {
+		_, err := s.js.PublishMsgAsync(msg)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) || !s.p.ready.Load() {
+			s.dropped.Add(1)
+			s.in.put(note{kind: noteLost, asset: m.asset, epoch: m.epoch})
+			return
+		}
 	}
 }
 
