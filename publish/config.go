@@ -23,6 +23,7 @@ const (
 	DefaultBooksMaxAge    = time.Hour
 	DefaultAckTimeout     = 5 * time.Second
 	DefaultStopTimeout    = 10 * time.Second
+	DefaultLinger         = time.Millisecond
 )
 
 // Config configures a Publisher. New fills the documented defaults.
@@ -67,6 +68,12 @@ type Config struct {
 	// BooksMaxAge bounds the BOOKS stream, so closed markets' books age
 	// out. Default 1 h.
 	BooksMaxAge time.Duration
+	// Linger is how long a sender that was idle waits for more messages
+	// before it publishes, so that one write carries several: fewer
+	// wakeups and syscalls in the client and the server at moderate
+	// rates (PERFORMANCE.md), for up to Linger of latency. Default 1 ms;
+	// negative publishes at once.
+	Linger time.Duration
 	// StopTimeout bounds Stop's flush of queued messages. Default 10 s.
 	StopTimeout time.Duration
 	// Logger receives lifecycle logs, never per-message ones. Default
@@ -107,6 +114,9 @@ func (c *Config) fill() error {
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -65,6 +65,12 @@ func (s *sender) run(done <-chan struct{}, flushWait time.Duration) {
 			if !s.q.Wait(done) {
 				break
 			}
+			if s.p.cfg.Linger > 0 {
+				// Woken by one message: let a few more join it, so that one
+				// write carries several (fewer wakeups and syscalls on both
+				// sides at moderate rates).
+				time.Sleep(s.p.cfg.Linger)
+			}
 			continue
 		}
 		s.sendAll(s.batch[:n])
