@@ -96,8 +96,17 @@ func TestYieldToHigherEpoch(t *testing.T) {
 		}
 		return
 	}
-	mine0, others0 := count()
-	time.Sleep(time.Second)
+	// Messages queued before the yield may still land: wait until ours stop.
+	mine0, others0 := -1, 0
+	checkFor(t, 10*time.Second, 300*time.Millisecond, func() error {
+		m, o := count()
+		if m != mine0 {
+			mine0, others0 = m, o
+			return fmt.Errorf("asset %s: still %d messages of ours", id, m)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // what must not happen needs time to not happen
 	mine1, others1 := count()
 	if mine1 != mine0 {
 		t.Errorf("asset %s: %d more messages after yielding", id, mine1-mine0)
