@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -22,7 +24,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if natsServerBin != "" {
+			_ = os.RemoveAll(filepath.Dir(natsServerBin))
+		}
+	}))
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -50,7 +56,8 @@ type rig struct {
 	t       *testing.T
 	sim     *sim.Server
 	natsCfg natsd.Config
-	srv     *natsd.Server
+	srv     *natsd.Server // nil with ext
+	ext     *extServer
 	nc      *nats.Conn
 	pub     *Publisher
 	app     *engine.App
@@ -61,6 +68,7 @@ type rig struct {
 type rigConfig struct {
 	sim  sim.Config
 	nats natsd.Config
+	ext  *extServer // an external nats-server process instead of natsd
 	pub  func(*Config)
 }
 
@@ -82,13 +90,22 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 			t.Errorf("cannot stop simulator: %v", err)
 		}
 	})
-	r.startNATS()
-	t.Cleanup(func() {
-		if err := r.srv.Stop(context.Background()); err != nil {
-			t.Errorf("cannot stop NATS: %v", err)
-		}
-	})
-	nc, err := r.srv.Conn(nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}
+	var nc *nats.Conn
+	if rc.ext != nil {
+		r.ext = rc.ext
+		r.ext.start(t)
+		t.Cleanup(func() { r.ext.kill(t) })
+		nc, err = nats.Connect(r.ext.url(), opts...)
+	} else {
+		r.startNATS()
+		t.Cleanup(func() {
+			if err := r.srv.Stop(context.Background()); err != nil {
+				t.Errorf("cannot stop NATS: %v", err)
+			}
+		})
+		nc, err = r.srv.Conn(opts...)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
