@@ -85,11 +85,13 @@ bench:
 	$(MAKE) bench-publish
 
 # The stream publisher (publish/bench_test.go): its ceiling (events/s and CPU per event, file
-# and memory storage) and the process CPU per event at 2,000 events/s with publishing off and on.
+# and memory storage), the process CPU per event at 2,000 events/s with publishing off and on,
+# and handler → subscriber latency at 2,000 and 10,000 events/s.
 bench-publish:
 	@mkdir -p bench/out
 	$(GO) test -run '^$$' -bench 'PublishCeiling' -benchtime 100000x -count 3 ./publish | tee bench/out/publish.txt
 	$(GO) test -run '^$$' -bench 'PublishCPU' -benchtime 1x ./publish | tee -a bench/out/publish.txt
+	$(GO) test -run '^$$' -bench 'PublishLatency' -benchtime 1x -count 3 ./publish | tee -a bench/out/publish.txt
 
 # CPU, heap, allocs, block and mutex profiles of one engine-alone and one
 # whole-path run, under bench/out/profiles/ (read with go tool pprof; see
