@@ -90,6 +90,14 @@ func (s *Server) Start(ctx context.Context) error {
 		opts.Host, opts.Port, _ = hostPort(s.cfg.Listen)
 		if opts.Port == 0 {
 			opts.Port = server.RANDOM_PORT
+		} else {
+			// The server only logs a listen failure and then never gets
+			// ready; probing first turns a taken port into a clear error.
+			ln, err := net.Listen("tcp", s.cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("cannot start NATS server: %w", err)
+			}
+			ln.Close()
 		}
 	}
 	dir := s.cfg.DataDir
