@@ -232,6 +232,13 @@ type streamMsg struct {
 // readStream returns every message of stream name, in stream order.
 func (r *rig) readStream(name string) []streamMsg {
 	r.t.Helper()
+	return r.readStreamFrom(name, time.Time{})
+}
+
+// readStreamFrom returns the messages of stream name stored at or after
+// from (zero: all), in stream order.
+func (r *rig) readStreamFrom(name string, from time.Time) []streamMsg {
+	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	js, err := jetstream.New(r.nc)
@@ -250,11 +257,15 @@ func (r *rig) readStream(name string) []streamMsg {
 	if info.State.Msgs == 0 {
 		return out
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	occ := jetstream.OrderedConsumerConfig{}
+	if !from.IsZero() {
+		occ.DeliverPolicy, occ.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+	}
+	cons, err := s.OrderedConsumer(ctx, occ)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	for uint64(len(out)) < info.State.Msgs {
+	for last := false; !last && uint64(len(out)) < info.State.Msgs; {
 		batch, err := cons.Fetch(2000, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			r.t.Fatal(err)
@@ -268,6 +279,9 @@ func (r *rig) readStream(name string) []streamMsg {
 			}
 			sm.subject, sm.msgID = m.Subject(), m.Headers().Get(jetstream.MsgIDHeader)
 			out = append(out, sm)
+			if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+				last = true
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			r.t.Fatal(err)
@@ -295,7 +309,13 @@ type refBook struct {
 // every message's own invariants on the way.
 func rebuild(t *testing.T, prefix string, msgs []streamMsg) map[string]*refBook {
 	t.Helper()
-	books := map[string]*refBook{}
+	return rebuildOnto(t, prefix, map[string]*refBook{}, msgs)
+}
+
+// rebuildOnto is rebuild starting from books (seeded from BOOKS by a late
+// joiner).
+func rebuildOnto(t *testing.T, prefix string, books map[string]*refBook, msgs []streamMsg) map[string]*refBook {
+	t.Helper()
 	for _, m := range msgs {
 		if m.V != 1 {
 			t.Fatalf("message with v=%d", m.V)
@@ -328,8 +348,8 @@ func rebuild(t *testing.T, prefix string, msgs []streamMsg) map[string]*refBook 
 			rb.bids, rb.asks = levelMap(t, m.Bids, true), levelMap(t, m.Asks, false)
 			continue
 		}
-		if !rb.synced {
-			continue
+		if !rb.synced || m.Seq <= rb.seq {
+			continue // before a book, or covered by the book applied
 		}
 		if m.Seq != rb.seq+1 {
 			rb.gaps++
