@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/internal/natsd"
 	"github.com/polyfeed/polyfeed/internal/sim"
@@ -126,5 +127,39 @@ func TestSlowConsumer(t *testing.T) {
 	es := r.app.Stats()
 	if es.Router.Dropped != 0 || es.Router.Stalls != 0 {
 		t.Errorf("engine dropped %d, stalled %d with a slow consumer", es.Router.Dropped, es.Router.Stalls)
+	}
+}
+
+// TestStreamsDeleted: an operator deletes both streams while polyfeed
+// runs. The failed publishes make the publisher create them again, and
+// every asset gets stale and a fresh book in the new stream.
+func TestStreamsDeleted(t *testing.T) {
+	r := newRig(t, rigConfig{
+		sim:  sim.Config{Seed: 21, Markets: 8, Rate: 600},
+		nats: natsd.Config{Memory: true},
+		pub:  func(c *Config) { c.AckTimeout = time.Second },
+	})
+	r.waitValid()
+	js, err := jetstream.New(r.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{BooksStream(DefaultPrefix), EventsStream(DefaultPrefix)} {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		for _, name := range []string{EventsStream(DefaultPrefix), BooksStream(DefaultPrefix)} {
+			if _, err := js.Stream(ctx, name); err != nil {
+				return fmt.Errorf("stream %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	r.waitTruth()
+	if st := r.pub.Stats(); st.Dropped == 0 || st.StaleNotices == 0 {
+		t.Errorf("stats %+v: want drops and stale notices after the streams were deleted", st)
 	}
 }

@@ -36,6 +36,7 @@ type Publisher struct {
 	disconnect atomic.Uint64
 	wake       chan struct{} // buffer 1: "reconnected, ensure the streams"
 	sub        *nats.Subscription
+	errs       errLog
 
 	started atomic.Bool
 	stopped atomic.Bool
@@ -119,10 +120,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		p.reconnects.Add(1)
 		p.log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted())
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+		p.ensureSoon()
 	})
 	sub, err := nc.Subscribe(p.cfg.Prefix+".v1.book.>", p.watchBook)
 	if err != nil {
@@ -176,6 +174,23 @@ func (p *Publisher) Stop(ctx context.Context) error {
 	st := p.Stats()
 	p.log.Info("publisher stopped", "published", st.Published, "dropped", st.Dropped)
 	return nil
+}
+
+// ensureSoon asks the maintainer to create the streams again.
+func (p *Publisher) ensureSoon() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// failed handles a failed publish (any goroutine): logged at most every
+// errLogEvery; a missing stream is created again.
+func (p *Publisher) failed(msg string, err error, asset string) {
+	p.errs.log(p.log, msg, err, asset)
+	if noStream(err) {
+		p.ensureSoon()
+	}
 }
 
 // maintain makes sure the streams exist again after every reconnect (a

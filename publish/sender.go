@@ -45,8 +45,8 @@ func newSender(p *Publisher, q *ring.SPSC[outMsg], in *inbox) (*sender, error) {
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, _ *nats.Msg, _ *jetstream.PubAck) {
 			s.published.Add(1)
 		}),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, _ error) {
-			s.lost(m.Header.Get(jetstream.MsgIDHeader))
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			s.lost(m.Header.Get(jetstream.MsgIDHeader), err)
 		}),
 	)
 	if err != nil {
@@ -116,17 +116,20 @@ func (s *sender) send(m *outMsg) {
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || time.Now().After(deadline) || !s.p.ready.Load() {
 			s.dropped.Add(1)
 			s.in.put(note{kind: noteLost, asset: m.asset, epoch: m.epoch})
+			s.p.failed("cannot publish", err, m.asset)
 			return
 		}
 	}
 }
 
 // lost records a message the server did not acknowledge.
-func (s *sender) lost(id string) {
+func (s *sender) lost(id string, err error) {
 	s.dropped.Add(1)
-	if asset, epoch, _, ok := parseMsgID(id); ok {
+	asset, epoch, _, ok := parseMsgID(id)
+	if ok {
 		s.in.put(note{kind: noteLost, asset: asset, epoch: epoch})
 	}
+	s.p.failed("message not acknowledged", err, asset)
 }
 
 // pending is the number of unacknowledged messages.
