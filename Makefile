@@ -7,7 +7,7 @@ COUNT     ?= 1
 SOAK_DURATION ?= 3m
 SOAK_FLAGS    ?=
 
-.PHONY: all build test test-full test-short test-faults race vet lint fuzz soak bench bench-micro profile clean
+.PHONY: all build test test-full test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish profile clean
 
 all: build test
 
@@ -23,7 +23,8 @@ vet:
 # unit, integration (simulator on loopback), end-to-end and short fault tests, all under the
 # race detector.
 test: vet
-	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./fixed ./book ./engine/... ./internal/... 2>&1) || { echo "$$out"; exit 1; }
+	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./fixed ./book ./engine/... ./internal/... ./stream/... ./cluster/... 2>&1) || { echo "$$out"; exit 1; }
+	@out=$$($(GO) test -short -count=1 -run '^$$' -bench . -benchtime 1x ./publish 2>&1) || { echo "$$out"; exit 1; }
 	$(GO) test -short -count=1 -run 'Alloc' $(PKGS)
 	$(GO) test -race -short -count=1 -timeout 15m $(PKGS)
 
@@ -103,6 +104,16 @@ bench:
 	$(MAKE) bench-micro BENCHTIME=200ms COUNT=5
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(BENCHOUT) > bench/out/micro.benchstat.txt || echo "benchstat unavailable; raw output in $(BENCHOUT)"
 	$(GO) run ./bench/cmd/polybench -out bench/out
+	$(MAKE) bench-publish
+
+# The stream publisher (publish/bench_test.go): its ceiling (events/s and CPU per event, file
+# and memory storage), the process CPU per event at 2,000 events/s with publishing off and on,
+# and handler → subscriber latency at 2,000 and 10,000 events/s.
+bench-publish:
+	@mkdir -p bench/out
+	$(GO) test -run '^$$' -bench 'PublishCeiling' -benchtime 100000x -count 3 ./publish | tee bench/out/publish.txt
+	$(GO) test -run '^$$' -bench 'PublishCPU' -benchtime 1x ./publish | tee -a bench/out/publish.txt
+	$(GO) test -run '^$$' -bench 'PublishLatency' -benchtime 1x -count 3 ./publish | tee -a bench/out/publish.txt
 
 # CPU, heap, allocs, block and mutex profiles of one engine-alone and one
 # whole-path run, under bench/out/profiles/ (read with go tool pprof; see

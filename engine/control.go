@@ -336,6 +336,7 @@ func (w *worker) control(it *item) {
 	case ctlDropAssets:
 		for _, rt := range c.routes {
 			if rt.book != nil {
+				w.untrackBook(rt)
 				rt.book = nil
 				w.bookCount.Add(-1)
 			}

@@ -21,6 +21,7 @@ type dataPath struct {
 
 func newDataPath(rc routerConfig, wc workerConfig) *dataPath {
 	ws := newWorkerSet(wc)
+	rc.tick = ws.wantsTicks()
 	r := newRouter(rc, ws.rings())
 	ws.cfg.resync = r.requestResync
 	return &dataPath{router: r, workers: ws}

@@ -37,6 +37,9 @@
 //     time (the admin HTTP server calls them concurrently).
 //   - A Handler runs on its worker's goroutine only; it must not keep the
 //     *Event or *book.Book beyond OnEvent, and must not block for long.
+//     A Handler that also implements Ticker gets OnTick about every
+//     TickPeriod on the same goroutine, between two events, with all of the
+//     worker's books (for work that has no event: idle books).
 //   - Books are never touched from outside their worker: Book, removals and
 //     migrations travel the data path as control requests and are answered
 //     by the worker between two events.

@@ -20,6 +20,7 @@ const (
 	itemBestBidAsk // best_bid_ask
 	itemInvalidate // events were dropped for this asset before this point
 	itemControl    // a control request (book read, asset removal)
+	itemTick       // TickPeriod elapsed: call the handler's OnTick (Ticker only)
 )
 
 // item flags.
@@ -64,4 +65,5 @@ type assetRoute struct {
 	owner      int64     // connection whose events are applied (0: none yet)
 	mig        *migState // set while the asset moves to another connection
 	retired    int64     // connection the asset migrated away from: ignored
+	slot       int       // index in the worker's list of books (Ticker)
 }

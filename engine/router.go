@@ -63,6 +63,9 @@ type routerConfig struct {
 	noTickResync bool
 	// noBestCheck: never ask workers to cross-check best bid/ask.
 	noBestCheck bool
+	// tick: stage a tick item into every ring each TickPeriod (some
+	// handler implements Ticker).
+	tick bool
 }
 
 // router is the single producer of every worker ring: it decodes each frame,
@@ -84,6 +87,7 @@ type router struct {
 	curConn      int64 // connection of the frame being routed
 	nextSweep    int64 // mono ns of the next stale-asset sweep
 	nextDecStats int64 // mono ns of the next decoder stats snapshot
+	nextTick     int64 // mono ns of the next tick (cfg.tick)
 
 	resyncMu   sync.Mutex
 	resyncSet  map[string]struct{}
@@ -184,6 +188,7 @@ func (r *router) run() {
 			default:
 				now := mono.Now()
 				r.snapshotDecoderStats(now)
+				r.maybeTick(now)
 				// With every socket silent no frame triggers the sweep.
 				if r.cfg.assetStaleAfter > 0 && now >= r.nextSweep {
 					r.sweepStale(now)
@@ -205,7 +210,9 @@ func (r *router) run() {
 			r.publish()
 		}
 		r.publish() // control requests staged at the end of the batch
-		r.snapshotDecoderStats(mono.Now())
+		now := mono.Now()
+		r.snapshotDecoderStats(now)
+		r.maybeTick(now)
 	}
 }
 

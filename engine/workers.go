@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"iter"
 	"log/slog"
 	"runtime"
 	"strconv"
@@ -45,6 +46,7 @@ type worker struct {
 	id         int
 	ring       *ring.SPSC[item]
 	handler    Handler
+	ticker     Ticker // handler as a Ticker, or nil
 	cfg        *workerConfig
 	batch      []item
 	ev         Event
@@ -52,6 +54,8 @@ type worker struct {
 	asks       []book.Level
 	snapTick   fixed.Point // tick size sent with the snapshot being assembled
 	cmpA, cmpB []book.Level
+	routes     []*assetRoute        // assets with a book, for OnTick
+	books      iter.Seq[*book.Book] // allBooks, made once
 
 	events      paddedCounter
 	panics      paddedCounter
@@ -87,13 +91,16 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 		if h == nil {
 			h = nopHandler{}
 		}
-		s.workers = append(s.workers, &worker{
+		w := &worker{
 			id:      i,
 			ring:    ring.New[item](cfg.ringSize),
 			handler: h,
+			ticker:  tickerOf(h),
 			cfg:     &s.cfg,
 			batch:   make([]item, cfg.batch),
-		})
+		}
+		w.books = w.allBooks
+		s.workers = append(s.workers, w)
 	}
 	return s
 }
@@ -208,6 +215,7 @@ func (w *worker) bookOf(rt *assetRoute) *book.Book {
 	if rt.book == nil {
 		rt.book = book.New(rt.id)
 		w.bookCount.Add(1)
+		w.trackBook(rt)
 	}
 	return rt.book
 }
@@ -217,6 +225,9 @@ func (w *worker) apply(it *item) {
 	switch it.kind {
 	case itemControl:
 		w.control(it)
+		return
+	case itemTick:
+		w.tick()
 		return
 	case itemBookBegin:
 		// Snapshots are assembled whatever their connection; who owns the

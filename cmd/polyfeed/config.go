@@ -56,6 +56,8 @@ type options struct {
 
 	PrintBooks int           // books logged every PrintEvery; 0 disables
 	PrintEvery time.Duration // period of the book log
+
+	Stream streamOptions // --publish, --nats-*, --data-dir
 }
 
 // rawOptions holds the flags that are validated after parsing: enums as
@@ -116,6 +118,7 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.Float64Var(&o.SimChurn, "sim-churn", defaultSimChurn, "with --sim: markets that expire, and new ones that appear, per minute")
 	fs.IntVar(&o.PrintBooks, "print-books", 0, fmt.Sprintf("log the top of book of N subscribed assets every --print-every (with --sim and unset: %d)", defaultSimPrintBooks))
 	fs.DurationVar(&o.PrintEvery, "print-every", 5*time.Second, "period of --print-books")
+	defineStreamFlags(fs, &o.Stream)
 	return fs
 }
 
@@ -204,6 +207,10 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 		if err := checkAddr(o.HTTPAddr); err != nil {
 			return o, bad("http-addr", "%v", err)
 		}
+	}
+
+	if err := checkStream(&o.Stream, set, name, bad); err != nil {
+		return o, err
 	}
 
 	if o.Sim {

@@ -35,6 +35,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		Backpressure: engine.DropAndResync, StopTimeout: 30 * time.Second, Pprof: true,
 		SimMarkets: defaultSimMarkets, SimRate: defaultSimRate, SimSeed: 1, SimChurn: defaultSimChurn,
 		PrintEvery: 5 * time.Second,
+		Stream:     streamOptions{Publish: true, Listen: "127.0.0.1:4222", DataDir: "./polyfeed-data", Prefix: "polyfeed"},
 	}
 	if o != want {
 		t.Errorf("parseConfig(nil) =\n%+v\nwant\n%+v", o, want)
@@ -63,6 +64,16 @@ func TestParseConfigPrecedence(t *testing.T) {
 		{"sim settings", []string{"--sim", "--sim-markets=1200", "--sim-rate=50.5", "--sim-seed=-3", "--sim-churn=0"}, env(),
 			func(o options) bool {
 				return o.Sim && o.SimMarkets == 1200 && o.SimRate == 50.5 && o.SimSeed == -3 && o.SimChurn == 0
+			}},
+		{"stream defaults", nil, env(), func(o options) bool {
+			s := o.Stream
+			return s.Publish && s.URL == "" && s.Listen == "127.0.0.1:4222" && s.DataDir == "./polyfeed-data" && !s.Memory && s.Prefix == "polyfeed"
+		}},
+		{"stream from env", nil, env("POLYFEED_NATS_PREFIX", "pf_2", "POLYFEED_PUBLISH", "false", "POLYFEED_NATS_LISTEN", ""),
+			func(o options) bool { return o.Stream.Prefix == "pf_2" && !o.Stream.Publish && o.Stream.Listen == "" }},
+		{"external cluster", []string{"--nats-url=nats://a:4222, nats://b:4222", "--nats-creds=/x.creds", "--nats-tls-ca=/ca.pem"}, env(),
+			func(o options) bool {
+				return o.Stream.external && o.Stream.Creds == "/x.creds" && o.Stream.TLSCA == "/ca.pem"
 			}},
 		{"urls", []string{"--ws-url=ws://127.0.0.1:1/ws/market", "--gamma-url=http://127.0.0.1:1"}, env(),
 			func(o options) bool {
@@ -122,6 +133,17 @@ func TestParseConfigInvalid(t *testing.T) {
 		{[]string{"--sim"}, env("POLYFEED_GAMMA_URL", "http://h"), "POLYFEED_GAMMA_URL"},
 		{[]string{"--sim-markets=10"}, env(), "--sim-markets"},
 		{nil, env("POLYFEED_SIM_SEED", "3"), "POLYFEED_SIM_SEED"},
+		{[]string{"--nats-prefix=a.b"}, env(), "--nats-prefix"},
+		{nil, env("POLYFEED_NATS_PREFIX", ""), "POLYFEED_NATS_PREFIX"},
+		{[]string{"--nats-prefix=a b"}, env(), "--nats-prefix"},
+		{[]string{"--nats-url=http://x:4222"}, env(), "--nats-url"},
+		{[]string{"--nats-url=nats://a:4222,"}, env(), "--nats-url"},
+		{[]string{"--nats-url=nats://a:4222", "--nats-listen=127.0.0.1:4223"}, env(), "--nats-listen"},
+		{[]string{"--nats-url=nats://a:4222"}, env("POLYFEED_DATA_DIR", "/tmp/x"), "POLYFEED_DATA_DIR"},
+		{[]string{"--nats-creds=/x.creds"}, env(), "--nats-creds"},
+		{[]string{"--nats-url=nats://a:4222", "--nats-tls-cert=/c.pem"}, env(), "--nats-tls-key"},
+		{[]string{"--nats-listen=4222"}, env(), "--nats-listen"},
+		{[]string{"--data-dir="}, env(), "--data-dir"},
 		{[]string{"extra"}, env(), "extra"},
 		{[]string{"--a\nb"}, env(), `-a\nb`}, // the flag package echoes names verbatim
 	}

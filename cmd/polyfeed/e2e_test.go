@@ -244,7 +244,10 @@ func startPolysim(t *testing.T, bin string) (*proc, string) {
 // process and the admin base URL.
 func startPolyfeed(t *testing.T, bin, base string) (*proc, string) {
 	pf := start(t, bin, "--ws-url=ws"+strings.TrimPrefix(base, "http")+"/ws/market", "--gamma-url="+base,
-		"--http-addr=127.0.0.1:0", "--log-format=json", "--log-level=info", "--workers=2")
+		"--http-addr=127.0.0.1:0", "--log-format=json", "--log-level=info", "--workers=2",
+		// The embedded NATS server on a free port and a private directory:
+		// test binaries run concurrently.
+		"--nats-listen=127.0.0.1:0", "--data-dir="+t.TempDir())
 	return pf, "http://" + pf.await(reAdmin, 30*time.Second)
 }
 
@@ -254,6 +257,10 @@ type statsView struct {
 	Registry struct {
 		Subscribed int `json:"subscribed"`
 	} `json:"registry"`
+	Publish struct {
+		Connection string `json:"connection"`
+		Published  uint64 `json:"published"`
+	} `json:"publish"`
 }
 
 // waitSubscribed waits until the engine has e2eMinAssets assets subscribed
@@ -268,6 +275,9 @@ func waitSubscribed(t *testing.T, admin string) {
 		}
 		if !s.Running || s.Registry.Subscribed < e2eMinAssets {
 			return fmt.Errorf("running=%v subscribed=%d, want >= %d", s.Running, s.Registry.Subscribed, e2eMinAssets)
+		}
+		if s.Publish.Connection != "CONNECTED" || s.Publish.Published == 0 {
+			return fmt.Errorf("publish: %+v, want connected and publishing", s.Publish)
 		}
 		for _, path := range []string{"/readyz", "/healthz"} {
 			if code, body := get(t, admin+path); code != http.StatusOK {

@@ -1,12 +1,14 @@
 // Command polyfeed keeps a live L2 order book for every active Polymarket
-// market and serves its state over a loopback admin HTTP server.
+// market, streams the books to NATS JetStream (docs/STREAM.md; an embedded
+// server unless --nats-url) and serves its state over a loopback admin HTTP
+// server.
 //
 //	polyfeed                  # the live venue
 //	polyfeed --sim            # the built-in simulator: live books with no setup
 //	polyfeed --dry-run        # what would be subscribed, then exit
 //
-// main only wires: flags and environment → simulator (with --sim) → admin
-// server → engine, then waits for SIGINT/SIGTERM and stops them in reverse.
+// main only wires: flags and environment → simulator (with --sim) → NATS
+// server and publisher → admin server → engine, then waits for SIGINT/SIGTERM and stops them in reverse.
 package main
 
 import (

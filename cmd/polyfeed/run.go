@@ -20,6 +20,7 @@ import (
 	"github.com/polyfeed/polyfeed/internal/admin"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/publish"
 )
 
 // Bounds of the steps around the engine; the engine's own stop is bounded
@@ -63,7 +64,23 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		return dryRun(ctx, o, log, stdout)
 	}
 
-	app, err := engine.New(engineConfig(o, log))
+	// The stream starts before the engine (the publisher is the engine's
+	// handler) and stops after it, once the last events are published.
+	var st *stream
+	if o.Stream.Publish {
+		if st, err = startStream(ctx, o.Stream, o.Workers, log); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, st.stop()) }()
+	} else {
+		log.Info("publishing disabled (--publish=false)")
+	}
+
+	ecfg := engineConfig(o, log)
+	if st != nil {
+		ecfg.Handler, ecfg.OnMarketExpired = st.pub.Handler, st.pub.MarketExpired
+	}
+	app, err := engine.New(ecfg)
 	if err != nil {
 		return err
 	}
@@ -71,13 +88,16 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	reg.MustRegister(app.Collector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if st != nil {
+		reg.MustRegister(st.pub.Collector())
+	}
 
 	// The admin server starts first so /readyz answers (503) while the
 	// engine starts, and stops last so it reports draining while the engine
 	// stops.
 	var adm *admin.Server
 	if o.HTTPAddr != "" {
-		adm, err = admin.New(adminConfig(o, app, reg, log))
+		adm, err = admin.New(adminConfig(o, app, st, reg, log))
 		if err != nil {
 			return err
 		}
@@ -138,11 +158,15 @@ func engineConfig(o options, log *slog.Logger) engine.Config {
 }
 
 // adminConfig wires the admin server to the engine.
-func adminConfig(o options, app *engine.App, g prometheus.Gatherer, log *slog.Logger) admin.Config {
+func adminConfig(o options, app *engine.App, st *stream, g prometheus.Gatherer, log *slog.Logger) admin.Config {
+	stats := func() any { return app.Stats() }
+	if st != nil {
+		stats = func() any { return publishedStats{Stats: app.Stats(), Publish: st.pub.Stats()} }
+	}
 	return admin.Config{
 		Addr:    o.HTTPAddr,
 		Logger:  log,
-		Stats:   func() any { return app.Stats() },
+		Stats:   stats,
 		Healthy: app.Healthy,
 		Ready:   app.Ready,
 		Book: func(assetID string) (book.View, bool, error) {
@@ -155,6 +179,13 @@ func adminConfig(o options, app *engine.App, g prometheus.Gatherer, log *slog.Lo
 		Gatherer:    g,
 		EnablePprof: o.Pprof,
 	}
+}
+
+// publishedStats is /stats with publishing on: the engine's fields, plus
+// "publish".
+type publishedStats struct {
+	engine.Stats
+	Publish publish.Stats `json:"publish"`
 }
 
 // startSim runs the simulator on a free loopback port with the --sim-*

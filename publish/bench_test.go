@@ -1,0 +1,341 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/polyfeed/polyfeed/bench/harness"
+	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
+	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/natsd"
+)
+
+// benchStream starts an embedded server on a loopback port (as polyfeed
+// runs it) and a started publisher on it.
+func benchStream(b *testing.B, storage string, workers int) *Publisher {
+	b.Helper()
+	cfg := natsd.Config{Listen: "127.0.0.1:0", DataDir: b.TempDir(), Memory: storage == "memory", Logger: quiet()}
+	srv, err := natsd.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := srv.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = srv.Stop(ctx) })
+	nc, err := srv.Conn(nats.MaxReconnects(-1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	st := jetstream.FileStorage
+	if storage == "memory" {
+		st = jetstream.MemoryStorage
+	}
+	p, err := New(Config{Conn: nc, Workers: workers, Storage: st, Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Stop(ctx) })
+	return p
+}
+
+// waitPublished waits until the server acknowledged (or refused) every
+// queued message.
+func waitPublished(b *testing.B, p *Publisher) Stats {
+	b.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		st := p.Stats()
+		if st.QueueDepth == 0 && st.PendingAcks == 0 && st.Published+st.Dropped >= st.Queued {
+			return st
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("publisher did not drain: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkPublishCeiling: how many events per second one worker's
+// handler gets stored in JetStream (acknowledged), with file and memory
+// storage. The driver waits for queue room instead of letting the handler
+// drop, so the figure is the sustained ceiling of handler + sender +
+// server, not of the engine.
+func BenchmarkPublishCeiling(b *testing.B) {
+	for _, storage := range []string{"memory", "file"} {
+		b.Run(storage, func(b *testing.B) {
+			p := benchStream(b, storage, 1)
+			h := p.handlers[0]
+			books := make([]*book.Book, 100)
+			evs := make([]engine.Event, len(books))
+			for i := range books {
+				id := fmt.Sprintf("%077d", i+1)
+				books[i] = book.New(id)
+				var bids, asks []book.Level
+				for l := range 10 {
+					bids = append(bids, book.Level{Price: fixed.Point(400_000 - l*10_000), Size: fixed.FromInt(int64(100 + l))})
+					asks = append(asks, book.Level{Price: fixed.Point(600_000 + l*10_000), Size: fixed.FromInt(int64(100 + l))})
+				}
+				books[i].ApplySnapshot(bids, asks, 1)
+				evs[i] = engine.Event{Kind: engine.EventBook, AssetID: id, Market: "0x" + id[:64], Timestamp: 1}
+				h.OnEvent(&evs[i], books[i]) // epoch start
+				evs[i].Kind, evs[i].Side, evs[i].Price = engine.EventLevel, book.Bid, fixed.Point(400_000)
+			}
+			waitPublished(b, p)
+			before := p.Stats().Published
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, cpu0 := time.Now(), processCPU()
+			for i := range b.N {
+				k := i % len(books)
+				ev := &evs[k]
+				ev.Size = fixed.FromInt(int64(100 + i%50))
+				_ = books[k].Set(ev.Side, ev.Price, ev.Size)
+				for h.q.Free() < 4 {
+					runtime.Gosched()
+				}
+				h.OnEvent(ev, books[k])
+			}
+			st := waitPublished(b, p)
+			elapsed, cpu := time.Since(start), processCPU()-cpu0
+			b.StopTimer()
+			if st.Dropped != 0 {
+				b.Fatalf("%d messages dropped", st.Dropped)
+			}
+			b.ReportMetric(float64(st.Published-before)/elapsed.Seconds(), "events/s")
+			// CPU per event (handler, sender, client and server together)
+			// holds up better than events/s on a shared machine.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
+		})
+	}
+}
+
+// BenchmarkPublishCPU: process CPU per engine event at a paced 2,000
+// events/s, with publishing off and on (embedded server, memory and file
+// storage, the default linger; memory storage with no linger and a 2 ms
+// one), side by side in one run. Frames recorded from the simulator
+// are replayed into the engine's FrameSink, so the process holds the
+// engine, the publisher and the server, and a paced feeder common to all
+// modes. Run with -benchtime 1x; -short shortens the window.
+func BenchmarkPublishCPU(b *testing.B) {
+	ctx := context.Background()
+	corpus, err := harness.Record(ctx, harness.CorpusConfig{Seed: 1, Markets: 200, Messages: 20_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	window := 10 * time.Second
+	if testing.Short() {
+		window = time.Second
+	}
+	const rate = 2000.0
+	for _, mode := range []string{"off", "memory", "file", "memory-linger0", "memory-linger2ms"} {
+		b.Run(mode, func(b *testing.B) {
+			for range b.N {
+				cpu, events := cpuRun(b, corpus, mode, rate, window)
+				b.ReportMetric(float64(cpu.Microseconds())/float64(events), "cpu-µs/event")
+				b.ReportMetric(100*cpu.Seconds()/window.Seconds(), "cpu-%")
+			}
+		})
+	}
+}
+
+func cpuRun(b *testing.B, c *harness.Corpus, mode string, rate float64, window time.Duration) (time.Duration, uint64) {
+	ctx := context.Background()
+	var factory engine.HandlerFactory = func(int) engine.Handler { return engine.HandlerFunc(func(*engine.Event, *book.Book) {}) }
+	var p *Publisher
+	if mode != "off" {
+		storage, linger, _ := strings.Cut(mode, "-linger")
+		p = benchStream(b, storage, 2)
+		switch linger {
+		case "":
+		case "0":
+			p.cfg.Linger = -1
+		default:
+			p.cfg.Linger, _ = time.ParseDuration(linger)
+		}
+		factory = p.Handler
+	}
+	app, err := engine.New(engine.Config{
+		WSURL: "ws://127.0.0.1:1/ws/market", GammaURL: "http://127.0.0.1:1",
+		Workers: 2, DisableLifecycle: true, DisableRecycling: true,
+		Handler: factory, Logger: quiet(),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := app.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = app.Stop(ctx) }()
+	sink := app.FrameSink()
+	for _, d := range c.Dumps {
+		sink(1, d, mono.Now())
+	}
+	settle := func() {
+		var last uint64
+		for stable := 0; stable < 5; time.Sleep(20 * time.Millisecond) {
+			var n uint64
+			for _, w := range app.Stats().Workers.WorkerStats {
+				n += w.Events
+			}
+			if n == last {
+				stable++
+			} else {
+				stable, last = 0, n
+			}
+		}
+		if p != nil {
+			waitPublished(b, p)
+		}
+	}
+	settle()
+	cpu0 := processCPU()
+	start := mono.Now()
+	var events uint64
+	i := c.SnapshotFrames
+	for now := start; now < start+int64(window); now = mono.Now() {
+		due := uint64(rate * float64(now-start) / 1e9)
+		for events < due {
+			sink(1, c.Frames[i], mono.Now())
+			events += uint64(c.Events[i])
+			if i++; i == len(c.Frames) {
+				i = c.SnapshotFrames
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	settle()
+	cpu := processCPU() - cpu0
+	if d := app.Stats().Router.Dropped; d != 0 {
+		b.Fatalf("engine dropped %d events", d)
+	}
+	if p != nil {
+		if st := p.Stats(); st.Dropped != 0 {
+			b.Fatalf("publisher dropped %d messages", st.Dropped)
+		}
+	}
+	return cpu, events
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPublishLatency: from the handler's OnEvent to a core NATS
+// subscriber's callback on another connection (the server delivers a
+// message to subscribers once JetStream stored it), at a paced 2,000 and
+// 10,000 events/s, memory storage, default linger and none. Run with
+// -benchtime 1x.
+func BenchmarkPublishLatency(b *testing.B) {
+	for _, rate := range []int{2000, 10_000} {
+		for _, linger := range []time.Duration{0, -1} {
+			name := fmt.Sprint(rate)
+			if linger < 0 {
+				name += "-nolinger"
+			}
+			b.Run(name, func(b *testing.B) {
+				for range b.N {
+					p50, p99 := latencyRun(b, rate, linger, 3*time.Second)
+					b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+					b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+				}
+			})
+		}
+	}
+}
+
+func latencyRun(b *testing.B, rate int, linger, window time.Duration) (p50, p99 time.Duration) {
+	p := benchStream(b, "memory", 1)
+	if linger != 0 {
+		p.cfg.Linger = linger
+	}
+	p.cfg.BookEvery, p.cfg.BookMaxAge = 1<<30, time.Hour // deltas only: seq = 1 + event number
+	h := p.handlers[0]
+	const assets = 100
+	n := rate * int(window/time.Second)
+	sent := make([]atomic.Int64, n)
+	got := make([]atomic.Int64, n)
+	var received atomic.Int64
+	books := make([]*book.Book, assets)
+	evs := make([]engine.Event, assets)
+	index := map[string]int{}
+	for k := range books {
+		id := fmt.Sprintf("%077d", k+1)
+		index[id] = k
+		books[k] = book.New(id)
+		books[k].ApplySnapshot([]book.Level{{Price: 400_000, Size: fixed.FromInt(10)}}, []book.Level{{Price: 600_000, Size: fixed.FromInt(10)}}, 1)
+		evs[k] = engine.Event{Kind: engine.EventBook, AssetID: id, Timestamp: 1}
+		h.OnEvent(&evs[k], books[k]) // seq 1
+		evs[k].Kind, evs[k].Side, evs[k].Price = engine.EventLevel, book.Bid, 400_000
+	}
+	waitPublished(b, p)
+	sub, err := nats.Connect(p.cfg.Conn.ConnectedUrl())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	s, err := sub.Subscribe(DefaultPrefix+".v1.delta.>", func(m *nats.Msg) {
+		now := mono.Now()
+		asset, _, seq, ok := parseMsgID(m.Header.Get(jetstream.MsgIDHeader))
+		k, known := index[asset]
+		if !ok || !known || seq < 2 {
+			return
+		}
+		if i := int(seq-2)*assets + k; i < n {
+			got[i].Store(now - sent[i].Load())
+			received.Add(1)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = s.SetPendingLimits(-1, -1)
+	if err := sub.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	start := mono.Now()
+	for i := range n {
+		// Paced in slots: push what is due, then sleep (spinning would
+		// take a core from the server on this 2-core machine).
+		if due := start + int64(i)*int64(time.Second)/int64(rate); mono.Now() < due {
+			time.Sleep(time.Duration(due - mono.Now()))
+		}
+		k := i % assets
+		ev := &evs[k]
+		ev.Size = fixed.FromInt(int64(10 + i%7))
+		_ = books[k].Set(ev.Side, ev.Price, ev.Size)
+		sent[i].Store(mono.Now())
+		h.OnEvent(ev, books[k])
+	}
+	for deadline := time.Now().Add(30 * time.Second); received.Load() < int64(n); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("received %d of %d", received.Load(), n)
+		}
+	}
+	lat := make([]int64, n)
+	for i := range got {
+		lat[i] = got[i].Load()
+	}
+	slices.Sort(lat)
+	return time.Duration(lat[n/2]), time.Duration(lat[n*99/100])
+}

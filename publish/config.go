@@ -1,0 +1,168 @@
+package publish
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults, filled in by New.
+const (
+	DefaultPrefix         = "polyfeed"
+	DefaultQueueSize      = 8192
+	DefaultMaxPendingAcks = 4096
+	DefaultBookEvery      = 1000
+	DefaultBookMaxAge     = 60 * time.Second
+	DefaultEventsMaxAge   = 10 * time.Minute
+	DefaultEventsMaxBytes = 1 << 30
+	DefaultBooksMaxAge    = time.Hour
+	DefaultAckTimeout     = 5 * time.Second
+	DefaultStopTimeout    = 10 * time.Second
+	DefaultLinger         = time.Millisecond
+)
+
+// Config configures a Publisher. New fills the documented defaults.
+type Config struct {
+	// Conn is the NATS connection to publish on (required). The Publisher
+	// installs its own disconnect and reconnect handlers on it; the owner
+	// closes it after Stop. Connect it with reconnects enabled (e.g.
+	// nats.MaxReconnects(-1)) so the Publisher survives server restarts.
+	Conn *nats.Conn
+	// Prefix is the first subject token and, upper-cased, the prefix of
+	// the stream names. One token of letters, digits, '_' or '-'. Default
+	// "polyfeed".
+	Prefix string
+	// Workers is the engine's worker count: Handler(w) is valid for
+	// 0 ≤ w < Workers. Required.
+	Workers int
+	// QueueSize bounds each worker's queue of encoded messages waiting for
+	// its sender, in messages. A message that does not fit is dropped.
+	// Default 8192.
+	QueueSize int
+	// MaxPendingAcks bounds each worker's published but unacknowledged
+	// messages; its sender waits (never the worker) when it is reached.
+	// Default 4096.
+	MaxPendingAcks int
+	// AckTimeout: an unacknowledged message counts as lost after it.
+	// Default 5 s.
+	AckTimeout time.Duration
+	// BookEvery: a book is published after this many other messages of an
+	// asset. Default 1000 (the contract's bound).
+	BookEvery int
+	// BookMaxAge: an asset whose last book is older gets a new one, idle
+	// or not. Default 60 s (the contract's bound).
+	BookMaxAge time.Duration
+	// Storage of both streams. Default file.
+	Storage jetstream.StorageType
+	// Replicas of both streams (clusters). Default 1.
+	Replicas int
+	// EventsMaxAge and EventsMaxBytes bound the EVENTS stream. Defaults
+	// 10 min and 1 GiB.
+	EventsMaxAge   time.Duration
+	EventsMaxBytes int64
+	// BooksMaxAge bounds the BOOKS stream, so closed markets' books age
+	// out. Default 1 h.
+	BooksMaxAge time.Duration
+	// Linger is how long a sender that was idle waits for more messages
+	// before it publishes, so that one write carries several: fewer
+	// wakeups and syscalls in the client and the server at moderate
+	// rates (PERFORMANCE.md), for up to Linger of latency. Default 1 ms;
+	// negative publishes at once.
+	Linger time.Duration
+	// StopTimeout bounds Stop's flush of queued messages. Default 10 s.
+	StopTimeout time.Duration
+	// Logger receives lifecycle logs, never per-message ones. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) fill() error {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.MaxPendingAcks == 0 {
+		c.MaxPendingAcks = DefaultMaxPendingAcks
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.BookEvery == 0 {
+		c.BookEvery = DefaultBookEvery
+	}
+	if c.BookMaxAge == 0 {
+		c.BookMaxAge = DefaultBookMaxAge
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.EventsMaxAge == 0 {
+		c.EventsMaxAge = DefaultEventsMaxAge
+	}
+	if c.EventsMaxBytes == 0 {
+		c.EventsMaxBytes = DefaultEventsMaxBytes
+	}
+	if c.BooksMaxAge == 0 {
+		c.BooksMaxAge = DefaultBooksMaxAge
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	var errs []error
+	check := func(ok bool, format string, a ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, a...))
+		}
+	}
+	check(c.Conn != nil, "no NATS connection")
+	check(c.Workers >= 1, "workers must be at least 1, got %d", c.Workers)
+	if err := CheckPrefix(c.Prefix); err != nil {
+		errs = append(errs, err)
+	}
+	check(c.QueueSize >= 16, "queue size must be at least 16, got %d", c.QueueSize)
+	check(c.MaxPendingAcks >= 1, "max pending acks must be at least 1, got %d", c.MaxPendingAcks)
+	check(c.BookEvery >= 1, "book every must be at least 1, got %d", c.BookEvery)
+	check(c.BookMaxAge > 0 && c.AckTimeout > 0 && c.StopTimeout > 0, "durations must be positive")
+	check(c.EventsMaxAge >= 2*time.Minute, "events max age must be at least 2m (the dedup window), got %v", c.EventsMaxAge)
+	check(c.BooksMaxAge > 0 && c.EventsMaxBytes > 0, "stream bounds must be positive")
+	return errors.Join(errs...)
+}
+
+// CheckPrefix reports whether p is a valid subject prefix: one token of
+// ASCII letters, digits, '_' or '-'.
+func CheckPrefix(p string) error {
+	if p == "" || len(p) > 64 {
+		return fmt.Errorf("prefix %q must be 1..64 characters", p)
+	}
+	for _, r := range p {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'
+		if !ok {
+			return fmt.Errorf("prefix %q may only hold letters, digits, '_' and '-'", p)
+		}
+	}
+	return nil
+}
+
+// EventsStream and BooksStream name the two streams of prefix.
+func EventsStream(prefix string) string { return strings.ToUpper(prefix) + "_EVENTS" }
+
+// BooksStream: see EventsStream.
+func BooksStream(prefix string) string { return strings.ToUpper(prefix) + "_BOOKS" }
+
+// Subject returns <prefix>.v1.<typ>.<assetID>.
+func Subject(prefix, typ, assetID string) string {
+	return prefix + ".v1." + typ + "." + assetID
+}

@@ -1,0 +1,40 @@
+// Package publish streams the engine's books to NATS JetStream under the
+// versioned wire contract of docs/STREAM.md (v1): one subject per message
+// type and asset, <prefix>.v1.<type>.<asset_id>, JSON payloads, a per-asset
+// epoch and seq so that consumers detect every gap.
+//
+// # Using it
+//
+//	p, err := publish.New(publish.Config{Conn: nc, Workers: 4})
+//	if err != nil { ... }
+//	if err := p.Start(ctx); err != nil { ... } // streams created or updated
+//	app, err := engine.New(engine.Config{
+//		Workers:         4,
+//		Handler:         p.Handler,       // one Handler per worker
+//		OnMarketExpired: p.MarketExpired, // status closed
+//	})
+//	... app.Run(ctx) ...
+//	p.Stop(ctx) // after the engine stopped: flushes what is queued
+//
+// # Shape
+//
+//	worker w ──OnEvent/OnTick──▶ encode ──TryPush──▶ SPSC ring w ──▶ sender w ──PublishMsgAsync──▶ NATS
+//	    ▲                                                               │ (bounded pending acks)
+//	    └────────── inbox w: lost messages, higher epochs, closed ◀──────┘ ack errors, book watcher
+//
+// The handler runs on the engine worker that owns the book. It never waits:
+// a message that does not fit its worker's queue, or that is encoded while
+// NATS is unreachable, is dropped and counted, its seq stays used (consumers
+// see the gap), and the asset owes a `stale` status and a fresh `book`,
+// which the handler publishes on a later tick once NATS takes messages
+// again. Each worker has its own sender goroutine and JetStream context, so
+// a slow server stalls only senders, never the engine.
+//
+// # Concurrency
+//
+// New, Start and Stop are called once each by the owner, in that order;
+// Stop must come after the engine stopped calling the handlers. Handler(w)
+// returns worker w's engine.Handler (which also implements engine.Ticker),
+// to be called by that worker only. MarketExpired, Stats and Collector are
+// safe from any goroutine at any time.
+package publish

@@ -1,0 +1,319 @@
+package publish
+
+import (
+	"iter"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/ring"
+)
+
+// Subject indexes in asset.subjects.
+const (
+	subBook = iota
+	subDelta
+	subTrade
+	subTick
+	subStatus
+	numSubjects
+)
+
+var typeNames = [numSubjects]string{TypeBook, TypeDelta, TypeTrade, TypeTick, TypeStatus}
+
+// Status reasons.
+const (
+	reasonLost     = "events lost"
+	reasonMismatch = "best bid/ask mismatch"
+	reasonDropped  = "messages dropped by the publisher"
+	reasonResynced = "resynced"
+	reasonExpired  = "market expired or resolved"
+)
+
+// asset is one asset's publishing state, owned by its worker's handler.
+type asset struct {
+	id, market string
+	subjects   [numSubjects]string
+	epoch      int64
+	seq        uint64
+	sinceBook  int   // messages since the last book
+	lastBook   int64 // unix ns (tick clock) of the last book
+	gen        uint32
+
+	stale   bool // the engine said the book is out of sync
+	broken  bool // a message was lost: stale + book owed
+	closing bool // closed owed
+	closed  bool // closed sent: nothing more
+	yielded bool // a higher epoch is on the stream: nothing more
+}
+
+// handler is one worker's engine.Handler and engine.Ticker. Everything but
+// the counters belongs to the worker goroutine.
+type handler struct {
+	p      *Publisher
+	w      int
+	q      *ring.SPSC[outMsg]
+	in     *inbox
+	assets map[string]*asset
+	env    envelope
+	buf    []byte
+	levels []book.Level
+	notes  []note
+	now    int64 // unix ns, read once per tick
+	gen    uint32
+	staged bool
+
+	queued       atomic.Uint64
+	dropped      atomic.Uint64
+	staleNotices atomic.Uint64
+	books        atomic.Uint64
+	yielded      atomic.Uint64
+	closed       atomic.Uint64
+	badAssets    atomic.Uint64
+	_            [64]byte
+}
+
+var (
+	_ engine.Handler = (*handler)(nil)
+	_ engine.Ticker  = (*handler)(nil)
+)
+
+// OnEvent maps one engine event onto the contract's messages. It reads no
+// clock and takes no lock; it allocates the queued copy of each message.
+func (h *handler) OnEvent(ev *engine.Event, b *book.Book) {
+	if ev.Kind == engine.EventBestBidAsk {
+		return // the venue's top of book: deltas carry the book's own
+	}
+	st := h.assets[ev.AssetID]
+	if st == nil {
+		if st = h.take(ev.AssetID, ev.Market); st != nil {
+			h.book(st, b) // an epoch starts with a book
+		}
+		h.flush()
+		return
+	}
+	if st.closed || st.yielded {
+		return
+	}
+	if st.market == "" && ev.Market != "" {
+		st.market = ev.Market
+	}
+	if st.broken && h.canSend() {
+		h.repair(st, b) // the book covers this event
+		h.flush()
+		return
+	}
+	switch ev.Kind {
+	case engine.EventBook:
+		h.book(st, b)
+		if b.Valid() && (st.stale || ev.Resynced) {
+			st.stale = false
+			h.status(st, StateLive, reasonResynced, b.UpdatedAt())
+		}
+	case engine.EventLevel:
+		if e := h.next(st, subDelta, ev.Timestamp); e != nil {
+			h.buf = appendDelta(h.buf[:0], e, ev.Side, ev.Price, ev.Size, b)
+			h.push(st, subDelta)
+		}
+		if ev.Diverged {
+			h.markStale(st, reasonMismatch, ev.Timestamp)
+		}
+	case engine.EventTrade:
+		if e := h.next(st, subTrade, ev.Timestamp); e != nil {
+			h.buf = appendTrade(h.buf[:0], e, ev.Side, ev.Price, ev.Size)
+			h.push(st, subTrade)
+		}
+	case engine.EventTickSize:
+		if e := h.next(st, subTick, ev.Timestamp); e != nil {
+			h.buf = appendTick(h.buf[:0], e, ev.TickSize)
+			h.push(st, subTick)
+		}
+	case engine.EventInvalidated:
+		h.markStale(st, reasonLost, ev.Timestamp)
+	}
+	if st.sinceBook >= h.p.cfg.BookEvery {
+		h.book(st, b)
+	}
+	h.flush()
+}
+
+// OnTick reads the notes of other goroutines, repairs what was dropped,
+// publishes owed closings and the books of assets that had none for
+// BookMaxAge, and forgets assets whose book the engine dropped.
+func (h *handler) OnTick(books iter.Seq[*book.Book]) {
+	h.now = time.Now().UnixNano()
+	h.gen++
+	h.readNotes()
+	maxAge := int64(h.p.cfg.BookMaxAge)
+	for b := range books {
+		st := h.assets[b.AssetID()]
+		if st == nil {
+			continue // never had an event (or refused): nothing to publish
+		}
+		st.gen = h.gen
+		switch {
+		case st.closed || st.yielded:
+		case st.closing:
+			if h.canSend() {
+				st.broken = false // closed is the last message: no book owed
+				h.status(st, StateClosed, reasonExpired, b.UpdatedAt())
+				if !st.broken {
+					st.closed = true
+					h.closed.Add(1)
+				}
+			}
+		case st.broken:
+			if h.canSend() {
+				h.repair(st, b)
+			}
+		case h.now-st.lastBook >= maxAge:
+			h.book(st, b)
+		}
+	}
+	for id, st := range h.assets {
+		if st.gen != h.gen {
+			delete(h.assets, id)
+			h.p.owners.Delete(id)
+		}
+	}
+	h.flush()
+}
+
+// readNotes applies what senders, the epoch watcher and MarketExpired said.
+func (h *handler) readNotes() {
+	h.notes = h.in.take(h.notes[:0])
+	for _, n := range h.notes {
+		st := h.assets[n.asset]
+		if st == nil || st.closed || st.yielded {
+			continue
+		}
+		switch n.kind {
+		case noteLost:
+			if n.epoch == st.epoch {
+				st.broken = true
+			}
+		case noteYield:
+			if n.epoch > st.epoch {
+				st.yielded = true
+				h.yielded.Add(1)
+			}
+		case noteClosed:
+			st.closing = true
+		}
+	}
+	clear(h.notes)
+}
+
+// take starts publishing an asset: a new epoch above any on the stream.
+// It returns nil for an asset id that cannot be a subject token.
+func (h *handler) take(id, market string) *asset {
+	if !validToken(id) {
+		h.badAssets.Add(1)
+		return nil
+	}
+	st := &asset{id: strings.Clone(id), market: market, epoch: h.p.epochFor(id), lastBook: h.now, gen: h.gen}
+	for i, t := range typeNames {
+		st.subjects[i] = Subject(h.p.cfg.Prefix, t, st.id)
+	}
+	h.assets[st.id] = st
+	h.p.owners.Store(st.id, owner{epoch: st.epoch, worker: h.w})
+	return st
+}
+
+// canSend: NATS takes messages and the queue has room for a repair.
+func (h *handler) canSend() bool { return h.p.ready.Load() && h.q.Free() >= 4 }
+
+// repair publishes stale, then a fresh book (then live when it is valid)
+// for an asset that lost messages.
+func (h *handler) repair(st *asset, b *book.Book) {
+	st.broken = false
+	h.status(st, StateStale, reasonDropped, b.UpdatedAt())
+	h.book(st, b)
+	if b.Valid() && !st.broken {
+		st.stale = false
+		h.status(st, StateLive, reasonResynced, b.UpdatedAt())
+	}
+}
+
+func (h *handler) markStale(st *asset, reason string, ts int64) {
+	if st.stale {
+		return
+	}
+	st.stale = true
+	h.status(st, StateStale, reason, ts)
+}
+
+func (h *handler) book(st *asset, b *book.Book) {
+	e := h.next(st, subBook, b.UpdatedAt())
+	st.sinceBook, st.lastBook = 0, h.now
+	if e == nil {
+		return
+	}
+	h.buf, h.levels = appendBook(h.buf[:0], e, b, h.levels)
+	if h.push(st, subBook) {
+		h.books.Add(1)
+	}
+}
+
+func (h *handler) status(st *asset, state, reason string, ts int64) {
+	if e := h.next(st, subStatus, ts); e != nil {
+		h.buf = appendStatus(h.buf[:0], e, state, reason)
+		if h.push(st, subStatus) && state == StateStale {
+			h.staleNotices.Add(1)
+		}
+	}
+}
+
+// next takes the asset's next seq and returns the envelope to encode, or
+// nil when the message cannot be published: it is then counted as dropped,
+// its seq stays used, and the asset owes stale and a book.
+func (h *handler) next(st *asset, sub int, ts int64) *envelope {
+	st.seq++
+	if sub != subBook {
+		st.sinceBook++
+	}
+	if st.broken || !h.p.ready.Load() {
+		st.broken = true
+		h.dropped.Add(1)
+		return nil
+	}
+	h.env = envelope{typ: typeNames[sub], asset: st.id, market: st.market, epoch: st.epoch, seq: st.seq, ts: ts}
+	return &h.env
+}
+
+// push queues the encoded message in h.buf for the sender.
+func (h *handler) push(st *asset, sub int) bool {
+	m := outMsg{subject: st.subjects[sub], asset: st.id, epoch: st.epoch, seq: st.seq, data: append([]byte(nil), h.buf...)}
+	if !h.q.TryStage(m) {
+		st.broken = true
+		h.dropped.Add(1)
+		return false
+	}
+	h.staged = true
+	h.queued.Add(1)
+	return true
+}
+
+// flush makes staged messages visible to the sender: one store per call.
+func (h *handler) flush() {
+	if h.staged {
+		h.q.Publish()
+		h.staged = false
+	}
+}
+
+// validToken reports whether id can be one subject token.
+func validToken(id string) bool {
+	if id == "" || len(id) > 256 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c <= ' ', c == '.', c == '*', c == '>', c >= 0x7f:
+			return false
+		}
+	}
+	return true
+}
