@@ -72,11 +72,11 @@ func TestTickerSeesIdleBooks(t *testing.T) {
 // TestNoTicksWithoutTicker: handlers that do not implement Ticker never
 // make the router stage tick items.
 func TestNoTicksWithoutTicker(t *testing.T) {
-	ws := newWorkerSet(workerConfig{count: 2, factory: func(int) Handler { return HandlerFunc(func(*Event, *book.Book) {}) }})
+	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, factory: func(int) Handler { return HandlerFunc(func(*Event, *book.Book) {}) }})
 	if ws.wantsTicks() {
 		t.Fatal("wantsTicks() = true for plain handlers; want false")
 	}
-	ws = newWorkerSet(workerConfig{count: 2, factory: func(int) Handler {
+	ws = newWorkerSet(workerConfig{count: 2, ringSize: 1024, factory: func(int) Handler {
 		return tickRecorder{new(sync.Mutex), map[string]bool{}, map[string]bool{}, new(int)}
 	}})
 	if !ws.wantsTicks() {
