@@ -204,13 +204,22 @@ func (p *Publisher) send(asset, typ string, m map[string]any) {
 		p.t.Fatal(err)
 	}
 	id := fmt.Sprintf("%s:%d:%d", asset, a.epoch, a.seq)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ack, err := p.js.Publish(ctx, p.prefix+".v1."+typ+"."+asset, data, jetstream.WithMsgID(id))
-	if err != nil {
-		p.t.Fatalf("cannot publish %s: %v", id, err)
+	// Right after a server restart JetStream may need a few seconds before it
+	// takes messages again; retrying is safe because the message id dedups.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ack, err := p.js.Publish(ctx, p.prefix+".v1."+typ+"."+asset, data, jetstream.WithMsgID(id))
+		cancel()
+		if err == nil {
+			p.Seqs[id] = ack.Sequence
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("cannot publish %s: %v", id, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	p.Seqs[id] = ack.Sequence
 }
 
 // levels returns the wire form of both sides, best first.
