@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -158,15 +159,5 @@ var errNotYet = errors.New("not yet")
 // then fails the test with f's last error.
 func checkFor(t testing.TB, total, every time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
+	poll.For(t, total, every, f)
 }
