@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"github.com/polyfeed/polyfeed/internal/poll"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 func TestMain(m *testing.M) {
