@@ -262,9 +262,18 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 		r.dropFor(rt)
 		return
 	}
+	if rt.pendingInvalidate {
+		n++ // the invalidation goes first, so the book is reported resynced
+	}
 	if !r.ensureRoom(rt, n) {
 		r.dropFor(rt)
 		return
+	}
+	if rt.pendingInvalidate {
+		// The snapshot heals the drop: deliver the invalidation now, so it
+		// cannot outlive the snapshot and invalidate the fresh book later.
+		q.TryStage(item{route: rt, kind: itemInvalidate, ts: ev.Timestamp, recv: recv, routed: now})
+		rt.pendingInvalidate = false
 	}
 	q.TryStage(item{route: rt, conn: connID, kind: itemBookBegin, a: ev.TickSize, b: ev.LastTradePrice, ts: ev.Timestamp, recv: recv, routed: now})
 	for _, l := range ev.Bids {
