@@ -126,8 +126,8 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 		// The replacement's subscribe snapshot: not part of the old stream.
 		ms.shadow = book.New(rt.id)
 		ms.shadow.ApplySnapshot(w.bids, w.asks, it.ts)
-		if w.snapTick > 0 {
-			ms.shadow.SetTickSize(w.snapTick)
+		if it.a > 0 {
+			ms.shadow.SetTickSize(it.a)
 		}
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
 )
@@ -163,5 +164,39 @@ func TestMigrationFinishForcesOrReportsMissing(t *testing.T) {
 	}
 	if got := rec.get(); !slices.Contains(got, "S2") {
 		t.Errorf("handler saw %v; want the forced snapshot S2", got)
+	}
+}
+
+// withTick adds a tick_size to a book frame.
+func withTick(frame, tick string) string {
+	return strings.TrimSuffix(frame, "}") + `,"tick_size":"` + tick + `"}`
+}
+
+// TestHeldSnapshotKeepsItsTickSize pins issue 12 defect 7: a replacement
+// snapshot held back during a migration is replayed with its own tick size,
+// not with the tick size of whatever snapshot the worker assembled last
+// (another asset's).
+func TestHeldSnapshotKeepsItsTickSize(t *testing.T) {
+	var s migStream
+	p := newStepPath(t, 1, 1024, routerConfig{}, nil)
+	p.route(1, withTick(s.snapshot(3), "0.01"))
+	m := newMigration([]string{dpAssetA}, 1)
+	p.control(&control{op: ctlMigrate, assets: []string{dpAssetA}, mig: m})
+	p.route(2, withTick(s.snapshot(3), "0.01")) // the replacement's subscribe snapshot
+	p.route(2, s.change(4))                     // ahead of the old connection: held
+	p.route(2, withTick(s.snapshot(4), "0.01")) // a post-trade snapshot: held
+	p.apply()
+	p.route(1, withTick(dpBookB, "0.001")) // another asset's snapshot on the same worker
+	p.route(1, s.change(4))                // the old connection catches up: switch, replay
+	p.apply()
+	if m.Pending() != 0 {
+		t.Fatalf("migration pending %d; want switched", m.Pending())
+	}
+	b := p.r.routes[dpAssetA].book
+	if got := b.TickSize(); got != fixed.MustParse("0.01") {
+		t.Errorf("tick size after the held snapshot replayed = %v; want 0.01 (asset B's is 0.001)", got)
+	}
+	if !b.Valid() || b.UpdatedAt() != 1004 {
+		t.Errorf("book valid %v at %d; want valid at the held snapshot's 1004", b.Valid(), b.UpdatedAt())
 	}
 }

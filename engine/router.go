@@ -282,7 +282,9 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	for _, l := range ev.Asks {
 		q.TryStage(item{route: rt, conn: connID, kind: itemBookLevel, side: book.Ask, price: l.Price, size: l.Size})
 	}
-	q.TryStage(item{route: rt, conn: connID, kind: itemBookEnd, ts: ev.Timestamp, recv: recv, routed: now})
+	// The end carries the tick size too: a snapshot held back during a
+	// migration is replayed long after its begin, and must keep its own.
+	q.TryStage(item{route: rt, conn: connID, kind: itemBookEnd, a: ev.TickSize, ts: ev.Timestamp, recv: recv, routed: now})
 	rt.lastEvent = now
 	r.markTouched(rt.worker)
 	r.routed.Add(1)

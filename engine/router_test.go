@@ -107,3 +107,10 @@ func TestSnapshotClearsPendingInvalidation(t *testing.T) {
 		t.Errorf("last event %s; want the change", got)
 	}
 }
+
+// control runs a control request on the router and lets the workers apply it.
+func (p *stepPath) control(c *control) {
+	p.r.handleControl(c)
+	p.r.publish()
+	p.apply()
+}

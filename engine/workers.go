@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/polyfeed/polyfeed/book"
-	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -50,7 +49,6 @@ type worker struct {
 	ev         Event
 	bids       []book.Level // snapshot being assembled
 	asks       []book.Level
-	snapTick   fixed.Point // tick size sent with the snapshot being assembled
 	cmpA, cmpB []book.Level
 
 	events      paddedCounter
@@ -222,7 +220,6 @@ func (w *worker) apply(it *item) {
 		// Snapshots are assembled whatever their connection; who owns the
 		// asset is decided on the whole snapshot, at itemBookEnd.
 		w.bids, w.asks = w.bids[:0], w.asks[:0]
-		w.snapTick = it.a
 		return
 	case itemBookLevel:
 		w.collectLevel(it)
@@ -260,8 +257,8 @@ func (w *worker) applyEvent(it *item, rt *assetRoute) {
 	case itemBookEnd:
 		wasInvalid := rt.wasInvalid || !b.Valid() && b.Seq() > 0
 		b.ApplySnapshot(w.bids, w.asks, it.ts)
-		if w.snapTick > 0 {
-			b.SetTickSize(w.snapTick)
+		if it.a > 0 { // the snapshot's tick size, carried by its end item
+			b.SetTickSize(it.a)
 		}
 		if b.Crossed() {
 			w.crossed.Add(1)
