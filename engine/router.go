@@ -79,6 +79,9 @@ type router struct {
 	dec   *wire.Decoder
 
 	routes       map[string]*assetRoute // router goroutine only
+	gone         map[string]int64       // dropped assets → mono ns of the drop (tombstone.go)
+	backlog      [][]item               // per worker: deferred control items (control.go)
+	backlogged   int                    // items in backlog
 	touched      []bool
 	dirty        []int
 	curConn      int64 // connection of the frame being routed
@@ -99,6 +102,9 @@ type router struct {
 	tooLarge     paddedCounter
 	market       paddedCounter
 	staleResyncs paddedCounter
+	deferred     paddedCounter // control items that found their worker's ring full
+	lateEvents   paddedCounter // events for assets dropped from the engine, ignored
+	backlogLen   atomic.Int64  // control items deferred now
 	decStats     atomic.Pointer[wire.DecoderStats]
 	latency      hist.Histogram // frame received → staged
 
@@ -132,6 +138,8 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 		rings:      rings,
 		dec:        wire.NewDecoder(),
 		routes:     make(map[string]*assetRoute),
+		gone:       make(map[string]int64),
+		backlog:    make([][]item, len(rings)),
 		touched:    make([]bool, len(rings)),
 		resyncSet:  make(map[string]struct{}),
 		resyncWake: make(chan struct{}, 1),
@@ -172,6 +180,7 @@ func (r *router) stopAndWait() {
 	}
 	r.in.close()
 	r.wg.Wait()
+	r.failBacklog()
 }
 
 func (r *router) run() {
@@ -182,6 +191,7 @@ func (r *router) run() {
 			case <-r.stop:
 				return
 			default:
+				r.flushControls()
 				now := mono.Now()
 				r.snapshotDecoderStats(now)
 				// With every socket silent no frame triggers the sweep.
@@ -204,6 +214,7 @@ func (r *router) run() {
 			// ring per frame.
 			r.publish()
 		}
+		r.flushControls()
 		r.publish() // control requests staged at the end of the batch
 		r.snapshotDecoderStats(mono.Now())
 	}
@@ -228,9 +239,15 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			r.routePriceChange(ev, recv, now)
 		case wire.KindLastTrade:
 			rt := r.route(ev.AssetID, ev.Market)
+			if rt == nil {
+				continue
+			}
 			r.stageEvent(rt, item{kind: itemTrade, side: sideOf(ev.Side), price: ev.Price, size: ev.Size, ts: ev.Timestamp, recv: recv, routed: now})
 		case wire.KindTickSize:
 			rt := r.route(ev.AssetID, ev.Market)
+			if rt == nil {
+				continue
+			}
 			r.stageEvent(rt, item{kind: itemTickSize, price: ev.TickSize, a: ev.OldTickSize, ts: ev.Timestamp, recv: recv, routed: now})
 			// The grid changed: the venue's levels may have been re-bucketed.
 			if !r.cfg.noTickResync {
@@ -238,6 +255,9 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			}
 		case wire.KindBestBidAsk:
 			rt := r.route(ev.AssetID, ev.Market)
+			if rt == nil {
+				continue
+			}
 			r.stageEvent(rt, item{kind: itemBestBidAsk, a: ev.BestBid, b: ev.BestAsk, ts: ev.Timestamp, recv: recv, routed: now})
 		case wire.KindNewMarket, wire.KindMarketResolved:
 			r.market.Add(1)
@@ -254,6 +274,9 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 
 func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	rt := r.route(ev.AssetID, ev.Market)
+	if rt == nil {
+		return
+	}
 	n := len(ev.Bids) + len(ev.Asks) + 2
 	q := r.rings[rt.worker]
 	if n > q.Cap()-1 {
@@ -297,6 +320,9 @@ func (r *router) routePriceChange(ev *wire.Event, recv, now int64) {
 	for j := range ev.Changes {
 		c := &ev.Changes[j]
 		rt := r.route(c.AssetID, ev.Market)
+		if rt == nil {
+			continue
+		}
 		it := item{kind: itemLevel, side: sideOf(c.Side), price: c.Price, size: c.Size, ts: ev.Timestamp, recv: recv, routed: now}
 		if c.HasBest {
 			it.flags |= flagHasBest
@@ -322,7 +348,9 @@ func (r *router) decodeFailed(connID int64, n int, err error) {
 		if e.AssetID == "" {
 			continue
 		}
-		r.dropFor(r.route(e.AssetID, e.Market))
+		if rt := r.route(e.AssetID, e.Market); rt != nil {
+			r.dropFor(rt)
+		}
 	}
 }
 
@@ -337,10 +365,14 @@ func lastChangeOf(cs []wire.PriceChange, j int) bool {
 }
 
 // route returns the asset's interned route, creating it on first sight (the
-// only allocation on the path, once per asset).
+// only allocation on the path, once per asset). It returns nil for an asset
+// dropped from the engine (a late frame): the caller skips the event.
 func (r *router) route(assetID, market string) *assetRoute {
 	if rt, ok := r.routes[assetID]; ok {
 		return rt
+	}
+	if r.late(assetID) {
+		return nil
 	}
 	id := strings.Clone(assetID)
 	rt := &assetRoute{id: id, market: strings.Clone(market), worker: int(xxhash.Sum64String(id) % uint64(len(r.rings)))}
@@ -373,25 +405,28 @@ func (r *router) stageEvent(rt *assetRoute, it item) {
 }
 
 // ensureRoom makes sure n items fit in rt's ring (plus a pending
-// invalidation), waiting under the Block policy. False means drop.
+// invalidation) behind the worker's deferred controls, waiting under the
+// Block policy. False means drop. // hot path
 func (r *router) ensureRoom(rt *assetRoute, n int) bool {
 	if rt.pendingInvalidate && n < 2 {
 		n++
 	}
 	q := r.rings[rt.worker]
-	if q.Free() >= n {
+	if len(r.backlog[rt.worker]) == 0 && q.Free() >= n {
 		return true
 	}
-	// Let the worker see what is staged before deciding.
+	// Let the worker see what is staged before deciding; deferred controls
+	// go first.
 	q.Publish()
-	if q.Free() >= n {
+	room := func() bool { return r.flushBacklog(rt.worker) && q.Free() >= n }
+	if room() {
 		return true
 	}
 	if r.cfg.policy != Block {
 		return false
 	}
 	r.stalls.Add(1)
-	for spins := 0; q.Free() < n; spins++ {
+	for spins := 0; !room(); spins++ {
 		select {
 		case <-r.stop:
 			// Stopping: workers drain; keep waiting briefly, never forever.
@@ -418,7 +453,8 @@ func (r *router) dropFor(rt *assetRoute) {
 		rt.pendingInvalidate = true
 		r.requestResync(rt.id)
 	}
-	if q := r.rings[rt.worker]; q.TryStage(item{route: rt, kind: itemInvalidate}) {
+	// Not ahead of a deferred control: it stays pending behind them.
+	if q := r.rings[rt.worker]; len(r.backlog[rt.worker]) == 0 && q.TryStage(item{route: rt, kind: itemInvalidate}) {
 		rt.pendingInvalidate = false
 		r.markTouched(rt.worker)
 	}
