@@ -96,7 +96,7 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDropped, float64(r.dropped.Load()))
 	counter(descMalformed, float64(r.malformed.Load()))
 	counter(descStalls, float64(r.stalls.Load()))
-	counter(descResyncs, float64(r.resyncs.Load()))
+	counter(descResyncs, float64(r.resyncsSent.Load()))
 	gauge(descInbound, float64(r.in.frames.Load()))
 	rl := r.latency.Snapshot()
 	ch <- constHistogram(descRouteLat, &rl)

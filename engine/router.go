@@ -53,6 +53,9 @@ type routerConfig struct {
 	feedback feedback
 	// resyncEvery batches resync requests.
 	resyncEvery time.Duration
+	// backoffMin and backoffMax bound the backoff of one asset's repeated
+	// resyncs (resync.go). Defaults resyncBackoffMin, resyncBackoffMax.
+	backoffMin, backoffMax time.Duration
 	// assetStaleAfter: an asset that has had no event for this long while
 	// its connection delivers gets a fresh snapshot requested (the venue's
 	// per-asset silent stall). 0 disables.
@@ -89,26 +92,30 @@ type router struct {
 	nextDecStats int64 // mono ns of the next decoder stats snapshot
 
 	resyncMu   sync.Mutex
-	resyncSet  map[string]struct{}
-	resyncWake chan struct{} // buffer 1: control signal
+	resyncs    map[string]*resyncState // assets with a pending or recent resync (resync.go)
+	resyncWake chan struct{}           // buffer 1: control signal
+	rejects    map[string]int          // router goroutine: snapshots rejected in a row, per asset
 
-	frames       paddedCounter
-	events       paddedCounter
-	routed       paddedCounter
-	dropped      paddedCounter
-	malformed    paddedCounter
-	stalls       paddedCounter
-	resyncs      paddedCounter
-	tooLarge     paddedCounter
-	market       paddedCounter
-	staleResyncs paddedCounter
-	deferred     paddedCounter // control items that found their worker's ring full
-	lateEvents   paddedCounter // events for assets dropped from the engine, ignored
-	backlogLen   atomic.Int64  // control items deferred now
-	decStats     atomic.Pointer[wire.DecoderStats]
-	latency      hist.Histogram // frame received → staged
+	frames         paddedCounter
+	events         paddedCounter
+	routed         paddedCounter
+	dropped        paddedCounter
+	malformed      paddedCounter
+	stalls         paddedCounter
+	resyncsSent    paddedCounter
+	resyncBackoffs paddedCounter // resync requests held back by their asset's backoff
+	rejectedNow    atomic.Int64  // assets whose last rejectReport+ snapshots were rejected
+	tooLarge       paddedCounter
+	market         paddedCounter
+	staleResyncs   paddedCounter
+	deferred       paddedCounter // control items that found their worker's ring full
+	lateEvents     paddedCounter // events for assets dropped from the engine, ignored
+	backlogLen     atomic.Int64  // control items deferred now
+	decStats       atomic.Pointer[wire.DecoderStats]
+	latency        hist.Histogram // frame received → staged
 
-	errLog logOnce
+	errLog    logOnce
+	rejectLog logOnce
 
 	stop    chan struct{}
 	stopped chan struct{}
@@ -129,6 +136,12 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	if cfg.resyncEvery <= 0 {
 		cfg.resyncEvery = 250 * time.Millisecond
 	}
+	if cfg.backoffMin <= 0 {
+		cfg.backoffMin = resyncBackoffMin
+	}
+	if cfg.backoffMax <= 0 {
+		cfg.backoffMax = resyncBackoffMax
+	}
 	if cfg.maxStaleResyncs <= 0 {
 		cfg.maxStaleResyncs = 100
 	}
@@ -141,7 +154,8 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 		gone:       make(map[string]int64),
 		backlog:    make([][]item, len(rings)),
 		touched:    make([]bool, len(rings)),
-		resyncSet:  make(map[string]struct{}),
+		resyncs:    make(map[string]*resyncState),
+		rejects:    make(map[string]int),
 		resyncWake: make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
@@ -282,6 +296,7 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	if n > q.Cap()-1 {
 		// Cannot ever fit: keep the book invalid rather than stall forever.
 		r.tooLarge.Add(1)
+		r.rejected(rt, "snapshot too large for the ring")
 		r.dropFor(rt)
 		return
 	}
@@ -311,6 +326,7 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	rt.lastEvent = now
 	r.markTouched(rt.worker)
 	r.routed.Add(1)
+	r.accepted(rt)
 	if r.cfg.feedback != nil {
 		r.cfg.feedback.snapshotSeen(connID, rt.id, recv)
 	}
@@ -349,6 +365,9 @@ func (r *router) decodeFailed(connID int64, n int, err error) {
 			continue
 		}
 		if rt := r.route(e.AssetID, e.Market); rt != nil {
+			if e.Kind == wire.KindBook {
+				r.rejected(rt, "undecodable snapshot")
+			}
 			r.dropFor(rt)
 		}
 	}

@@ -29,14 +29,19 @@ type RouterStats struct {
 	DeferredControls uint64 `json:"controls_deferred"`
 	ControlBacklog   int64  `json:"control_backlog"`
 	// LateEvents: events for assets already dropped from the engine, ignored.
-	LateEvents    uint64         `json:"late_events_ignored"`
-	StaleResyncs  uint64         `json:"stale_asset_resyncs"`
-	MarketNotices uint64         `json:"market_notices"`
-	InboundStalls int64          `json:"inbound_stalls"`
-	InboundBytes  int64          `json:"inbound_bytes"`
-	QueueDepths   map[string]int `json:"queue_depths"`
-	Latency       LatencySummary `json:"routing_latency"`
-	Policy        string         `json:"backpressure"`
+	LateEvents uint64 `json:"late_events_ignored"`
+	// ResyncBackoffs: resync requests held back because their asset was
+	// resynced just before; RejectedAssets: assets whose last few snapshots
+	// were all rejected (too large for the ring, undecodable), now.
+	ResyncBackoffs uint64         `json:"resync_backoffs"`
+	RejectedAssets int64          `json:"assets_rejected_repeatedly"`
+	StaleResyncs   uint64         `json:"stale_asset_resyncs"`
+	MarketNotices  uint64         `json:"market_notices"`
+	InboundStalls  int64          `json:"inbound_stalls"`
+	InboundBytes   int64          `json:"inbound_bytes"`
+	QueueDepths    map[string]int `json:"queue_depths"`
+	Latency        LatencySummary `json:"routing_latency"`
+	Policy         string         `json:"backpressure"`
 	// From the decoder (refreshed about once a second).
 	UnknownEvents      uint64            `json:"unknown_events"`
 	UnknownTypes       map[string]uint64 `json:"unknown_event_types,omitempty"`
@@ -52,7 +57,9 @@ func (r *router) stats() RouterStats {
 		Dropped:          r.dropped.Load(),
 		Malformed:        r.malformed.Load(),
 		Stalls:           r.stalls.Load(),
-		Resyncs:          r.resyncs.Load(),
+		Resyncs:          r.resyncsSent.Load(),
+		ResyncBackoffs:   r.resyncBackoffs.Load(),
+		RejectedAssets:   r.rejectedNow.Load(),
 		TooLarge:         r.tooLarge.Load(),
 		DeferredControls: r.deferred.Load(),
 		ControlBacklog:   r.backlogLen.Load(),

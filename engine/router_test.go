@@ -53,8 +53,10 @@ func (p *stepPath) pendingResyncs() map[string]bool {
 	p.r.resyncMu.Lock()
 	defer p.r.resyncMu.Unlock()
 	out := map[string]bool{}
-	for id := range p.r.resyncSet {
-		out[id] = true
+	for id, st := range p.r.resyncs {
+		if st.pending {
+			out[id] = true
+		}
 	}
 	return out
 }

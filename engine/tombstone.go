@@ -21,6 +21,12 @@ const tombstoneTTL = 10 * time.Minute
 // forget removes rt's route and leaves a tombstone. Router goroutine.
 func (r *router) forget(rt *assetRoute) {
 	delete(r.routes, rt.id)
+	if n, ok := r.rejects[rt.id]; ok {
+		delete(r.rejects, rt.id)
+		if n >= rejectReport {
+			r.rejectedNow.Add(-1)
+		}
+	}
 	now := mono.Now()
 	r.gone[rt.id] = now
 	for id, at := range r.gone {
