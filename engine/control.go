@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
 // Control operations, each read here from end to end: reading a book, dropping
@@ -293,6 +294,10 @@ func (r *router) handleControl(c *control) {
 		c.partDone(nil) // the router's guard
 	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
 		per := make([][]*assetRoute, len(r.rings))
+		now := mono.Now()
+		if c.op == ctlDropAssets {
+			r.pruneTombstones(now)
+		}
 		for _, id := range c.assets {
 			rt, ok := r.routes[id]
 			if !ok {
@@ -305,7 +310,7 @@ func (r *router) handleControl(c *control) {
 				continue
 			}
 			if c.op == ctlDropAssets {
-				r.forget(rt)
+				r.forget(rt, now)
 			}
 			per[rt.worker] = append(per[rt.worker], rt)
 		}

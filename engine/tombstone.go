@@ -1,10 +1,6 @@
 package engine
 
-import (
-	"time"
-
-	"github.com/polyfeed/polyfeed/internal/mono"
-)
+import "time"
 
 // Tombstones: a frame that was in flight when its asset left the engine
 // (DropBooks) must not bring the asset back. Without a tombstone the router
@@ -19,7 +15,7 @@ import (
 const tombstoneTTL = 10 * time.Minute
 
 // forget removes rt's route and leaves a tombstone. Router goroutine.
-func (r *router) forget(rt *assetRoute) {
+func (r *router) forget(rt *assetRoute, now int64) {
 	delete(r.routes, rt.id)
 	if n, ok := r.rejects[rt.id]; ok {
 		delete(r.rejects, rt.id)
@@ -27,8 +23,12 @@ func (r *router) forget(rt *assetRoute) {
 			r.rejectedNow.Add(-1)
 		}
 	}
-	now := mono.Now()
 	r.gone[rt.id] = now
+}
+
+// pruneTombstones forgets tombstones older than tombstoneTTL; once per drop
+// request, so the set stays as large as a TTL's worth of drops.
+func (r *router) pruneTombstones(now int64) {
 	for id, at := range r.gone {
 		if now-at > int64(tombstoneTTL) {
 			delete(r.gone, id)
