@@ -117,9 +117,10 @@ type router struct {
 	errLog    logOnce
 	rejectLog logOnce
 
-	stop    chan struct{}
-	stopped chan struct{}
-	wg      sync.WaitGroup
+	stop     chan struct{}
+	stopped  chan struct{}
+	failOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // paddedCounter keeps counters written by different goroutines off each
@@ -194,7 +195,7 @@ func (r *router) stopAndWait() {
 	}
 	r.in.close()
 	r.wg.Wait()
-	r.failBacklog()
+	r.failOnce.Do(r.failBacklog) // Stop may be retried after a timeout
 }
 
 func (r *router) run() {
