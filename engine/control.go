@@ -304,8 +304,11 @@ func (r *router) handleControl(c *control) {
 				// No frame of the asset yet: no connection feeds it, so there
 				// is nothing to drop, move or finish. (Creating its route here
 				// would leave the route without its market for good.)
-				if c.op == ctlMigrate {
+				switch c.op {
+				case ctlMigrate:
 					c.mig.resolve(&c.mig.switched)
+				case ctlDropAssets:
+					r.gone[id] = now // a frame may still be in flight
 				}
 				continue
 			}

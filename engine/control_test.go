@@ -218,6 +218,14 @@ func TestLateFrameAfterDropIsIgnored(t *testing.T) {
 	if n := p.r.stats().LateEvents; n != 1 {
 		t.Errorf("late events = %d; want 1", n)
 	}
+	// An asset dropped before any frame of it arrived is no different.
+	p.control(&control{op: ctlDropAssets, assets: []string{dpAssetB}})
+	p.route(1, dpBookB)
+	p.apply()
+	if _, ok := p.r.routes[dpAssetB]; ok || w.bookCount.Load() != 0 || p.r.stats().LateEvents != 2 {
+		t.Errorf("a frame of an asset dropped before its first frame made a route (%v), %d books, %d late events; want none, 0, 2",
+			ok, w.bookCount.Load(), p.r.stats().LateEvents)
+	}
 	fb.ids[dpAssetA] = true // added again: its snapshot is welcome
 	p.route(1, dpBookA)
 	p.apply()
