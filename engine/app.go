@@ -265,6 +265,10 @@ type feedback interface {
 	// connDropped: a connection's socket dropped; events may have been lost.
 	// The connection's goroutine.
 	connDropped(connID int64)
+	// tracked: whether the control plane tracks assetID (in the registry).
+	// Router goroutine, only for a frame of an asset dropped from the
+	// engine: lock-free, it must not block.
+	tracked(assetID string) bool
 }
 
 var _ feedback = (*App)(nil)
@@ -289,6 +293,12 @@ func (a *App) resync(ids []string) {
 	if err := a.pool.Resubscribe(ids); err != nil {
 		a.log.Warn("cannot resync assets", "assets", len(ids), "err", err)
 	}
+}
+
+// tracked reports whether the registry knows the asset.
+func (a *App) tracked(assetID string) bool {
+	_, ok := a.registry.Get(assetID)
+	return ok
 }
 
 // connDropped marks the books the connection still owns invalid until the

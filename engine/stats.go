@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -50,8 +51,12 @@ type ConnectionStat struct {
 
 // WorkersSummary is the workers in the seed's schema.
 type WorkersSummary struct {
-	AliveCount  int                    `json:"alive_count"`
-	IsHealthy   bool                   `json:"is_healthy"`
+	AliveCount int  `json:"alive_count"`
+	IsHealthy  bool `json:"is_healthy"`
+	// Stuck names the workers that hold queued work and made no progress
+	// for StuckAfter (a handler that does not return): their assets' events
+	// are dropped and resynced later, every other worker goes on.
+	Stuck       []string               `json:"stuck_workers"`
 	WorkerStats map[string]WorkerStats `json:"worker_stats"`
 }
 
@@ -87,8 +92,11 @@ func (a *App) Stats() Stats {
 
 	s.Router = a.data.router.stats()
 	ws := a.data.workerStats()
-	alive, healthy := a.data.workersHealthy(a.cfg.StuckAfter)
-	s.Workers = WorkersSummary{AliveCount: alive, IsHealthy: healthy && alive == len(ws), WorkerStats: make(map[string]WorkerStats, len(ws))}
+	alive, healthy, stuck := a.data.workersHealthy(a.cfg.StuckAfter)
+	s.Workers = WorkersSummary{AliveCount: alive, IsHealthy: healthy && alive == len(ws), Stuck: stuck, WorkerStats: make(map[string]WorkerStats, len(ws))}
+	if s.Workers.Stuck == nil {
+		s.Workers.Stuck = []string{}
+	}
 	for i, w := range ws {
 		s.Workers.WorkerStats[workerName(i)] = w
 	}
@@ -108,12 +116,12 @@ func (a *App) Healthy() (bool, string) {
 	if st := appState(a.state.Load()); st != stateRunning {
 		return false, "engine " + st.String()
 	}
-	alive, healthy := a.data.workersHealthy(a.cfg.StuckAfter)
+	alive, healthy, stuck := a.data.workersHealthy(a.cfg.StuckAfter)
 	if alive != a.cfg.Workers {
 		return false, fmt.Sprintf("%d of %d workers alive", alive, a.cfg.Workers)
 	}
 	if !healthy {
-		return false, "a worker is stuck"
+		return false, fmt.Sprintf("stuck for %s: %s (their assets' events are dropped)", a.cfg.StuckAfter, strings.Join(stuck, ", "))
 	}
 	if a.registry.Counts().Subscribed == 0 {
 		return true, ""

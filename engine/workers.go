@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/polyfeed/polyfeed/book"
-	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -52,7 +51,6 @@ type worker struct {
 	ev         Event
 	bids       []book.Level // snapshot being assembled
 	asks       []book.Level
-	snapTick   fixed.Point // tick size sent with the snapshot being assembled
 	cmpA, cmpB []book.Level
 	routes     []*assetRoute        // assets with a book, for OnTick
 	books      iter.Seq[*book.Book] // allBooks, made once
@@ -233,7 +231,6 @@ func (w *worker) apply(it *item) {
 		// Snapshots are assembled whatever their connection; who owns the
 		// asset is decided on the whole snapshot, at itemBookEnd.
 		w.bids, w.asks = w.bids[:0], w.asks[:0]
-		w.snapTick = it.a
 		return
 	case itemBookLevel:
 		w.collectLevel(it)
@@ -271,8 +268,8 @@ func (w *worker) applyEvent(it *item, rt *assetRoute) {
 	case itemBookEnd:
 		wasInvalid := rt.wasInvalid || !b.Valid() && b.Seq() > 0
 		b.ApplySnapshot(w.bids, w.asks, it.ts)
-		if w.snapTick > 0 {
-			b.SetTickSize(w.snapTick)
+		if it.a > 0 { // the snapshot's tick size, carried by its end item
+			b.SetTickSize(it.a)
 		}
 		if b.Crossed() {
 			w.crossed.Add(1)

@@ -354,7 +354,8 @@ func checkStatsSchema(t *testing.T, admin string) {
 		"registry.total_markets", "registry.pending", "registry.subscribed", "registry.expired",
 		"pool.connection_count", "pool.active_connections", "pool.connections",
 		"router.messages_routed", "router.queue_depths", "router.messages_dropped",
-		"workers.alive_count", "workers.is_healthy", "workers.worker_stats",
+		"router.resync_backoffs", "router.assets_rejected_repeatedly", "router.controls_deferred",
+		"workers.alive_count", "workers.is_healthy", "workers.stuck_workers", "workers.worker_stats",
 		"lifecycle", "recycler",
 	} {
 		var cur any = s
