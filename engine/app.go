@@ -68,6 +68,9 @@ func New(cfg Config) (*App, error) {
 	if poolCfg.Conn.OnDisconnect == nil {
 		poolCfg.Conn.OnDisconnect = func(id int64) { a.data.InvalidateConn(id) }
 	}
+	if poolCfg.Conn.Tap == nil {
+		poolCfg.Conn.Tap = cfg.Tap // tap: connection events
+	}
 
 	// The pool and the data path refer to each other (frames flow in,
 	// snapshot liveness and resync requests flow back); the closures break
@@ -90,7 +93,11 @@ func New(cfg Config) (*App, error) {
 		floating: cfg.FloatingWorkers,
 		logger:   cfg.Logger,
 	})
-	a.pool = NewPool(poolCfg, a.registry, a.data.Sink())
+	sink := a.data.Sink()
+	if cfg.Tap != nil {
+		sink = tapSink(cfg.Tap, sink) // tap: frames
+	}
+	a.pool = NewPool(poolCfg, a.registry, sink)
 
 	if !cfg.DisableLifecycle {
 		lc := cfg.Lifecycle
@@ -104,7 +111,14 @@ func New(cfg Config) (*App, error) {
 		if lc.OnMarketExpired == nil {
 			lc.OnMarketExpired = cfg.OnMarketExpired
 		}
-		life, err := NewLifecycle(lc, a.registry, a.pool, a.data)
+		if lc.Tap == nil {
+			lc.Tap = cfg.Tap // tap: listings
+		}
+		var books lifeBooks = a.data
+		if cfg.Tap != nil {
+			books = tapBooks{t: cfg.Tap, next: a.data} // tap: book drops
+		}
+		life, err := NewLifecycle(lc, a.registry, a.pool, books)
 		if err != nil {
 			return nil, fmt.Errorf("cannot configure lifecycle: %w", err)
 		}

@@ -100,6 +100,10 @@ type Config struct {
 	// Logger receives lifecycle logs (never per-event logs). Default
 	// slog.Default().
 	Logger *slog.Logger
+
+	// Tap, when set, sees every frame, connection event, listing and book
+	// drop, for a recorder (see Tap). Default none.
+	Tap Tap
 }
 
 // maxWorkers bounds Workers: more workers than this only add park/wake cost.

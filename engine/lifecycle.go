@@ -67,6 +67,8 @@ type LifecycleConfig struct {
 	// GammaURL is the Gamma API root the markets are listed from; it overrides
 	// Gamma.BaseURL. Default gamma.DefaultBaseURL.
 	GammaURL string
+	// Tap sees every listing (see Tap). Optional.
+	Tap Tap
 	// Gamma configures the Gamma client (retries, timeouts, page size). Its Logger defaults
 	// to Logger.
 	Gamma gamma.Config
@@ -496,6 +498,9 @@ func (l *Lifecycle) discover(ctx context.Context) {
 	// exists: it counts as listed. One whose condition id was unreadable could
 	// be any market, so the listing proves no absence at all.
 	complete := err == nil && st.UnusableUnknown == 0
+	if l.cfg.Tap != nil && len(markets) > 0 { // tap: listing
+		tapListing(l.cfg.Tap, markets, complete)
+	}
 	l.mergeLocked(markets, st.Unusable, complete, l.cfg.Now(), &eff)
 	l.mu.Unlock()
 	if err != nil {
