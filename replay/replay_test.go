@@ -65,7 +65,14 @@ func TestReplayIsExact(t *testing.T) {
 			}
 			var got map[string]admin.BookView
 			checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-				ids = liveAssets(s)
+				ids = ids[:0]
+				for _, id := range liveAssets(s) {
+					// The lifecycle expires by end date on the wall clock, which
+					// runs on while the venue's virtual clock is paused.
+					if e, ok := live.Registry().Get(id); ok && e.State == engine.StateSubscribed {
+						ids = append(ids, id)
+					}
+				}
 				got = books(t, live, ids)
 				if msg := diffTruth(got, s, ids); msg != "" {
 					return errors.New(msg)

@@ -32,6 +32,9 @@ const (
 // wait for SIGINT/SIGTERM → stop in reverse. It returns flag.ErrHelp, an
 // errUsage error, a start failure, or nil after a clean shutdown.
 func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "replay" {
+		return runReplay(args[1:], stdout, stderr)
+	}
 	o, err := parseConfig(args, lookup)
 	if err != nil {
 		return err
@@ -61,7 +64,14 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		return dryRun(ctx, o, log, stdout)
 	}
 
-	app, err := engine.New(engineConfig(o, log))
+	rec, err := startRecorder(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		defer func() { err = errors.Join(err, timed(log, "stop", "recorder", func() error { return stopRecorder(rec) })) }()
+	}
+	app, err := engine.New(withRecording(engineConfig(o, log), rec))
 	if err != nil {
 		return err
 	}
@@ -75,7 +85,7 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	// stops.
 	var adm *admin.Server
 	if o.HTTPAddr != "" {
-		adm, err = admin.New(adminConfig(o, app, reg, log))
+		adm, err = admin.New(adminWithRecording(adminConfig(o, app, reg, log), app, rec))
 		if err != nil {
 			return err
 		}
