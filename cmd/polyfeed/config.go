@@ -215,10 +215,8 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 		}
 	}
 
-	if n, err := record.ParseSize(raw.recordMaxFile); err != nil || n < 1<<20 {
+	if o.RecordMaxFile, err = record.ParseSize(raw.recordMaxFile); err != nil || o.RecordMaxFile < 1<<20 {
 		return o, bad("record-max-file", "%q, want a size of at least 1MiB (such as 256MiB or 1GB)", clip(raw.recordMaxFile))
-	} else {
-		o.RecordMaxFile = n
 	}
 	if o.RecordKeep, err = record.ParseKeep(raw.recordKeep); err != nil {
 		return o, bad("record-keep", "%q, want all, an age (36h, 7d) or a size (50GB)", clip(raw.recordKeep))

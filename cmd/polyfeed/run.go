@@ -69,7 +69,9 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		return err
 	}
 	if rec != nil {
-		defer func() { err = errors.Join(err, timed(log, "stop", "recorder", func() error { return stopRecorder(rec) })) }()
+		defer func() {
+			err = errors.Join(err, timed(log, "stop", "recorder", func() error { return stopRecorder(rec) }))
+		}()
 	}
 	app, err := engine.New(withRecording(engineConfig(o, log), rec))
 	if err != nil {
