@@ -53,7 +53,7 @@ func startWriter(t *testing.T, cfg Config) *Writer {
 
 func readAll(t *testing.T, dir string, from, to int64) ([]Record, ReaderStats) {
 	t.Helper()
-	r, err := Open(dir, from, to, nil)
+	r, err := Open(dir, from, to, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
