@@ -63,8 +63,8 @@ func (k Kind) String() string {
 }
 
 // Record is one decoded record. Which fields are set depends on Kind. The
-// slices returned by Reader.Next (Frame, Assets, Markets) are valid until the
-// next call to Next.
+// slices returned by Reader.Next (Frame, Assets) are valid until the next
+// call to Next; Markets is the caller's to keep.
 type Record struct {
 	Kind Kind
 	// Time is the receive (or event) time in Unix nanoseconds.
@@ -274,7 +274,7 @@ func decodePayload(r *Record, p []byte) error {
 	case KindListing:
 		r.Complete = d.byte1() != 0
 		if d.err == nil {
-			ms, err := decodeMarkets(d.b, r.Markets)
+			ms, err := decodeMarkets(d.b)
 			if err != nil {
 				return err
 			}

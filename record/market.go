@@ -34,10 +34,12 @@ func appendMarkets(b []byte, ms []Market) ([]byte, error) {
 	return append(b, j...), nil
 }
 
-func decodeMarkets(b []byte, dst []Market) ([]Market, error) {
-	dst = dst[:0]
-	if err := json.Unmarshal(b, &dst); err != nil {
-		return dst[:0], errDamaged
+// decodeMarkets decodes a listing into a fresh slice: listings are rare,
+// and consumers keep them.
+func decodeMarkets(b []byte) ([]Market, error) {
+	var ms []Market
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return nil, errDamaged
 	}
-	return dst, nil
+	return ms, nil
 }

@@ -219,8 +219,8 @@ func (s *stream) next(rec *Record) error {
 		return fmt.Errorf("cannot read record header: %w", d.err)
 	}
 	s.lastT += dt
-	assets, markets := rec.Assets, rec.Markets
-	*rec = Record{Kind: kind, Time: s.lastT, Assets: assets[:0], Markets: markets[:0]}
+	assets := rec.Assets
+	*rec = Record{Kind: kind, Time: s.lastT, Assets: assets[:0]}
 	if kind == 0 || int(kind) >= len(kindNames) {
 		return errUnknownKind
 	}

@@ -42,6 +42,9 @@ type Config struct {
 	// only during the call. A consumer may read books here: a book read
 	// travels the data path behind the frames fed before it.
 	OnRecord func(*record.Record)
+	// Hold, when set, holds the first frame until it is closed (a venue
+	// waits for its first subscriber); pacing starts from there.
+	Hold <-chan struct{}
 }
 
 // Stats counts what a replay fed.
@@ -58,6 +61,9 @@ type Replayer struct {
 	cfg Config
 	eng Engine
 	r   *record.Reader
+
+	// sessionIdx is the index of the current session; Run's goroutine only.
+	sessionIdx int64
 
 	records, frames, bytes  atomic.Uint64
 	sessions, closes, drops atomic.Uint64
@@ -90,18 +96,19 @@ func ParseSpeed(s string) (float64, error) {
 func (p *Replayer) Run(ctx context.Context) error {
 	sink := p.eng.FrameSink()
 	var (
-		session    uint64
-		sessionIdx int64 = -1
-		conns            = map[int64]struct{}{} // ids fed in the current session
-		t0         int64
-		w0         time.Time
+		session uint64
+		conns   = map[int64]struct{}{} // ids fed in the current session
+		t0      int64
+		w0      time.Time
+		held    = p.cfg.Hold == nil
 	)
+	p.sessionIdx = -1
 	invalidateAll := func() {
 		for id := range conns {
 			p.eng.InvalidateConn(id)
 		}
 	}
-	id := func(conn int64) int64 { return sessionIdx<<40 | conn }
+	id := p.ConnID
 	for n := 0; ; n++ {
 		if n&1023 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -115,7 +122,15 @@ func (p *Replayer) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("cannot read recording: %w", err)
 		}
-		if p.cfg.Speed > 0 {
+		if !held && rec.Kind == record.KindFrame {
+			select {
+			case <-p.cfg.Hold:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			held, t0 = true, 0
+		}
+		if p.cfg.Speed > 0 && held {
 			if t0 == 0 {
 				t0, w0 = rec.Time, time.Now()
 			} else if err := waitUntil(ctx, w0.Add(time.Duration(float64(rec.Time-t0)/p.cfg.Speed))); err != nil {
@@ -124,11 +139,11 @@ func (p *Replayer) Run(ctx context.Context) error {
 		}
 		switch rec.Kind {
 		case record.KindSession:
-			if sessionIdx < 0 || rec.Session != session {
+			if p.sessionIdx < 0 || rec.Session != session {
 				invalidateAll()
 				clear(conns)
 				session = rec.Session
-				sessionIdx++
+				p.sessionIdx++
 				p.sessions.Add(1)
 			}
 		case record.KindFrame:
@@ -159,6 +174,10 @@ func (p *Replayer) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// ConnID is the engine connection id Run gives recorded connection conn of
+// the current session. For OnRecord, on Run's goroutine.
+func (p *Replayer) ConnID(conn int64) int64 { return max(p.sessionIdx, 0)<<40 | conn }
 
 // waitUntil sleeps until t, or returns ctx's error.
 func waitUntil(ctx context.Context, t time.Time) error {
