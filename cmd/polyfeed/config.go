@@ -306,6 +306,7 @@ Usage:
   polyfeed --sim [flags]    run against the built-in simulator (no network needed)
   polyfeed --dry-run        list what would be subscribed, then exit
   polyfeed replay DIR       replay a recording through the engine (polyfeed replay --help)
+  polyfeed export --parquet OUT DIR   export a recording as Parquet tables
 
 Every flag can also be set by its environment variable; a flag on the command
 line wins over the variable, the variable over the default.

@@ -35,6 +35,9 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	if len(args) > 0 && args[0] == "replay" {
 		return runReplay(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "export" {
+		return runExport(args[1:], stdout, stderr)
+	}
 	o, err := parseConfig(args, lookup)
 	if err != nil {
 		return err

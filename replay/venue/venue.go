@@ -88,7 +88,7 @@ type Server struct {
 	mu      sync.Mutex
 	listing []record.Market
 	markets map[string]string // asset → condition id
-	owner   map[string]int64  // asset → engine conn id streaming it
+	owners  *replay.Owners
 	subs    map[string]map[*client]struct{}
 	clients map[*client]struct{}
 
@@ -135,7 +135,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: cfg.Logger.With("component", "replay-venue"), app: app, rd: rd,
 		hold: make(chan struct{}), done: make(chan struct{}),
-		markets: map[string]string{}, owner: map[string]int64{},
+		markets: map[string]string{}, owners: replay.NewOwners(),
 		subs: map[string]map[*client]struct{}{}, clients: map[*client]struct{}{},
 	}
 	s.rep, err = replay.New(rd, (*tapEngine)(s), replay.Config{Speed: cfg.Speed, Hold: s.hold, OnRecord: s.onRecord})
@@ -270,21 +270,10 @@ func (s *Server) onRecord(r *record.Record) {
 			}
 		}
 		s.mu.Unlock()
-	case record.KindSubscribe:
+	case record.KindSubscribe, record.KindUnsubscribe:
 		id := s.rep.ConnID(r.Conn)
 		s.mu.Lock()
-		for _, a := range r.Assets {
-			s.owner[a] = id
-		}
-		s.mu.Unlock()
-	case record.KindUnsubscribe:
-		id := s.rep.ConnID(r.Conn)
-		s.mu.Lock()
-		for _, a := range r.Assets {
-			if s.owner[a] == id {
-				delete(s.owner, a)
-			}
-		}
+		s.owners.Apply(r, id)
 		s.mu.Unlock()
 	}
 }
@@ -358,16 +347,8 @@ func (s *Server) fanOut(conn int64, frame []byte) {
 }
 
 // streams reports whether conn is the recorded connection an asset is
-// streamed from; an asset never seen subscribed (a recording read from the
-// middle) is claimed by the first connection that speaks of it.
-func (s *Server) streams(asset string, conn int64) bool {
-	id, ok := s.owner[asset]
-	if !ok {
-		s.owner[asset] = conn
-		return true
-	}
-	return id == conn
-}
+// streamed from. s.mu held.
+func (s *Server) streams(asset string, conn int64) bool { return s.owners.Streams(asset, conn) }
 
 // withChanges is message m with only the price changes pcs.
 func withChanges(m json.RawMessage, pcs []json.RawMessage) (json.RawMessage, bool) {
