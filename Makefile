@@ -7,7 +7,7 @@ COUNT     ?= 1
 SOAK_DURATION ?= 3m
 SOAK_FLAGS    ?=
 
-.PHONY: all build test test-short test-faults race vet lint fuzz soak bench bench-micro profile clean
+.PHONY: all build test test-short test-faults race vet lint fuzz soak bench bench-micro bench-record profile clean
 
 all: build test
 
@@ -81,6 +81,15 @@ bench:
 	$(MAKE) bench-micro BENCHTIME=200ms COUNT=5
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(BENCHOUT) > bench/out/micro.benchstat.txt || echo "benchstat unavailable; raw output in $(BENCHOUT)"
 	$(GO) run ./bench/cmd/polybench -out bench/out
+	$(MAKE) bench-record
+
+# Recording: polyfeed's CPU per venue message with and without --record at
+# 2,000 and 10,000 msg/s (same run, alternating), bytes on disk per message,
+# and replay speed at --speed max. About 2 minutes; report in bench/out/record.txt.
+bench-record:
+	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/recbench
+	@mkdir -p bench/out
+	./bin/recbench -polyfeed ./bin/polyfeed -polysim ./bin/polysim | tee bench/out/record.txt
 
 # CPU, heap, allocs, block and mutex profiles of one engine-alone and one
 # whole-path run, under bench/out/profiles/ (read with go tool pprof; see
