@@ -60,7 +60,7 @@ func Open(dir string, from, to int64, logger *slog.Logger) (*Reader, error) {
 	for to > 0 && last > first && files[last-1].start > to {
 		last--
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(256<<20), zstd.WithDecoderMaxWindow(64<<20))
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(readerConcurrency), zstd.WithDecoderMaxMemory(256<<20), zstd.WithDecoderMaxWindow(64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("cannot create decompressor: %w", err)
 	}
@@ -229,3 +229,7 @@ func (s *stream) next(rec *Record) error {
 	}
 	return nil
 }
+
+// readerConcurrency lets the decompressor work ahead of the consumer on its
+// own goroutine (owned by the Reader; Close stops it).
+const readerConcurrency = 2
