@@ -110,15 +110,6 @@ func appendStrings(b []byte, ss []string) []byte {
 	return b
 }
 
-// stringsSize is the encoded size of appendStrings(nil, ss).
-func stringsSize(ss []string) int {
-	n := uvarintLen(uint64(len(ss)))
-	for _, s := range ss {
-		n += uvarintLen(uint64(len(s))) + len(s)
-	}
-	return n
-}
-
 func uvarintLen(v uint64) int {
 	n := 1
 	for v >= 0x80 {

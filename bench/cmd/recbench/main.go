@@ -255,4 +255,3 @@ func loadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
-
