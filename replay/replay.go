@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -84,8 +85,8 @@ func ParseSpeed(s string) (float64, error) {
 	if s == "max" {
 		return 0, nil
 	}
-	var f float64
-	if _, err := fmt.Sscan(s, &f); err != nil || !(f > 0 && f <= 1e6) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f > 0 && f <= 1e6) {
 		return 0, fmt.Errorf("cannot parse speed %q: want max or a factor such as 1 or 10", s)
 	}
 	return f, nil
