@@ -129,7 +129,11 @@ func New(cfg Config) (*App, error) {
 		if rc.Logger == nil {
 			rc.Logger = cfg.Logger
 		}
-		a.recycler = NewRecycler(rc, a.registry, a.pool, a.data)
+		var mig recyMigrator = a.data
+		if cfg.Tap != nil {
+			mig = tapMigrator{t: cfg.Tap, next: a.data} // tap: migrations
+		}
+		a.recycler = NewRecycler(rc, a.registry, a.pool, mig)
 	}
 
 	a.seq = sequence{logger: cfg.Logger, comps: a.components()}

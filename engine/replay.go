@@ -13,3 +13,16 @@ func (a *App) InvalidateConn(connID int64) { a.data.InvalidateConn(connID) }
 // recorded drop. It returns at once and applies after the frames fed before
 // it.
 func (a *App) DropBooks(assetIDs []string) { a.data.DropBooks(assetIDs) }
+
+// BeginMigration, FinishMigration and AbortMigration take a recorded
+// recycle's steps (see Migration): for replaying a recorded migration at
+// the same place in the stream as the live run took it.
+func (a *App) BeginMigration(assetIDs []string, from int64) *Migration {
+	return a.data.BeginMigration(assetIDs, from)
+}
+
+// FinishMigration: see BeginMigration.
+func (a *App) FinishMigration(m *Migration) MigrationResult { return a.data.FinishMigration(m) }
+
+// AbortMigration: see BeginMigration.
+func (a *App) AbortMigration(m *Migration) MigrationResult { return a.data.AbortMigration(m) }

@@ -48,11 +48,18 @@ const (
 	KindDrop Kind = 9
 	// KindMark: a label set by the recording's owner (Label).
 	KindMark Kind = 10
+	// KindMigrate: the engine began moving Assets off connection Conn
+	// (make before break), before the replacement subscribed them.
+	KindMigrate Kind = 11
+	// KindMigrateEnd: the move of Assets off connection Conn ended: what
+	// was left switched to the replacement, or stayed when Abort.
+	KindMigrateEnd Kind = 12
 )
 
 var kindNames = [...]string{
 	KindSession: "session", KindOpen: "open", KindSubscribe: "subscribe", KindUnsubscribe: "unsubscribe",
 	KindFrame: "frame", KindClose: "close", KindListing: "listing", KindGap: "gap", KindDrop: "drop", KindMark: "mark",
+	KindMigrate: "migrate", KindMigrateEnd: "migrate_end",
 }
 
 func (k Kind) String() string {
@@ -91,6 +98,8 @@ type Record struct {
 	Dropped, DroppedBytes uint64
 	// Label names a mark (Mark).
 	Label string
+	// Abort: the migration ended keeping the old connection (MigrateEnd).
+	Abort bool
 }
 
 // errDamaged reports a record that cannot be decoded.
@@ -228,6 +237,13 @@ func appendPayload(b []byte, r *Record) ([]byte, error) {
 		b = appendStrings(b, r.Assets)
 	case KindMark:
 		b = appendString(b, r.Label)
+	case KindMigrate:
+		b = binary.AppendUvarint(b, uint64(r.Conn))
+		b = appendStrings(b, r.Assets)
+	case KindMigrateEnd:
+		b = binary.AppendUvarint(b, uint64(r.Conn))
+		b = append(b, boolByte(r.Abort))
+		b = appendStrings(b, r.Assets)
 	default:
 		return b, fmt.Errorf("cannot encode record: unknown kind %d", r.Kind)
 	}
@@ -279,6 +295,13 @@ func decodePayload(r *Record, p []byte) error {
 		r.Assets = d.strings(r.Assets)
 	case KindMark:
 		r.Label = d.string()
+	case KindMigrate:
+		r.Conn = int64(d.uvarint())
+		r.Assets = d.strings(r.Assets)
+	case KindMigrateEnd:
+		r.Conn = int64(d.uvarint())
+		r.Abort = d.byte1() != 0
+		r.Assets = d.strings(r.Assets)
 	default:
 		// A newer writer's kind: the length prefix lets a reader skip it.
 		return nil

@@ -248,6 +248,16 @@ func (w *Writer) OnDrop(assets []string) {
 	w.put(&Record{Kind: KindDrop, Assets: assets})
 }
 
+// OnMigrate records that the engine began moving assets off connection from.
+func (w *Writer) OnMigrate(from int64, assets []string) {
+	w.put(&Record{Kind: KindMigrate, Conn: from, Assets: assets})
+}
+
+// OnMigrateEnd records the end of a move off connection from.
+func (w *Writer) OnMigrateEnd(from int64, assets []string, abort bool) {
+	w.put(&Record{Kind: KindMigrateEnd, Conn: from, Assets: assets, Abort: abort})
+}
+
 // Mark records a label, for finding a moment of the recording again.
 func (w *Writer) Mark(label string) {
 	w.put(&Record{Kind: KindMark, Label: label})

@@ -31,6 +31,9 @@ type Engine interface {
 	FrameSink() engine.FrameSink
 	InvalidateConn(connID int64)
 	DropBooks(assetIDs []string)
+	BeginMigration(assetIDs []string, from int64) *engine.Migration
+	FinishMigration(m *engine.Migration) engine.MigrationResult
+	AbortMigration(m *engine.Migration) engine.MigrationResult
 }
 
 // Config configures Run.
@@ -98,7 +101,8 @@ func (p *Replayer) Run(ctx context.Context) error {
 	sink := p.eng.FrameSink()
 	var (
 		session uint64
-		conns   = map[int64]struct{}{} // ids fed in the current session
+		conns   = map[int64]struct{}{}          // ids fed in the current session
+		migs    = map[int64]*engine.Migration{} // by the connection moved off
 		t0      int64
 		w0      time.Time
 		held    = p.cfg.Hold == nil
@@ -159,6 +163,17 @@ func (p *Replayer) Run(ctx context.Context) error {
 		case record.KindDrop:
 			p.eng.DropBooks(slices.Clone(rec.Assets)) // kept by the engine; the reader reuses its slices
 			p.drops.Add(1)
+		case record.KindMigrate:
+			migs[id(rec.Conn)] = p.eng.BeginMigration(slices.Clone(rec.Assets), id(rec.Conn))
+		case record.KindMigrateEnd:
+			if m := migs[id(rec.Conn)]; m != nil {
+				delete(migs, id(rec.Conn))
+				if rec.Abort {
+					p.eng.AbortMigration(m)
+				} else {
+					p.eng.FinishMigration(m)
+				}
+			}
 		case record.KindGap:
 			// Frames were lost here: no book can be trusted until its next
 			// snapshot.

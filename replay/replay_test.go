@@ -30,6 +30,29 @@ func TestReplayIsExact(t *testing.T) {
 	if testing.Short() {
 		length, every = 8*time.Second, 2*time.Second
 	}
+	replayIsExact(t, length, every, nil)
+}
+
+// TestReplayIsExactWithRecycling: the same with connections recycled
+// (make before break) every 1.5 s. The replay takes the recorded migration
+// steps at their place in the stream, so the assets switch connection as
+// they did live (without them, a late snapshot from the old connection
+// took an asset back and the replay's books went stale).
+func TestReplayIsExactWithRecycling(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	length, every := 30*time.Second, 5*time.Second
+	if testing.Short() {
+		length, every = 8*time.Second, 2*time.Second
+	}
+	replayIsExact(t, length, every, &engine.RecyclerConfig{
+		CheckInterval: 100 * time.Millisecond, MinAge: 500 * time.Millisecond, MaxAge: 1500 * time.Millisecond,
+		SnapshotTimeout: 2 * time.Second,
+	})
+}
+
+// replayIsExact records, replays and compares (see TestReplayIsExact);
+// recycle, when set, turns connection recycling on in the live run.
+func replayIsExact(t *testing.T, length, every time.Duration, recycle *engine.RecyclerConfig) {
 	faults, err := sim.ParseFaults("close=1006@3s,malformed=0.01,truncated=0.005")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +63,7 @@ func TestReplayIsExact(t *testing.T) {
 	tap := &countingTap{Tap: enginetap.New(w)}
 	live := startApp(t, engine.Config{
 		WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 4, RingSize: 1 << 14, Backpressure: engine.Block,
-		AssetsPerConn: 30, DisableRecycling: true, Tap: tap, Logger: quietLogger(),
+		AssetsPerConn: 30, DisableRecycling: recycle == nil, Recycler: recycledOr(recycle), Tap: tap, Logger: quietLogger(),
 		Lifecycle: engine.LifecycleConfig{DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
 			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 500 * time.Millisecond},
 		Pool: engine.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
@@ -148,7 +171,7 @@ func TestReplayIsExact(t *testing.T) {
 		t.Fatalf("checked %d of %d checkpoints", len(checked), len(order))
 	}
 	st := p.Stats()
-	if st.Closes == 0 || st.Drops == 0 || st.Frames != ws.Frames {
+	if (recycle == nil && st.Closes == 0) || st.Drops == 0 || st.Frames != ws.Frames {
 		t.Fatalf("replay %+v (recorded %d frames): want closes, drops and every frame", st, ws.Frames)
 	}
 	if msg := diffTruth(books(t, rep, endIDs), s, endIDs); msg != "" {
@@ -158,6 +181,20 @@ func TestReplayIsExact(t *testing.T) {
 	if rs.Router.Malformed != liveStats.Router.Malformed {
 		t.Errorf("replay saw %d malformed frames, live %d", rs.Router.Malformed, liveStats.Router.Malformed)
 	}
+	if recycle != nil {
+		r, _ := liveStats.Recycler.(engine.RecyclerStats)
+		if r.Completed == 0 || r.AssetsMigrated == 0 {
+			t.Fatalf("no connection was recycled during the live run: %+v", r)
+		}
+		t.Logf("live run: %d recycles, %d assets migrated", r.Completed, r.AssetsMigrated)
+	}
 	t.Logf("%d checkpoints, %d frames, %d closes, %d drops, %d malformed; %d bytes on disk (%.1f per frame)",
 		len(order), st.Frames, st.Closes, st.Drops, rs.Router.Malformed, ws.FileBytes, float64(ws.FileBytes)/float64(ws.Frames))
+}
+
+func recycledOr(c *engine.RecyclerConfig) engine.RecyclerConfig {
+	if c == nil {
+		return engine.RecyclerConfig{}
+	}
+	return *c
 }

@@ -39,6 +39,12 @@ func (t *Tap) OnClose(conn int64, code uint16, reason string) { t.w.OnClose(conn
 
 func (t *Tap) OnDrop(assets []string) { t.w.OnDrop(assets) }
 
+func (t *Tap) OnMigrate(from int64, assets []string) { t.w.OnMigrate(from, assets) }
+
+func (t *Tap) OnMigrateEnd(from int64, assets []string, abort bool) {
+	t.w.OnMigrateEnd(from, assets, abort)
+}
+
 // OnListing records a listing in the recording's market form.
 func (t *Tap) OnListing(markets []engine.Market, complete bool) {
 	t.w.OnListing(Markets(markets), complete)

@@ -251,6 +251,18 @@ func (t *tapEngine) FrameSink() engine.FrameSink {
 
 func (t *tapEngine) InvalidateConn(id int64) { (*Server)(t).app.InvalidateConn(id) }
 
+func (t *tapEngine) BeginMigration(ids []string, from int64) *engine.Migration {
+	return (*Server)(t).app.BeginMigration(ids, from)
+}
+
+func (t *tapEngine) FinishMigration(m *engine.Migration) engine.MigrationResult {
+	return (*Server)(t).app.FinishMigration(m)
+}
+
+func (t *tapEngine) AbortMigration(m *engine.Migration) engine.MigrationResult {
+	return (*Server)(t).app.AbortMigration(m)
+}
+
 func (t *tapEngine) DropBooks(ids []string) {
 	s := (*Server)(t)
 	s.mu.Lock()
