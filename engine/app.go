@@ -94,6 +94,9 @@ func New(cfg Config) (*App, error) {
 	if poolCfg.Conn.OnDisconnect == nil {
 		poolCfg.Conn.OnDisconnect = a.connDropped
 	}
+	if poolCfg.Conn.Tap == nil {
+		poolCfg.Conn.Tap = cfg.Tap // tap: connection events
+	}
 
 	// The pool and the data path refer to each other (frames flow in,
 	// snapshot liveness and resync requests flow back); the data path
@@ -114,7 +117,11 @@ func New(cfg Config) (*App, error) {
 		floating: cfg.FloatingWorkers,
 		logger:   cfg.Logger,
 	})
-	a.pool = venue.NewPool(poolCfg, a.registry, a.data.Sink())
+	sink := a.data.Sink()
+	if cfg.Tap != nil {
+		sink = tapSink(cfg.Tap, sink) // tap: frames
+	}
+	a.pool = venue.NewPool(poolCfg, a.registry, sink)
 
 	if !cfg.DisableLifecycle {
 		lc := cfg.Lifecycle
@@ -128,7 +135,12 @@ func New(cfg Config) (*App, error) {
 		if lc.OnMarketExpired == nil {
 			lc.OnMarketExpired = cfg.OnMarketExpired
 		}
-		life, err := markets.New(lc, a.registry, a.pool, a.data)
+		var books interface{ DropBooks(assetIDs []string) } = a.data
+		if cfg.Tap != nil {
+			lc.Tap = cfg.Tap                           // tap: listings
+			books = tapBooks{t: cfg.Tap, next: a.data} // tap: book drops
+		}
+		life, err := markets.New(lc, a.registry, a.pool, books)
 		if err != nil {
 			return nil, fmt.Errorf("cannot configure engine: %w", err)
 		}
@@ -139,7 +151,11 @@ func New(cfg Config) (*App, error) {
 		if rc.Logger == nil {
 			rc.Logger = cfg.Logger
 		}
-		a.recycler = recycle.New(rc, a.registry, a.pool, mover{a.data})
+		var mv recycle.Mover = mover{a.data}
+		if cfg.Tap != nil {
+			mv = tapMover{t: cfg.Tap, next: mover{a.data}} // tap: migrations
+		}
+		a.recycler = recycle.New(rc, a.registry, a.pool, mv)
 	}
 
 	a.seq = sequence{logger: cfg.Logger, comps: a.components()}

@@ -135,6 +135,10 @@ type Config struct {
 	// Logger receives lifecycle logs (never per-event logs). Default
 	// slog.Default().
 	Logger *slog.Logger
+
+	// Tap, when set, sees every frame, connection event, listing and book
+	// drop, for a recorder (see Tap). Default none.
+	Tap Tap
 }
 
 func (c *Config) fill() error {

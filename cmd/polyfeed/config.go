@@ -16,6 +16,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
+	"github.com/polyfeed/polyfeed/record"
 )
 
 // envPrefix is the prefix of every flag's environment variable.
@@ -58,6 +59,11 @@ type options struct {
 	PrintEvery time.Duration // period of the book log
 
 	Stream streamOptions // --publish, --nats-*, --data-dir
+
+	// Recording (--record): "" disables.
+	RecordDir     string
+	RecordMaxFile int64
+	RecordKeep    record.Keep
 }
 
 // rawOptions holds the flags that are validated after parsing: enums as
@@ -65,6 +71,7 @@ type options struct {
 // from, like every other bad value.
 type rawOptions struct {
 	logLevel, logFormat, backpressure string
+	recordMaxFile, recordKeep         string
 }
 
 // errUsage marks an invalid command line or environment: exit status 2.
@@ -119,6 +126,10 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.IntVar(&o.PrintBooks, "print-books", 0, fmt.Sprintf("log the top of book of N subscribed assets every --print-every (with --sim and unset: %d)", defaultSimPrintBooks))
 	fs.DurationVar(&o.PrintEvery, "print-every", 5*time.Second, "period of --print-books")
 	defineStreamFlags(fs, &o.Stream)
+
+	fs.StringVar(&o.RecordDir, "record", "", "record every raw frame and connection event under this directory (docs/RECORDING.md); empty disables")
+	fs.StringVar(&raw.recordMaxFile, "record-max-file", "256MiB", "with --record: rotate a file at this compressed size (files also rotate every UTC hour)")
+	fs.StringVar(&raw.recordKeep, "record-keep", "all", "with --record: delete the oldest files beyond an age (36h, 7d) or a total size (50GB)")
 	return fs
 }
 
@@ -213,6 +224,20 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 		return o, err
 	}
 
+	if o.RecordMaxFile, err = record.ParseSize(raw.recordMaxFile); err != nil || o.RecordMaxFile < 1<<20 {
+		return o, bad("record-max-file", "%q, want a size of at least 1MiB (such as 256MiB or 1GB)", clip(raw.recordMaxFile))
+	}
+	if o.RecordKeep, err = record.ParseKeep(raw.recordKeep); err != nil {
+		return o, bad("record-keep", "%q, want all, an age (36h, 7d) or a size (50GB)", clip(raw.recordKeep))
+	}
+	if o.RecordDir == "" {
+		for _, f := range []string{"record-max-file", "record-keep"} {
+			if set[f] {
+				return o, usagef("%s has no effect without --record", name(f))
+			}
+		}
+	}
+
 	if o.Sim {
 		for _, f := range []string{"ws-url", "gamma-url"} {
 			if set[f] {
@@ -289,6 +314,8 @@ Usage:
   polyfeed [flags]          run against the live venue
   polyfeed --sim [flags]    run against the built-in simulator (no network needed)
   polyfeed --dry-run        list what would be subscribed, then exit
+  polyfeed replay DIR       replay a recording through the engine (polyfeed replay --help)
+  polyfeed export --parquet OUT DIR   export a recording as Parquet tables
 
 Every flag can also be set by its environment variable; a flag on the command
 line wins over the variable, the variable over the default.

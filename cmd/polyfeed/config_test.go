@@ -34,8 +34,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		HTTPAddr: "127.0.0.1:9090", AssetsPerConn: 200, Lifecycle: true, Recycling: true, BestCheck: true,
 		Backpressure: engine.DropAndResync, StopTimeout: 30 * time.Second, Pprof: true,
 		SimMarkets: defaultSimMarkets, SimRate: defaultSimRate, SimSeed: 1, SimChurn: defaultSimChurn,
-		PrintEvery: 5 * time.Second,
-		Stream:     streamOptions{Publish: true, Listen: "127.0.0.1:4222", DataDir: "./polyfeed-data", Prefix: "polyfeed"},
+		PrintEvery: 5 * time.Second, RecordMaxFile: 256 << 20,
+		Stream: streamOptions{Publish: true, Listen: "127.0.0.1:4222", DataDir: "./polyfeed-data", Prefix: "polyfeed"},
 	}
 	if o != want {
 		t.Errorf("parseConfig(nil) =\n%+v\nwant\n%+v", o, want)

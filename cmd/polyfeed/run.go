@@ -21,6 +21,7 @@ import (
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/publish"
+	"github.com/polyfeed/polyfeed/record"
 )
 
 // Bounds of the steps around the engine; the engine's own stop is bounded
@@ -35,6 +36,12 @@ const (
 // wait for SIGINT/SIGTERM → stop in reverse. It returns flag.ErrHelp, an
 // errUsage error, a start failure, or nil after a clean shutdown.
 func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "replay" {
+		return runReplay(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "export" {
+		return runExport(args[1:], stdout, stderr)
+	}
 	o, err := parseConfig(args, lookup)
 	if err != nil {
 		return err
@@ -75,8 +82,17 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	} else {
 		log.Info("publishing disabled (--publish=false)")
 	}
+	rec, err := startRecorder(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		defer func() {
+			err = errors.Join(err, timed(log, "stop", "recorder", func() error { return stopRecorder(rec) }))
+		}()
+	}
 
-	ecfg := engineConfig(o, log)
+	ecfg := withRecording(engineConfig(o, log), rec)
 	if st != nil {
 		ecfg.Handler, ecfg.OnMarketExpired = st.pub.Handler, st.pub.MarketExpired
 	}
@@ -97,7 +113,7 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	// stops.
 	var adm *admin.Server
 	if o.HTTPAddr != "" {
-		adm, err = admin.New(adminConfig(o, app, st, reg, log))
+		adm, err = admin.New(adminConfig(o, app, st, rec, reg, log))
 		if err != nil {
 			return err
 		}
@@ -158,17 +174,26 @@ func engineConfig(o options, log *slog.Logger) engine.Config {
 }
 
 // adminConfig wires the admin server to the engine.
-func adminConfig(o options, app *engine.App, st *stream, g prometheus.Gatherer, log *slog.Logger) admin.Config {
-	stats := func() any { return app.Stats() }
-	if st != nil {
-		stats = func() any { return publishedStats{Stats: app.Stats(), Publish: st.pub.Stats()} }
+func adminConfig(o options, app *engine.App, st *stream, rec *record.Writer, g prometheus.Gatherer, log *slog.Logger) admin.Config {
+	stats := func() any {
+		ps := processStats{Stats: app.Stats()}
+		if st != nil {
+			s := st.pub.Stats()
+			ps.Publish = &s
+		}
+		if rec != nil {
+			s := rec.Stats()
+			ps.Recording = &s
+		}
+		return ps
 	}
 	return admin.Config{
-		Addr:    o.HTTPAddr,
-		Logger:  log,
-		Stats:   stats,
-		Healthy: app.Healthy,
-		Ready:   app.Ready,
+		Addr:         o.HTTPAddr,
+		Logger:       log,
+		Stats:        stats,
+		HealthDetail: recordingHealth(rec),
+		Healthy:      app.Healthy,
+		Ready:        app.Ready,
 		Book: func(assetID string) (book.View, bool, error) {
 			// The worker that owns the book copies it between two events;
 			// the timeout only matters if that worker is stuck.
@@ -181,11 +206,12 @@ func adminConfig(o options, app *engine.App, st *stream, g prometheus.Gatherer, 
 	}
 }
 
-// publishedStats is /stats with publishing on: the engine's fields, plus
-// "publish".
-type publishedStats struct {
+// processStats is /stats: the engine's fields, plus "publish" with
+// publishing on and "recording" with --record.
+type processStats struct {
 	engine.Stats
-	Publish publish.Stats `json:"publish"`
+	Publish   *publish.Stats `json:"publish,omitempty"`
+	Recording *record.Stats  `json:"recording,omitempty"`
 }
 
 // startSim runs the simulator on a free loopback port with the --sim-*

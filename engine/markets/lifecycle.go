@@ -43,6 +43,8 @@ type bookDropper interface {
 // Config configures a Lifecycle. Zero fields take the documented defaults in
 // New.
 type Config struct {
+	// Tap sees every listing (see ListingTap). Optional.
+	Tap ListingTap
 	// Gamma configures the Gamma client: BaseURL (default gamma.DefaultBaseURL), retries,
 	// timeouts, page size. Its Logger defaults to Logger.
 	Gamma gamma.Config
@@ -429,6 +431,9 @@ func (l *Lifecycle) discover(ctx context.Context) {
 	// exists: it counts as listed. One whose condition id was unreadable could
 	// be any market, so the listing proves no absence at all.
 	complete := err == nil && st.UnusableUnknown == 0
+	if l.cfg.Tap != nil && len(markets) > 0 { // tap: listing
+		tapListing(l.cfg.Tap, markets, complete)
+	}
 	l.mergeLocked(markets, st.Unusable, complete, l.cfg.Now(), &eff)
 	l.mu.Unlock()
 	if err != nil {
