@@ -337,5 +337,9 @@ func (m mover) Abort(mg recycle.Migration) recycle.Result {
 	return recycle.Result(m.d.AbortMigration(mg.(*Migration)))
 }
 
+func (m mover) Rollback(mg recycle.Migration) recycle.Result {
+	return recycle.Result(m.d.RollbackMigration(mg.(*Migration)))
+}
+
 // The asset registry is what the pool runs on.
 var _ venue.Registry = (*assets.Registry)(nil)

@@ -106,7 +106,15 @@ type PoolStats struct {
 	// SnapshotRedrives counts assets subscribed again because their snapshot
 	// was overdue (SnapshotTimeout).
 	SnapshotRedrives uint64
-	Conns            []PoolConnStats // by connection id
+	// Recycling is the number of connections being recycled now; RecyclingRefused
+	// counts the times one of them with room was passed over for new assets
+	// (see SetRecycling).
+	Recycling        int
+	RecyclingRefused uint64
+	// ClosedInvalidated counts connections closed by CloseConn whose books were
+	// invalidated at once.
+	ClosedInvalidated uint64
+	Conns             []PoolConnStats // by connection id
 }
 
 // PoolConnStats is one connection's own counters plus the registry's view of
@@ -145,8 +153,11 @@ type Pool struct {
 	stopped      bool
 	holdingSince time.Time // when fewer than MinBatch pending were first held back
 	lastOpen     time.Time
+	recycling    map[int64]bool // connections being recycled: they take no new assets
 
 	dialsPaced       atomic.Uint64
+	refused          atomic.Uint64 // top-ups refused by a recycling connection
+	closedInval      atomic.Uint64 // CloseConn calls that invalidated the connection's books
 	snapshotRedrives atomic.Uint64 // assets resubscribed for an overdue snapshot
 	loops            atomic.Uint64 // loop passes, for tests
 
@@ -161,11 +172,27 @@ func NewPool(cfg PoolConfig, reg Registry, sink FrameSink) *Pool {
 		panic("venue: NewPool needs a registry and a sink")
 	}
 	return &Pool{
-		cfg:   cfg,
-		reg:   reg,
-		sink:  sink,
-		log:   cfg.Logger,
-		conns: xsync.NewMapOf[int64, *Conn](),
+		cfg:       cfg,
+		reg:       reg,
+		sink:      sink,
+		log:       cfg.Logger,
+		conns:     xsync.NewMapOf[int64, *Conn](),
+		recycling: make(map[int64]bool),
+	}
+}
+
+// SetRecycling marks connection id as being recycled (on) or kept after all
+// (off). A connection being recycled takes no new assets: the recycler has
+// read its asset list for the replacement, and an asset placed on it now
+// would be left behind when it closes. When SetRecycling(id, true) returns,
+// no top-up of id is in flight.
+func (p *Pool) SetRecycling(id int64, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on {
+		p.recycling[id] = true
+	} else {
+		delete(p.recycling, id)
 	}
 }
 
@@ -176,11 +203,14 @@ func (p *Pool) Start(ctx context.Context) error {
 }
 
 // Stop ends the subscription loop, then stops every connection concurrently
-// and waits for them, bounded by ctx. The registry is left as it is.
+// and waits for them, bounded by ctx. Connections are stopped even when the
+// loop does not end in time (their sockets are then closed without
+// ceremony): no socket outlives Stop. The registry is left as it is.
 func (p *Pool) Stop(ctx context.Context) error {
+	var loopErr error
 	if p.group.Stop() {
 		if err := p.group.Wait(ctx); err != nil {
-			return ctx.Err() // the caller names the pool
+			loopErr = fmt.Errorf("cannot stop the subscription loop: %w", ctx.Err())
 		}
 	}
 	p.mu.Lock()
@@ -202,7 +232,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, loopErr)...)
 }
 
 func (p *Pool) loop(ctx context.Context) {
@@ -246,6 +276,10 @@ func (p *Pool) fill(ctx context.Context) bool {
 	for _, c := range p.openConnsLocked() {
 		room := p.cfg.AssetsPerConn - c.AssetCount()
 		if room <= 0 {
+			continue
+		}
+		if p.recycling[c.ID()] {
+			p.refused.Add(1)
 			continue
 		}
 		ids := p.reg.TakePending(room)
@@ -338,15 +372,25 @@ func (p *Pool) openLocked(ids []string) (*Conn, error) {
 }
 
 // CloseConn stops connection id, removes it from the pool and returns its
-// live assets to pending in the registry, for the loop to place again.
+// live assets to pending in the registry, for the loop to place again. The
+// books the connection still fed are stale from now until the assets are
+// placed again and their snapshots arrive, so Conn.OnDisconnect is called
+// once the socket is down (Stop itself does not call it).
 func (p *Pool) CloseConn(ctx context.Context, id int64) error {
 	p.mu.Lock()
 	c, ok := p.conns.LoadAndDelete(id)
+	delete(p.recycling, id)
 	p.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("cannot close connection %d: not in the pool", id)
 	}
 	err := c.Stop(ctx)
+	if f := p.cfg.Conn.OnDisconnect; f != nil {
+		// After Stop: every frame of the connection is already with the sink, so the
+		// invalidation lands behind them.
+		f(id)
+		p.closedInval.Add(1)
+	}
 	back := p.reg.RemoveConnection(id)
 	p.log.Info("closed connection", "conn", id, "returned_pending", len(back))
 	return err
@@ -370,7 +414,7 @@ func (p *Pool) ForceSubscribe(ids []string) error {
 			return nil
 		}
 		room := p.cfg.AssetsPerConn - c.AssetCount()
-		if room <= 0 {
+		if room <= 0 || p.recycling[c.ID()] {
 			continue
 		}
 		batch := todo[:min(room, len(todo))]
@@ -482,7 +526,11 @@ func (p *Pool) MarkSnapshot(connID int64, assetID string, recvNanos int64) {
 
 // Stats returns the pool's connections with their registry counts.
 func (p *Pool) Stats() PoolStats {
-	st := PoolStats{DialsPaced: p.dialsPaced.Load(), SnapshotRedrives: p.snapshotRedrives.Load()}
+	st := PoolStats{DialsPaced: p.dialsPaced.Load(), SnapshotRedrives: p.snapshotRedrives.Load(),
+		RecyclingRefused: p.refused.Load(), ClosedInvalidated: p.closedInval.Load()}
+	p.mu.Lock()
+	st.Recycling = len(p.recycling)
+	p.mu.Unlock()
 	for _, c := range p.Conns() {
 		cs := PoolConnStats{ConnStats: c.Stats()}
 		cs.RegTotal, cs.RegActive, cs.RegExpired = p.reg.ConnCounts(c.ID())
