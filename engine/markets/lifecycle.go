@@ -170,6 +170,8 @@ type Stats struct {
 	// ExpiriesDeferred counts markets past their end date that were kept for ExpiryGrace
 	// (each counted once).
 	ExpiriesDeferred uint64 `json:"expiries_deferred"`
+	// Settings are the operator's knobs in force (see Config).
+	Settings Settings `json:"settings"`
 	// UnsubscribeErrors counts failed in-place unsubscribes (the recycler's pollution trigger
 	// then cleans the connection).
 	UnsubscribeErrors uint64 `json:"unsubscribe_errors"`
@@ -178,6 +180,15 @@ type Stats struct {
 	LastDiscovery         time.Time     `json:"last_discovery"`
 	LastDiscoveryDuration time.Duration `json:"last_discovery_duration_ns"`
 	LastDiscoveryError    string        `json:"last_discovery_error,omitempty"`
+}
+
+// Settings are the lifecycle's knobs as filled in, for /stats.
+type Settings struct {
+	DiscoveryInterval  string  `json:"discovery_interval"`
+	ExpiryInterval     string  `json:"expiry_interval"`
+	ExpiryGrace        string  `json:"expiry_grace"`
+	CleanupGrace       string  `json:"cleanup_grace"`
+	SuspectExpiryShare float64 `json:"suspect_expiry_share"`
 }
 
 // origin is who first told the lifecycle about a market.
@@ -315,6 +326,11 @@ func newWithLister(cfg Config, reg *assets.Registry, lister lister, pool unsubsc
 		markets: make(map[string]*tracked),
 	}
 	l.st.ExpiredBy = make(map[string]uint64)
+	l.st.Settings = Settings{
+		DiscoveryInterval: cfg.DiscoveryInterval.String(), ExpiryInterval: cfg.ExpiryInterval.String(),
+		ExpiryGrace: cfg.ExpiryGrace.String(), CleanupGrace: cfg.CleanupGrace.String(),
+		SuspectExpiryShare: cfg.SuspectExpiryShare,
+	}
 	return l
 }
 
