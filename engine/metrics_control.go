@@ -13,7 +13,7 @@ var (
 	descRetracked = mDesc("lifecycle_retracked_markets_total", "Expired markets listed open again and tracked again.")
 	descDeferred  = mDesc("lifecycle_expiries_deferred_total", "Markets past their end date kept for the expiry grace.")
 	descAbsent    = mDesc("lifecycle_markets_absent_once", "Live markets the last complete listing missed once.")
-	descRefused   = mDesc("pool_recycling_refused_total", "Times a connection being recycled was passed over for new assets.")
+	descRefused   = mDesc("pool_recycling_refused_total", "Assets placed elsewhere that a connection being recycled had room for.")
 	descClosedInv = mDesc("pool_closed_connections_invalidated_total", "Connections closed by the pool whose books were invalidated at once.")
 )
 

@@ -32,8 +32,8 @@ type PoolSummary struct {
 	ConnectionCount   int `json:"connection_count"`
 	ActiveConnections int `json:"active_connections"`
 	// Recycling connections take no new assets; RecyclingRefused counts the
-	// times one with room was passed over. ClosedInvalidated counts connections
-	// the pool closed whose books were invalidated at once.
+	// assets placed elsewhere that one of them had room for. ClosedInvalidated
+	// counts connections the pool closed whose books were invalidated at once.
 	Recycling         int              `json:"recycling_connections"`
 	RecyclingRefused  uint64           `json:"assets_refused_by_recycling"`
 	ClosedInvalidated uint64           `json:"closed_connections_invalidated"`

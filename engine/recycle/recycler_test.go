@@ -624,8 +624,8 @@ func TestRecyclerRecyclingConnTakesNoNewAssets(t *testing.T) {
 			t.Errorf("asset %s… after the recycle: %v on %d; want SUBSCRIBED on an open connection", id[:10], e.State, e.ConnID)
 		}
 	}
-	if st := g.pool.Stats(); st.Recycling != 0 {
-		t.Errorf("pool still counts %d connections being recycled", st.Recycling)
+	if st := g.pool.Stats(); st.Recycling != 0 || st.RecyclingRefused != uint64(len(late)) {
+		t.Errorf("pool stats: %d connections being recycled, %d assets refused; want 0 and %d", st.Recycling, st.RecyclingRefused, len(late))
 	}
 }
 

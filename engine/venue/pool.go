@@ -107,8 +107,8 @@ type PoolStats struct {
 	// was overdue (SnapshotTimeout).
 	SnapshotRedrives uint64
 	// Recycling is the number of connections being recycled now; RecyclingRefused
-	// counts the times one of them with room was passed over for new assets
-	// (see SetRecycling).
+	// counts the assets placed elsewhere that a connection being recycled had
+	// room for (see SetRecycling).
 	Recycling        int
 	RecyclingRefused uint64
 	// ClosedInvalidated counts connections closed by CloseConn whose books were
@@ -273,13 +273,21 @@ func (p *Pool) fill(ctx context.Context) bool {
 	if p.stopped || ctx.Err() != nil {
 		return false
 	}
+	// refusable is the room of connections being recycled that this pass
+	// skipped: the assets placed elsewhere up to it count as refused by them.
+	refusable := 0
+	refuse := func(n int) {
+		n = min(n, refusable)
+		refusable -= n
+		p.refused.Add(uint64(n))
+	}
 	for _, c := range p.openConnsLocked() {
 		room := p.cfg.AssetsPerConn - c.AssetCount()
 		if room <= 0 {
 			continue
 		}
 		if p.recycling[c.ID()] {
-			p.refused.Add(1)
+			refusable += room
 			continue
 		}
 		ids := p.reg.TakePending(room)
@@ -287,6 +295,7 @@ func (p *Pool) fill(ctx context.Context) bool {
 			p.holdingSince = time.Time{}
 			return false
 		}
+		refuse(len(ids))
 		if err := c.Subscribe(ids); err != nil {
 			p.reg.ReturnPending(ids)
 			p.log.Warn("cannot top up connection", "conn", c.ID(), "err", err)
@@ -321,6 +330,7 @@ func (p *Pool) fill(ctx context.Context) bool {
 		p.log.Error("cannot open connection", "err", err)
 		return false
 	}
+	refuse(len(ids))
 	p.reg.MarkSubscribed(ids, c.ID())
 	p.holdingSince = time.Time{}
 	p.lastOpen = now
@@ -409,18 +419,29 @@ func (p *Pool) ForceSubscribe(ids []string) error {
 			todo = append(todo, id)
 		}
 	}
+	refusable := 0 // as in fill
+	refuse := func(n int) {
+		n = min(n, refusable)
+		refusable -= n
+		p.refused.Add(uint64(n))
+	}
 	for _, c := range p.openConnsLocked() {
 		if len(todo) == 0 {
 			return nil
 		}
 		room := p.cfg.AssetsPerConn - c.AssetCount()
-		if room <= 0 || p.recycling[c.ID()] {
+		if room <= 0 {
+			continue
+		}
+		if p.recycling[c.ID()] {
+			refusable += room
 			continue
 		}
 		batch := todo[:min(room, len(todo))]
 		if err := c.Subscribe(batch); err != nil {
 			continue
 		}
+		refuse(len(batch))
 		p.reg.MarkSubscribed(batch, c.ID())
 		todo = todo[len(batch):]
 	}
@@ -430,6 +451,7 @@ func (p *Pool) ForceSubscribe(ids []string) error {
 		if err != nil {
 			return fmt.Errorf("cannot force-subscribe %d assets: %w", len(todo), err)
 		}
+		refuse(len(batch))
 		p.reg.MarkSubscribed(batch, c.ID())
 		todo = todo[len(batch):]
 	}
