@@ -252,8 +252,11 @@ func (e *effects) empty() bool {
 // (new_market, market_resolved) only make the lifecycle react sooner: a new_market registers
 // its assets at once and must be confirmed by a later listing; market_resolved expires at once.
 // A listing that failed or was cut short never expires anything: absence from a partial list
-// proves nothing. A complete listing expires every tracked market it misses (Gamma omits closed
-// markets).
+// proves nothing. Neither does a suspect one: empty while markets are live, or missing more
+// than SuspectExpiryShare of them. A tracked market expires for its absence only when two
+// consecutive complete listings miss it (Gamma omits closed markets); one listed closed ends at
+// once. Expiry is not terminal: an expired market Gamma lists open again (end date ahead, or
+// none) is tracked again, unless the socket reported it resolved.
 //
 // Gamma flags. archived=true is treated as closed (no new subscription; a tracked market
 // expires): an archived market is hidden from the venue's listings and trades no more.

@@ -137,8 +137,8 @@ type PoolConnStats struct {
 //
 // Concurrency: every method is safe for concurrent use. Conn and MarkSnapshot
 // are lock-free (the router may call them per frame); the methods that move
-// assets (the loop, ForceSubscribe, Unsubscribe, OpenConn, CloseConn)
-// serialise on one mutex and may wait up to Conn.WriteTimeout on a socket
+// assets (the loop, ForceSubscribe, Unsubscribe, OpenConn, CloseConn,
+// SetRecycling) serialise on one mutex and may wait up to Conn.WriteTimeout on a socket
 // write.
 type Pool struct {
 	cfg  PoolConfig
