@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -600,5 +601,60 @@ func TestLifecycleEndDateGraceByDefaultAndExtension(t *testing.T) {
 	r.l.discover(context.Background())
 	if s := r.state(t, m.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("market listed closed: %v; want EXPIRED at once", s)
+	}
+}
+
+// countHandler counts log records by message.
+type countHandler struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.n[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[msg]
+}
+
+// issue 12 defect 1: a run of suspect listings is one outage, logged once; the next run after
+// a listing that was believed is logged again.
+func TestLifecycleSuspectListingsLoggedOncePerRun(t *testing.T) {
+	h := &countHandler{n: map[string]int{}}
+	r := newRig(t, func(c *Config) { c.Logger = slog.New(h) })
+	far := r.clk.Now().Add(24 * time.Hour)
+	var ms []gammaMarket
+	for i := 1; i <= 10; i++ {
+		ms = append(ms, testMarket(i, far))
+	}
+	r.g.set(ms...)
+	r.l.discover(context.Background())
+	const msg = "market listing suspect: nothing expired for absence"
+	r.g.set(ms[:5]...)
+	for range 3 {
+		r.l.discover(context.Background())
+	}
+	if n := h.count(msg); n != 1 {
+		t.Errorf("%d suspect-listing warnings for one run of three; want 1", n)
+	}
+	r.g.set(ms...)
+	r.l.discover(context.Background())
+	r.g.set() // empty: the client calls it suspect
+	r.l.discover(context.Background())
+	r.l.discover(context.Background())
+	if n, st := h.count(msg), r.l.Stats(); n != 2 || st.SuspectListings != 5 {
+		t.Errorf("%d warnings, %d suspect listings; want 2 runs logged, 5 listings counted", n, st.SuspectListings)
+	}
+	if c := r.reg.Counts(); c.Expired != 0 {
+		t.Errorf("%d assets expired", c.Expired)
 	}
 }
