@@ -6,13 +6,20 @@ package engine
 // simulator's truth and no goroutine left behind.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -399,5 +406,116 @@ func TestFaultRollbackAfterLateFrame(t *testing.T) {
 		t.Fatal("no replacement switched assets before its close: the case did not happen")
 	}
 	t.Logf("%d rolled-back replacements had switched assets", slipped)
+	settleAndCompare(t, a, s, ids)
+}
+
+// hidingGamma fronts the simulator's Gamma and leaves one market out of
+// every listing while hide names its condition id: the listing stays
+// complete and consistent, as when Gamma briefly drops a market.
+type hidingGamma struct {
+	srv  *httptest.Server
+	hide atomic.Pointer[string]
+}
+
+func newHidingGamma(t *testing.T, target string) *hidingGamma {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &hidingGamma{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = g.filter
+	g.srv = httptest.NewServer(rp)
+	t.Cleanup(g.srv.Close)
+	return g
+}
+
+func (g *hidingGamma) set(cond string) { g.hide.Store(&cond) }
+
+func (g *hidingGamma) filter(resp *http.Response) error {
+	hide := g.hide.Load()
+	if hide == nil || *hide == "" || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	keep := func(list []json.RawMessage) []json.RawMessage {
+		out := list[:0]
+		for _, m := range list {
+			var id struct {
+				ConditionID string `json:"conditionId"`
+			}
+			if json.Unmarshal(m, &id) == nil && id.ConditionID == *hide {
+				continue
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	var page map[string]json.RawMessage
+	var list []json.RawMessage
+	switch {
+	case json.Unmarshal(body, &list) == nil:
+		body, err = json.Marshal(keep(list))
+	case json.Unmarshal(body, &page) == nil && page["markets"] != nil:
+		if err = json.Unmarshal(page["markets"], &list); err == nil {
+			page["markets"], err = json.Marshal(keep(list))
+		}
+		if err == nil {
+			body, err = json.Marshal(page)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
+}
+
+// TestFaultMarketBackAfterAbsence (issue 12 defect 1): Gamma leaves an open
+// market out of its complete listings long enough for it to expire, then
+// lists it again. Expiry by absence used to be terminal; now the market is
+// tracked and subscribed again, and its book equals the truth.
+func TestFaultMarketBackAfterAbsence(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	s := faultSim(t, 98, "none")
+	g := newHidingGamma(t, s.GammaURL())
+	a := faultApp(t, s, func(c *Config) {
+		c.GammaURL = g.srv.URL
+		c.DisableLifecycle = false
+		c.Lifecycle = markets.Config{DiscoveryInterval: 100 * time.Millisecond, ExpiryInterval: 50 * time.Millisecond,
+			CleanupInterval: 100 * time.Millisecond, CleanupGrace: time.Hour}
+	})
+	ids := simLive(s)
+	waitAllValid(t, a, ids, 30*time.Second)
+	for round := range faultScale().rounds {
+		var m sim.Market
+		for _, x := range s.Markets() {
+			if !x.Closed && x.EnableOrderBook {
+				m = x
+				break
+			}
+		}
+		g.set(m.ConditionID)
+		poll.For(t, 30*time.Second, 10*time.Millisecond, func() error {
+			for _, id := range m.TokenIDs {
+				if e, _ := a.Registry().Get(id); e.State != assets.StateExpired {
+					return fmt.Errorf("round %d: hidden market's asset %s… is %v", round, id[:10], e.State)
+				}
+			}
+			return nil
+		})
+		g.set("")
+		waitLiveSubscribed(t, a, s)
+	}
+	if ls := a.Stats().Lifecycle.(markets.Stats); ls.RetrackedMarkets < uint64(faultScale().rounds) {
+		t.Errorf("%d markets re-tracked; want %d", ls.RetrackedMarkets, faultScale().rounds)
+	}
 	settleAndCompare(t, a, s, ids)
 }
