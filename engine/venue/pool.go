@@ -149,6 +149,8 @@ type Pool struct {
 	nextID atomic.Int64
 	conns  *xsync.MapOf[int64, *Conn] // lock-free lookup; mutated under mu
 
+	closing atomic.Bool // Stop has begun: no connection opens
+
 	mu           sync.Mutex
 	stopped      bool
 	holdingSince time.Time // when fewer than MinBatch pending were first held back
@@ -213,15 +215,26 @@ func (p *Pool) Stop(ctx context.Context) error {
 			loopErr = fmt.Errorf("cannot stop the subscription loop: %w", ctx.Err())
 		}
 	}
+	// A loop pass that did not end may hold the mutex (a socket write): stop the
+	// connections without it first, so none outlives a Stop that runs out of time.
+	p.closing.Store(true) // no connection opens from here on
+	errs := p.stopConns(ctx)
 	p.mu.Lock()
 	p.stopped = true
+	p.mu.Unlock()
+	// One opened by that pass before it saw closing is stopped now; the others
+	// return at once.
+	errs = append(errs, p.stopConns(ctx)...)
+	return errors.Join(append(errs, loopErr)...)
+}
+
+// stopConns stops every connection of the pool concurrently and waits for them.
+func (p *Pool) stopConns(ctx context.Context) []error {
 	var conns []*Conn
 	p.conns.Range(func(_ int64, c *Conn) bool {
 		conns = append(conns, c)
 		return true
 	})
-	p.mu.Unlock()
-
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
@@ -232,7 +245,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(append(errs, loopErr)...)
+	return errs
 }
 
 func (p *Pool) loop(ctx context.Context) {
@@ -362,7 +375,7 @@ func (p *Pool) OpenConn(ids []string) (*Conn, error) {
 }
 
 func (p *Pool) openLocked(ids []string) (*Conn, error) {
-	if p.stopped {
+	if p.stopped || p.closing.Load() {
 		return nil, errors.New("cannot open connection: pool stopped")
 	}
 	id := p.nextID.Add(1)
