@@ -410,11 +410,18 @@ func TestFaultRollbackAfterLateFrame(t *testing.T) {
 }
 
 // hidingGamma fronts the simulator's Gamma and leaves one market out of
-// every listing while hide names its condition id: the listing stays
-// complete and consistent, as when Gamma briefly drops a market.
+// every listing while hide names its condition id (the listing stays
+// complete and consistent, as when Gamma briefly drops a market), or lists
+// one market with another end date while end names it.
 type hidingGamma struct {
 	srv  *httptest.Server
 	hide atomic.Pointer[string]
+	end  atomic.Pointer[endEdit]
+}
+
+type endEdit struct {
+	cond string
+	at   time.Time
 }
 
 func newHidingGamma(t *testing.T, target string) *hidingGamma {
@@ -433,9 +440,12 @@ func newHidingGamma(t *testing.T, target string) *hidingGamma {
 
 func (g *hidingGamma) set(cond string) { g.hide.Store(&cond) }
 
+// setEnd lists market cond with end date at (zero: as the simulator says).
+func (g *hidingGamma) setEnd(cond string, at time.Time) { g.end.Store(&endEdit{cond: cond, at: at}) }
+
 func (g *hidingGamma) filter(resp *http.Response) error {
-	hide := g.hide.Load()
-	if hide == nil || *hide == "" || resp.StatusCode != http.StatusOK {
+	hide, end := g.hide.Load(), g.end.Load()
+	if (hide == nil || *hide == "") && (end == nil || end.at.IsZero()) || resp.StatusCode != http.StatusOK {
 		return nil
 	}
 	body, err := io.ReadAll(resp.Body)
@@ -446,11 +456,20 @@ func (g *hidingGamma) filter(resp *http.Response) error {
 	keep := func(list []json.RawMessage) []json.RawMessage {
 		out := list[:0]
 		for _, m := range list {
-			var id struct {
-				ConditionID string `json:"conditionId"`
-			}
-			if json.Unmarshal(m, &id) == nil && id.ConditionID == *hide {
+			var obj map[string]json.RawMessage
+			var cond string
+			if json.Unmarshal(m, &obj) != nil || json.Unmarshal(obj["conditionId"], &cond) != nil {
+				out = append(out, m)
 				continue
+			}
+			if hide != nil && cond == *hide {
+				continue
+			}
+			if end != nil && !end.at.IsZero() && cond == end.cond {
+				obj["endDate"], _ = json.Marshal(end.at.UTC().Format(time.RFC3339))
+				if b, err := json.Marshal(obj); err == nil {
+					m = b
+				}
 			}
 			out = append(out, m)
 		}
@@ -516,6 +535,66 @@ func TestFaultMarketBackAfterAbsence(t *testing.T) {
 	}
 	if ls := a.Stats().Lifecycle.(markets.Stats); ls.RetrackedMarkets < uint64(faultScale().rounds) {
 		t.Errorf("%d markets re-tracked; want %d", ls.RetrackedMarkets, faultScale().rounds)
+	}
+	settleAndCompare(t, a, s, ids)
+}
+
+// TestFaultEndDateGraceAndExtension (issue 12 defect 6): Gamma lists an
+// open market with an end date just passed: it stays subscribed through the
+// grace; once the end date is further back than the grace it expires; when
+// Gamma extends the end date it comes back, subscribed, with its book equal
+// to the truth. End-date expiry used to be immediate and terminal.
+func TestFaultEndDateGraceAndExtension(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	s := faultSim(t, 99, "none")
+	g := newHidingGamma(t, s.GammaURL())
+	const grace = time.Hour
+	a := faultApp(t, s, func(c *Config) {
+		c.GammaURL = g.srv.URL
+		c.DisableLifecycle = false
+		c.Lifecycle = markets.Config{DiscoveryInterval: 100 * time.Millisecond, ExpiryInterval: 20 * time.Millisecond,
+			CleanupInterval: 100 * time.Millisecond, CleanupGrace: time.Hour, ExpiryGrace: grace}
+	})
+	ids := simLive(s)
+	waitAllValid(t, a, ids, 30*time.Second)
+	var m sim.Market
+	for _, x := range s.Markets() {
+		if !x.Closed && x.EnableOrderBook {
+			m = x
+			break
+		}
+	}
+	state := func() assets.State {
+		e, _ := a.Registry().Get(m.TokenIDs[0])
+		return e.State
+	}
+	lifeStats := func() markets.Stats { return a.Stats().Lifecycle.(markets.Stats) }
+
+	// Ended a minute ago, by Gamma's listing: kept for the grace.
+	g.setEnd(m.ConditionID, time.Now().Add(-time.Minute))
+	poll.For(t, 30*time.Second, 10*time.Millisecond, func() error {
+		if ls := lifeStats(); ls.ExpiriesDeferred == 0 {
+			return fmt.Errorf("no expiry deferred yet")
+		}
+		return nil
+	})
+	// The check that deferred it left it subscribed.
+	if st := state(); st != assets.StateSubscribed {
+		t.Fatalf("market a minute past its end date, within a %v grace: %v; want SUBSCRIBED", grace, st)
+	}
+	// Ended longer ago than the grace: it expires.
+	g.setEnd(m.ConditionID, time.Now().Add(-grace-time.Minute))
+	poll.For(t, 30*time.Second, 10*time.Millisecond, func() error {
+		if st := state(); st != assets.StateExpired {
+			return fmt.Errorf("market past end date + grace: %v", st)
+		}
+		return nil
+	})
+	// Gamma extends the end date: the market comes back.
+	g.setEnd(m.ConditionID, time.Now().Add(24*time.Hour))
+	waitLiveSubscribed(t, a, s)
+	if ls := lifeStats(); ls.RetrackedMarkets == 0 || ls.ExpiredBy[markets.ExpiryEndDate] == 0 {
+		t.Errorf("lifecycle stats %+v; want an end-date expiry and a re-tracked market", ls)
 	}
 	settleAndCompare(t, a, s, ids)
 }
