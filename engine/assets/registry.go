@@ -170,8 +170,8 @@ func New(now func() time.Time) *Registry {
 }
 
 // Add registers a new asset as PENDING. It returns false, changing nothing, if assetID is empty
-// or already known in any state: in particular an EXPIRED asset is never resurrected (Remove
-// it first if the venue really reuses the id).
+// or already known in any state: in particular Add never brings an EXPIRED asset back (Revive
+// does, for a market that is live again).
 func (r *Registry) Add(assetID, conditionID string, expiry time.Time) bool {
 	if assetID == "" {
 		return false
