@@ -36,7 +36,8 @@ import (
 //	snapshotSeen   router, per staged snapshot    venue.Pool.MarkSnapshot
 //	marketNotice   router, per market notice      markets.Lifecycle.OnMarketEvent
 //	resync         router's resync goroutine      venue.Pool.Resubscribe
-//	connDropped    venue.Conn, on a disconnect    the data path's InvalidateConn
+//	connDropped    venue.Conn, on a disconnect;   the data path's InvalidateConn
+//	               venue.Pool.CloseConn
 //
 // The lifecycle and the recycler drive the pool and the data path forwards
 // (subscribe, unsubscribe, DropBooks, migrations); nothing calls them back
@@ -278,8 +279,9 @@ type feedback interface {
 	// resync asks for fresh snapshots of these assets. The router's resync
 	// goroutine, never the hot path.
 	resync(assetIDs []string)
-	// connDropped: a connection's socket dropped; events may have been lost.
-	// The connection's goroutine.
+	// connDropped: a connection's socket dropped, or the pool closed it;
+	// events may have been lost. The connection's goroutine, or the
+	// goroutine that called venue.Pool.CloseConn.
 	connDropped(connID int64)
 	// tracked: whether the control plane tracks assetID (in the registry).
 	// Router goroutine, only for a frame of an asset dropped from the
@@ -361,6 +363,10 @@ func (m mover) Finish(mg recycle.Migration) recycle.Result {
 
 func (m mover) Abort(mg recycle.Migration) recycle.Result {
 	return recycle.Result(m.d.AbortMigration(mg.(*Migration)))
+}
+
+func (m mover) Rollback(mg recycle.Migration) recycle.Result {
+	return recycle.Result(m.d.RollbackMigration(mg.(*Migration)))
 }
 
 // The asset registry is what the pool runs on.

@@ -48,12 +48,13 @@ type control struct {
 type controlOp uint8
 
 const (
-	ctlReadBook        controlOp = iota + 1 // router → one worker → caller
-	ctlDropAssets                           // router forgets routes, workers forget books
-	ctlMigrate                              // workers mark routes as migrating
-	ctlFinishMigration                      // workers force the outcome
-	ctlAbortMigration                       // workers forget an unswitched migration
-	ctlInvalidateConn                       // workers invalidate the books a dead socket owned
+	ctlReadBook          controlOp = iota + 1 // router → one worker → caller
+	ctlDropAssets                             // router forgets routes, workers forget books
+	ctlMigrate                                // workers mark routes as migrating
+	ctlFinishMigration                        // workers force the outcome
+	ctlAbortMigration                         // workers forget an unswitched migration
+	ctlInvalidateConn                         // workers invalidate the books a dead socket owned
+	ctlRollbackMigration                      // workers hand switched assets back to the old connection
 )
 
 // finish answers c (or its part of its parent) with err.
@@ -239,12 +240,26 @@ func (e *dataPath) AbortMigration(m *Migration) MigrationResult {
 	return e.endMigration(m, ctlAbortMigration)
 }
 
-// endMigration sends op for m unless every asset already switched, and waits
-// for the workers to apply it, at most finishTimeout.
+// RollbackMigration gives m up after its replacement was closed, when the
+// replacement may have delivered (and some assets switched to it): assets not
+// switched stay with the old connection, books untouched, as with
+// AbortMigration; assets that switched go back to the old connection, which
+// still carries them, and are invalidated and resynced from it. Either way
+// every asset is owned by the connection that carries it. It waits for the
+// workers, at most finishTimeout.
+func (e *dataPath) RollbackMigration(m *Migration) MigrationResult {
+	return e.endMigration(m, ctlRollbackMigration)
+}
+
+// endMigration sends op for m unless every asset already switched (a rollback
+// is sent anyway: it undoes switches), and waits for the workers to apply it,
+// at most finishTimeout.
 func (e *dataPath) endMigration(m *Migration, op controlOp) MigrationResult {
 	select {
 	case <-m.done:
-		return m.Result()
+		if op != ctlRollbackMigration {
+			return m.Result()
+		}
 	default:
 	}
 	c := &control{op: op, assets: m.ids, mig: m, done: make(chan struct{})}
@@ -292,7 +307,7 @@ func (r *router) handleControl(c *control) {
 		c.split()
 		r.stageControlAll(per, c.part)
 		c.partDone(nil) // the router's guard
-	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
+	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration, ctlRollbackMigration:
 		per := make([][]*assetRoute, len(r.rings))
 		now := mono.Now()
 		if c.op == ctlDropAssets {
@@ -455,6 +470,9 @@ func (w *worker) control(it *item) {
 	case ctlAbortMigration:
 		w.abortMigration(c.routes, c.mig)
 		c.finish(nil)
+	case ctlRollbackMigration:
+		w.rollbackMigration(c.routes, c.mig)
+		c.finish(nil)
 	case ctlInvalidateConn:
 		for _, rt := range c.routes {
 			if rt.owner != c.conn || rt.book == nil || !rt.book.Valid() {
@@ -494,6 +512,39 @@ func (w *worker) abortMigration(routes []*assetRoute, m *Migration) {
 		if ms := rt.mig; ms != nil && ms.m == m && !ms.switched {
 			rt.mig = nil
 			m.resolve(&m.missing)
+		}
+	}
+}
+
+// rollbackMigration undoes m: routes that switched to the replacement (now
+// closed) go back to the old connection, which still carries them; their
+// books followed the replacement's stream, and the old one's events since the
+// switch were skipped, so the book is invalidated and resynced from the old
+// connection (a snapshot from the owner makes it valid again). Routes not
+// switched are left as abortMigration leaves them.
+func (w *worker) rollbackMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		switch ms := rt.mig; {
+		case ms != nil && ms.m != m:
+			continue // another migration's
+		case ms != nil && !ms.switched:
+			rt.mig = nil
+			m.resolve(&m.missing)
+			continue
+		case ms != nil:
+			rt.mig = nil
+		case rt.retired != m.from || rt.owner == m.from || rt.owner == 0:
+			continue // not switched away from m.from (a switch forgets its state once aligned)
+		}
+		rt.owner, rt.retired = m.from, rt.owner
+		if b := rt.book; b != nil && b.Valid() {
+			w.invalidate(rt, b)
+			w.ev = Event{Kind: EventInvalidated, AssetID: rt.id, Market: rt.market, Timestamp: b.UpdatedAt()}
+			w.events.Add(1)
+			w.deliver(b)
+		}
+		if w.cfg.resync != nil {
+			w.cfg.resync(rt.id)
 		}
 	}
 }

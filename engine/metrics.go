@@ -53,6 +53,7 @@ func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
 		descRouteLat, descProcLat, descE2ELat} {
 		ch <- d
 	}
+	describeControl(ch)
 }
 
 func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
@@ -125,6 +126,7 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- constHistogram(descProcLat, &proc)
 	ch <- constHistogram(descE2ELat, &e2e)
+	c.collectControl(ch)
 }
 
 // constHistogram converts a latency snapshot (ns) into a Prometheus

@@ -26,3 +26,6 @@ func (a *App) FinishMigration(m *Migration) MigrationResult { return a.data.Fini
 
 // AbortMigration: see BeginMigration.
 func (a *App) AbortMigration(m *Migration) MigrationResult { return a.data.AbortMigration(m) }
+
+// RollbackMigration: see BeginMigration.
+func (a *App) RollbackMigration(m *Migration) MigrationResult { return a.data.RollbackMigration(m) }

@@ -27,10 +27,17 @@ type RegistryStats struct {
 	Expired      int `json:"expired"`
 }
 
-// PoolSummary is the pool in the seed's schema.
+// PoolSummary is the pool in the seed's schema, plus what recycling does to
+// placement.
 type PoolSummary struct {
-	ConnectionCount   int              `json:"connection_count"`
-	ActiveConnections int              `json:"active_connections"`
+	ConnectionCount   int `json:"connection_count"`
+	ActiveConnections int `json:"active_connections"`
+	// Recycling connections take no new assets; RecyclingRefused counts the
+	// assets placed elsewhere that one of them had room for. ClosedInvalidated
+	// counts connections the pool closed whose books were invalidated at once.
+	Recycling         int              `json:"recycling_connections"`
+	RecyclingRefused  uint64           `json:"assets_refused_by_recycling"`
+	ClosedInvalidated uint64           `json:"closed_connections_invalidated"`
 	Connections       []ConnectionStat `json:"connections"`
 }
 
@@ -46,7 +53,14 @@ type ConnectionStat struct {
 	Total            int     `json:"total"`
 	Active           int     `json:"active"`
 	Expired          int     `json:"expired"`
-	PollutionRatio   float64 `json:"pollution_ratio"`
+	// PollutionRatio is the registry's view: expired / total assets assigned
+	// to the connection (the seed's schema). RecyclePollutionRatio is what the
+	// recycler triggers on: the share of the assets the socket carries that
+	// are not live on it, (carried − active) / carried; it also counts assets
+	// removed from the registry while still subscribed.
+	PollutionRatio        float64 `json:"pollution_ratio"`
+	Carried               int     `json:"carried"`
+	RecyclePollutionRatio float64 `json:"recycle_pollution_ratio"`
 }
 
 // WorkersSummary is the workers in the seed's schema.
@@ -69,7 +83,9 @@ func (a *App) Stats() Stats {
 	s.Registry = RegistryStats{TotalMarkets: c.Total, Pending: c.Pending, Subscribed: c.Subscribed, Expired: c.Expired}
 
 	ps := a.pool.Stats()
-	s.Pool = PoolSummary{ConnectionCount: ps.ConnectionCount, ActiveConnections: ps.ActiveConnections, Connections: []ConnectionStat{}}
+	s.Pool = PoolSummary{ConnectionCount: ps.ConnectionCount, ActiveConnections: ps.ActiveConnections,
+		Recycling: ps.Recycling, RecyclingRefused: ps.RecyclingRefused, ClosedInvalidated: ps.ClosedInvalidated,
+		Connections: []ConnectionStat{}}
 	now := time.Now()
 	for _, pc := range ps.Conns {
 		cs := ConnectionStat{
@@ -82,6 +98,10 @@ func (a *App) Stats() Stats {
 			Active:           pc.RegActive,
 			Expired:          pc.RegExpired,
 			PollutionRatio:   pc.Pollution,
+			Carried:          pc.Assets,
+		}
+		if pc.Assets > 0 {
+			cs.RecyclePollutionRatio = float64(max(pc.Assets-pc.RegActive, 0)) / float64(pc.Assets)
 		}
 		cs.AgeSeconds = pc.Age.Seconds()
 		if !pc.LastData.IsZero() {

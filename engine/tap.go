@@ -26,7 +26,7 @@ type Tap interface {
 	// subscribes; the move ends by switching what is left (abort false) or
 	// by keeping the old connection (abort true).
 	OnMigrate(from int64, assets []string)
-	OnMigrateEnd(from int64, assets []string, abort bool)
+	OnMigrateEnd(from int64, assets []string, end MigrationEnd)
 }
 
 // tapSink records each frame before handing it on. // hot path
@@ -67,14 +67,37 @@ func (m tapMover) Begin(ids []string, from int64) recycle.Migration {
 
 func (m tapMover) Finish(mg recycle.Migration) recycle.Result {
 	if g := mg.(*Migration); len(g.ids) > 0 {
-		m.t.OnMigrateEnd(g.from, g.ids, false)
+		m.t.OnMigrateEnd(g.from, g.ids, MigrationFinished)
 	}
 	return m.next.Finish(mg)
 }
 
 func (m tapMover) Abort(mg recycle.Migration) recycle.Result {
 	if g := mg.(*Migration); len(g.ids) > 0 {
-		m.t.OnMigrateEnd(g.from, g.ids, true)
+		m.t.OnMigrateEnd(g.from, g.ids, MigrationAborted)
 	}
 	return m.next.Abort(mg)
 }
+
+func (m tapMover) Rollback(mg recycle.Migration) recycle.Result {
+	if g := mg.(*Migration); len(g.ids) > 0 {
+		m.t.OnMigrateEnd(g.from, g.ids, MigrationRolledBack)
+	}
+	return m.next.Rollback(mg)
+}
+
+// MigrationEnd is how a recycle's move of assets ended, as a Tap sees it.
+type MigrationEnd uint8
+
+const (
+	// MigrationFinished: what was left switched to the replacement
+	// (FinishMigration).
+	MigrationFinished MigrationEnd = iota
+	// MigrationAborted: the replacement never took over; unswitched assets
+	// stayed on the old connection, books untouched (AbortMigration).
+	MigrationAborted
+	// MigrationRolledBack: the replacement was closed after it may have
+	// delivered; switched assets went back to the old connection, invalidated
+	// and resynced (RollbackMigration).
+	MigrationRolledBack
+)

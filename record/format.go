@@ -98,9 +98,23 @@ type Record struct {
 	Dropped, DroppedBytes uint64
 	// Label names a mark (Mark).
 	Label string
-	// Abort: the migration ended keeping the old connection (MigrateEnd).
-	Abort bool
+	// End: how the move ended (MigrateEnd).
+	End MigrationEnd
 }
+
+// MigrationEnd is how a recorded move of assets ended (KindMigrateEnd).
+type MigrationEnd uint8
+
+const (
+	// EndFinish: what was left switched to the replacement.
+	EndFinish MigrationEnd = iota
+	// EndAbort: the replacement never took over; unswitched assets stayed
+	// on the old connection, books untouched.
+	EndAbort
+	// EndRollback: the replacement was closed after it may have delivered;
+	// switched assets went back to the old connection, invalidated.
+	EndRollback
+)
 
 // errDamaged reports a record that cannot be decoded.
 var errDamaged = errors.New("damaged record")
@@ -242,7 +256,7 @@ func appendPayload(b []byte, r *Record) ([]byte, error) {
 		b = appendStrings(b, r.Assets)
 	case KindMigrateEnd:
 		b = binary.AppendUvarint(b, uint64(r.Conn))
-		b = append(b, boolByte(r.Abort))
+		b = append(b, byte(r.End))
 		b = appendStrings(b, r.Assets)
 	default:
 		return b, fmt.Errorf("cannot encode record: unknown kind %d", r.Kind)
@@ -300,7 +314,7 @@ func decodePayload(r *Record, p []byte) error {
 		r.Assets = d.strings(r.Assets)
 	case KindMigrateEnd:
 		r.Conn = int64(d.uvarint())
-		r.Abort = d.byte1() != 0
+		r.End = MigrationEnd(d.byte1())
 		r.Assets = d.strings(r.Assets)
 	default:
 		// A newer writer's kind: the length prefix lets a reader skip it.

@@ -414,7 +414,7 @@ func goldenRecords() []Record {
 		{Kind: KindClose, Time: t0 + 80_000_000, Conn: 1, Code: 1006, Reason: "unexpected EOF"},
 		{Kind: KindMark, Time: t0 + 90_000_000, Label: "checkpoint"},
 		{Kind: KindMigrate, Time: t0 + 100_000_000, Conn: 2, Assets: []string{"1001"}},
-		{Kind: KindMigrateEnd, Time: t0 + 110_000_000, Conn: 2, Assets: []string{"1001"}, Abort: true},
+		{Kind: KindMigrateEnd, Time: t0 + 110_000_000, Conn: 2, Assets: []string{"1001"}, End: EndAbort},
 	}
 }
 

@@ -254,8 +254,8 @@ func (w *Writer) OnMigrate(from int64, assets []string) {
 }
 
 // OnMigrateEnd records the end of a move off connection from.
-func (w *Writer) OnMigrateEnd(from int64, assets []string, abort bool) {
-	w.put(&Record{Kind: KindMigrateEnd, Conn: from, Assets: assets, Abort: abort})
+func (w *Writer) OnMigrateEnd(from int64, assets []string, end MigrationEnd) {
+	w.put(&Record{Kind: KindMigrateEnd, Conn: from, Assets: assets, End: end})
 }
 
 // Mark records a label, for finding a moment of the recording again.

@@ -35,6 +35,7 @@ type Engine interface {
 	BeginMigration(assetIDs []string, from int64) *engine.Migration
 	FinishMigration(m *engine.Migration) engine.MigrationResult
 	AbortMigration(m *engine.Migration) engine.MigrationResult
+	RollbackMigration(m *engine.Migration) engine.MigrationResult
 }
 
 // Config configures Run.
@@ -169,9 +170,12 @@ func (p *Replayer) Run(ctx context.Context) error {
 		case record.KindMigrateEnd:
 			if m := migs[id(rec.Conn)]; m != nil {
 				delete(migs, id(rec.Conn))
-				if rec.Abort {
+				switch rec.End {
+				case record.EndAbort:
 					p.eng.AbortMigration(m)
-				} else {
+				case record.EndRollback:
+					p.eng.RollbackMigration(m)
+				default:
 					p.eng.FinishMigration(m)
 				}
 			}

@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 	"github.com/polyfeed/polyfeed/record"
@@ -48,6 +49,13 @@ type options struct {
 	StopTimeout   time.Duration
 	Pprof         bool
 	DryRun        bool
+
+	// Market lifecycle knobs (see markets.Config).
+	DiscoveryInterval  time.Duration
+	ExpiryInterval     time.Duration
+	ExpiryGrace        time.Duration // 0: none
+	CleanupGrace       time.Duration
+	SuspectExpiryShare float64
 
 	Sim        bool
 	SimMarkets int
@@ -116,6 +124,11 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.StringVar(&raw.backpressure, "backpressure", "drop", "full worker ring: drop (drop, invalidate the book, resnapshot) or block (stall the router)")
 	fs.BoolVar(&o.PinCPUs, "pin-cpus", false, "pin worker i to CPU i mod NumCPU (Linux)")
 	fs.DurationVar(&o.StopTimeout, "stop-timeout", 30*time.Second, "bound on the engine's graceful stop")
+	fs.DurationVar(&o.DiscoveryInterval, "discovery-interval", markets.DefaultDiscoveryInterval, "time between two Gamma market listings (1s..24h)")
+	fs.DurationVar(&o.ExpiryInterval, "expiry-interval", markets.DefaultExpiryInterval, "time between two end-date expiry checks (100ms..1h)")
+	fs.DurationVar(&o.ExpiryGrace, "expiry-grace", markets.DefaultExpiryGrace, "a market expires this long after its end date unless Gamma lists it closed or the venue resolves it (0..168h; 0: at its end date)")
+	fs.DurationVar(&o.CleanupGrace, "cleanup-grace", markets.DefaultCleanupGrace, "an expired market's assets and final books are kept this long (1s..168h)")
+	fs.Float64Var(&o.SuspectExpiryShare, "suspect-expiry-share", markets.DefaultSuspectExpiryShare, "a Gamma listing that would expire more than this share of the live markets is suspect and expires nothing (0 < share <= 1)")
 	fs.BoolVar(&o.Pprof, "pprof", true, "serve /debug/pprof/ on the admin server")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "discover markets via Gamma, print what would be subscribed, exit")
 	fs.BoolVar(&o.Sim, "sim", false, "run the built-in exchange simulator on loopback and feed the engine from it")
@@ -182,6 +195,16 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 		return o, bad("print-books", "%d, want 0..100", o.PrintBooks)
 	case o.PrintEvery < 100*time.Millisecond:
 		return o, bad("print-every", "%v, want >= 100ms", o.PrintEvery)
+	case o.DiscoveryInterval < time.Second || o.DiscoveryInterval > 24*time.Hour:
+		return o, bad("discovery-interval", "%v, want 1s..24h", o.DiscoveryInterval)
+	case o.ExpiryInterval < 100*time.Millisecond || o.ExpiryInterval > time.Hour:
+		return o, bad("expiry-interval", "%v, want 100ms..1h", o.ExpiryInterval)
+	case o.ExpiryGrace < 0 || o.ExpiryGrace > 168*time.Hour:
+		return o, bad("expiry-grace", "%v, want 0..168h", o.ExpiryGrace)
+	case o.CleanupGrace < time.Second || o.CleanupGrace > 168*time.Hour:
+		return o, bad("cleanup-grace", "%v, want 1s..168h", o.CleanupGrace)
+	case !(o.SuspectExpiryShare > 0 && o.SuspectExpiryShare <= 1): // also refuses NaN
+		return o, bad("suspect-expiry-share", "%v, want > 0 and <= 1", o.SuspectExpiryShare)
 	}
 	switch strings.ToLower(raw.logLevel) {
 	case "debug":

@@ -169,7 +169,23 @@ func engineConfig(o options, log *slog.Logger) engine.Config {
 		DisableRecycling: !o.Recycling,
 		DisableBestCheck: !o.BestCheck,
 		StopTimeout:      o.StopTimeout,
+		Lifecycle:        lifecycleConfig(o),
 		Logger:           log,
+	}
+}
+
+// lifecycleConfig maps the lifecycle knobs; the engine fills in the rest.
+func lifecycleConfig(o options) markets.Config {
+	grace := o.ExpiryGrace
+	if grace == 0 {
+		grace = -1 // the operator asked for none; zero would mean the default
+	}
+	return markets.Config{
+		DiscoveryInterval:  o.DiscoveryInterval,
+		ExpiryInterval:     o.ExpiryInterval,
+		ExpiryGrace:        grace,
+		CleanupGrace:       o.CleanupGrace,
+		SuspectExpiryShare: o.SuspectExpiryShare,
 	}
 }
 

@@ -90,6 +90,8 @@ func simLifecycleConfig() markets.Config {
 		CleanupInterval:   20 * time.Millisecond,
 		CleanupGrace:      300 * time.Millisecond,
 		ConfirmGrace:      time.Second,
+		// Markets live two seconds here: they end at their end date, not 15 min later.
+		ExpiryGrace: -1,
 	}
 }
 

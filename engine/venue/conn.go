@@ -93,7 +93,8 @@ type ConnConfig struct {
 	// OnDisconnect is called on the connection's goroutine when a session
 	// ends other than by Stop: events may have been lost until the next
 	// session's snapshots, so the engine marks this connection's books
-	// invalid. It must not block.
+	// invalid. Pool.CloseConn also calls it, on its caller's goroutine, once
+	// the stopped connection's goroutines are gone. It must not block.
 	OnDisconnect func(connID int64)
 	// Tap sees the socket opened, subscribes and unsubscribes written and
 	// sockets lost (see Tap). Optional; frames reach it through the sink.

@@ -42,8 +42,8 @@ func (t *Tap) OnDrop(assets []string) { t.w.OnDrop(assets) }
 
 func (t *Tap) OnMigrate(from int64, assets []string) { t.w.OnMigrate(from, assets) }
 
-func (t *Tap) OnMigrateEnd(from int64, assets []string, abort bool) {
-	t.w.OnMigrateEnd(from, assets, abort)
+func (t *Tap) OnMigrateEnd(from int64, assets []string, end engine.MigrationEnd) {
+	t.w.OnMigrateEnd(from, assets, record.MigrationEnd(end))
 }
 
 // OnListing records a listing in the recording's market form.

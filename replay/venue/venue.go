@@ -264,6 +264,10 @@ func (t *tapEngine) AbortMigration(m *engine.Migration) engine.MigrationResult {
 	return (*Server)(t).app.AbortMigration(m)
 }
 
+func (t *tapEngine) RollbackMigration(m *engine.Migration) engine.MigrationResult {
+	return (*Server)(t).app.RollbackMigration(m)
+}
+
 func (t *tapEngine) DropBooks(ids []string) {
 	s := (*Server)(t)
 	s.mu.Lock()
