@@ -32,6 +32,35 @@ import (
 // migration is finished by force (resync).
 const migLimit = 4096
 
+// migCounters count which alignment paths ran, so that a test (and an
+// operator reading /stats) can tell a recycle that aligned streams from one
+// that only ever forced. Written by the owning worker, read by Stats.
+type migCounters struct {
+	held     paddedCounter // replacement events held back (replacement ahead)
+	caughtUp paddedCounter // switches where the old stream reached a held event
+	replayed paddedCounter // held events applied after such a switch
+	skipped  paddedCounter // replacement repeats skipped (replacement behind)
+	forced   paddedCounter // assets switched to the replacement's book by force
+	overflow paddedCounter // of them: forced because migLimit was reached
+}
+
+// MigrationStats is a worker's migration counters (see migCounters).
+type MigrationStats struct {
+	Held     uint64 `json:"held_back"`
+	CaughtUp uint64 `json:"caught_up"`
+	Replayed uint64 `json:"held_replayed"`
+	Skipped  uint64 `json:"repeats_skipped"`
+	Forced   uint64 `json:"forced"`
+	Overflow uint64 `json:"forced_over_limit"`
+}
+
+func (c *migCounters) stats() MigrationStats {
+	return MigrationStats{
+		Held: c.held.Load(), CaughtUp: c.caughtUp.Load(), Replayed: c.replayed.Load(),
+		Skipped: c.skipped.Load(), Forced: c.forced.Load(), Overflow: c.overflow.Load(),
+	}
+}
+
 // migState is one asset's migration, owned by its worker.
 type migState struct {
 	m        *Migration
@@ -91,10 +120,12 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 			held, hb, ha := ms.held[1:], ms.heldBids[1:], ms.heldAsks[1:]
 			w.switchTo(rt, ms)
 			rt.mig = nil
+			w.mig.caughtUp.Add(1)
 			for i := range held {
 				w.bids, w.asks = hb[i], ha[i]
 				w.applyEvent(&held[i], rt)
 			}
+			w.mig.replayed.Add(uint64(len(held)))
 			return false
 		}
 		if len(ms.history) < migLimit {
@@ -113,6 +144,7 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 		// Skip the replacement's repeats of what was already delivered.
 		if len(ms.skip) > 0 && ms.skip[0] == fp {
 			ms.skip = ms.skip[1:]
+			w.mig.skipped.Add(1)
 			if len(ms.skip) == 0 {
 				rt.mig = nil
 			}
@@ -146,9 +178,14 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 	// Ahead of the old connection: hold it back (and keep the shadow book
 	// current for a forced finish).
 	if len(ms.held) >= migLimit {
+		w.mig.overflow.Add(1)
 		w.forceSwitch(rt, ms)
-		return false
+		// Switched: this event follows the forced book and is applied
+		// normally; without a replacement snapshot the book is invalid and
+		// resynced, and the event is dropped.
+		return ms.switched
 	}
+	w.mig.held.Add(1)
 	ms.held = append(ms.held, *it)
 	ms.heldFP = append(ms.heldFP, fp)
 	var hb, ha []book.Level
@@ -191,6 +228,7 @@ func (w *worker) forceSwitch(rt *assetRoute, ms *migState) {
 	rt.owner, rt.retired = ms.to, ms.from
 	ms.switched = true
 	ms.m.resolve(&ms.m.forced)
+	w.mig.forced.Add(1)
 	b := w.bookOf(rt)
 	w.bids = ms.shadow.Levels(book.Bid, w.bids[:0])
 	w.asks = ms.shadow.Levels(book.Ask, w.asks[:0])
