@@ -97,8 +97,8 @@ func (r *pathRecorder) of(asset string) []string {
 	return slices.Clone(r.seen[asset])
 }
 
-// events lists eFrom..eTo.
-func events(from, to int) []string {
+// changes lists eFrom..eTo.
+func changes(from, to int) []string {
 	var out []string
 	for k := from; k <= to; k++ {
 		out = append(out, fmt.Sprintf("e%d", k))
@@ -106,7 +106,7 @@ func events(from, to int) []string {
 	return out
 }
 
-func book_(k, depth int, resynced bool) string {
+func bookEntry(k, depth int, resynced bool) string {
 	s := fmt.Sprintf("S%d/%d", k, depth)
 	if resynced {
 		s += "r"
@@ -221,8 +221,8 @@ func TestMigrationReplaysHeldSnapshot(t *testing.T) {
 	sink(1, []byte(s.snapshot(4)), mono.Now())
 	sink(1, []byte(s.change(5)), mono.Now())
 	sink(2, []byte(s.change(6)), mono.Now())
-	want := append([]string{book_(0, 1, false)}, events(1, 4)...)
-	want = append(want, book_(4, 5, false), "e5", "e6")
+	want := append([]string{bookEntry(0, 1, false)}, changes(1, 4)...)
+	want = append(want, bookEntry(4, 5, false), "e5", "e6")
 	waitSeen(t, &rec, s.asset, want)
 	waitBids(t, d, s.asset, s.bids(6))
 	ms, _, _ := d.migStats()
@@ -260,7 +260,7 @@ func TestMigrationMisaligned(t *testing.T) {
 	sink(2, []byte(s.change(6)), mono.Now()) // e5 never comes
 	sink(1, []byte(s.change(7)), mono.Now()) // old: ignored
 	sink(2, []byte(s.change(7)), mono.Now())
-	want := append([]string{book_(0, 1, false)}, events(1, 6)...)
+	want := append([]string{bookEntry(0, 1, false)}, changes(1, 6)...)
 	want = append(want, "e6", "e7")
 	waitSeen(t, &rec, s.asset, want)
 	ms, misaligned, ignored := d.migStats()
@@ -305,9 +305,9 @@ func TestMigrationLimit(t *testing.T) {
 			sink(2, []byte(s.change(k)), mono.Now())
 		}
 		// held: e4 … e(3+migLimit); e(4+migLimit) hits the bound.
-		want := append([]string{book_(0, 1, false)}, events(1, 3)...)
-		want = append(want, book_(3+migLimit, 41, true))
-		want = append(want, events(4+migLimit, last)...)
+		want := append([]string{bookEntry(0, 1, false)}, changes(1, 3)...)
+		want = append(want, bookEntry(3+migLimit, 41, true))
+		want = append(want, changes(4+migLimit, last)...)
 		waitSeen(t, &rec, s.asset, want)
 		ms, _, _ := d.migStats()
 		if ms.Overflow != 1 || ms.Forced != 1 || ms.Held != migLimit {
@@ -336,14 +336,14 @@ func TestMigrationLimit(t *testing.T) {
 		for k := migLimit + 6; k <= old+2; k++ {
 			sink(2, []byte(s.change(k)), mono.Now())
 		}
-		waitSeen(t, &rec, s.asset, append([]string{book_(0, 1, false)}, events(1, old)...))
+		waitSeen(t, &rec, s.asset, append([]string{bookEntry(0, 1, false)}, changes(1, old)...))
 		waitQuiet(t, d)
 		if r := d.FinishMigration(m); r.Forced != 1 {
 			t.Fatalf("result %+v; want one forced", r)
 		}
 		sink(2, []byte(s.change(old+3)), mono.Now())
-		want := append([]string{book_(0, 1, false)}, events(1, old)...)
-		want = append(want, book_(old+2, 41, true), fmt.Sprintf("e%d", old+3))
+		want := append([]string{bookEntry(0, 1, false)}, changes(1, old)...)
+		want = append(want, bookEntry(old+2, 41, true), fmt.Sprintf("e%d", old+3))
 		waitSeen(t, &rec, s.asset, want)
 		if ms, _, _ := d.migStats(); ms.Skipped != 0 || ms.Overflow != 0 {
 			t.Errorf("migration stats %+v; want nothing skipped (no placement), no held overflow", ms)
@@ -433,13 +433,13 @@ func TestMigrationForcedManyAssets(t *testing.T) {
 		sink(2, []byte(s.change(from+1)), mono.Now())
 	}
 	for i, id := range ids {
-		want := append([]string{book_(0, 1, false)}, events(1, 3)...)
+		want := append([]string{bookEntry(0, 1, false)}, changes(1, 3)...)
 		last := 5
 		if active(i) {
-			want = append(want, book_(7, 8, true))
+			want = append(want, bookEntry(7, 8, true))
 			last = 9
 		}
-		want = append(want, events(last-1, last)...)
+		want = append(want, changes(last-1, last)...)
 		waitSeen(t, &rec, id, want)
 		waitBids(t, d, id, pathStream{id}.bids(last))
 	}
