@@ -140,6 +140,9 @@ func waitResnapshotted(t *testing.T, a *App, minSessions uint64) {
 // the new session replace whatever was missed while disconnected. The
 // simulator closes every socket a fixed time after it opens, so each socket
 // goes through several consecutive sessions with live data in flight.
+// The books, not the handler's events, are compared: where each session is
+// cut depends on when its dial lands. TestFaultMatchesControl/reconnect
+// makes the same cut on a Manual venue and compares every event.
 func TestFaultCloseCodes(t *testing.T) {
 	sz := faultScale()
 	for _, code := range []int{1006, 1000, 1001, 1008, 1011} {
@@ -354,6 +357,9 @@ func TestFaultPanickingHandler(t *testing.T) {
 // listens), resubscribes its whole set, and the books equal the NEW
 // simulator's truth. The new simulator restarts its event sequence from
 // the seed, so a book that kept the old simulator's state would differ.
+// The venue runs on the wall clock here, so the handler's events are
+// checked against a control in TestFaultMatchesControl/restart instead
+// (Manual venue, the same cut).
 func TestFaultSimulatorRestart(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	sz := faultScale()

@@ -39,6 +39,35 @@ const migLimit = 4096
 // within one millisecond), and a wrong position loses or repeats events.
 const alignMin = 2
 
+// migCounters count which alignment paths ran, so that a test (and an
+// operator reading /stats) can tell a recycle that aligned streams from one
+// that only ever forced. Written by the owning worker, read by Stats.
+type migCounters struct {
+	held     paddedCounter // replacement events held back (replacement ahead)
+	caughtUp paddedCounter // switches where the old stream reached a held event
+	replayed paddedCounter // held events applied after such a switch
+	skipped  paddedCounter // replacement repeats skipped (replacement behind)
+	forced   paddedCounter // assets switched to the replacement's book by force
+	overflow paddedCounter // of them: forced because migLimit was reached
+}
+
+// MigrationStats is a worker's migration counters (see migCounters).
+type MigrationStats struct {
+	Held     uint64 `json:"held_back"`
+	CaughtUp uint64 `json:"caught_up"`
+	Replayed uint64 `json:"held_replayed"`
+	Skipped  uint64 `json:"repeats_skipped"`
+	Forced   uint64 `json:"forced"`
+	Overflow uint64 `json:"forced_over_limit"`
+}
+
+func (c *migCounters) stats() MigrationStats {
+	return MigrationStats{
+		Held: c.held.Load(), CaughtUp: c.caughtUp.Load(), Replayed: c.replayed.Load(),
+		Skipped: c.skipped.Load(), Forced: c.forced.Load(), Overflow: c.overflow.Load(),
+	}
+}
+
 // migState is one asset's migration, owned by its worker.
 type migState struct {
 	m        *Migration
@@ -107,6 +136,7 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 		// Skip the replacement's repeats of what was already delivered.
 		if len(ms.skip) > 0 && ms.skip[0] == fp {
 			ms.skip = ms.skip[1:]
+			w.mig.skipped.Add(1)
 			if len(ms.skip) == 0 {
 				rt.mig = nil
 			}
@@ -126,8 +156,12 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 		return false
 	}
 	if len(ms.held) >= migLimit {
+		w.mig.overflow.Add(1)
 		w.forceSwitch(rt, ms)
-		return false
+		// Switched: this event follows the forced book and is applied
+		// normally; without a replacement snapshot the book is invalid and
+		// resynced, and the event is dropped.
+		return ms.switched
 	}
 	w.hold(it, rt, ms, fp)
 	return false
@@ -139,6 +173,7 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 func (w *worker) fromOld(it *item, rt *assetRoute, ms *migState, fp uint64) bool {
 	if len(ms.history) >= migLimit {
 		if len(ms.held) > 0 {
+			w.mig.overflow.Add(1)
 			w.forceSwitch(rt, ms)
 			return rt.owner == it.conn
 		}
@@ -171,6 +206,7 @@ func (w *worker) fromOld(it *item, rt *assetRoute, ms *migState, fp uint64) bool
 // forced finish), then tries to place the held events in the old stream.
 func (w *worker) hold(it *item, rt *assetRoute, ms *migState, fp uint64) {
 	i := len(ms.held)
+	w.mig.held.Add(1)
 	ms.held = append(ms.held, *it)
 	ms.heldFP = append(ms.heldFP, fp)
 	var hb, ha []book.Level
@@ -223,6 +259,8 @@ func (w *worker) align(rt *assetRoute, ms *migState) {
 		return
 	}
 	rt.mig = nil
+	w.mig.caughtUp.Add(1)
+	w.mig.replayed.Add(uint64(len(ms.held) - delivered))
 	bids, asks := w.bids, w.asks
 	for i := delivered; i < len(ms.held); i++ {
 		w.bids, w.asks = ms.heldBids[i], ms.heldAsks[i]
@@ -257,6 +295,7 @@ func (w *worker) forceSwitch(rt *assetRoute, ms *migState) {
 	rt.owner, rt.retired = ms.to, ms.from
 	ms.switched = true
 	ms.m.resolve(&ms.m.forced)
+	w.mig.forced.Add(1)
 	b := w.bookOf(rt)
 	w.bids = ms.shadow.Levels(book.Bid, w.bids[:0])
 	w.asks = ms.shadow.Levels(book.Ask, w.asks[:0])

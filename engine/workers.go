@@ -64,6 +64,7 @@ type worker struct {
 	ignored     paddedCounter // events from a connection that does not own the asset
 	migrated    paddedCounter // assets switched to a new connection by stream alignment
 	misaligned  paddedCounter // replacement events that did not repeat the expected ones
+	mig         migCounters   // which alignment paths ran (migration.go)
 	bookCount   atomic.Int64
 	lastBeat    atomic.Int64 // mono ns of the last finished batch or park
 	parked      atomic.Bool
@@ -343,6 +344,7 @@ type WorkerStats struct {
 	ForeignIgnored  uint64         `json:"foreign_events_ignored"`
 	Misaligned      uint64         `json:"migration_misaligned"`
 	Migrated        uint64         `json:"assets_migrated"`
+	Migration       MigrationStats `json:"migration"`
 	QueueDepth      int            `json:"queue_depth"`
 	Alive           bool           `json:"alive"`
 	Parked          bool           `json:"parked"`
@@ -364,6 +366,7 @@ func (w *worker) stats() WorkerStats {
 		ForeignIgnored:  w.ignored.Load(),
 		Misaligned:      w.misaligned.Load(),
 		Migrated:        w.migrated.Load(),
+		Migration:       w.mig.stats(),
 		QueueDepth:      w.ring.Len(),
 		Alive:           w.alive.Load(),
 		Parked:          w.parked.Load(),
