@@ -115,7 +115,7 @@ func New(cfg Config) (*App, error) {
 		ringSize: cfg.RingSize,
 		factory:  cfg.Handler,
 		pinCPUs:  cfg.PinCPUs,
-		floating: cfg.FloatingWorkers,
+		floating: !cfg.LockWorkers,
 		logger:   cfg.Logger,
 	})
 	sink := a.data.Sink()

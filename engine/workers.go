@@ -137,12 +137,12 @@ func (s *workerSet) stopAndWait() {
 }
 
 func (w *worker) run(done <-chan struct{}) {
-	// Pinned: the worker keeps its OS thread (and with PinCPUs its core), so
-	// its books stay in one cache and no other goroutine runs between two of
-	// its batches. The price is paid at idle: a locked goroutine that parks
-	// hands its P off and sleeps its thread, and waking it is a futex wake
-	// and a thread switch. PERFORMANCE.md has both sides measured;
-	// FloatingWorkers trades the pin for less CPU at moderate rates.
+	// Locked (Config.LockWorkers, PinCPUs): the worker keeps its OS thread
+	// (and with PinCPUs its core), so its books stay in one cache and no
+	// other goroutine runs between two of its batches. The price is paid at
+	// idle: a locked goroutine that parks hands its P off and sleeps its
+	// thread, and waking it is a futex wake and a thread switch, so floating
+	// is the default (PERFORMANCE.md, "Worker mode").
 	if !w.cfg.floating || w.cfg.pinCPUs {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()

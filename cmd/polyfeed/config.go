@@ -46,6 +46,7 @@ type options struct {
 	BestCheck     bool
 	Backpressure  engine.Backpressure
 	PinCPUs       bool
+	LockWorkers   bool
 	StopTimeout   time.Duration
 	Pprof         bool
 	DryRun        bool
@@ -123,6 +124,7 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.BoolVar(&o.BestCheck, "best-check", true, "cross-check each price_change's best_bid/best_ask against the book; a mismatch resyncs the book")
 	fs.StringVar(&raw.backpressure, "backpressure", "drop", "full worker ring: drop (drop, invalidate the book, resnapshot) or block (stall the router)")
 	fs.BoolVar(&o.PinCPUs, "pin-cpus", false, "pin worker i to CPU i mod NumCPU (Linux)")
+	fs.BoolVar(&o.LockWorkers, "lock-workers", false, "lock each worker goroutine to its own OS thread (implied by --pin-cpus)")
 	fs.DurationVar(&o.StopTimeout, "stop-timeout", 30*time.Second, "bound on the engine's graceful stop")
 	fs.DurationVar(&o.DiscoveryInterval, "discovery-interval", markets.DefaultDiscoveryInterval, "time between two Gamma market listings (1s..24h)")
 	fs.DurationVar(&o.ExpiryInterval, "expiry-interval", markets.DefaultExpiryInterval, "time between two end-date expiry checks (100ms..1h)")

@@ -165,6 +165,7 @@ func engineConfig(o options, log *slog.Logger) engine.Config {
 		AssetsPerConn:    o.AssetsPerConn,
 		Backpressure:     o.Backpressure,
 		PinCPUs:          o.PinCPUs,
+		LockWorkers:      o.LockWorkers,
 		DisableLifecycle: !o.Lifecycle,
 		DisableRecycling: !o.Recycling,
 		DisableBestCheck: !o.BestCheck,
