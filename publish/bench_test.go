@@ -15,8 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/bench/harness"
-	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/natsd"

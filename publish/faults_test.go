@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -42,7 +43,7 @@ func TestNATSRestart(t *testing.T) {
 	if err := r.srv.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if st := r.pub.Stats(); st.Dropped == 0 || st.Ready {
 			return fmt.Errorf("publisher has not noticed the outage: %+v", st)
 		}
@@ -50,7 +51,7 @@ func TestNATSRestart(t *testing.T) {
 	})
 	time.Sleep(500 * time.Millisecond) // trading goes on without NATS
 	r.startNATS()
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
 		if st := r.pub.Stats(); !st.Ready || st.Reconnects == 0 {
 			return fmt.Errorf("publisher not back: %+v", st)
 		}
@@ -150,7 +151,7 @@ func TestStreamsDeleted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
 		for _, name := range []string{EventsStream(DefaultPrefix), BooksStream(DefaultPrefix)} {
 			if _, err := js.Stream(ctx, name); err != nil {
 				return fmt.Errorf("stream %s: %w", name, err)

@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/ring"
 )
 

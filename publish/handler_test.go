@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/natsd"
 )

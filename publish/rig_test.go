@@ -22,6 +22,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -35,36 +36,20 @@ func TestMain(m *testing.M) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// checkFor polls f every `every` until it returns nil, failing the test
-// with f's last error after total.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // rig is a simulator, an embedded NATS server, a publisher and an engine
 // wired as polyfeed wires them, each stopped at the end of the test.
 type rig struct {
-	t       *testing.T
-	sim     *sim.Server
-	natsCfg natsd.Config
-	srv     *natsd.Server // nil with ext
-	ext     *extServer
-	nc      *nats.Conn
-	pub     *Publisher
-	app     *engine.App
-	ids     []string
-	markets []markets.Market
+	t         *testing.T
+	sim       *sim.Server
+	natsCfg   natsd.Config
+	srv       *natsd.Server // nil with ext
+	ext       *extServer
+	nc        *nats.Conn
+	pub       *Publisher
+	app       *engine.App
+	ids       []string
+	markets   []markets.Market
+	lifecycle bool
 }
 
 type rigConfig struct {
@@ -72,6 +57,10 @@ type rigConfig struct {
 	nats natsd.Config
 	ext  *extServer // an external nats-server process instead of natsd
 	pub  func(*Config)
+	// lifecycle turns the engine's Gamma discovery and expiry on (short
+	// intervals): markets come and go with the simulator's churn, and
+	// r.ids holds only the markets open when the rig started.
+	lifecycle bool
 }
 
 func newRig(t *testing.T, rc rigConfig) *rig {
@@ -132,16 +121,24 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		}
 	})
 
-	app, err := engine.New(engine.Config{
+	r.lifecycle = rc.lifecycle
+	ecfg := engine.Config{
 		WSURL: s.WSURL(), GammaURL: s.GammaURL(),
 		Workers: cfg.Workers, RingSize: 1 << 14,
-		DisableLifecycle: true, DisableRecycling: true,
+		DisableLifecycle: !rc.lifecycle, DisableRecycling: true,
 		Handler:         p.Handler,
 		OnMarketExpired: p.MarketExpired,
 		Pool:            venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
 		Conn:            venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
 		Logger:          quiet(),
-	})
+	}
+	if rc.lifecycle {
+		ecfg.Lifecycle = markets.Config{
+			DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
+			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 2 * time.Second,
+		}
+	}
+	app, err := engine.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +158,10 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 			continue
 		}
 		em := markets.Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate}
-		if err := app.AddMarket(em); err != nil {
-			t.Fatal(err)
+		if !rc.lifecycle {
+			if err := app.AddMarket(em); err != nil {
+				t.Fatal(err)
+			}
 		}
 		r.markets = append(r.markets, em)
 		r.ids = append(r.ids, m.TokenIDs...)
@@ -192,11 +191,27 @@ func (r *rig) startNATS() {
 	r.srv = srv
 }
 
-// waitValid waits until the engine holds a valid book of every asset.
+// openIDs returns the assets of the simulator's open markets now.
+func (r *rig) openIDs() []string {
+	var ids []string
+	for _, m := range r.sim.Markets() {
+		if !m.Closed && m.EnableOrderBook {
+			ids = append(ids, m.TokenIDs...)
+		}
+	}
+	return ids
+}
+
+// waitValid waits until the engine holds a valid book of every asset (of
+// every open market, with the lifecycle on).
 func (r *rig) waitValid() {
 	r.t.Helper()
-	checkFor(r.t, 30*time.Second, 50*time.Millisecond, func() error {
-		for _, id := range r.ids {
+	poll.For(r.t, 30*time.Second, 50*time.Millisecond, func() error {
+		ids := r.ids
+		if r.lifecycle {
+			ids = r.openIDs()
+		}
+		for _, id := range ids {
 			v, ok, err := r.app.Book(context.Background(), id, 0)
 			if err != nil || !ok || !v.Valid {
 				return fmt.Errorf("book of %s not valid yet", id)
@@ -462,7 +477,7 @@ func (r *rig) waitTruth() map[string]*refBook {
 	r.t.Helper()
 	r.sim.Pause()
 	var books map[string]*refBook
-	checkFor(r.t, 40*time.Second, 300*time.Millisecond, func() error {
+	poll.For(r.t, 40*time.Second, 300*time.Millisecond, func() error {
 		books = rebuild(r.t, r.pub.cfg.Prefix, r.readStream(EventsStream(r.pub.cfg.Prefix)))
 		return r.equalTruth(books)
 	})
