@@ -136,6 +136,9 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		ecfg.Lifecycle = markets.Config{
 			DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
 			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 2 * time.Second,
+			// End dates are the simulator's: its clock lags the wall clock
+			// under load and stops while it is paused.
+			Now: s.Now,
 		}
 	}
 	app, err := engine.New(ecfg)
