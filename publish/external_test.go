@@ -92,9 +92,10 @@ func TestExternalServerKilled(t *testing.T) {
 	}
 	ext := &extServer{bin: natsServerBinary(t), addr: freePort(t), dir: t.TempDir()}
 	r := newRig(t, rigConfig{
-		sim: sim.Config{Seed: 19, Markets: 10, Rate: 600},
-		ext: ext,
-		pub: func(c *Config) { c.AckTimeout = time.Second },
+		sim:    sim.Config{Seed: 19, Markets: 10, Rate: 600},
+		ext:    ext,
+		pub:    func(c *Config) { c.AckTimeout = time.Second },
+		follow: true,
 	})
 	r.waitValid()
 	ext.kill(t)
@@ -115,5 +116,8 @@ func TestExternalServerKilled(t *testing.T) {
 	r.waitTruth()
 	if st := r.pub.Stats(); st.StaleNotices == 0 {
 		t.Errorf("stats %+v: no stale notice after the server was killed", st)
+	}
+	if cs := r.cons.Stats(); cs.Gaps+cs.StaleNotices == 0 {
+		t.Errorf("consumer stats %+v: the outage shows neither a gap nor a stale notice", cs)
 	}
 }

@@ -35,9 +35,10 @@ func freePort(t *testing.T) string {
 // equal to the truth.
 func TestNATSRestart(t *testing.T) {
 	r := newRig(t, rigConfig{
-		sim:  sim.Config{Seed: 12, Markets: 10, Rate: 600},
-		nats: natsd.Config{Listen: freePort(t), DataDir: t.TempDir()},
-		pub:  func(c *Config) { c.AckTimeout = time.Second },
+		sim:    sim.Config{Seed: 12, Markets: 10, Rate: 600},
+		nats:   natsd.Config{Listen: freePort(t), DataDir: t.TempDir()},
+		pub:    func(c *Config) { c.AckTimeout = time.Second },
+		follow: true,
 	})
 	r.waitValid()
 	if err := r.srv.Stop(context.Background()); err != nil {
@@ -66,7 +67,11 @@ func TestNATSRestart(t *testing.T) {
 	for _, rb := range books {
 		gaps += rb.gaps
 	}
-	t.Logf("after restart: %d gaps seen by the reference consumer; stats %+v", gaps, st)
+	cs := r.cons.Stats()
+	if cs.Gaps+cs.StaleNotices == 0 {
+		t.Errorf("consumer stats %+v: the outage shows neither a gap nor a stale notice", cs)
+	}
+	t.Logf("after restart: %d gaps seen by the reference consumer; stats %+v; consumer %+v", gaps, st, cs)
 	for name, w := range r.app.Stats().Workers.WorkerStats {
 		if w.Invalidations != 0 {
 			t.Errorf("%s: %d books invalidated: the outage reached the engine", name, w.Invalidations)
@@ -85,6 +90,7 @@ func TestOverflow(t *testing.T) {
 			c.QueueSize = 16
 			c.MaxPendingAcks = 1
 		},
+		follow: true,
 	})
 	r.waitValid()
 	time.Sleep(500 * time.Millisecond)
@@ -92,6 +98,9 @@ func TestOverflow(t *testing.T) {
 	st := r.pub.Stats()
 	if st.Dropped == 0 || st.StaleNotices == 0 {
 		t.Fatalf("stats %+v: want drops and stale notices from a 16-message queue", st)
+	}
+	if cs := r.cons.Stats(); cs.Gaps+cs.StaleNotices == 0 {
+		t.Errorf("consumer stats %+v: the drops show neither a gap nor a stale notice", cs)
 	}
 	if d := r.app.Stats().Router.Dropped; d != 0 {
 		t.Errorf("engine dropped %d events: the publisher's overflow reached the engine", d)
@@ -103,8 +112,9 @@ func TestOverflow(t *testing.T) {
 // engine or the publisher: nothing dropped anywhere.
 func TestSlowConsumer(t *testing.T) {
 	r := newRig(t, rigConfig{
-		sim:  sim.Config{Seed: 14, Markets: 12, Rate: 1500},
-		nats: natsd.Config{Memory: true},
+		sim:    sim.Config{Seed: 14, Markets: 12, Rate: 1500},
+		nats:   natsd.Config{Memory: true},
+		follow: true,
 	})
 	slow, err := r.srv.Conn()
 	if err != nil {
@@ -136,9 +146,10 @@ func TestSlowConsumer(t *testing.T) {
 // every asset gets stale and a fresh book in the new stream.
 func TestStreamsDeleted(t *testing.T) {
 	r := newRig(t, rigConfig{
-		sim:  sim.Config{Seed: 21, Markets: 8, Rate: 600},
-		nats: natsd.Config{Memory: true},
-		pub:  func(c *Config) { c.AckTimeout = time.Second },
+		sim:    sim.Config{Seed: 21, Markets: 8, Rate: 600},
+		nats:   natsd.Config{Memory: true},
+		pub:    func(c *Config) { c.AckTimeout = time.Second },
+		follow: true,
 	})
 	r.waitValid()
 	js, err := jetstream.New(r.nc)

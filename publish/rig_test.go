@@ -24,6 +24,8 @@ import (
 	"github.com/polyfeed/polyfeed/internal/natsd"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/streamcheck"
+	"github.com/polyfeed/polyfeed/stream"
 )
 
 func TestMain(m *testing.M) {
@@ -50,6 +52,7 @@ type rig struct {
 	ids       []string
 	markets   []markets.Market
 	lifecycle bool
+	cons      *stream.Consumer // with follow
 }
 
 type rigConfig struct {
@@ -61,6 +64,10 @@ type rigConfig struct {
 	// intervals): markets come and go with the simulator's churn, and
 	// r.ids holds only the markets open when the rig started.
 	lifecycle bool
+	// follow starts a Go consumer (package stream, on its own connection)
+	// right after the publisher: waitTruth then also waits for its books to
+	// equal the truth.
+	follow bool
 }
 
 func newRig(t *testing.T, rc rigConfig) *rig {
@@ -121,6 +128,9 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		}
 	})
 
+	if rc.follow {
+		r.follow(opts)
+	}
 	r.lifecycle = rc.lifecycle
 	ecfg := engine.Config{
 		WSURL: s.WSURL(), GammaURL: s.GammaURL(),
@@ -170,6 +180,62 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		r.ids = append(r.ids, m.TokenIDs...)
 	}
 	return r
+}
+
+// follow starts r.cons on a connection of its own, closed at the end.
+func (r *rig) follow(opts []nats.Option) {
+	r.t.Helper()
+	var nc *nats.Conn
+	var err error
+	if r.ext != nil {
+		nc, err = nats.Connect(r.ext.url(), opts...)
+	} else {
+		nc, err = r.srv.Conn(opts...)
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(nc.Close)
+	c, err := stream.New(stream.Config{Conn: nc, Logger: quiet()})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			r.t.Errorf("cannot close consumer: %v", err)
+		}
+	})
+	r.cons = c
+}
+
+// truth is the simulator's book of an asset, for package streamcheck.
+func (r *rig) truth(id string) (bids, asks streamcheck.Side, ok bool) {
+	b, ok := r.sim.Book(id)
+	if !ok {
+		return nil, nil, false
+	}
+	bids, asks = streamcheck.Side{}, streamcheck.Side{}
+	for _, l := range b.Bids {
+		bids = append(bids, [2]string{l.Price.String(), l.Size.String()})
+	}
+	for _, l := range b.Asks {
+		asks = append(asks, [2]string{l.Price.String(), l.Size.String()})
+	}
+	return bids, asks, true
+}
+
+// consumerEqualsTruth: every asset of ids is Live in c and its levels equal
+// the simulator's.
+func (r *rig) consumerEqualsTruth(c *stream.Consumer, ids []string) error {
+	for _, id := range ids {
+		if b, ok := c.Book(id); !ok || b.State != stream.Live {
+			return fmt.Errorf("consumer: asset %s is %v (%s)", id, b.State, b.Reason)
+		}
+	}
+	return streamcheck.GoEqualsTruth(c, ids, r.truth)
 }
 
 func storage(c natsd.Config) jetstream.StorageType {
@@ -474,8 +540,9 @@ func sameLevels(got map[string]string, want []sim.Level) error {
 	return nil
 }
 
-// waitTruth pauses the simulator and waits until the stream, replayed,
-// equals the truth.
+// waitTruth pauses the simulator and waits until the stream, replayed by
+// the test's reference rules, equals the truth, and so do the books of the
+// following consumer (package stream) when there is one.
 func (r *rig) waitTruth() map[string]*refBook {
 	r.t.Helper()
 	r.sim.Pause()
@@ -484,6 +551,11 @@ func (r *rig) waitTruth() map[string]*refBook {
 		books = rebuild(r.t, r.pub.cfg.Prefix, r.readStream(EventsStream(r.pub.cfg.Prefix)))
 		return r.equalTruth(books)
 	})
+	if r.cons != nil {
+		poll.For(r.t, 40*time.Second, 100*time.Millisecond, func() error {
+			return r.consumerEqualsTruth(r.cons, r.ids)
+		})
+	}
 	return books
 }
 
