@@ -30,15 +30,22 @@ type outMsg struct {
 // wait, never the worker: the queue in front of it is bounded, and what
 // does not fit is dropped by the handler.
 //
-// Acknowledgements are per batch, not per message: of the messages one
-// wake takes from the queue (at most MaxPendingAcks), all but the last are
-// plain NATS publishes into the stream's subjects and the last one carries
-// a reply subject, so JetStream acknowledges it. JetStream stores one
-// connection's messages in order, so that acknowledgement covers the
-// batch; an error reply, no reply within AckTimeout, or a disconnect marks
-// every asset of the batch lost (stale and a fresh book follow). What the
-// server drops silently inside an acknowledged batch, consumers still see
-// as a seq gap, which the contract tells them to repair from BOOKS.
+// Acknowledgements are per batch, not per message. Messages are plain NATS
+// publishes into the stream's subjects; the last message of a batch
+// carries a reply subject, so JetStream acknowledges it, and since
+// JetStream stores one connection's messages in order, that
+// acknowledgement covers the batch. A batch closes when it holds
+// MaxPendingAcks (at most 256) messages or is ackEvery old; a batch still
+// open when the queue runs dry is closed by the probe timer, which
+// publishes its last message again with a reply subject (the same
+// Nats-Msg-Id: JetStream stores it once and acknowledges the duplicate).
+// An error reply, no reply within AckTimeout, or a disconnect marks every
+// asset of the batch lost (stale and a fresh book follow). What the server
+// drops silently inside an acknowledged batch, consumers still see as a
+// seq gap, which the contract tells them to repair from BOOKS.
+//
+// Every publish happens with mu held, so the probe cannot close a batch
+// between a message's record and its publish.
 type sender struct {
 	p     *Publisher
 	q     *ring.SPSC[outMsg]
@@ -56,10 +63,12 @@ type sender struct {
 
 	inboxPrefix string
 	sub         *nats.Subscription
-	timer       *time.Timer
+	timer       *time.Timer // fails batches not acknowledged within AckTimeout
+	probe       *time.Timer // closes the open batch when the queue ran dry
 
-	mu       sync.Mutex // guards batches and free: the sender and the ack callback
+	mu       sync.Mutex // guards publishing, batches, open and free: the sender, the ack callback and the timers
 	batches  []*ackBatch
+	open     *ackBatch // the batch new messages join; not acknowledged yet
 	free     []*ackBatch
 	nextID   uint64
 	inFlight atomic.Int64 // messages sent, not yet acknowledged or lost
@@ -69,12 +78,20 @@ type sender struct {
 	_         [48]byte
 }
 
-// ackBatch is one acknowledged batch waiting for its reply.
+// ackEvery bounds how long a batch stays open: the acknowledgement of
+// every message is asked for within it.
+const ackEvery = 5 * time.Millisecond
+
+// ackBatch is one batch of messages acknowledged together.
 type ackBatch struct {
-	id    uint64
-	sent  time.Time
-	n     int
-	notes []note // one per message: its asset and epoch, for the loss notes
+	id     uint64
+	opened time.Time
+	asked  time.Time // zero while open
+	n      int
+	notes  []note // one per message: its asset and epoch, for the loss notes
+	// the last message, for the probe
+	subject, msgID string
+	data           []byte
 }
 
 func newSender(p *Publisher, q *ring.SPSC[outMsg], in *inbox) (*sender, error) {
@@ -103,6 +120,8 @@ func (s *sender) start() error {
 	s.sub = sub
 	s.timer = time.AfterFunc(time.Hour, s.expire)
 	s.timer.Stop()
+	s.probe = time.AfterFunc(time.Hour, s.closeOpen)
+	s.probe.Stop()
 	return nil
 }
 
@@ -127,11 +146,13 @@ func (s *sender) run(done <-chan struct{}, flushWait time.Duration) {
 	for n := s.q.PopBatch(s.batch); n > 0; n = s.q.PopBatch(s.batch) {
 		s.sendAll(s.batch[:n])
 	}
+	s.closeOpen()
 	_ = s.nc.FlushTimeout(flushWait)
 	for deadline := time.Now().Add(flushWait); s.inFlight.Load() > 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
 	s.timer.Stop()
+	s.probe.Stop()
 	_ = s.sub.Unsubscribe()
 	s.failAll(errors.New("publisher stopped before the acknowledgement"))
 }
@@ -145,7 +166,8 @@ func (s *sender) sendAll(ms []outMsg) {
 	clear(s.batch) // release the slabs
 }
 
-// sendBatch publishes ms, acknowledged as one batch.
+// sendBatch publishes ms into the open batch, and asks for the batch's
+// acknowledgement when it is full or ackEvery old.
 func (s *sender) sendBatch(ms []outMsg) {
 	if !s.p.ready.Load() || !s.room(len(ms)) {
 		// Unreachable (fail fast instead of filling a reconnect buffer), or
@@ -153,21 +175,77 @@ func (s *sender) sendBatch(ms []outMsg) {
 		s.lose(ms)
 		return
 	}
-	b := s.newBatch(ms)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.open
+	if b == nil {
+		b = s.newBatch()
+		s.open = b
+	}
+	now := time.Now()
+	ask := b.n+len(ms) >= s.max || now.Sub(b.opened) >= ackEvery
 	for i := range ms {
 		m := &ms[i]
+		b.n++
+		s.inFlight.Add(1)
+		b.notes = append(b.notes, note{kind: noteLost, asset: m.asset, epoch: m.epoch})
 		s.idBuf = appendMsgID(s.idBuf[:0], m.asset, m.epoch, m.seq)
 		s.id[0] = string(s.idBuf)
-		s.msg = nats.Msg{Subject: m.subject, Data: m.data, Header: s.hdr}
-		if i == len(ms)-1 {
-			s.reply = strconv.AppendUint(append(s.reply[:0], s.inboxPrefix...), b.id, 10)
-			s.msg.Reply = string(s.reply)
+		last := i == len(ms)-1
+		reply := ""
+		if last && ask {
+			reply = s.replyTo(b, now)
 		}
-		if err := s.nc.PublishMsg(&s.msg); err != nil {
-			s.fail(b.id, err)
+		if err := s.publish(m.subject, m.data, reply); err != nil {
+			s.open = nil
+			s.failBatch(b, err)
 			s.lose(ms[i+1:])
 			return
 		}
+		if last && !ask {
+			b.subject, b.data, b.msgID = m.subject, m.data, s.id[0]
+		}
+	}
+	if !ask && b.n == len(ms) {
+		s.probe.Reset(ackEvery) // the batch's first messages: close it in time
+	}
+}
+
+// publish sends one message with the reused nats.Msg and header (the
+// header's id is s.id[0]); with s.mu held.
+func (s *sender) publish(subject string, data []byte, reply string) error {
+	s.msg = nats.Msg{Subject: subject, Reply: reply, Data: data, Header: s.hdr}
+	return s.nc.PublishMsg(&s.msg)
+}
+
+// replyTo closes b: its next publish asks for the acknowledgement; with
+// s.mu held.
+func (s *sender) replyTo(b *ackBatch, now time.Time) string {
+	s.open = nil
+	b.asked = now
+	b.subject, b.data = "", nil
+	if len(s.batches) == 0 || s.batches[0] == b {
+		s.timer.Reset(s.p.cfg.AckTimeout)
+	}
+	s.reply = strconv.AppendUint(append(s.reply[:0], s.inboxPrefix...), b.id, 10)
+	return string(s.reply)
+}
+
+// closeOpen asks for the open batch's acknowledgement by publishing its
+// last message again with a reply subject (probe timer, and the sender
+// when it stops).
+func (s *sender) closeOpen() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.open
+	if b == nil || b.subject == "" {
+		return
+	}
+	subject, data := b.subject, b.data
+	s.id[0] = b.msgID
+	reply := s.replyTo(b, time.Now())
+	if err := s.publish(subject, data, reply); err != nil {
+		s.failBatch(b, err)
 	}
 }
 
@@ -187,10 +265,8 @@ func (s *sender) room(n int) bool {
 	return false
 }
 
-// newBatch records ms as the next pending batch.
-func (s *sender) newBatch(ms []outMsg) *ackBatch {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// newBatch opens the next batch; with s.mu held.
+func (s *sender) newBatch() *ackBatch {
 	var b *ackBatch
 	if k := len(s.free); k > 0 {
 		b, s.free = s.free[k-1], s.free[:k-1]
@@ -198,15 +274,8 @@ func (s *sender) newBatch(ms []outMsg) *ackBatch {
 		b = &ackBatch{}
 	}
 	s.nextID++
-	b.id, b.sent, b.n, b.notes = s.nextID, time.Now(), len(ms), b.notes[:0]
-	for i := range ms {
-		b.notes = append(b.notes, note{kind: noteLost, asset: ms[i].asset, epoch: ms[i].epoch})
-	}
-	if len(s.batches) == 0 {
-		s.timer.Reset(s.p.cfg.AckTimeout)
-	}
+	b.id, b.opened, b.asked, b.n, b.notes = s.nextID, time.Now(), time.Time{}, 0, b.notes[:0]
 	s.batches = append(s.batches, b)
-	s.inFlight.Add(int64(len(ms)))
 	return b
 }
 
@@ -255,17 +324,32 @@ func (s *sender) fail(id uint64, err error) {
 	}
 }
 
+// failBatch marks every asset of b lost; with s.mu held.
+func (s *sender) failBatch(b *ackBatch, err error) {
+	for i, x := range s.batches {
+		if x == b {
+			s.lostBatch(b, err)
+			s.remove(i)
+			return
+		}
+	}
+}
+
 // expire fails the batches older than AckTimeout (timer goroutine).
 func (s *sender) expire() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cutoff := time.Now().Add(-s.p.cfg.AckTimeout)
-	for len(s.batches) > 0 && !s.batches[0].sent.After(cutoff) {
+	for len(s.batches) > 0 && !s.batches[0].asked.IsZero() && !s.batches[0].asked.After(cutoff) {
 		s.lostBatch(s.batches[0], nats.ErrTimeout)
 		s.remove(0)
 	}
 	if len(s.batches) > 0 {
-		s.timer.Reset(time.Until(s.batches[0].sent.Add(s.p.cfg.AckTimeout)))
+		next := ackEvery // the first batch is still open: the probe asks soon
+		if b := s.batches[0]; !b.asked.IsZero() {
+			next = max(time.Until(b.asked.Add(s.p.cfg.AckTimeout)), time.Millisecond)
+		}
+		s.timer.Reset(next)
 	}
 }
 
@@ -278,6 +362,7 @@ func (s *sender) failAll(err error) {
 		s.lostBatch(s.batches[0], err)
 		s.remove(0)
 	}
+	s.open = nil
 }
 
 // remove drops batches[i] and keeps it for reuse; with s.mu held.
@@ -287,7 +372,11 @@ func (s *sender) remove(i int) {
 	copy(s.batches[i:], s.batches[i+1:])
 	s.batches[len(s.batches)-1] = nil
 	s.batches = s.batches[:len(s.batches)-1]
+	if s.open == b {
+		s.open = nil
+	}
 	clear(b.notes)
+	b.subject, b.data, b.msgID = "", nil, ""
 	s.free = append(s.free, b)
 }
 
