@@ -289,6 +289,7 @@ func latencyRun(b *testing.B, via string, rate int, linger, window time.Duration
 		index[id] = k
 		books[k] = book.New(id)
 		books[k].ApplySnapshot([]book.Level{{Price: 400_000, Size: fixed.FromInt(10)}}, []book.Level{{Price: 600_000, Size: fixed.FromInt(10)}}, 1)
+		books[k].SetTickSize(fixed.MustParse("0.01")) // a valid contract book: consumers refuse a zero tick
 		evs[k] = engine.Event{Kind: engine.EventBook, AssetID: id, Timestamp: 1}
 		h.OnEvent(&evs[k], books[k]) // seq 1
 		evs[k].Kind, evs[k].Side, evs[k].Price = engine.EventLevel, book.Bid, 400_000
@@ -309,6 +310,7 @@ func latencyRun(b *testing.B, via string, rate int, linger, window time.Duration
 		b.Fatal(err)
 	}
 	defer sub.Close()
+	describe := func() string { return fmt.Sprintf("publisher %+v", p.Stats()) }
 	switch via {
 	case "core":
 		s, err := sub.Subscribe(DefaultPrefix+".v1.delta.>", func(m *nats.Msg) {
@@ -337,6 +339,7 @@ func latencyRun(b *testing.B, via string, rate int, linger, window time.Duration
 			b.Fatal(err)
 		}
 		defer c.Close()
+		describe = func() string { return fmt.Sprintf("publisher %+v, consumer %+v", p.Stats(), c.Stats()) }
 		for deadline := time.Now().Add(30 * time.Second); !c.Live(); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				b.Fatal("consumer did not catch up")
@@ -359,7 +362,7 @@ func latencyRun(b *testing.B, via string, rate int, linger, window time.Duration
 	}
 	for deadline := time.Now().Add(30 * time.Second); received.Load() < int64(n); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			b.Fatalf("received %d of %d", received.Load(), n)
+			b.Fatalf("received %d of %d (%s)", received.Load(), n, describe())
 		}
 	}
 	lat := make([]int64, n)
