@@ -45,7 +45,8 @@ func TestLateJoiner(t *testing.T) {
 	}
 	defer c.Close()
 	node := streamcheck.StartNode(t, r.srv.ClientURL(), DefaultPrefix)
-	poll.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+	// Under the race detector on a loaded machine the replay takes a while.
+	poll.For(t, 60*time.Second, 100*time.Millisecond, func() error {
 		if !c.Live() {
 			return fmt.Errorf("go consumer still replaying")
 		}
