@@ -36,11 +36,24 @@ const docs = new URL("../../docs/stream/", import.meta.url);
 test("documented examples decode", () => {
   const files = readdirSync(docs).filter((f) => f.endsWith(".json"));
   assert.equal(files.length, 8, "examples in docs/stream/");
+  const bySeq = new Map();
   for (const f of files) {
-    const raw = JSON.parse(readFileSync(new URL(f, docs), "utf8"));
-    const m = decode("polyfeed", `polyfeed.v1.${raw.type}.${raw.asset_id}`, JSON.stringify(raw));
-    assert.ok(f.startsWith(m.type), `${f} decodes as ${m.type}`);
+    const raw = readFileSync(new URL(f, docs), "utf8");
+    const m = JSON.parse(raw);
+    const d = decode("polyfeed", `polyfeed.v1.${m.type}.${m.asset_id}`, raw);
+    assert.ok(f.startsWith(d.type), `${f} decodes as ${d.type}`);
+    bySeq.set(d.seq, d);
   }
+  // In seq order up to the first hole, every example after the book applies on top, and
+  // its best_bid/best_ask agree with the book the examples before it build (as in Go).
+  const t = new Tracker();
+  t.live = true;
+  for (let seq = 1; bySeq.has(seq); seq++) {
+    const before = t.stats.mismatches;
+    t.handle(bySeq.get(seq), 0);
+    assert.equal(t.stats.mismatches, before, `example seq ${seq} disagrees with the book`);
+  }
+  assert.ok(t.stats.applied >= 2 && t.stats.gaps === 0, JSON.stringify(t.stats));
 });
 
 test("broken messages are refused", () => {
