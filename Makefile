@@ -109,7 +109,8 @@ bench:
 
 # The stream publisher (publish/bench_test.go): its ceiling (events/s and CPU per event, file
 # and memory storage), the process CPU per event at 2,000 events/s with publishing off and on,
-# and handler → subscriber latency at 2,000 and 10,000 events/s.
+# and handler → reader latency at 2,000 and 10,000 events/s (the stream library's handler, and a
+# core NATS subscriber).
 bench-publish:
 	@mkdir -p bench/out
 	$(GO) test -run '^$$' -bench 'PublishCeiling' -benchtime 100000x -count 3 ./publish | tee bench/out/publish.txt

@@ -12,6 +12,7 @@ const (
 	noteLost   noteKind = iota + 1 // a message of this asset and epoch was not stored
 	noteYield                      // a higher epoch of this asset is on the stream
 	noteClosed                     // the asset's market expired or resolved
+	noteRebook                     // the streams were (re)made: a book of every asset is owed
 )
 
 type note struct {
