@@ -48,19 +48,6 @@ func (p *stepPath) apply() {
 	}
 }
 
-// pendingResyncs is the set of assets waiting for a resync.
-func (p *stepPath) pendingResyncs() map[string]bool {
-	p.r.resyncMu.Lock()
-	defer p.r.resyncMu.Unlock()
-	out := map[string]bool{}
-	for id, st := range p.r.resyncs {
-		if st.pending {
-			out[id] = true
-		}
-	}
-	return out
-}
-
 // kindLog records the kinds of events the handler saw.
 type kindLog struct {
 	mu    sync.Mutex

@@ -33,7 +33,8 @@ func natsServerBinary(t *testing.T) string {
 		}
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			natsServerErr = fmt.Errorf("cannot build nats-server: no go tool on PATH: %w", err)
+			return
 		}
 		natsServerBin = filepath.Join(dir, "nats-server")
 		out, err := exec.Command(goTool, "build", "-o", natsServerBin, "github.com/nats-io/nats-server/v2").CombinedOutput()
