@@ -7,7 +7,7 @@ COUNT     ?= 1
 SOAK_DURATION ?= 3m
 SOAK_FLAGS    ?=
 
-.PHONY: all build test test-full test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish bench-record profile clean
+.PHONY: all build test test-full test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish bench-record bench-side profile clean
 
 all: build test
 
@@ -106,6 +106,16 @@ bench:
 	$(GO) run ./bench/cmd/polybench -out bench/out
 	$(MAKE) bench-publish
 	$(MAKE) bench-record
+	$(MAKE) bench-side
+
+# Side by side at the venue's real rates (2,000 and 10,000 msg/s): the real polyfeed binary,
+# a naive Go client and a floor client on one polysim, CPU per venue message, RSS, idle CPU,
+# polyfeed's frame-to-handler latency and its books against the truth. Fails when polyfeed
+# uses more than 0.6x the naive client's CPU per message at 2,000 msg/s, naming the figure.
+bench-side:
+	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/polybaseline ./bench/cmd/polyside
+	@mkdir -p bench/out
+	./bin/polyside -out bench/out/sidebyside | tee bench/out/sidebyside.txt
 
 # The stream publisher (publish/bench_test.go): its ceiling (events/s and CPU per event, file
 # and memory storage), the process CPU per event at 2,000 events/s with publishing off and on,
