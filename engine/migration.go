@@ -210,14 +210,24 @@ func (w *worker) hold(it *item, rt *assetRoute, ms *migState, fp uint64) {
 	ms.held = append(ms.held, *it)
 	ms.heldFP = append(ms.heldFP, fp)
 	var hb, ha []book.Level
-	if it.kind == itemBookEnd {
+	// The shadow follows everything a forced switch hands over: levels and
+	// the tick size (a snapshot's own, or a tick_size_change), else the
+	// forced book would stay valid on the old grid.
+	switch {
+	case it.kind == itemBookEnd:
 		hb, ha = slices.Clone(w.bids), slices.Clone(w.asks)
 		if ms.shadow != nil {
 			ms.shadow.ApplySnapshot(w.bids, w.asks, it.ts)
+			if it.a > 0 {
+				ms.shadow.SetTickSize(it.a)
+			}
 		}
-	} else if it.kind == itemLevel && ms.shadow != nil {
+	case ms.shadow == nil:
+	case it.kind == itemLevel:
 		_ = ms.shadow.Set(it.side, it.price, it.size)
 		ms.shadow.Stamp(it.ts)
+	case it.kind == itemTickSize:
+		ms.shadow.SetTickSize(it.price)
 	}
 	ms.heldBids, ms.heldAsks = append(ms.heldBids, hb), append(ms.heldAsks, ha)
 	if i == 0 {

@@ -253,3 +253,46 @@ func TestMigrationRepeatedLevelWithinOneMillisecond(t *testing.T) {
 		t.Errorf("book has %d bids; want 1", v.Depth(book.Bid))
 	}
 }
+
+// TestForcedSwitchKeepsReplacementTickSize: when a migration is finished by
+// force, the book becomes the replacement's shadow book, which must carry
+// every tick size the replacement delivered while its events were held: a
+// tick_size_change, or a later snapshot with its own tick_size. Before, the
+// shadow kept the tick size of the replacement's subscribe snapshot, and the
+// forced book stayed valid with the old grid (seen in
+// TestAppChurnRecyclesAndTruth: "tick size 0.01, truth 0.001").
+func TestForcedSwitchKeepsReplacementTickSize(t *testing.T) {
+	var s migStream
+	tickChange := `{"event_type":"tick_size_change","asset_id":"` + dpAssetA + `","market":"` + dpMarket + `","old_tick_size":"0.01","new_tick_size":"0.001","timestamp":"1003"}`
+	for _, tc := range []struct {
+		name   string
+		frames []string
+	}{
+		{"tick_size_change", []string{tickChange}},
+		{"later snapshot", []string{withTick(s.snapshot(3), "0.001")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newStepPath(t, 1, 1024, routerConfig{noTickResync: true}, nil)
+			p.route(1, withTick(s.snapshot(0), "0.01"))
+			m := newMigration([]string{dpAssetA}, 1)
+			p.control(&control{op: ctlMigrate, assets: []string{dpAssetA}, mig: m})
+			// The old connection stalled at 0; the replacement delivers.
+			p.route(2, withTick(s.snapshot(2), "0.01"))
+			for _, f := range tc.frames {
+				p.route(2, f) // not in the old stream: held
+			}
+			p.apply()
+			p.control(&control{op: ctlFinishMigration, assets: []string{dpAssetA}, mig: m})
+			if r := m.Result(); r.Forced != 1 {
+				t.Fatalf("result %+v; want 1 forced", r)
+			}
+			b := p.r.routes[dpAssetA].book
+			if !b.Valid() {
+				t.Fatal("forced book invalid; want the replacement's shadow book")
+			}
+			if got := b.TickSize(); got != fixed.MustParse("0.001") {
+				t.Errorf("tick size after the forced switch = %v; want the replacement's 0.001", got)
+			}
+		})
+	}
+}

@@ -11,14 +11,17 @@ import (
 // silence longer than AssetStaleAfter). Requests are deduplicated while
 // pending and handed to the pool in batches, off the hot path.
 //
-// Resyncs of one asset back off: a request that comes soon after the
-// asset's previous resync (within twice its current backoff, or
-// resyncRepeatWindow) is a repeat, and repeats wait resyncBackoffMin,
-// doubling up to resyncBackoffMax after the previous one. A venue that
-// answers with a snapshot the engine rejects the same way every time (too
-// large for the ring, an undecodable level) then costs one unsubscribe and
-// subscribe every few minutes instead of four a second; an occasional
-// resync still goes out at the next batch.
+// Resyncs of an asset whose snapshots are being rejected back off: while the
+// asset's last snapshot was rejected (too large for the ring, an undecodable
+// level), a request that comes soon after its previous resync (within twice
+// its current backoff, or resyncRepeatWindow) is a repeat, and repeats wait
+// resyncBackoffMin, doubling up to resyncBackoffMax after the previous one.
+// A venue that answers the same way every time then costs one unsubscribe
+// and subscribe every few minutes instead of four a second. Any other resync
+// (a dropped event, a divergence, a silence) goes out at the next batch,
+// however often it happened before: its cause is not the snapshot, and the
+// book must come back as soon as the cause is gone. An accepted snapshot
+// ends the backoff.
 
 const (
 	resyncBackoffMin   = time.Second
@@ -36,6 +39,9 @@ type resyncState struct {
 	last     int64 // mono ns the last resync went out (0: never)
 	due      int64 // mono ns the pending request may go out
 	deferred bool  // the pending request waits for its backoff
+	// rejected: the asset's last snapshot was rejected, so its resyncs
+	// back off (set by rejected, cleared by accepted and forget).
+	rejected bool
 }
 
 // resyncBackoff is how long the n-th consecutive repeat waits after the
@@ -67,7 +73,7 @@ func (r *router) requestResync(assetID string) {
 		return
 	}
 	st.pending, st.due, st.deferred = true, now, false
-	if st.last != 0 && now-st.last < max(2*resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax), int64(resyncRepeatWindow)) {
+	if st.rejected && st.last != 0 && now-st.last < max(2*resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax), int64(resyncRepeatWindow)) {
 		st.repeats++
 		if due := st.last + resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax); due > now {
 			st.due, st.deferred = due, true
@@ -97,7 +103,7 @@ func (r *router) dueResyncs() []string {
 		case st.pending && st.due <= now:
 			st.pending, st.last = false, now
 			ids = append(ids, id)
-		case !st.pending && now-st.last > max(2*resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax), int64(resyncRepeatWindow)):
+		case !st.pending && !st.rejected && now-st.last > max(2*resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax), int64(resyncRepeatWindow)):
 			delete(r.resyncs, id)
 		}
 	}
@@ -137,6 +143,7 @@ func (r *router) resyncLoop() {
 func (r *router) rejected(rt *assetRoute, why string) {
 	n := r.rejects[rt.id] + 1
 	r.rejects[rt.id] = n
+	r.setRejected(rt.id, true)
 	if n == rejectReport {
 		r.rejectedNow.Add(1)
 		r.rejectLog.log(r.cfg.logger, "asset's snapshots rejected repeatedly; its resyncs back off", "asset", rt.id, "market", rt.market, "reason", why, "times", n)
@@ -154,6 +161,28 @@ func (r *router) accepted(rt *assetRoute) {
 		if n >= rejectReport {
 			r.rejectedNow.Add(-1)
 		}
+		r.setRejected(rt.id, false)
+	}
+}
+
+// setRejected marks whether assetID's snapshots are being rejected, which
+// decides whether its resyncs back off; clearing it also forgets the
+// repeats, so a later resync for another cause goes out promptly. Router
+// goroutine, only when an asset's rejection starts, repeats or ends.
+func (r *router) setRejected(assetID string, on bool) {
+	r.resyncMu.Lock()
+	defer r.resyncMu.Unlock()
+	st := r.resyncs[assetID]
+	if st == nil {
+		if !on {
+			return
+		}
+		st = &resyncState{}
+		r.resyncs[assetID] = st
+	}
+	st.rejected = on
+	if !on {
+		st.repeats = 0
 	}
 }
 

@@ -86,3 +86,53 @@ func TestRejectedSnapshotResyncsBackOff(t *testing.T) {
 		})
 	}
 }
+
+// TestDroppedEventResyncsDoNotBackOff pins the backoff's scope: an asset
+// that loses events again and again (here a price change the engine cannot
+// decode, each time answered by a good snapshot) is resynced at once every
+// time. Backing off is for snapshots that are themselves rejected; a book
+// invalidated by a drop must come back as soon as the venue answers, not
+// minutes later because it was resynced a moment ago.
+func TestDroppedEventResyncsDoNotBackOff(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	badChange := strings.Replace(dpChanges, `"price":"0.50"`, `"price":"0.5x0"`, 1)
+	var mu sync.Mutex
+	resyncs := 0
+	var d *dataPath
+	fb := resyncRecorder(func(ids []string) {
+		for _, id := range ids {
+			if id != dpAssetA {
+				continue
+			}
+			mu.Lock()
+			resyncs++
+			mu.Unlock()
+			d.Sink()(1, []byte(dpBookA), mono.Now()) // the venue answers with a good snapshot
+		}
+	})
+	// A backoff of a minute would stall this test far past its deadline.
+	d = newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), feedback: fb,
+		resyncEvery: time.Millisecond, backoffMin: time.Minute, backoffMax: time.Hour},
+		workerConfig{count: 1, ringSize: 64, logger: quietLogger()})
+	ctx := context.Background()
+	_ = d.startWorkers(ctx)
+	_ = d.startRouter(ctx)
+	t.Cleanup(func() { _ = d.stopRouter(ctx); _ = d.stopWorkers(ctx) })
+	d.Sink()(1, []byte(dpBookA), mono.Now())
+	const drops = 4
+	for k := 1; k <= drops; k++ {
+		d.Sink()(1, []byte(badChange), mono.Now())
+		poll.For(t, 10*time.Second, time.Millisecond, func() error {
+			mu.Lock()
+			n := resyncs
+			mu.Unlock()
+			if n < k {
+				return fmt.Errorf("drop %d: %d resyncs so far (backoffs %d)", k, n, d.router.stats().ResyncBackoffs)
+			}
+			return nil
+		})
+	}
+	if n := d.router.stats().ResyncBackoffs; n != 0 {
+		t.Errorf("%d resync backoffs for an asset whose snapshots were all accepted; want 0", n)
+	}
+}
