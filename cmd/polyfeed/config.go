@@ -58,6 +58,8 @@ type options struct {
 	PrintEvery time.Duration // period of the book log
 
 	Stream streamOptions // --publish, --nats-*, --data-dir
+
+	Cluster clusterOptions // --cluster*, --replicas
 }
 
 // rawOptions holds the flags that are validated after parsing: enums as
@@ -119,6 +121,7 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.IntVar(&o.PrintBooks, "print-books", 0, fmt.Sprintf("log the top of book of N subscribed assets every --print-every (with --sim and unset: %d)", defaultSimPrintBooks))
 	fs.DurationVar(&o.PrintEvery, "print-every", 5*time.Second, "period of --print-books")
 	defineStreamFlags(fs, &o.Stream)
+	defineClusterFlags(fs, &o.Cluster)
 	return fs
 }
 
@@ -212,6 +215,9 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 	if err := checkStream(&o.Stream, set, name, bad); err != nil {
 		return o, err
 	}
+	if err := checkCluster(&o, set, name, bad); err != nil {
+		return o, err
+	}
 
 	if o.Sim {
 		for _, f := range []string{"ws-url", "gamma-url"} {
@@ -289,6 +295,8 @@ Usage:
   polyfeed [flags]          run against the live venue
   polyfeed --sim [flags]    run against the built-in simulator (no network needed)
   polyfeed --dry-run        list what would be subscribed, then exit
+  polyfeed cluster status [--markets] --cluster NAME --nats-url URL
+                            who owns what in a cluster (docs/CLUSTER.md)
 
 Every flag can also be set by its environment variable; a flag on the command
 line wins over the variable, the variable over the default.

@@ -36,6 +36,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		SimMarkets: defaultSimMarkets, SimRate: defaultSimRate, SimSeed: 1, SimChurn: defaultSimChurn,
 		PrintEvery: 5 * time.Second,
 		Stream:     streamOptions{Publish: true, Listen: "127.0.0.1:4222", DataDir: "./polyfeed-data", Prefix: "polyfeed"},
+		Cluster:    clusterOptions{Replicas: 1, StorageReplicas: 1, DrainTimeout: 15 * time.Second},
 	}
 	if o != want {
 		t.Errorf("parseConfig(nil) =\n%+v\nwant\n%+v", o, want)

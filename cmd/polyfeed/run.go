@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/cluster"
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/internal/admin"
@@ -35,6 +36,9 @@ const (
 // wait for SIGINT/SIGTERM → stop in reverse. It returns flag.ErrHelp, an
 // errUsage error, a start failure, or nil after a clean shutdown.
 func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "cluster" {
+		return runClusterCommand(args[1:], lookup, stdout)
+	}
 	o, err := parseConfig(args, lookup)
 	if err != nil {
 		return err
@@ -67,6 +71,11 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	// The stream starts before the engine (the publisher is the engine's
 	// handler) and stops after it, once the last events are published.
 	var st *stream
+	var gate *nodeGate
+	if o.Cluster.Name != "" {
+		gate = new(nodeGate)
+		o.Stream.gate, o.Stream.replicas = gate, o.Cluster.StorageReplicas
+	}
 	if o.Stream.Publish {
 		if st, err = startStream(ctx, o.Stream, o.Workers, log); err != nil {
 			return err
@@ -76,9 +85,31 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		log.Info("publishing disabled (--publish=false)")
 	}
 
+	// The cluster node joins after the publisher (a handover asks it for
+	// epochs) and before the engine (discovery carries only our share); it
+	// leaves after the engine stopped, having handed its markets over first.
+	var node *cluster.Node
+	var lnk *link
+	if gate != nil {
+		if node, err = startNode(ctx, o, st, gate, log); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stopNode(node, log)) }()
+		lnk = newLink(node, log.With("component", "cluster-link"))
+	}
+
 	ecfg := engineConfig(o, log)
 	if st != nil {
 		ecfg.Handler, ecfg.OnMarketExpired = st.pub.Handler, st.pub.MarketExpired
+	}
+	if lnk != nil {
+		pubExpired := ecfg.OnMarketExpired
+		ecfg.Lifecycle.Ownership = node
+		ecfg.Lifecycle.OnNewMarket = lnk.onNewMarket
+		ecfg.Lifecycle.OnMarketExpired = func(m markets.Market) {
+			pubExpired(m)
+			lnk.onExpired(m)
+		}
 	}
 	app, err := engine.New(ecfg)
 	if err != nil {
@@ -91,13 +122,20 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	if st != nil {
 		reg.MustRegister(st.pub.Collector())
 	}
+	if node != nil {
+		reg.MustRegister(node.Collector())
+	}
 
 	// The admin server starts first so /readyz answers (503) while the
 	// engine starts, and stops last so it reports draining while the engine
 	// stops.
 	var adm *admin.Server
 	if o.HTTPAddr != "" {
-		adm, err = admin.New(adminConfig(o, app, st, reg, log))
+		acfg := adminConfig(o, app, st, reg, log)
+		if node != nil {
+			acfg.Stats = withCluster(acfg.Stats, node)
+		}
+		adm, err = admin.New(acfg)
 		if err != nil {
 			return err
 		}
@@ -121,12 +159,19 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	} else if !o.Lifecycle {
 		log.Warn("lifecycle disabled: nothing discovers markets, so nothing will be subscribed")
 	}
+	if lnk != nil {
+		lnk.start(app)
+	}
 	printer := startBookPrinter(app, o.PrintBooks, o.PrintEvery, log)
 
 	<-ctx.Done()
 	stopSignals()
 	log.Info("shutting down on signal")
 	printer.stop()
+	if lnk != nil {
+		drainNode(node, o.Cluster.DrainTimeout, log)
+		lnk.stop()
+	}
 	return app.Stop(context.Background())
 }
 
