@@ -107,6 +107,7 @@ func (h *handler) OnEvent(ev *engine.Event, b *book.Book) {
 	}
 	if st.market == "" && ev.Market != "" {
 		st.market = ev.Market
+		st.gateSet = false // the gate could not answer without the market
 	}
 	if st.off || h.p.cfg.Gate != nil {
 		wasOff := st.off

@@ -233,11 +233,17 @@ func (l *link) stop() {
 func (l *link) run(ctx context.Context) {
 	reshare := time.NewTicker(reshareEvery)
 	defer reshare.Stop()
+	// Reconcile also drops, a little later, the books that frames in flight
+	// recreated after a release.
+	again := time.NewTicker(time.Second)
+	defer again.Stop()
 	l.follow(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-again.C:
+			l.app.Reconcile()
 		case <-l.wake:
 			l.flush(ctx)
 		case <-l.node.Changes():

@@ -234,6 +234,8 @@ type Lifecycle struct {
 
 	idle func() // releases the Gamma client's idle connections at Stop; nil for a lister
 
+	own ownState // Config.Ownership's bookkeeping (ownership.go)
+
 	group runner.Group // owns run
 }
 

@@ -3,7 +3,23 @@ package markets
 import (
 	"slices"
 	"sort"
+	"time"
 )
+
+// redropAfter: the books of released assets are dropped again this long
+// after the unsubscribe, once frames already in flight (which recreate a
+// book on first sight) have been routed.
+const redropAfter = 2 * time.Second
+
+// ownState is the lifecycle's Ownership bookkeeping; guarded by Lifecycle.mu.
+type ownState struct {
+	redrop []releasedIDs
+}
+
+type releasedIDs struct {
+	ids []string
+	at  time.Time
+}
 
 // Ownership decides which markets this instance carries: in a cluster each
 // member carries only its share of the universe (package cluster's Node
@@ -29,16 +45,27 @@ func (l *Lifecycle) park(lm *tracked) bool {
 // Config.Ownership now accepts and that was parked has its assets registered
 // (the pool subscribes them); every carried market it no longer accepts has
 // its assets unsubscribed, removed from the registry and their books
-// dropped. It returns how many markets it took and released. Call it after
-// every change of ownership, from one goroutine at a time (it runs the
+// dropped (again redropAfter later, at a later call: frames in flight
+// recreate a book). It returns how many markets it took and released. Call
+// it after every change of ownership and about every second, from one
+// goroutine at a time (it runs the
 // unsubscribes on the caller's goroutine, so a later Reconcile never races an
 // earlier one's socket writes). Without Config.Ownership it does nothing.
 func (l *Lifecycle) Reconcile() (took, released int) {
 	if l.cfg.Ownership == nil {
 		return 0, 0
 	}
-	var gone []string
+	var gone, again []string
+	now := time.Now()
 	l.mu.Lock()
+	for len(l.own.redrop) > 0 && now.Sub(l.own.redrop[0].at) >= redropAfter {
+		for _, id := range l.own.redrop[0].ids {
+			if _, ok := l.reg.Get(id); !ok { // not taken back since
+				again = append(again, id)
+			}
+		}
+		l.own.redrop = l.own.redrop[1:]
+	}
 	for cond, lm := range l.markets {
 		if lm.expired {
 			continue
@@ -61,7 +88,13 @@ func (l *Lifecycle) Reconcile() (took, released int) {
 			released++
 		}
 	}
+	if len(gone) > 0 {
+		l.own.redrop = append(l.own.redrop, releasedIDs{ids: gone, at: now})
+	}
 	l.mu.Unlock()
+	if len(again) > 0 && l.books != nil {
+		l.books.DropBooks(again)
+	}
 	if len(gone) > 0 {
 		if l.pool != nil {
 			if err := l.pool.Unsubscribe(gone); err != nil {
