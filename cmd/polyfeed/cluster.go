@@ -36,6 +36,10 @@ type clusterOptions struct {
 const (
 	clusterStartTimeout = 30 * time.Second
 	clusterStopTimeout  = 5 * time.Second
+	// clusterPoolMaxWait bounds how long the pool holds back assets that
+	// do not fill a new socket (engine default 30 s): a takeover is only
+	// done when every taken market is subscribed.
+	clusterPoolMaxWait = time.Second
 	// reshareEvery: this member rewrites its own discoveries in the shared
 	// listing (the listing skips entries that are fresh).
 	reshareEvery = 10 * time.Minute

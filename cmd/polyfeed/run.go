@@ -104,6 +104,10 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	}
 	if lnk != nil {
 		pubExpired := ecfg.OnMarketExpired
+		// Markets taken over from a dead member are a few at a time: they
+		// must not wait the pool's default 30 s for enough of them to fill a
+		// new socket.
+		ecfg.Pool.MaxWait = clusterPoolMaxWait
 		ecfg.Lifecycle.Ownership = node
 		ecfg.Lifecycle.OnNewMarket = lnk.onNewMarket
 		ecfg.Lifecycle.OnMarketExpired = func(m markets.Market) {
