@@ -25,6 +25,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/polyfeed/polyfeed/cluster"
 	"github.com/polyfeed/polyfeed/internal/streamcheck"
 	pfstream "github.com/polyfeed/polyfeed/stream"
 )
@@ -594,4 +595,120 @@ func (m *monitor) assetsMoved(id string, from int64) map[int64]time.Time {
 		}
 	}
 	return out
+}
+
+// published returns the stable assets whose market members (all of them, as
+// they are at the start) assign to publisher `id`.
+func published(ids []string, open map[string][]string, members []*member, replicas int, id string) []string {
+	var names []string
+	for _, m := range members {
+		names = append(names, m.id)
+	}
+	a := cluster.NewAssignment(names, replicas)
+	in := map[string]bool{}
+	for _, x := range ids {
+		in[x] = true
+	}
+	var out []string
+	for cond, toks := range open {
+		if a.Publisher(cond) != id {
+			continue
+		}
+		for _, t := range toks {
+			if in[t] {
+				out = append(out, t)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestClusterReplicas: with --replicas 2 every market is carried twice;
+// kill -9 the publisher of a third of them and the warm replicas publish
+// each under a new epoch in under 5 s.
+func TestClusterReplicas(t *testing.T) {
+	skipClusterUnlessEnabled(t)
+	ns := singleNATS(t)
+	r := newRig(t, 3, 2, ns.url)
+	r.startConsumer()
+	ids, _ := r.waitCoverage(r.members, 2, 120*time.Second)
+	victim := r.members[0]
+	lost := published(ids, r.openMarkets(), r.members, 2, victim.id)
+	if len(lost) < len(ids)/6 {
+		t.Fatalf("%s publishes only %d of %d assets", victim.id, len(lost), len(ids))
+	}
+	before := r.mon.epochs(lost)
+	killed := victim.kill9(t)
+	took := r.waitNewEpochs(lost, before, killed, 30*time.Second)
+	t.Logf("replicas 2, kill -9 publisher %s: %d assets; kill to the replica's first book: %s", victim.id, len(lost), dist(took))
+	if m := slices.Max(took); m >= 5*time.Second {
+		t.Errorf("a replica took over after %v, want < 5s", m)
+	}
+	r.waitCoverage(r.members[1:], 2, 60*time.Second)
+	r.checkTruth(ids)
+}
+
+// TestClusterNATSOutage: the NATS server is killed for 10 s and started
+// again on the same port and storage. The members keep their books, no
+// market changes hands (no new epoch anywhere), each market ends owned
+// exactly once, and the consumer's books equal truth.
+func TestClusterNATSOutage(t *testing.T) {
+	skipClusterUnlessEnabled(t)
+	ns := singleNATS(t)
+	r := newRig(t, 3, 1, ns.url)
+	r.startConsumer()
+	ids, who := r.waitCoverage(r.members, 1, 120*time.Second)
+	before := r.mon.epochs(ids)
+	if err := ns.p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-ns.p.done
+	down := time.Now()
+	// Books are kept while NATS is away: every member still serves its own.
+	sample := ids[:min(len(ids), 60)]
+	for time.Since(down) < 10*time.Second {
+		for _, id := range sample {
+			resp, err := client.Get(r.byID(who[id][0]).admin + "/books/" + id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("asset %s: /books %d on %s during the outage", id, resp.StatusCode, who[id][0])
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	ns.start()
+	t.Logf("NATS down for %v", time.Since(down).Round(time.Millisecond))
+	_, after := r.waitCoverage(r.members, 1, 60*time.Second)
+	moved := 0
+	for _, id := range ids {
+		if slices.Compare(who[id], after[id]) != 0 {
+			moved++
+		}
+	}
+	newEpochs := 0
+	now := r.mon.epochs(ids)
+	for _, id := range ids {
+		if now[id] > before[id] {
+			newEpochs++
+		}
+	}
+	t.Logf("after the outage: %d of %d assets changed member, %d got a new epoch", moved, len(ids), newEpochs)
+	if moved > 0 || newEpochs > 0 {
+		t.Errorf("ownership moved on a NATS outage: %d assets changed member, %d new epochs", moved, newEpochs)
+	}
+	r.checkTruth(ids)
+}
+
+func (r *rig) byID(id string) *member {
+	for _, m := range r.members {
+		if m.id == id {
+			return m
+		}
+	}
+	r.t.Fatalf("no member %s", id)
+	return nil
 }
