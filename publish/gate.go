@@ -83,11 +83,16 @@ func (p *Publisher) noteSeen(asset string, epoch int64) {
 	})
 }
 
-// Epoch returns the epoch under which this instance publishes an asset now
-// (cluster.Publisher). Safe from any goroutine; does not block.
+// Epoch returns the epoch under which this instance publishes an asset
+// (cluster.Publisher), also after it yielded to a higher epoch seen on the
+// stream: while Gate still says the asset is ours, the member that published
+// that epoch is handing it back (its view differed for a moment), and its
+// claim must find ours lower so that the cluster restarts ours above it;
+// reporting "not publishing" would leave the asset with no publisher once
+// that member stops. Safe from any goroutine; does not block.
 func (p *Publisher) Epoch(assetID string) (uint64, bool) {
 	o, ok := p.owners.Load(assetID)
-	if !ok || o.yielded {
+	if !ok {
 		return 0, false
 	}
 	return uint64(o.epoch), true
