@@ -7,7 +7,7 @@ COUNT     ?= 1
 SOAK_DURATION ?= 3m
 SOAK_FLAGS    ?=
 
-.PHONY: all build test test-full test-cluster test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish profile clean
+.PHONY: all build test test-full test-cluster test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish bench-record profile clean
 
 all: build test
 
@@ -112,15 +112,25 @@ bench:
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(BENCHOUT) > bench/out/micro.benchstat.txt || echo "benchstat unavailable; raw output in $(BENCHOUT)"
 	$(GO) run ./bench/cmd/polybench -out bench/out
 	$(MAKE) bench-publish
+	$(MAKE) bench-record
 
 # The stream publisher (publish/bench_test.go): its ceiling (events/s and CPU per event, file
 # and memory storage), the process CPU per event at 2,000 events/s with publishing off and on,
-# and handler → subscriber latency at 2,000 and 10,000 events/s.
+# and handler → reader latency at 2,000 and 10,000 events/s (the stream library's handler, and a
+# core NATS subscriber).
 bench-publish:
 	@mkdir -p bench/out
 	$(GO) test -run '^$$' -bench 'PublishCeiling' -benchtime 100000x -count 3 ./publish | tee bench/out/publish.txt
 	$(GO) test -run '^$$' -bench 'PublishCPU' -benchtime 1x ./publish | tee -a bench/out/publish.txt
 	$(GO) test -run '^$$' -bench 'PublishLatency' -benchtime 1x -count 3 ./publish | tee -a bench/out/publish.txt
+
+# Recording: polyfeed's CPU per venue message with and without --record at
+# 2,000 and 10,000 msg/s (same run, alternating), bytes on disk per message,
+# and replay speed at --speed max. About 2 minutes; report in bench/out/record.txt.
+bench-record:
+	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/recbench
+	@mkdir -p bench/out
+	./bin/recbench -polyfeed ./bin/polyfeed -polysim ./bin/polysim | tee bench/out/record.txt
 
 # CPU, heap, allocs, block and mutex profiles of one engine-alone and one
 # whole-path run, under bench/out/profiles/ (read with go tool pprof; see

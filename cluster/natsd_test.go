@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -158,15 +160,5 @@ var errNotYet = errors.New("not yet")
 // then fails the test with f's last error.
 func checkFor(t testing.TB, total, every time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
+	poll.For(t, total, every, f)
 }

@@ -36,7 +36,8 @@ import (
 //	snapshotSeen   router, per staged snapshot    venue.Pool.MarkSnapshot
 //	marketNotice   router, per market notice      markets.Lifecycle.OnMarketEvent
 //	resync         router's resync goroutine      venue.Pool.Resubscribe
-//	connDropped    venue.Conn, on a disconnect    the data path's InvalidateConn
+//	connDropped    venue.Conn, on a disconnect;   the data path's InvalidateConn
+//	               venue.Pool.CloseConn
 //
 // The lifecycle and the recycler drive the pool and the data path forwards
 // (subscribe, unsubscribe, DropBooks, migrations); nothing calls them back
@@ -94,6 +95,9 @@ func New(cfg Config) (*App, error) {
 	if poolCfg.Conn.OnDisconnect == nil {
 		poolCfg.Conn.OnDisconnect = a.connDropped
 	}
+	if poolCfg.Conn.Tap == nil {
+		poolCfg.Conn.Tap = cfg.Tap // tap: connection events
+	}
 
 	// The pool and the data path refer to each other (frames flow in,
 	// snapshot liveness and resync requests flow back); the data path
@@ -111,10 +115,14 @@ func New(cfg Config) (*App, error) {
 		ringSize: cfg.RingSize,
 		factory:  cfg.Handler,
 		pinCPUs:  cfg.PinCPUs,
-		floating: cfg.FloatingWorkers,
+		floating: !cfg.LockWorkers,
 		logger:   cfg.Logger,
 	})
-	a.pool = venue.NewPool(poolCfg, a.registry, a.data.Sink())
+	sink := a.data.Sink()
+	if cfg.Tap != nil {
+		sink = tapSink(cfg.Tap, sink) // tap: frames
+	}
+	a.pool = venue.NewPool(poolCfg, a.registry, sink)
 
 	if !cfg.DisableLifecycle {
 		lc := cfg.Lifecycle
@@ -128,7 +136,12 @@ func New(cfg Config) (*App, error) {
 		if lc.OnMarketExpired == nil {
 			lc.OnMarketExpired = cfg.OnMarketExpired
 		}
-		life, err := markets.New(lc, a.registry, a.pool, a.data)
+		var books interface{ DropBooks(assetIDs []string) } = a.data
+		if cfg.Tap != nil {
+			lc.Tap = cfg.Tap                           // tap: listings
+			books = tapBooks{t: cfg.Tap, next: a.data} // tap: book drops
+		}
+		life, err := markets.New(lc, a.registry, a.pool, books)
 		if err != nil {
 			return nil, fmt.Errorf("cannot configure engine: %w", err)
 		}
@@ -139,7 +152,11 @@ func New(cfg Config) (*App, error) {
 		if rc.Logger == nil {
 			rc.Logger = cfg.Logger
 		}
-		a.recycler = recycle.New(rc, a.registry, a.pool, mover{a.data})
+		var mv recycle.Mover = mover{a.data}
+		if cfg.Tap != nil {
+			mv = tapMover{t: cfg.Tap, next: mover{a.data}} // tap: migrations
+		}
+		a.recycler = recycle.New(rc, a.registry, a.pool, mv)
 	}
 
 	a.seq = sequence{logger: cfg.Logger, comps: a.components()}
@@ -262,9 +279,14 @@ type feedback interface {
 	// resync asks for fresh snapshots of these assets. The router's resync
 	// goroutine, never the hot path.
 	resync(assetIDs []string)
-	// connDropped: a connection's socket dropped; events may have been lost.
-	// The connection's goroutine.
+	// connDropped: a connection's socket dropped, or the pool closed it;
+	// events may have been lost. The connection's goroutine, or the
+	// goroutine that called venue.Pool.CloseConn.
 	connDropped(connID int64)
+	// tracked: whether the control plane tracks assetID (in the registry).
+	// Router goroutine, only for a frame of an asset dropped from the
+	// engine: lock-free, it must not block.
+	tracked(assetID string) bool
 }
 
 var _ feedback = (*App)(nil)
@@ -289,6 +311,12 @@ func (a *App) resync(ids []string) {
 	if err := a.pool.Resubscribe(ids); err != nil {
 		a.log.Warn("cannot resync assets", "assets", len(ids), "err", err)
 	}
+}
+
+// tracked reports whether the registry knows the asset.
+func (a *App) tracked(assetID string) bool {
+	_, ok := a.registry.Get(assetID)
+	return ok
 }
 
 // connDropped marks the books the connection still owns invalid until the
@@ -335,6 +363,10 @@ func (m mover) Finish(mg recycle.Migration) recycle.Result {
 
 func (m mover) Abort(mg recycle.Migration) recycle.Result {
 	return recycle.Result(m.d.AbortMigration(mg.(*Migration)))
+}
+
+func (m mover) Rollback(mg recycle.Migration) recycle.Result {
+	return recycle.Result(m.d.RollbackMigration(mg.(*Migration)))
 }
 
 // The asset registry is what the pool runs on.

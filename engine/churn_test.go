@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -93,17 +94,44 @@ func TestAppChurnRecyclesAndTruth(t *testing.T) {
 	waitQuiescent(t, a)
 	compareWithTruth(t, a, s, live)
 
-	// Expired assets are gone from the registry and from the books.
-	for _, m := range s.Markets() {
-		if !m.Closed {
-			continue
-		}
-		for _, id := range m.TokenIDs {
-			if e, ok := a.Registry().Get(id); ok && e.State != assets.StateExpired {
-				t.Errorf("closed market asset %s… is %v in the registry", id[:10], e.State)
+	// Expired assets are gone from the registry and from the books once the
+	// grace period has passed. The simulator is paused (its clock stopped,
+	// Gamma still answering), so every market it closed ages in wall time
+	// from here on: wait until each is older than discovery, expiry, grace
+	// and cleanup take together (with room), and require every one of them
+	// gone from both. (Until the next discovery a market that closed just
+	// before the pause may even still be SUBSCRIBED.)
+	const gone = 3 * time.Second // 0.3 s discovery + 0.1 expiry + 0.7 grace + 0.1 cleanup, and slack
+	ctx := context.Background()
+	virtual, wall := s.Now(), time.Now()
+	closed := 0
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+		closed = 0
+		for _, m := range s.Markets() {
+			if !m.Closed || !m.EnableOrderBook {
+				continue
+			}
+			age := virtual.Sub(m.EndDate) + time.Since(wall)
+			for _, id := range m.TokenIDs {
+				closed++
+				e, inRegistry := a.Registry().Get(id)
+				if age < gone {
+					return fmt.Errorf("asset %s… closed only %s ago", id[:10], age.Round(time.Millisecond))
+				}
+				if inRegistry {
+					return fmt.Errorf("asset %s… closed %s ago is still in the registry (%v)", id[:10], age.Round(time.Millisecond), e.State)
+				}
+				if _, hasBook, err := a.Book(ctx, id, 0); err != nil || hasBook {
+					return fmt.Errorf("asset %s… closed %s ago still has a book (err %v)", id[:10], age.Round(time.Millisecond), err)
+				}
 			}
 		}
+		return nil
+	})
+	if closed == 0 {
+		t.Fatal("no market closed during the run: the removal check checked nothing")
 	}
+	t.Logf("all %d assets of closed markets are gone from the registry and the books", closed)
 	st := a.Stats()
 	ls := st.Lifecycle.(markets.Stats)
 	var books int64

@@ -69,12 +69,14 @@ type Config struct {
 	// PinCPUs pins worker i to CPU i mod NumCPU (Linux). Default off: on a
 	// shared machine the scheduler usually does better.
 	PinCPUs bool
-	// FloatingWorkers runs workers as ordinary goroutines instead of locking
-	// each to an OS thread. Measured on 2 cores (PERFORMANCE.md): 1.5–4x
-	// less CPU per event at 5k–100k events/s, because parking a locked
-	// goroutine costs a thread switch; but higher p50 under sustained load.
-	// Default off: workers are pinned. PinCPUs implies pinned.
-	FloatingWorkers bool
+	// LockWorkers locks each worker goroutine to its own OS thread (the
+	// design card's pinned workers). Every park and wake of a locked
+	// goroutine is a thread hand-off, which at the venue's real rates
+	// (a few thousand messages/s) costs more than the work itself: measured
+	// side by side (PERFORMANCE.md, "Worker mode"), so the default is
+	// floating workers, ordinary goroutines. Locked workers give a lower p50
+	// only under sustained load near saturation. PinCPUs implies locked.
+	LockWorkers bool
 	// Handler builds each worker's event handler. Default: none (books only).
 	Handler HandlerFactory
 
@@ -135,6 +137,10 @@ type Config struct {
 	// Logger receives lifecycle logs (never per-event logs). Default
 	// slog.Default().
 	Logger *slog.Logger
+
+	// Tap, when set, sees every frame, connection event, listing and book
+	// drop, for a recorder (see Tap). Default none.
+	Tap Tap
 }
 
 func (c *Config) fill() error {

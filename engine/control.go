@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/internal/mono"
 )
 
 // Control operations, each read here from end to end: reading a book, dropping
@@ -34,9 +35,11 @@ type control struct {
 	mig    *Migration
 	conn   int64 // ctlInvalidateConn
 
-	// A request split over several workers finishes when its last part does.
-	parent *control
-	remain atomic.Int32
+	// A request split over several workers finishes when its last part does,
+	// with the first error any part reported.
+	parent  *control
+	remain  atomic.Int32
+	partErr atomic.Pointer[error]
 
 	done chan struct{} // closed once answered (nil for fire-and-forget)
 	err  error
@@ -45,19 +48,25 @@ type control struct {
 type controlOp uint8
 
 const (
-	ctlReadBook        controlOp = iota + 1 // router → one worker → caller
-	ctlDropAssets                           // router forgets routes, workers forget books
-	ctlMigrate                              // workers mark routes as migrating
-	ctlFinishMigration                      // workers force the outcome
-	ctlAbortMigration                       // workers forget an unswitched migration
-	ctlInvalidateConn                       // workers invalidate the books a dead socket owned
+	ctlReadBook          controlOp = iota + 1 // router → one worker → caller
+	ctlDropAssets                             // router forgets routes, workers forget books
+	ctlMigrate                                // workers mark routes as migrating
+	ctlFinishMigration                        // workers force the outcome
+	ctlAbortMigration                         // workers forget an unswitched migration
+	ctlInvalidateConn                         // workers invalidate the books a dead socket owned
+	ctlRollbackMigration                      // workers hand switched assets back to the old connection
 )
 
+// finish answers c (or its part of its parent) with err.
 func (c *control) finish(err error) {
 	if c.parent != nil {
-		c.parent.partDone()
+		c.parent.partDone(err)
 		return
 	}
+	c.complete(err)
+}
+
+func (c *control) complete(err error) {
 	c.err = err
 	if c.done != nil {
 		close(c.done)
@@ -72,9 +81,17 @@ func (c *control) part(routes []*assetRoute) *control {
 	return &control{op: c.op, routes: routes, mig: c.mig, conn: c.conn, parent: c}
 }
 
-func (c *control) partDone() {
+// partDone records one part's answer; the last one answers c.
+func (c *control) partDone(err error) {
+	if err != nil {
+		c.partErr.CompareAndSwap(nil, &err)
+	}
 	if c.remain.Add(-1) == 0 {
-		c.finish(nil)
+		var first error
+		if p := c.partErr.Load(); p != nil {
+			first = *p
+		}
+		c.complete(first)
 	}
 }
 
@@ -223,12 +240,26 @@ func (e *dataPath) AbortMigration(m *Migration) MigrationResult {
 	return e.endMigration(m, ctlAbortMigration)
 }
 
-// endMigration sends op for m unless every asset already switched, and waits
-// for the workers to apply it, at most finishTimeout.
+// RollbackMigration gives m up after its replacement was closed, when the
+// replacement may have delivered (and some assets switched to it): assets not
+// switched stay with the old connection, books untouched, as with
+// AbortMigration; assets that switched go back to the old connection, which
+// still carries them, and are invalidated and resynced from it. Either way
+// every asset is owned by the connection that carries it. It waits for the
+// workers, at most finishTimeout.
+func (e *dataPath) RollbackMigration(m *Migration) MigrationResult {
+	return e.endMigration(m, ctlRollbackMigration)
+}
+
+// endMigration sends op for m unless every asset already switched (a rollback
+// is sent anyway: it undoes switches), and waits for the workers to apply it,
+// at most finishTimeout.
 func (e *dataPath) endMigration(m *Migration, op controlOp) MigrationResult {
 	select {
 	case <-m.done:
-		return m.Result()
+		if op != ctlRollbackMigration {
+			return m.Result()
+		}
 	default:
 	}
 	c := &control{op: op, assets: m.ids, mig: m, done: make(chan struct{})}
@@ -243,7 +274,9 @@ func (e *dataPath) endMigration(m *Migration, op controlOp) MigrationResult {
 // Router side: on the router goroutine, between two frames, a request is split by the
 // worker that owns each asset and staged into that worker's ring.
 
-// handleControl runs a control request on the router goroutine.
+// handleControl runs a control request on the router goroutine. It never
+// waits for a worker: a request for a worker whose ring is full is deferred
+// (see stageControl).
 func (r *router) handleControl(c *control) {
 	switch c.op {
 	case ctlReadBook:
@@ -253,6 +286,10 @@ func (r *router) handleControl(c *control) {
 			return
 		}
 		q := r.rings[rt.worker]
+		if !r.flushBacklog(rt.worker) {
+			c.finish(errEngineBusy)
+			return
+		}
 		if q.Free() < 1 {
 			q.Publish()
 		}
@@ -268,55 +305,131 @@ func (r *router) handleControl(c *control) {
 			per[rt.worker] = append(per[rt.worker], rt)
 		}
 		c.split()
-		if !r.stageControlAll(per, c.part) {
-			c.err = errStopped
-		}
-		c.partDone()
-	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration:
+		r.stageControlAll(per, c.part)
+		c.partDone(nil) // the router's guard
+	case ctlDropAssets, ctlMigrate, ctlFinishMigration, ctlAbortMigration, ctlRollbackMigration:
 		per := make([][]*assetRoute, len(r.rings))
+		now := mono.Now()
+		if c.op == ctlDropAssets {
+			r.pruneTombstones(now)
+		}
 		for _, id := range c.assets {
 			rt, ok := r.routes[id]
 			if !ok {
-				if c.op == ctlDropAssets {
-					continue
+				// No frame of the asset yet: no connection feeds it, so there
+				// is nothing to drop, move or finish. (Creating its route here
+				// would leave the route without its market for good.)
+				switch c.op {
+				case ctlMigrate:
+					c.mig.resolve(&c.mig.switched)
+				case ctlDropAssets:
+					r.gone[id] = now // a frame may still be in flight
 				}
-				rt = r.route(id, "")
+				continue
 			}
 			if c.op == ctlDropAssets {
-				delete(r.routes, id)
+				r.forget(rt, now)
 			}
 			per[rt.worker] = append(per[rt.worker], rt)
 		}
 		c.split()
-		if !r.stageControlAll(per, c.part) {
-			c.err = errStopped
-		}
-		c.partDone() // the router's guard
+		r.stageControlAll(per, c.part)
+		c.partDone(nil) // the router's guard
 	default:
 		c.finish(nil)
 	}
 }
 
-// stageControlAll stages one control per worker that has routes, waiting for
-// room: control traffic must not be lost.
-func (r *router) stageControlAll(per [][]*assetRoute, mk func(routes []*assetRoute) *control) bool {
+// stageControlAll stages one control per worker that has routes.
+func (r *router) stageControlAll(per [][]*assetRoute, mk func(routes []*assetRoute) *control) {
 	for w, rts := range per {
 		if len(rts) == 0 {
 			continue
 		}
-		sub := mk(rts)
-		q := r.rings[w]
-		for !q.TryStage(item{ctl: sub, kind: itemControl}) {
-			q.Publish()
-			select {
-			case <-r.stop:
-				return false
-			case <-time.After(50 * time.Microsecond):
-			}
-		}
-		r.markTouched(w)
+		r.stageControl(w, item{ctl: mk(rts), kind: itemControl})
 	}
-	return true
+}
+
+// stageControl stages a control item for worker w or, when w's ring is
+// full (a stuck handler), defers it behind w's earlier deferred controls.
+// Control traffic is never lost and never makes the router wait for one
+// worker: a stuck worker costs only its own assets. Until w's deferred
+// controls are staged, w's events are dropped (ensureRoom), so a control is
+// still applied in event order.
+func (r *router) stageControl(w int, it item) {
+	if r.flushBacklog(w) {
+		q := r.rings[w]
+		if q.Free() < 1 {
+			q.Publish()
+		}
+		if q.TryStage(it) {
+			r.markTouched(w)
+			return
+		}
+	}
+	r.backlog[w] = append(r.backlog[w], it)
+	r.backlogged++
+	r.deferred.Add(1)
+	r.backlogLen.Add(1)
+}
+
+// flushBacklog stages w's deferred controls, in order, as far as w's ring
+// has room, and reports whether none is left. Router goroutine only.
+func (r *router) flushBacklog(w int) bool {
+	b := r.backlog[w]
+	if len(b) == 0 {
+		return true
+	}
+	q := r.rings[w]
+	q.Publish() // let the worker see what is staged before judging the room
+	n := 0
+	for n < len(b) && q.TryStage(b[n]) {
+		n++
+	}
+	if n > 0 {
+		r.markTouched(w)
+		left := copy(b, b[n:])
+		clear(b[left:])
+		r.backlog[w] = b[:left]
+		r.backlogged -= n
+		r.backlogLen.Add(-int64(n))
+	}
+	return len(r.backlog[w]) == 0
+}
+
+// flushControls retries every deferred control; the router calls it after
+// each inbound batch and when idle.
+func (r *router) flushControls() {
+	if r.backlogged == 0 {
+		return
+	}
+	for w := range r.backlog {
+		r.flushBacklog(w)
+	}
+	r.publish()
+}
+
+// failBacklog answers the controls still deferred when the router stops
+// with errStopped: nothing will stage them. A migration's assets that never
+// reached their worker are reported missing. Called once the router
+// goroutine has exited, so this goroutine is the rings' only producer.
+func (r *router) failBacklog() {
+	for w := range r.backlog {
+		r.flushBacklog(w)
+		for _, it := range r.backlog[w] {
+			c := it.ctl
+			if c.op == ctlMigrate {
+				for range c.routes {
+					c.mig.resolve(&c.mig.missing)
+				}
+			}
+			c.finish(errStopped)
+		}
+		r.backlogLen.Add(-int64(len(r.backlog[w])))
+		r.backlog[w] = nil
+	}
+	r.backlogged = 0
+	r.publish()
 }
 
 // Worker side: on the owning worker's goroutine, between two events.
@@ -357,6 +470,9 @@ func (w *worker) control(it *item) {
 	case ctlAbortMigration:
 		w.abortMigration(c.routes, c.mig)
 		c.finish(nil)
+	case ctlRollbackMigration:
+		w.rollbackMigration(c.routes, c.mig)
+		c.finish(nil)
 	case ctlInvalidateConn:
 		for _, rt := range c.routes {
 			if rt.owner != c.conn || rt.book == nil || !rt.book.Valid() {
@@ -396,6 +512,39 @@ func (w *worker) abortMigration(routes []*assetRoute, m *Migration) {
 		if ms := rt.mig; ms != nil && ms.m == m && !ms.switched {
 			rt.mig = nil
 			m.resolve(&m.missing)
+		}
+	}
+}
+
+// rollbackMigration undoes m: routes that switched to the replacement (now
+// closed) go back to the old connection, which still carries them; their
+// books followed the replacement's stream, and the old one's events since the
+// switch were skipped, so the book is invalidated and resynced from the old
+// connection (a snapshot from the owner makes it valid again). Routes not
+// switched are left as abortMigration leaves them.
+func (w *worker) rollbackMigration(routes []*assetRoute, m *Migration) {
+	for _, rt := range routes {
+		switch ms := rt.mig; {
+		case ms != nil && ms.m != m:
+			continue // another migration's
+		case ms != nil && !ms.switched:
+			rt.mig = nil
+			m.resolve(&m.missing)
+			continue
+		case ms != nil:
+			rt.mig = nil
+		case rt.retired != m.from || rt.owner == m.from || rt.owner == 0:
+			continue // not switched away from m.from (a switch forgets its state once aligned)
+		}
+		rt.owner, rt.retired = m.from, rt.owner
+		if b := rt.book; b != nil && b.Valid() {
+			w.invalidate(rt, b)
+			w.ev = Event{Kind: EventInvalidated, AssetID: rt.id, Market: rt.market, Timestamp: b.UpdatedAt()}
+			w.events.Add(1)
+			w.deliver(b)
+		}
+		if w.cfg.resync != nil {
+			w.cfg.resync(rt.id)
 		}
 	}
 }

@@ -60,8 +60,10 @@ func (d *dataPath) workerStats() []WorkerStats {
 	return out
 }
 
-// workersHealthy reports whether every worker runs and none is stuck.
-func (d *dataPath) workersHealthy(stuckAfter time.Duration) (alive int, healthy bool) {
+// workersHealthy reports whether every worker runs and none is stuck, and
+// names the stuck ones: a stuck worker's events are dropped and its control
+// requests wait, so its assets (and only those) go stale.
+func (d *dataPath) workersHealthy(stuckAfter time.Duration) (alive int, healthy bool, stuck []string) {
 	healthy = true
 	for _, w := range d.workers.workers {
 		if w.alive.Load() {
@@ -69,7 +71,10 @@ func (d *dataPath) workersHealthy(stuckAfter time.Duration) (alive int, healthy 
 		}
 		if !w.healthy(stuckAfter) {
 			healthy = false
+			if w.alive.Load() {
+				stuck = append(stuck, workerName(w.id))
+			}
 		}
 	}
-	return alive, healthy
+	return alive, healthy, stuck
 }

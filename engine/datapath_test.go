@@ -255,3 +255,4 @@ func (f resyncRecorder) resync(ids []string)             { f(ids) }
 func (resyncRecorder) snapshotSeen(int64, string, int64) {}
 func (resyncRecorder) marketNotice(markets.Event)        {}
 func (resyncRecorder) connDropped(int64)                 {}
+func (resyncRecorder) tracked(string) bool               { return false }

@@ -283,6 +283,8 @@ func TestIntegrationSlowHandlerBackpressure(t *testing.T) {
 // with 1011); every book of a dropped socket is marked invalid (events may
 // have been lost), the engine reconnects and resubscribes, the fresh
 // snapshots mark the books valid again (Resynced), and they equal the truth.
+// The handler's events are compared with a control run, per asset, in
+// TestFaultMatchesControl/reconnect (this venue runs on the wall clock).
 func TestIntegrationReconnect(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	var invalidated, resynced atomic.Int64

@@ -40,7 +40,7 @@ type item struct {
 	flags  uint8
 	price  fixed.Point
 	size   fixed.Point
-	a, b   fixed.Point // best bid/ask; for itemBookBegin: tick size, last trade price
+	a, b   fixed.Point // best bid/ask; itemBookBegin: tick size, last trade price; itemBookEnd: tick size
 	ts     int64       // venue ms
 	recv   int64       // frame arrival (mono ns)
 	routed int64       // when the router staged it (mono ns)

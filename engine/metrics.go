@@ -30,6 +30,10 @@ var (
 	descMalformed    = mDesc("router_malformed_frames_total", "Frames with a decoding error (good parts kept).")
 	descStalls       = mDesc("router_backpressure_stalls_total", "Times the router waited for ring room.")
 	descResyncs      = mDesc("router_resyncs_requested_total", "Assets for which a fresh snapshot was requested.")
+	descBackoffs     = mDesc("router_resync_backoffs_total", "Resync requests held back by their asset's backoff.")
+	descRejected     = mDesc("router_assets_rejected_repeatedly", "Assets whose last few snapshots were all rejected.")
+	descDeferred     = mDesc("router_controls_deferred_total", "Control requests deferred because their worker's ring was full.")
+	descStuck        = mDesc("workers_stuck", "Workers with queued work and no progress for StuckAfter.")
 	descInbound      = mDesc("router_inbound_queue_frames", "Frames waiting in the router's inbound queue.")
 	descRingDepth    = mDesc("worker_queue_depth", "Items waiting in a worker's ring.", "worker")
 	descWorkerEvents = mDesc("worker_events_total", "Events applied and handed to the handler.", "worker")
@@ -45,10 +49,11 @@ var (
 func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descHealthy, descAssets, descConns, descConnMsgs, descConnBytes,
 		descReconnects, descRouterFrames, descRouted, descDropped, descMalformed, descStalls, descResyncs,
-		descInbound, descRingDepth, descWorkerEvents, descBooks, descPanics, descInvalid, descDiverged,
+		descBackoffs, descRejected, descDeferred, descStuck, descInbound, descRingDepth, descWorkerEvents, descBooks, descPanics, descInvalid, descDiverged,
 		descRouteLat, descProcLat, descE2ELat} {
 		ch <- d
 	}
+	describeControl(ch)
 }
 
 func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
@@ -96,7 +101,12 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDropped, float64(r.dropped.Load()))
 	counter(descMalformed, float64(r.malformed.Load()))
 	counter(descStalls, float64(r.stalls.Load()))
-	counter(descResyncs, float64(r.resyncs.Load()))
+	counter(descResyncs, float64(r.resyncsSent.Load()))
+	counter(descBackoffs, float64(r.resyncBackoffs.Load()))
+	gauge(descRejected, float64(r.rejectedNow.Load()))
+	counter(descDeferred, float64(r.deferred.Load()))
+	_, _, stuck := a.data.workersHealthy(a.cfg.StuckAfter)
+	gauge(descStuck, float64(len(stuck)))
 	gauge(descInbound, float64(r.in.frames.Load()))
 	rl := r.latency.Snapshot()
 	ch <- constHistogram(descRouteLat, &rl)
@@ -116,6 +126,7 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- constHistogram(descProcLat, &proc)
 	ch <- constHistogram(descE2ELat, &e2e)
+	c.collectControl(ch)
 }
 
 // constHistogram converts a latency snapshot (ns) into a Prometheus

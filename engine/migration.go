@@ -32,13 +32,52 @@ import (
 // migration is finished by force (resync).
 const migLimit = 4096
 
+// alignMin is how many replacement events must repeat the old stream from
+// one position before the worker trusts that position, unless the
+// replacement already repeated everything the old connection delivered from
+// there. One fingerprint alone can repeat (a level that goes 100 → 50 → 100
+// within one millisecond), and a wrong position loses or repeats events.
+const alignMin = 2
+
+// migCounters count which alignment paths ran, so that a test (and an
+// operator reading /stats) can tell a recycle that aligned streams from one
+// that only ever forced. Written by the owning worker, read by Stats.
+type migCounters struct {
+	held     paddedCounter // replacement events held back (replacement ahead)
+	caughtUp paddedCounter // switches where the old stream reached a held event
+	replayed paddedCounter // held events applied after such a switch
+	skipped  paddedCounter // replacement repeats skipped (replacement behind)
+	forced   paddedCounter // assets switched to the replacement's book by force
+	overflow paddedCounter // of them: forced because migLimit was reached
+}
+
+// MigrationStats is a worker's migration counters (see migCounters).
+type MigrationStats struct {
+	Held     uint64 `json:"held_back"`
+	CaughtUp uint64 `json:"caught_up"`
+	Replayed uint64 `json:"held_replayed"`
+	Skipped  uint64 `json:"repeats_skipped"`
+	Forced   uint64 `json:"forced"`
+	Overflow uint64 `json:"forced_over_limit"`
+}
+
+func (c *migCounters) stats() MigrationStats {
+	return MigrationStats{
+		Held: c.held.Load(), CaughtUp: c.caughtUp.Load(), Replayed: c.replayed.Load(),
+		Skipped: c.skipped.Load(), Forced: c.forced.Load(), Overflow: c.overflow.Load(),
+	}
+}
+
 // migState is one asset's migration, owned by its worker.
 type migState struct {
 	m        *Migration
 	from, to int64
 	history  []uint64 // fingerprints delivered from the old connection since the start
-	held     []item   // replacement events not yet delivered by the old connection
+	held     []item   // replacement events not yet placed in the old stream
 	heldFP   []uint64
+	// cands are the positions in history where held[0] may stand: every
+	// held event matches the old stream from there, as far as it goes.
+	cands    []int
 	skip     []uint64 // after the switch: replacement events that repeat delivered ones
 	shadow   *book.Book
 	switched bool
@@ -84,23 +123,7 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 			w.ignored.Add(1)
 			return false
 		}
-		if len(ms.held) > 0 && ms.heldFP[0] == fp {
-			// The old stream reached the replacement's first held event:
-			// deliver it once, switch, then replay what is held after it.
-			w.applyEvent(it, rt)
-			held, hb, ha := ms.held[1:], ms.heldBids[1:], ms.heldAsks[1:]
-			w.switchTo(rt, ms)
-			rt.mig = nil
-			for i := range held {
-				w.bids, w.asks = hb[i], ha[i]
-				w.applyEvent(&held[i], rt)
-			}
-			return false
-		}
-		if len(ms.history) < migLimit {
-			ms.history = append(ms.history, fp)
-		}
-		return true
+		return w.fromOld(it, rt, ms, fp)
 	}
 	if ms.to == 0 {
 		ms.to = it.conn
@@ -113,6 +136,7 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 		// Skip the replacement's repeats of what was already delivered.
 		if len(ms.skip) > 0 && ms.skip[0] == fp {
 			ms.skip = ms.skip[1:]
+			w.mig.skipped.Add(1)
 			if len(ms.skip) == 0 {
 				rt.mig = nil
 			}
@@ -126,29 +150,63 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 		// The replacement's subscribe snapshot: not part of the old stream.
 		ms.shadow = book.New(rt.id)
 		ms.shadow.ApplySnapshot(w.bids, w.asks, it.ts)
-		if w.snapTick > 0 {
-			ms.shadow.SetTickSize(w.snapTick)
+		if it.a > 0 {
+			ms.shadow.SetTickSize(it.a)
 		}
 		return false
 	}
-	if len(ms.held) == 0 {
-		if j := slices.Index(ms.history, fp); j >= 0 {
-			// Already delivered by the old connection: the replacement
-			// stands at position j. Switch; skip its repeats of j+1…
-			ms.skip = slices.Clone(ms.history[j+1:])
-			w.switchTo(rt, ms)
-			if len(ms.skip) == 0 {
-				rt.mig = nil
-			}
-			return false
-		}
-	}
-	// Ahead of the old connection: hold it back (and keep the shadow book
-	// current for a forced finish).
 	if len(ms.held) >= migLimit {
+		w.mig.overflow.Add(1)
 		w.forceSwitch(rt, ms)
-		return false
+		// Switched: this event follows the forced book and is applied
+		// normally; without a replacement snapshot the book is invalid and
+		// resynced, and the event is dropped.
+		return ms.switched
 	}
+	w.hold(it, rt, ms, fp)
+	return false
+}
+
+// fromOld takes one event of the old connection before the switch: it is
+// delivered (the handler follows the old stream until the switch) and
+// remembered, and may place the held replacement events.
+func (w *worker) fromOld(it *item, rt *assetRoute, ms *migState, fp uint64) bool {
+	if len(ms.history) >= migLimit {
+		if len(ms.held) > 0 {
+			w.mig.overflow.Add(1)
+			w.forceSwitch(rt, ms)
+			return rt.owner == it.conn
+		}
+		// Nothing to place yet: forget the older half, the replacement
+		// will stand near the end.
+		n := copy(ms.history, ms.history[migLimit/2:])
+		ms.history = ms.history[:n]
+	}
+	h := len(ms.history)
+	ms.history = append(ms.history, fp)
+	if len(ms.held) == 0 {
+		return true
+	}
+	keep := ms.cands[:0]
+	for _, j := range ms.cands {
+		if i := h - j; i >= len(ms.heldFP) || ms.heldFP[i] == fp {
+			keep = append(keep, j)
+		}
+	}
+	ms.cands = keep
+	if ms.heldFP[0] == fp {
+		ms.cands = append(ms.cands, h)
+	}
+	w.applyEvent(it, rt)
+	w.align(rt, ms)
+	return false
+}
+
+// hold keeps a replacement event back (and the shadow book current for a
+// forced finish), then tries to place the held events in the old stream.
+func (w *worker) hold(it *item, rt *assetRoute, ms *migState, fp uint64) {
+	i := len(ms.held)
+	w.mig.held.Add(1)
 	ms.held = append(ms.held, *it)
 	ms.heldFP = append(ms.heldFP, fp)
 	var hb, ha []book.Level
@@ -162,7 +220,53 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 		ms.shadow.Stamp(it.ts)
 	}
 	ms.heldBids, ms.heldAsks = append(ms.heldBids, hb), append(ms.heldAsks, ha)
-	return false
+	if i == 0 {
+		for j, f := range ms.history {
+			if f == fp {
+				ms.cands = append(ms.cands, j)
+			}
+		}
+	} else {
+		keep := ms.cands[:0]
+		for _, j := range ms.cands {
+			if j+i >= len(ms.history) || ms.history[j+i] == fp {
+				keep = append(keep, j)
+			}
+		}
+		ms.cands = keep
+	}
+	w.align(rt, ms)
+}
+
+// align switches rt to the replacement once the held events stand at one
+// trusted position of the old stream: those the old connection already
+// delivered are dropped, the ones after it are delivered in order, and
+// whatever the old connection delivered beyond the held ones is skipped
+// when the replacement repeats it.
+func (w *worker) align(rt *assetRoute, ms *migState) {
+	if len(ms.cands) != 1 {
+		return // not in the old stream yet (ahead of it), or ambiguous
+	}
+	j := ms.cands[0]
+	delivered := len(ms.history) - j // held events the old connection delivered
+	if len(ms.held) < min(delivered, alignMin) {
+		return
+	}
+	w.switchTo(rt, ms)
+	if len(ms.held) < delivered {
+		ms.skip = slices.Clone(ms.history[j+len(ms.held):])
+		ms.held, ms.heldFP, ms.heldBids, ms.heldAsks = nil, nil, nil, nil
+		return
+	}
+	rt.mig = nil
+	w.mig.caughtUp.Add(1)
+	w.mig.replayed.Add(uint64(len(ms.held) - delivered))
+	bids, asks := w.bids, w.asks
+	for i := delivered; i < len(ms.held); i++ {
+		w.bids, w.asks = ms.heldBids[i], ms.heldAsks[i]
+		w.applyEvent(&ms.held[i], rt)
+	}
+	w.bids, w.asks = bids, asks
 }
 
 func (w *worker) switchTo(rt *assetRoute, ms *migState) {
@@ -191,6 +295,7 @@ func (w *worker) forceSwitch(rt *assetRoute, ms *migState) {
 	rt.owner, rt.retired = ms.to, ms.from
 	ms.switched = true
 	ms.m.resolve(&ms.m.forced)
+	w.mig.forced.Add(1)
 	b := w.bookOf(rt)
 	w.bids = ms.shadow.Levels(book.Bid, w.bids[:0])
 	w.asks = ms.shadow.Levels(book.Ask, w.asks[:0])

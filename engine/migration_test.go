@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
 )
@@ -163,5 +164,92 @@ func TestMigrationFinishForcesOrReportsMissing(t *testing.T) {
 	}
 	if got := rec.get(); !slices.Contains(got, "S2") {
 		t.Errorf("handler saw %v; want the forced snapshot S2", got)
+	}
+}
+
+// withTick adds a tick_size to a book frame.
+func withTick(frame, tick string) string {
+	return strings.TrimSuffix(frame, "}") + `,"tick_size":"` + tick + `"}`
+}
+
+// TestHeldSnapshotKeepsItsTickSize pins issue 12 defect 7: a replacement
+// snapshot held back during a migration is replayed with its own tick size,
+// not with the tick size of whatever snapshot the worker assembled last
+// (another asset's).
+func TestHeldSnapshotKeepsItsTickSize(t *testing.T) {
+	var s migStream
+	p := newStepPath(t, 1, 1024, routerConfig{}, nil)
+	p.route(1, withTick(s.snapshot(3), "0.01"))
+	m := newMigration([]string{dpAssetA}, 1)
+	p.control(&control{op: ctlMigrate, assets: []string{dpAssetA}, mig: m})
+	p.route(2, withTick(s.snapshot(3), "0.01")) // the replacement's subscribe snapshot
+	p.route(2, s.change(4))                     // ahead of the old connection: held
+	p.route(2, withTick(s.snapshot(4), "0.01")) // a post-trade snapshot: held
+	p.apply()
+	p.route(1, withTick(dpBookB, "0.001")) // another asset's snapshot on the same worker
+	p.route(1, s.change(4))                // the old connection catches up: switch, replay
+	p.apply()
+	if m.Pending() != 0 {
+		t.Fatalf("migration pending %d; want switched", m.Pending())
+	}
+	b := p.r.routes[dpAssetA].book
+	if got := b.TickSize(); got != fixed.MustParse("0.01") {
+		t.Errorf("tick size after the held snapshot replayed = %v; want 0.01 (asset B's is 0.001)", got)
+	}
+	if !b.Valid() || b.UpdatedAt() != 1004 {
+		t.Errorf("book valid %v at %d; want valid at the held snapshot's 1004", b.Valid(), b.UpdatedAt())
+	}
+}
+
+// TestMigrationRepeatedLevelWithinOneMillisecond pins issue 12 defect 11
+// (duplicate fingerprints): a level that goes 100 → 50 → 100 within one
+// millisecond gives two events the same fingerprint. A replacement that
+// stands at the second one must not be aligned with the first, which
+// would make the handler see the events after it twice.
+func TestMigrationRepeatedLevelWithinOneMillisecond(t *testing.T) {
+	change := func(size int) string {
+		return fmt.Sprintf(`{"event_type":"price_change","market":"%s","price_changes":[{"asset_id":"%s","price":"0.50","side":"BUY","size":"%d"}],"timestamp":"2000"}`, dpMarket, dpAssetA, size)
+	}
+	snapshot := func(size int) string {
+		return fmt.Sprintf(`{"event_type":"book","market":"%s","asset_id":"%s","bids":[{"price":"0.50","size":"%d"}],"asks":[{"price":"0.90","size":"5"}],"timestamp":"2000"}`, dpMarket, dpAssetA, size)
+	}
+	var mu sync.Mutex
+	var seen []string
+	p := newStepPath(t, 1, 1024, routerConfig{}, func(int) Handler {
+		return HandlerFunc(func(ev *Event, _ *book.Book) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Kind == EventLevel {
+				seen = append(seen, ev.Size.String())
+			} else {
+				seen = append(seen, ev.Kind.String())
+			}
+		})
+	})
+	p.route(1, snapshot(10))
+	p.apply()
+	m := newMigration([]string{dpAssetA}, 1)
+	p.control(&control{op: ctlMigrate, assets: []string{dpAssetA}, mig: m})
+	sizes := []int{100, 50, 100, 70, 80} // e1..e5: e1 and e3 are the same event to a fingerprint
+	for _, s := range sizes {
+		p.route(1, change(s))
+	}
+	p.apply()
+	p.route(2, snapshot(50)) // the replacement subscribed after e2
+	for _, s := range sizes[2:] {
+		p.route(2, change(s))
+	}
+	p.route(2, change(90)) // e6, new
+	p.route(1, change(90))
+	p.apply()
+	want := []string{"book", "100", "50", "100", "70", "80", "90"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("handler saw %v; want %v", seen, want)
+	}
+	if m.Pending() != 0 {
+		t.Errorf("migration pending %d; want switched", m.Pending())
+	}
+	if v := p.r.routes[dpAssetA].book; v.Depth(book.Bid) != 1 {
+		t.Errorf("book has %d bids; want 1", v.Depth(book.Bid))
 	}
 }

@@ -53,6 +53,9 @@ type routerConfig struct {
 	feedback feedback
 	// resyncEvery batches resync requests.
 	resyncEvery time.Duration
+	// backoffMin and backoffMax bound the backoff of one asset's repeated
+	// resyncs (resync.go). Defaults resyncBackoffMin, resyncBackoffMax.
+	backoffMin, backoffMax time.Duration
 	// assetStaleAfter: an asset that has had no event for this long while
 	// its connection delivers gets a fresh snapshot requested (the venue's
 	// per-asset silent stall). 0 disables.
@@ -82,6 +85,9 @@ type router struct {
 	dec   *wire.Decoder
 
 	routes       map[string]*assetRoute // router goroutine only
+	gone         map[string]int64       // dropped assets → mono ns of the drop (tombstone.go)
+	backlog      [][]item               // per worker: deferred control items (control.go)
+	backlogged   int                    // items in backlog
 	touched      []bool
 	dirty        []int
 	curConn      int64 // connection of the frame being routed
@@ -90,27 +96,35 @@ type router struct {
 	nextTick     int64 // mono ns of the next tick (cfg.tick)
 
 	resyncMu   sync.Mutex
-	resyncSet  map[string]struct{}
-	resyncWake chan struct{} // buffer 1: control signal
+	resyncs    map[string]*resyncState // assets with a pending or recent resync (resync.go)
+	resyncWake chan struct{}           // buffer 1: control signal
+	rejects    map[string]int          // router goroutine: snapshots rejected in a row, per asset
 
-	frames       paddedCounter
-	events       paddedCounter
-	routed       paddedCounter
-	dropped      paddedCounter
-	malformed    paddedCounter
-	stalls       paddedCounter
-	resyncs      paddedCounter
-	tooLarge     paddedCounter
-	market       paddedCounter
-	staleResyncs paddedCounter
-	decStats     atomic.Pointer[wire.DecoderStats]
-	latency      hist.Histogram // frame received → staged
+	frames         paddedCounter
+	events         paddedCounter
+	routed         paddedCounter
+	dropped        paddedCounter
+	malformed      paddedCounter
+	stalls         paddedCounter
+	resyncsSent    paddedCounter
+	resyncBackoffs paddedCounter // resync requests held back by their asset's backoff
+	rejectedNow    atomic.Int64  // assets whose last rejectReport+ snapshots were rejected
+	tooLarge       paddedCounter
+	market         paddedCounter
+	staleResyncs   paddedCounter
+	deferred       paddedCounter // control items that found their worker's ring full
+	lateEvents     paddedCounter // events for assets dropped from the engine, ignored
+	backlogLen     atomic.Int64  // control items deferred now
+	decStats       atomic.Pointer[wire.DecoderStats]
+	latency        hist.Histogram // frame received → staged
 
-	errLog logOnce
+	errLog    logOnce
+	rejectLog logOnce
 
-	stop    chan struct{}
-	stopped chan struct{}
-	wg      sync.WaitGroup
+	stop     chan struct{}
+	stopped  chan struct{}
+	failOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // paddedCounter keeps counters written by different goroutines off each
@@ -127,6 +141,12 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	if cfg.resyncEvery <= 0 {
 		cfg.resyncEvery = 250 * time.Millisecond
 	}
+	if cfg.backoffMin <= 0 {
+		cfg.backoffMin = resyncBackoffMin
+	}
+	if cfg.backoffMax <= 0 {
+		cfg.backoffMax = resyncBackoffMax
+	}
 	if cfg.maxStaleResyncs <= 0 {
 		cfg.maxStaleResyncs = 100
 	}
@@ -136,8 +156,11 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 		rings:      rings,
 		dec:        wire.NewDecoder(),
 		routes:     make(map[string]*assetRoute),
+		gone:       make(map[string]int64),
+		backlog:    make([][]item, len(rings)),
 		touched:    make([]bool, len(rings)),
-		resyncSet:  make(map[string]struct{}),
+		resyncs:    make(map[string]*resyncState),
+		rejects:    make(map[string]int),
 		resyncWake: make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
@@ -176,6 +199,7 @@ func (r *router) stopAndWait() {
 	}
 	r.in.close()
 	r.wg.Wait()
+	r.failOnce.Do(r.failBacklog) // Stop may be retried after a timeout
 }
 
 func (r *router) run() {
@@ -186,6 +210,7 @@ func (r *router) run() {
 			case <-r.stop:
 				return
 			default:
+				r.flushControls()
 				now := mono.Now()
 				r.snapshotDecoderStats(now)
 				r.maybeTick(now)
@@ -209,6 +234,7 @@ func (r *router) run() {
 			// ring per frame.
 			r.publish()
 		}
+		r.flushControls()
 		r.publish() // control requests staged at the end of the batch
 		now := mono.Now()
 		r.snapshotDecoderStats(now)
@@ -235,9 +261,15 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			r.routePriceChange(ev, recv, now)
 		case wire.KindLastTrade:
 			rt := r.route(ev.AssetID, ev.Market)
+			if rt == nil {
+				continue
+			}
 			r.stageEvent(rt, item{kind: itemTrade, side: sideOf(ev.Side), price: ev.Price, size: ev.Size, ts: ev.Timestamp, recv: recv, routed: now})
 		case wire.KindTickSize:
 			rt := r.route(ev.AssetID, ev.Market)
+			if rt == nil {
+				continue
+			}
 			r.stageEvent(rt, item{kind: itemTickSize, price: ev.TickSize, a: ev.OldTickSize, ts: ev.Timestamp, recv: recv, routed: now})
 			// The grid changed: the venue's levels may have been re-bucketed.
 			if !r.cfg.noTickResync {
@@ -245,6 +277,9 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 			}
 		case wire.KindBestBidAsk:
 			rt := r.route(ev.AssetID, ev.Market)
+			if rt == nil {
+				continue
+			}
 			r.stageEvent(rt, item{kind: itemBestBidAsk, a: ev.BestBid, b: ev.BestAsk, ts: ev.Timestamp, recv: recv, routed: now})
 		case wire.KindNewMarket, wire.KindMarketResolved:
 			r.market.Add(1)
@@ -261,17 +296,30 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 
 func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	rt := r.route(ev.AssetID, ev.Market)
+	if rt == nil {
+		return
+	}
 	n := len(ev.Bids) + len(ev.Asks) + 2
 	q := r.rings[rt.worker]
 	if n > q.Cap()-1 {
 		// Cannot ever fit: keep the book invalid rather than stall forever.
 		r.tooLarge.Add(1)
+		r.rejected(rt, "snapshot too large for the ring")
 		r.dropFor(rt)
 		return
+	}
+	if rt.pendingInvalidate {
+		n++ // the invalidation goes first, so the book is reported resynced
 	}
 	if !r.ensureRoom(rt, n) {
 		r.dropFor(rt)
 		return
+	}
+	if rt.pendingInvalidate {
+		// The snapshot heals the drop: deliver the invalidation now, so it
+		// cannot outlive the snapshot and invalidate the fresh book later.
+		q.TryStage(item{route: rt, kind: itemInvalidate, ts: ev.Timestamp, recv: recv, routed: now})
+		rt.pendingInvalidate = false
 	}
 	q.TryStage(item{route: rt, conn: connID, kind: itemBookBegin, a: ev.TickSize, b: ev.LastTradePrice, ts: ev.Timestamp, recv: recv, routed: now})
 	for _, l := range ev.Bids {
@@ -280,10 +328,13 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 	for _, l := range ev.Asks {
 		q.TryStage(item{route: rt, conn: connID, kind: itemBookLevel, side: book.Ask, price: l.Price, size: l.Size})
 	}
-	q.TryStage(item{route: rt, conn: connID, kind: itemBookEnd, ts: ev.Timestamp, recv: recv, routed: now})
+	// The end carries the tick size too: a snapshot held back during a
+	// migration is replayed long after its begin, and must keep its own.
+	q.TryStage(item{route: rt, conn: connID, kind: itemBookEnd, a: ev.TickSize, ts: ev.Timestamp, recv: recv, routed: now})
 	rt.lastEvent = now
 	r.markTouched(rt.worker)
 	r.routed.Add(1)
+	r.accepted(rt)
 	if r.cfg.feedback != nil {
 		r.cfg.feedback.snapshotSeen(connID, rt.id, recv)
 	}
@@ -293,6 +344,9 @@ func (r *router) routePriceChange(ev *wire.Event, recv, now int64) {
 	for j := range ev.Changes {
 		c := &ev.Changes[j]
 		rt := r.route(c.AssetID, ev.Market)
+		if rt == nil {
+			continue
+		}
 		it := item{kind: itemLevel, side: sideOf(c.Side), price: c.Price, size: c.Size, ts: ev.Timestamp, recv: recv, routed: now}
 		if c.HasBest {
 			it.flags |= flagHasBest
@@ -318,7 +372,12 @@ func (r *router) decodeFailed(connID int64, n int, err error) {
 		if e.AssetID == "" {
 			continue
 		}
-		r.dropFor(r.route(e.AssetID, e.Market))
+		if rt := r.route(e.AssetID, e.Market); rt != nil {
+			if e.Kind == wire.KindBook {
+				r.rejected(rt, "undecodable snapshot")
+			}
+			r.dropFor(rt)
+		}
 	}
 }
 
@@ -333,10 +392,14 @@ func lastChangeOf(cs []wire.PriceChange, j int) bool {
 }
 
 // route returns the asset's interned route, creating it on first sight (the
-// only allocation on the path, once per asset).
+// only allocation on the path, once per asset). It returns nil for an asset
+// dropped from the engine (a late frame): the caller skips the event.
 func (r *router) route(assetID, market string) *assetRoute {
 	if rt, ok := r.routes[assetID]; ok {
 		return rt
+	}
+	if r.late(assetID) {
+		return nil
 	}
 	id := strings.Clone(assetID)
 	rt := &assetRoute{id: id, market: strings.Clone(market), worker: int(xxhash.Sum64String(id) % uint64(len(r.rings)))}
@@ -369,25 +432,28 @@ func (r *router) stageEvent(rt *assetRoute, it item) {
 }
 
 // ensureRoom makes sure n items fit in rt's ring (plus a pending
-// invalidation), waiting under the Block policy. False means drop.
+// invalidation) behind the worker's deferred controls, waiting under the
+// Block policy. False means drop. // hot path
 func (r *router) ensureRoom(rt *assetRoute, n int) bool {
 	if rt.pendingInvalidate && n < 2 {
 		n++
 	}
 	q := r.rings[rt.worker]
-	if q.Free() >= n {
+	if len(r.backlog[rt.worker]) == 0 && q.Free() >= n {
 		return true
 	}
-	// Let the worker see what is staged before deciding.
+	// Let the worker see what is staged before deciding; deferred controls
+	// go first.
 	q.Publish()
-	if q.Free() >= n {
+	room := func() bool { return r.flushBacklog(rt.worker) && q.Free() >= n }
+	if room() {
 		return true
 	}
 	if r.cfg.policy != Block {
 		return false
 	}
 	r.stalls.Add(1)
-	for spins := 0; q.Free() < n; spins++ {
+	for spins := 0; !room(); spins++ {
 		select {
 		case <-r.stop:
 			// Stopping: workers drain; keep waiting briefly, never forever.
@@ -414,7 +480,8 @@ func (r *router) dropFor(rt *assetRoute) {
 		rt.pendingInvalidate = true
 		r.requestResync(rt.id)
 	}
-	if q := r.rings[rt.worker]; q.TryStage(item{route: rt, kind: itemInvalidate}) {
+	// Not ahead of a deferred control: it stays pending behind them.
+	if q := r.rings[rt.worker]; len(r.backlog[rt.worker]) == 0 && q.TryStage(item{route: rt, kind: itemInvalidate}) {
 		rt.pendingInvalidate = false
 		r.markTouched(rt.worker)
 	}

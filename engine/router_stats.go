@@ -15,14 +15,26 @@ func (r *router) snapshotDecoderStats(now int64) {
 
 // RouterStats is a snapshot of the router's counters.
 type RouterStats struct {
-	Frames         uint64         `json:"frames"`
-	Events         uint64         `json:"events"`
-	MessagesRouted uint64         `json:"messages_routed"`
-	Dropped        uint64         `json:"messages_dropped"`
-	Malformed      uint64         `json:"malformed_frames"`
-	Stalls         uint64         `json:"backpressure_stalls"`
-	Resyncs        uint64         `json:"resyncs_requested"`
-	TooLarge       uint64         `json:"snapshots_too_large"`
+	Frames         uint64 `json:"frames"`
+	Events         uint64 `json:"events"`
+	MessagesRouted uint64 `json:"messages_routed"`
+	Dropped        uint64 `json:"messages_dropped"`
+	Malformed      uint64 `json:"malformed_frames"`
+	Stalls         uint64 `json:"backpressure_stalls"`
+	Resyncs        uint64 `json:"resyncs_requested"`
+	TooLarge       uint64 `json:"snapshots_too_large"`
+	// DeferredControls: control requests that found their worker's ring
+	// full (a stuck handler) and waited off the router; ControlBacklog: how
+	// many wait now.
+	DeferredControls uint64 `json:"controls_deferred"`
+	ControlBacklog   int64  `json:"control_backlog"`
+	// LateEvents: events for assets already dropped from the engine, ignored.
+	LateEvents uint64 `json:"late_events_ignored"`
+	// ResyncBackoffs: resync requests held back because their asset was
+	// resynced just before; RejectedAssets: assets whose last few snapshots
+	// were all rejected (too large for the ring, undecodable), now.
+	ResyncBackoffs uint64         `json:"resync_backoffs"`
+	RejectedAssets int64          `json:"assets_rejected_repeatedly"`
 	StaleResyncs   uint64         `json:"stale_asset_resyncs"`
 	MarketNotices  uint64         `json:"market_notices"`
 	InboundStalls  int64          `json:"inbound_stalls"`
@@ -39,20 +51,25 @@ type RouterStats struct {
 
 func (r *router) stats() RouterStats {
 	s := RouterStats{
-		Frames:         r.frames.Load(),
-		Events:         r.events.Load(),
-		MessagesRouted: r.routed.Load(),
-		Dropped:        r.dropped.Load(),
-		Malformed:      r.malformed.Load(),
-		Stalls:         r.stalls.Load(),
-		Resyncs:        r.resyncs.Load(),
-		TooLarge:       r.tooLarge.Load(),
-		StaleResyncs:   r.staleResyncs.Load(),
-		MarketNotices:  r.market.Load(),
-		InboundStalls:  r.in.stalls.Load(),
-		InboundBytes:   r.in.bytes.Load(),
-		QueueDepths:    map[string]int{"async_queue": int(r.in.frames.Load())},
-		Policy:         r.cfg.policy.String(),
+		Frames:           r.frames.Load(),
+		Events:           r.events.Load(),
+		MessagesRouted:   r.routed.Load(),
+		Dropped:          r.dropped.Load(),
+		Malformed:        r.malformed.Load(),
+		Stalls:           r.stalls.Load(),
+		Resyncs:          r.resyncsSent.Load(),
+		ResyncBackoffs:   r.resyncBackoffs.Load(),
+		RejectedAssets:   r.rejectedNow.Load(),
+		TooLarge:         r.tooLarge.Load(),
+		DeferredControls: r.deferred.Load(),
+		ControlBacklog:   r.backlogLen.Load(),
+		LateEvents:       r.lateEvents.Load(),
+		StaleResyncs:     r.staleResyncs.Load(),
+		MarketNotices:    r.market.Load(),
+		InboundStalls:    r.in.stalls.Load(),
+		InboundBytes:     r.in.bytes.Load(),
+		QueueDepths:      map[string]int{"async_queue": int(r.in.frames.Load())},
+		Policy:           r.cfg.policy.String(),
 	}
 	for i, q := range r.rings {
 		s.QueueDepths[workerName(i)] = q.Len()

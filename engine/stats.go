@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -26,10 +27,17 @@ type RegistryStats struct {
 	Expired      int `json:"expired"`
 }
 
-// PoolSummary is the pool in the seed's schema.
+// PoolSummary is the pool in the seed's schema, plus what recycling does to
+// placement.
 type PoolSummary struct {
-	ConnectionCount   int              `json:"connection_count"`
-	ActiveConnections int              `json:"active_connections"`
+	ConnectionCount   int `json:"connection_count"`
+	ActiveConnections int `json:"active_connections"`
+	// Recycling connections take no new assets; RecyclingRefused counts the
+	// assets placed elsewhere that one of them had room for. ClosedInvalidated
+	// counts connections the pool closed whose books were invalidated at once.
+	Recycling         int              `json:"recycling_connections"`
+	RecyclingRefused  uint64           `json:"assets_refused_by_recycling"`
+	ClosedInvalidated uint64           `json:"closed_connections_invalidated"`
 	Connections       []ConnectionStat `json:"connections"`
 }
 
@@ -45,13 +53,24 @@ type ConnectionStat struct {
 	Total            int     `json:"total"`
 	Active           int     `json:"active"`
 	Expired          int     `json:"expired"`
-	PollutionRatio   float64 `json:"pollution_ratio"`
+	// PollutionRatio is the registry's view: expired / total assets assigned
+	// to the connection (the seed's schema). RecyclePollutionRatio is what the
+	// recycler triggers on: the share of the assets the socket carries that
+	// are not live on it, (carried − active) / carried; it also counts assets
+	// removed from the registry while still subscribed.
+	PollutionRatio        float64 `json:"pollution_ratio"`
+	Carried               int     `json:"carried"`
+	RecyclePollutionRatio float64 `json:"recycle_pollution_ratio"`
 }
 
 // WorkersSummary is the workers in the seed's schema.
 type WorkersSummary struct {
-	AliveCount  int                    `json:"alive_count"`
-	IsHealthy   bool                   `json:"is_healthy"`
+	AliveCount int  `json:"alive_count"`
+	IsHealthy  bool `json:"is_healthy"`
+	// Stuck names the workers that hold queued work and made no progress
+	// for StuckAfter (a handler that does not return): their assets' events
+	// are dropped and resynced later, every other worker goes on.
+	Stuck       []string               `json:"stuck_workers"`
 	WorkerStats map[string]WorkerStats `json:"worker_stats"`
 }
 
@@ -64,7 +83,9 @@ func (a *App) Stats() Stats {
 	s.Registry = RegistryStats{TotalMarkets: c.Total, Pending: c.Pending, Subscribed: c.Subscribed, Expired: c.Expired}
 
 	ps := a.pool.Stats()
-	s.Pool = PoolSummary{ConnectionCount: ps.ConnectionCount, ActiveConnections: ps.ActiveConnections, Connections: []ConnectionStat{}}
+	s.Pool = PoolSummary{ConnectionCount: ps.ConnectionCount, ActiveConnections: ps.ActiveConnections,
+		Recycling: ps.Recycling, RecyclingRefused: ps.RecyclingRefused, ClosedInvalidated: ps.ClosedInvalidated,
+		Connections: []ConnectionStat{}}
 	now := time.Now()
 	for _, pc := range ps.Conns {
 		cs := ConnectionStat{
@@ -77,6 +98,10 @@ func (a *App) Stats() Stats {
 			Active:           pc.RegActive,
 			Expired:          pc.RegExpired,
 			PollutionRatio:   pc.Pollution,
+			Carried:          pc.Assets,
+		}
+		if pc.Assets > 0 {
+			cs.RecyclePollutionRatio = float64(max(pc.Assets-pc.RegActive, 0)) / float64(pc.Assets)
 		}
 		cs.AgeSeconds = pc.Age.Seconds()
 		if !pc.LastData.IsZero() {
@@ -87,8 +112,11 @@ func (a *App) Stats() Stats {
 
 	s.Router = a.data.router.stats()
 	ws := a.data.workerStats()
-	alive, healthy := a.data.workersHealthy(a.cfg.StuckAfter)
-	s.Workers = WorkersSummary{AliveCount: alive, IsHealthy: healthy && alive == len(ws), WorkerStats: make(map[string]WorkerStats, len(ws))}
+	alive, healthy, stuck := a.data.workersHealthy(a.cfg.StuckAfter)
+	s.Workers = WorkersSummary{AliveCount: alive, IsHealthy: healthy && alive == len(ws), Stuck: stuck, WorkerStats: make(map[string]WorkerStats, len(ws))}
+	if s.Workers.Stuck == nil {
+		s.Workers.Stuck = []string{}
+	}
 	for i, w := range ws {
 		s.Workers.WorkerStats[workerName(i)] = w
 	}
@@ -108,12 +136,12 @@ func (a *App) Healthy() (bool, string) {
 	if st := appState(a.state.Load()); st != stateRunning {
 		return false, "engine " + st.String()
 	}
-	alive, healthy := a.data.workersHealthy(a.cfg.StuckAfter)
+	alive, healthy, stuck := a.data.workersHealthy(a.cfg.StuckAfter)
 	if alive != a.cfg.Workers {
 		return false, fmt.Sprintf("%d of %d workers alive", alive, a.cfg.Workers)
 	}
 	if !healthy {
-		return false, "a worker is stuck"
+		return false, fmt.Sprintf("stuck for %s: %s (their assets' events are dropped)", a.cfg.StuckAfter, strings.Join(stuck, ", "))
 	}
 	if a.registry.Counts().Subscribed == 0 {
 		return true, ""

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/polyfeed/polyfeed/book"
-	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -52,7 +51,6 @@ type worker struct {
 	ev         Event
 	bids       []book.Level // snapshot being assembled
 	asks       []book.Level
-	snapTick   fixed.Point // tick size sent with the snapshot being assembled
 	cmpA, cmpB []book.Level
 	routes     []*assetRoute        // assets with a book, for OnTick
 	books      iter.Seq[*book.Book] // allBooks, made once
@@ -66,6 +64,7 @@ type worker struct {
 	ignored     paddedCounter // events from a connection that does not own the asset
 	migrated    paddedCounter // assets switched to a new connection by stream alignment
 	misaligned  paddedCounter // replacement events that did not repeat the expected ones
+	mig         migCounters   // which alignment paths ran (migration.go)
 	bookCount   atomic.Int64
 	lastBeat    atomic.Int64 // mono ns of the last finished batch or park
 	parked      atomic.Bool
@@ -138,12 +137,12 @@ func (s *workerSet) stopAndWait() {
 }
 
 func (w *worker) run(done <-chan struct{}) {
-	// Pinned: the worker keeps its OS thread (and with PinCPUs its core), so
-	// its books stay in one cache and no other goroutine runs between two of
-	// its batches. The price is paid at idle: a locked goroutine that parks
-	// hands its P off and sleeps its thread, and waking it is a futex wake
-	// and a thread switch. PERFORMANCE.md has both sides measured;
-	// FloatingWorkers trades the pin for less CPU at moderate rates.
+	// Locked (Config.LockWorkers, PinCPUs): the worker keeps its OS thread
+	// (and with PinCPUs its core), so its books stay in one cache and no
+	// other goroutine runs between two of its batches. The price is paid at
+	// idle: a locked goroutine that parks hands its P off and sleeps its
+	// thread, and waking it is a futex wake and a thread switch, so floating
+	// is the default (PERFORMANCE.md, "Worker mode").
 	if !w.cfg.floating || w.cfg.pinCPUs {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -233,7 +232,6 @@ func (w *worker) apply(it *item) {
 		// Snapshots are assembled whatever their connection; who owns the
 		// asset is decided on the whole snapshot, at itemBookEnd.
 		w.bids, w.asks = w.bids[:0], w.asks[:0]
-		w.snapTick = it.a
 		return
 	case itemBookLevel:
 		w.collectLevel(it)
@@ -271,8 +269,8 @@ func (w *worker) applyEvent(it *item, rt *assetRoute) {
 	case itemBookEnd:
 		wasInvalid := rt.wasInvalid || !b.Valid() && b.Seq() > 0
 		b.ApplySnapshot(w.bids, w.asks, it.ts)
-		if w.snapTick > 0 {
-			b.SetTickSize(w.snapTick)
+		if it.a > 0 { // the snapshot's tick size, carried by its end item
+			b.SetTickSize(it.a)
 		}
 		if b.Crossed() {
 			w.crossed.Add(1)
@@ -346,6 +344,7 @@ type WorkerStats struct {
 	ForeignIgnored  uint64         `json:"foreign_events_ignored"`
 	Misaligned      uint64         `json:"migration_misaligned"`
 	Migrated        uint64         `json:"assets_migrated"`
+	Migration       MigrationStats `json:"migration"`
 	QueueDepth      int            `json:"queue_depth"`
 	Alive           bool           `json:"alive"`
 	Parked          bool           `json:"parked"`
@@ -367,6 +366,7 @@ func (w *worker) stats() WorkerStats {
 		ForeignIgnored:  w.ignored.Load(),
 		Misaligned:      w.misaligned.Load(),
 		Migrated:        w.migrated.Load(),
+		Migration:       w.mig.stats(),
 		QueueDepth:      w.ring.Len(),
 		Alive:           w.alive.Load(),
 		Parked:          w.parked.Load(),

@@ -15,11 +15,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/bench/harness"
-	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/stream"
 )
 
 // benchStream starts an embedded server on a loopback port (as polyfeed
@@ -144,7 +145,7 @@ func BenchmarkPublishCPU(b *testing.B) {
 		window = time.Second
 	}
 	const rate = 2000.0
-	for _, mode := range []string{"off", "memory", "file", "memory-linger0", "memory-linger2ms"} {
+	for _, mode := range []string{"off", "memory", "file", "memory-linger0", "memory-linger2ms", "memory-linger5ms"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {
 				cpu, events := cpuRun(b, corpus, mode, rate, window)
@@ -241,30 +242,34 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkPublishLatency: from the handler's OnEvent to a core NATS
-// subscriber's callback on another connection (the server delivers a
-// message to subscribers once JetStream stored it), at a paced 2,000 and
-// 10,000 events/s, memory storage, default linger and none. Run with
-// -benchtime 1x.
+// BenchmarkPublishLatency: from the handler's OnEvent to a reader's
+// callback on another connection, at a paced 2,000 and 10,000 events/s,
+// memory storage, the default linger and none. The reader is either a
+// core NATS subscriber ("core": the server delivers to subscribers once
+// JetStream stored the message) or the stream library's Consumer handler
+// ("stream": an ordered JetStream consumer, the contract's rules, the
+// book updated), which is what a user sees. Run with -benchtime 1x.
 func BenchmarkPublishLatency(b *testing.B) {
-	for _, rate := range []int{2000, 10_000} {
-		for _, linger := range []time.Duration{0, -1} {
-			name := fmt.Sprint(rate)
-			if linger < 0 {
-				name += "-nolinger"
-			}
-			b.Run(name, func(b *testing.B) {
-				for range b.N {
-					p50, p99 := latencyRun(b, rate, linger, 3*time.Second)
-					b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
-					b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+	for _, via := range []string{"stream", "core"} {
+		for _, rate := range []int{2000, 10_000} {
+			for _, linger := range []time.Duration{0, -1} {
+				name := fmt.Sprint(via, "-", rate)
+				if linger < 0 {
+					name += "-nolinger"
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					for range b.N {
+						p50, p99 := latencyRun(b, via, rate, linger, 3*time.Second)
+						b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+						b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+					}
+				})
+			}
 		}
 	}
 }
 
-func latencyRun(b *testing.B, rate int, linger, window time.Duration) (p50, p99 time.Duration) {
+func latencyRun(b *testing.B, via string, rate int, linger, window time.Duration) (p50, p99 time.Duration) {
 	p := benchStream(b, "memory", 1)
 	if linger != 0 {
 		p.cfg.Linger = linger
@@ -284,34 +289,62 @@ func latencyRun(b *testing.B, rate int, linger, window time.Duration) (p50, p99 
 		index[id] = k
 		books[k] = book.New(id)
 		books[k].ApplySnapshot([]book.Level{{Price: 400_000, Size: fixed.FromInt(10)}}, []book.Level{{Price: 600_000, Size: fixed.FromInt(10)}}, 1)
+		books[k].SetTickSize(fixed.MustParse("0.01")) // a valid contract book: consumers refuse a zero tick
 		evs[k] = engine.Event{Kind: engine.EventBook, AssetID: id, Timestamp: 1}
 		h.OnEvent(&evs[k], books[k]) // seq 1
 		evs[k].Kind, evs[k].Side, evs[k].Price = engine.EventLevel, book.Bid, 400_000
 	}
 	waitPublished(b, p)
-	sub, err := nats.Connect(p.cfg.Conn.ConnectedUrl())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sub.Close()
-	s, err := sub.Subscribe(DefaultPrefix+".v1.delta.>", func(m *nats.Msg) {
-		now := mono.Now()
-		asset, _, seq, ok := parseMsgID(m.Header.Get(jetstream.MsgIDHeader))
+	record := func(now int64, asset string, seq uint64) {
 		k, known := index[asset]
-		if !ok || !known || seq < 2 {
+		if !known || seq < 2 {
 			return
 		}
 		if i := int(seq-2)*assets + k; i < n {
 			got[i].Store(now - sent[i].Load())
 			received.Add(1)
 		}
-	})
+	}
+	sub, err := nats.Connect(p.cfg.Conn.ConnectedUrl())
 	if err != nil {
 		b.Fatal(err)
 	}
-	_ = s.SetPendingLimits(-1, -1)
-	if err := sub.Flush(); err != nil {
-		b.Fatal(err)
+	defer sub.Close()
+	describe := func() string { return fmt.Sprintf("publisher %+v", p.Stats()) }
+	switch via {
+	case "core":
+		s, err := sub.Subscribe(DefaultPrefix+".v1.delta.>", func(m *nats.Msg) {
+			now := mono.Now()
+			if asset, _, seq, ok := parseMsgID(m.Header.Get(jetstream.MsgIDHeader)); ok {
+				record(now, asset, seq)
+			}
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = s.SetPendingLimits(-1, -1)
+		if err := sub.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	case "stream":
+		c, err := stream.New(stream.Config{Conn: sub, Logger: quiet(), Handler: func(u stream.Update) {
+			if u.Type == stream.TypeDelta {
+				record(mono.Now(), u.Book.Asset, uint64(u.Book.Seq))
+			}
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		describe = func() string { return fmt.Sprintf("publisher %+v, consumer %+v", p.Stats(), c.Stats()) }
+		for deadline := time.Now().Add(30 * time.Second); !c.Live(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatal("consumer did not catch up")
+			}
+		}
 	}
 	start := mono.Now()
 	for i := range n {
@@ -329,7 +362,7 @@ func latencyRun(b *testing.B, rate int, linger, window time.Duration) (p50, p99 
 	}
 	for deadline := time.Now().Add(30 * time.Second); received.Load() < int64(n); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			b.Fatalf("received %d of %d", received.Load(), n)
+			b.Fatalf("received %d of %d (%s)", received.Load(), n, describe())
 		}
 	}
 	lat := make([]int64, n)

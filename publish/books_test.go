@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -41,7 +42,7 @@ func TestBookBounds(t *testing.T) {
 	}
 	r.sim.Pause()
 	before := books()
-	checkFor(t, 10*time.Second, 200*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 200*time.Millisecond, func() error {
 		after := books()
 		for _, id := range r.ids {
 			if after[id] < before[id]+2 {

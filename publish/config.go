@@ -48,8 +48,8 @@ type Config struct {
 	// messages; its sender waits (never the worker) when it is reached.
 	// Default 4096.
 	MaxPendingAcks int
-	// AckTimeout: an unacknowledged message counts as lost after it.
-	// Default 5 s.
+	// AckTimeout: a batch whose acknowledgement was asked for and has not
+	// come after it counts as lost. Default 5 s.
 	AckTimeout time.Duration
 	// BookEvery: a book is published after this many other messages of an
 	// asset. Default 1000 (the contract's bound).

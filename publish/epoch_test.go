@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -80,7 +81,7 @@ func TestYieldToHigherEpoch(t *testing.T) {
 	if err := r.nc.PublishMsg(m); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if st := r.pub.Stats(); st.Yielded != 1 {
 			return fmt.Errorf("yielded %d assets; want 1", st.Yielded)
 		}
@@ -98,7 +99,7 @@ func TestYieldToHigherEpoch(t *testing.T) {
 	}
 	// Messages queued before the yield may still land: wait until ours stop.
 	mine0, others0 := -1, 0
-	checkFor(t, 10*time.Second, 300*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 300*time.Millisecond, func() error {
 		m, o := count()
 		if m != mine0 {
 			mine0, others0 = m, o
@@ -126,7 +127,7 @@ func TestClosedIsLast(t *testing.T) {
 	r.waitValid()
 	m := r.markets[0]
 	r.pub.MarketExpired(m)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if st := r.pub.Stats(); st.Closed != uint64(len(m.AssetIDs)) {
 			return fmt.Errorf("closed %d assets; want %d", st.Closed, len(m.AssetIDs))
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -32,7 +33,8 @@ func natsServerBinary(t *testing.T) string {
 		}
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			natsServerErr = fmt.Errorf("cannot build nats-server: no go tool on PATH: %w", err)
+			return
 		}
 		natsServerBin = filepath.Join(dir, "nats-server")
 		out, err := exec.Command(goTool, "build", "-o", natsServerBin, "github.com/nats-io/nats-server/v2").CombinedOutput()
@@ -62,7 +64,7 @@ func (e *extServer) start(t *testing.T) {
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 20*time.Millisecond, func() error {
 		c, err := net.Dial("tcp", e.addr)
 		if err != nil {
 			return err
@@ -91,13 +93,14 @@ func TestExternalServerKilled(t *testing.T) {
 	}
 	ext := &extServer{bin: natsServerBinary(t), addr: freePort(t), dir: t.TempDir()}
 	r := newRig(t, rigConfig{
-		sim: sim.Config{Seed: 19, Markets: 10, Rate: 600},
-		ext: ext,
-		pub: func(c *Config) { c.AckTimeout = time.Second },
+		sim:    sim.Config{Seed: 19, Markets: 10, Rate: 600},
+		ext:    ext,
+		pub:    func(c *Config) { c.AckTimeout = time.Second },
+		follow: true,
 	})
 	r.waitValid()
 	ext.kill(t)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if st := r.pub.Stats(); st.Dropped == 0 || st.Ready {
 			return fmt.Errorf("publisher has not noticed the outage: %+v", st)
 		}
@@ -105,7 +108,7 @@ func TestExternalServerKilled(t *testing.T) {
 	})
 	time.Sleep(500 * time.Millisecond) // trading goes on without NATS
 	ext.start(t)
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
 		if st := r.pub.Stats(); !st.Ready || st.Reconnects == 0 {
 			return fmt.Errorf("publisher not back: %+v", st)
 		}
@@ -114,5 +117,8 @@ func TestExternalServerKilled(t *testing.T) {
 	r.waitTruth()
 	if st := r.pub.Stats(); st.StaleNotices == 0 {
 		t.Errorf("stats %+v: no stale notice after the server was killed", st)
+	}
+	if cs := r.cons.Stats(); cs.Gaps+cs.StaleNotices == 0 {
+		t.Errorf("consumer stats %+v: the outage shows neither a gap nor a stale notice", cs)
 	}
 }

@@ -22,9 +22,6 @@ type Gate interface {
 // publishing because another instance publishes it now.
 const reasonMoved = "moved"
 
-// noteRestart: start a new epoch above note.epoch (Publisher.Restart).
-const noteRestart = noteClosed + 1
-
 // gated reports whether st is published now. On a change of the gate's
 // answer it acts first: an asset that becomes ours starts a new epoch above
 // any seen on the stream and publishes b at once (a warm replica's book is

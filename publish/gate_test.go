@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -77,7 +78,7 @@ func TestGate(t *testing.T) {
 		}
 		return nil
 	}
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error { return books(a.ConditionID, 0) })
+	poll.For(t, 10*time.Second, 100*time.Millisecond, func() error { return books(a.ConditionID, 0) })
 	for _, m := range r.readStream(EventsStream(DefaultPrefix)) {
 		if m.Market != a.ConditionID {
 			t.Fatalf("published %s of market %s, which the gate refuses", m.Type, m.Market)
@@ -85,11 +86,11 @@ func TestGate(t *testing.T) {
 	}
 
 	g.set(b.ConditionID, true)
-	checkFor(t, 5*time.Second, 100*time.Millisecond, func() error { return books(b.ConditionID, 0) })
+	poll.For(t, 5*time.Second, 100*time.Millisecond, func() error { return books(b.ConditionID, 0) })
 
 	before := r.epochsOf(r.readStream(EventsStream(DefaultPrefix)), a.ConditionID)
 	g.set(a.ConditionID, false)
-	checkFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, 100*time.Millisecond, func() error {
 		moved := map[string]bool{}
 		for _, m := range r.readStream(EventsStream(DefaultPrefix)) {
 			if m.Market == a.ConditionID && m.Type == TypeStatus && m.State == StateStale && m.Reason == reasonMoved {
@@ -116,7 +117,7 @@ func TestGate(t *testing.T) {
 	for _, e := range before {
 		old = max(old, e)
 	}
-	checkFor(t, 5*time.Second, 100*time.Millisecond, func() error { return books(a.ConditionID, old) })
+	poll.For(t, 5*time.Second, 100*time.Millisecond, func() error { return books(a.ConditionID, old) })
 
 	id := b.AssetIDs[0]
 	e, ok := r.pub.Epoch(id)
@@ -124,7 +125,7 @@ func TestGate(t *testing.T) {
 		t.Fatalf("Epoch(%s): not published", id)
 	}
 	r.pub.Restart(id, e+1000)
-	checkFor(t, 5*time.Second, 100*time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, 100*time.Millisecond, func() error {
 		for _, m := range r.readStream(EventsStream(DefaultPrefix)) {
 			if m.Asset == id && m.Type == TypeBook && m.Epoch > int64(e)+1000 {
 				return nil

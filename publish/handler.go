@@ -64,6 +64,7 @@ type handler struct {
 	assets map[string]*asset
 	env    envelope
 	buf    []byte
+	slab   []byte // queued payloads, back to back; a full slab is left to the GC
 	levels []book.Level
 	notes  []note
 	now    int64 // unix ns, read once per tick
@@ -88,7 +89,7 @@ var (
 )
 
 // OnEvent maps one engine event onto the contract's messages. It reads no
-// clock and takes no lock; it allocates the queued copy of each message.
+// clock and takes no lock; the queued copies of messages share slabs.
 func (h *handler) OnEvent(ev *engine.Event, b *book.Book) {
 	if ev.Kind == engine.EventBestBidAsk {
 		return // the venue's top of book: deltas carry the book's own
@@ -214,6 +215,12 @@ func (h *handler) OnTick(books iter.Seq[*book.Book]) {
 func (h *handler) readNotes() {
 	h.notes = h.in.take(h.notes[:0])
 	for _, n := range h.notes {
+		if n.kind == noteRebook {
+			for _, st := range h.assets {
+				st.lastBook = 0 // the book period is over: a book this tick
+			}
+			continue
+		}
 		st := h.assets[n.asset]
 		if n.kind == noteRestart {
 			if st != nil && !st.off && !st.closed {
@@ -323,9 +330,20 @@ func (h *handler) next(st *asset, sub int, ts int64) *envelope {
 	return &h.env
 }
 
-// push queues the encoded message in h.buf for the sender.
+// slabSize is the payload memory one allocation serves: hundreds of
+// messages instead of one allocation per message.
+const slabSize = 256 << 10
+
+// push queues the encoded message in h.buf for the sender. The payload is
+// copied to the slab; the sender only reads it, and publishing copies it
+// into the connection's buffer, so the slab is never written twice.
 func (h *handler) push(st *asset, sub int) bool {
-	m := outMsg{subject: st.subjects[sub], asset: st.id, epoch: st.epoch, seq: st.seq, data: append([]byte(nil), h.buf...)}
+	if cap(h.slab)-len(h.slab) < len(h.buf) {
+		h.slab = make([]byte, 0, max(slabSize, len(h.buf)))
+	}
+	off := len(h.slab)
+	h.slab = append(h.slab, h.buf...)
+	m := outMsg{subject: st.subjects[sub], asset: st.id, epoch: st.epoch, seq: st.seq, data: h.slab[off:len(h.slab):len(h.slab)]}
 	if !h.q.TryStage(m) {
 		st.broken = true
 		h.dropped.Add(1)

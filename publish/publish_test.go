@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
 
@@ -41,7 +42,7 @@ func TestStreamEqualsTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+	poll.For(t, 10*time.Second, 100*time.Millisecond, func() error {
 		info, err := bs.Info(ctx)
 		if err != nil {
 			return err

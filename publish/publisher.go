@@ -120,6 +120,9 @@ func (p *Publisher) Start(ctx context.Context) error {
 	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
 		p.ready.Store(false)
 		p.disconnect.Add(1)
+		for _, s := range p.senders {
+			s.failAll(fmt.Errorf("cannot publish: disconnected: %w", err))
+		}
 		p.log.Warn("NATS disconnected; dropping messages until it is back", "err", err)
 	})
 	nc.SetReconnectHandler(func(c *nats.Conn) {
@@ -134,6 +137,11 @@ func (p *Publisher) Start(ctx context.Context) error {
 	// A watcher that falls behind drops books rather than slow the client.
 	_ = sub.SetPendingLimits(1<<16, 64<<20)
 	p.sub = sub
+	for _, s := range p.senders {
+		if err := s.start(); err != nil {
+			return err
+		}
+	}
 	p.ready.Store(nc.IsConnected())
 	p.wg.Add(1 + len(p.senders))
 	go func() {
@@ -213,6 +221,7 @@ func (p *Publisher) maintain() {
 			cancel()
 			if err == nil {
 				p.ready.Store(p.cfg.Conn.IsConnected())
+				p.rebook()
 				break
 			}
 			p.log.Warn("cannot restore streams after reconnect; retrying", "err", err, "in", backoff)
@@ -222,6 +231,16 @@ func (p *Publisher) maintain() {
 			case <-time.After(backoff):
 			}
 		}
+	}
+}
+
+// rebook makes every handler publish a book of each of its assets: the
+// streams were missing or the server came back, so BOOKS may lack them,
+// and a message published while the stream was missing may have been lost
+// inside a batch whose acknowledgement came after the stream was back.
+func (p *Publisher) rebook() {
+	for _, h := range p.handlers {
+		h.in.put(note{kind: noteRebook})
 	}
 }
 

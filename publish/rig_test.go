@@ -22,7 +22,10 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/natsd"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/streamcheck"
+	"github.com/polyfeed/polyfeed/stream"
 )
 
 func TestMain(m *testing.M) {
@@ -35,36 +38,21 @@ func TestMain(m *testing.M) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// checkFor polls f every `every` until it returns nil, failing the test
-// with f's last error after total.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // rig is a simulator, an embedded NATS server, a publisher and an engine
 // wired as polyfeed wires them, each stopped at the end of the test.
 type rig struct {
-	t       *testing.T
-	sim     *sim.Server
-	natsCfg natsd.Config
-	srv     *natsd.Server // nil with ext
-	ext     *extServer
-	nc      *nats.Conn
-	pub     *Publisher
-	app     *engine.App
-	ids     []string
-	markets []markets.Market
+	t         *testing.T
+	sim       *sim.Server
+	natsCfg   natsd.Config
+	srv       *natsd.Server // nil with ext
+	ext       *extServer
+	nc        *nats.Conn
+	pub       *Publisher
+	app       *engine.App
+	ids       []string
+	markets   []markets.Market
+	lifecycle bool
+	cons      *stream.Consumer // with follow
 }
 
 type rigConfig struct {
@@ -72,6 +60,14 @@ type rigConfig struct {
 	nats natsd.Config
 	ext  *extServer // an external nats-server process instead of natsd
 	pub  func(*Config)
+	// lifecycle turns the engine's Gamma discovery and expiry on (short
+	// intervals): markets come and go with the simulator's churn, and
+	// r.ids holds only the markets open when the rig started.
+	lifecycle bool
+	// follow starts a Go consumer (package stream, on its own connection)
+	// right after the publisher: waitTruth then also waits for its books to
+	// equal the truth.
+	follow bool
 }
 
 func newRig(t *testing.T, rc rigConfig) *rig {
@@ -132,16 +128,30 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 		}
 	})
 
-	app, err := engine.New(engine.Config{
+	if rc.follow {
+		r.follow(opts)
+	}
+	r.lifecycle = rc.lifecycle
+	ecfg := engine.Config{
 		WSURL: s.WSURL(), GammaURL: s.GammaURL(),
 		Workers: cfg.Workers, RingSize: 1 << 14,
-		DisableLifecycle: true, DisableRecycling: true,
+		DisableLifecycle: !rc.lifecycle, DisableRecycling: true,
 		Handler:         p.Handler,
 		OnMarketExpired: p.MarketExpired,
 		Pool:            venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
 		Conn:            venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
 		Logger:          quiet(),
-	})
+	}
+	if rc.lifecycle {
+		ecfg.Lifecycle = markets.Config{
+			DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
+			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 2 * time.Second,
+			// End dates are the simulator's: its clock lags the wall clock
+			// under load and stops while it is paused.
+			Now: s.Now,
+		}
+	}
+	app, err := engine.New(ecfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,13 +171,71 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 			continue
 		}
 		em := markets.Market{ID: m.ID, ConditionID: m.ConditionID, AssetIDs: m.TokenIDs, Outcomes: m.Outcomes, EndDate: m.EndDate}
-		if err := app.AddMarket(em); err != nil {
-			t.Fatal(err)
+		if !rc.lifecycle {
+			if err := app.AddMarket(em); err != nil {
+				t.Fatal(err)
+			}
 		}
 		r.markets = append(r.markets, em)
 		r.ids = append(r.ids, m.TokenIDs...)
 	}
 	return r
+}
+
+// follow starts r.cons on a connection of its own, closed at the end.
+func (r *rig) follow(opts []nats.Option) {
+	r.t.Helper()
+	var nc *nats.Conn
+	var err error
+	if r.ext != nil {
+		nc, err = nats.Connect(r.ext.url(), opts...)
+	} else {
+		nc, err = r.srv.Conn(opts...)
+	}
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(nc.Close)
+	c, err := stream.New(stream.Config{Conn: nc, Logger: quiet()})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			r.t.Errorf("cannot close consumer: %v", err)
+		}
+	})
+	r.cons = c
+}
+
+// truth is the simulator's book of an asset, for package streamcheck.
+func (r *rig) truth(id string) (bids, asks streamcheck.Side, ok bool) {
+	b, ok := r.sim.Book(id)
+	if !ok {
+		return nil, nil, false
+	}
+	bids, asks = streamcheck.Side{}, streamcheck.Side{}
+	for _, l := range b.Bids {
+		bids = append(bids, [2]string{l.Price.String(), l.Size.String()})
+	}
+	for _, l := range b.Asks {
+		asks = append(asks, [2]string{l.Price.String(), l.Size.String()})
+	}
+	return bids, asks, true
+}
+
+// consumerEqualsTruth: every asset of ids is Live in c and its levels equal
+// the simulator's.
+func (r *rig) consumerEqualsTruth(c *stream.Consumer, ids []string) error {
+	for _, id := range ids {
+		if b, ok := c.Book(id); !ok || b.State != stream.Live {
+			return fmt.Errorf("consumer: asset %s is %v (%s)", id, b.State, b.Reason)
+		}
+	}
+	return streamcheck.GoEqualsTruth(c, ids, r.truth)
 }
 
 func storage(c natsd.Config) jetstream.StorageType {
@@ -192,11 +260,27 @@ func (r *rig) startNATS() {
 	r.srv = srv
 }
 
-// waitValid waits until the engine holds a valid book of every asset.
+// openIDs returns the assets of the simulator's open markets now.
+func (r *rig) openIDs() []string {
+	var ids []string
+	for _, m := range r.sim.Markets() {
+		if !m.Closed && m.EnableOrderBook {
+			ids = append(ids, m.TokenIDs...)
+		}
+	}
+	return ids
+}
+
+// waitValid waits until the engine holds a valid book of every asset (of
+// every open market, with the lifecycle on).
 func (r *rig) waitValid() {
 	r.t.Helper()
-	checkFor(r.t, 30*time.Second, 50*time.Millisecond, func() error {
-		for _, id := range r.ids {
+	poll.For(r.t, 30*time.Second, 50*time.Millisecond, func() error {
+		ids := r.ids
+		if r.lifecycle {
+			ids = r.openIDs()
+		}
+		for _, id := range ids {
 			v, ok, err := r.app.Book(context.Background(), id, 0)
 			if err != nil || !ok || !v.Valid {
 				return fmt.Errorf("book of %s not valid yet", id)
@@ -456,16 +540,22 @@ func sameLevels(got map[string]string, want []sim.Level) error {
 	return nil
 }
 
-// waitTruth pauses the simulator and waits until the stream, replayed,
-// equals the truth.
+// waitTruth pauses the simulator and waits until the stream, replayed by
+// the test's reference rules, equals the truth, and so do the books of the
+// following consumer (package stream) when there is one.
 func (r *rig) waitTruth() map[string]*refBook {
 	r.t.Helper()
 	r.sim.Pause()
 	var books map[string]*refBook
-	checkFor(r.t, 40*time.Second, 300*time.Millisecond, func() error {
+	poll.For(r.t, 40*time.Second, 300*time.Millisecond, func() error {
 		books = rebuild(r.t, r.pub.cfg.Prefix, r.readStream(EventsStream(r.pub.cfg.Prefix)))
 		return r.equalTruth(books)
 	})
+	if r.cons != nil {
+		poll.For(r.t, 40*time.Second, 100*time.Millisecond, func() error {
+			return r.consumerEqualsTruth(r.cons, r.ids)
+		})
+	}
 	return books
 }
 

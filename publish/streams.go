@@ -120,13 +120,16 @@ func epochOf(msgID string, data []byte) (string, int64, bool) {
 
 // msgID returns the dedup id <asset>:<epoch>:<seq>.
 func msgID(asset string, epoch int64, seq uint64) string {
-	b := make([]byte, 0, len(asset)+32)
+	return string(appendMsgID(make([]byte, 0, len(asset)+32), asset, epoch, seq))
+}
+
+// appendMsgID appends msgID(asset, epoch, seq) to b.
+func appendMsgID(b []byte, asset string, epoch int64, seq uint64) []byte {
 	b = append(b, asset...)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, epoch, 10)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, seq, 10)
-	return string(b)
+	return strconv.AppendUint(b, seq, 10)
 }
 
 // parseMsgID splits <asset>:<epoch>:<seq>.

@@ -102,6 +102,7 @@ type Consumer struct {
 	// after Start.
 	created   time.Time
 	lastCheck time.Time
+	from      time.Time // start time of the replay being read; run goroutine only
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -307,6 +308,7 @@ func (c *Consumer) run(ctx context.Context, start time.Time) {
 	for ctx.Err() == nil {
 		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: c.filter}
 		if last == 0 {
+			c.from = start
 			cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 		} else {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
@@ -357,7 +359,9 @@ func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, la
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(defaultIdle))
 		if errors.Is(err, nats.ErrTimeout) {
-			c.catchUp(ctx)
+			if c.replayed(ctx, last) {
+				c.catchUp(ctx)
+			}
 			if c.recreated(ctx, last) {
 				return last, true
 			}
@@ -386,6 +390,24 @@ func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, la
 		}
 	}
 	return last, false
+}
+
+// replayed reports whether the look-back replay is over after the events consumer
+// delivered nothing for a while. A loaded process can go that long between two
+// messages while the replay still has messages pending, and ending it early would
+// show assets not reached yet as silent; so with every asset selected, the stream's
+// last sequence must have been read. A filtered replay (or a failed look-up) trusts
+// the pause.
+func (c *Consumer) replayed(ctx context.Context, last uint64) bool {
+	if c.live.Load() || c.serverFiltered() {
+		return true
+	}
+	info, err := c.events.Info(ctx)
+	if err != nil {
+		return true
+	}
+	// Nothing read yet and nothing stored since the replay's start time: done.
+	return info.State.LastSeq <= last || last == 0 && info.State.LastTime.Before(c.from)
 }
 
 // recreated reports, at most once per recreatedCheckEvery, whether the events stream

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/streamtest"
 	"github.com/polyfeed/polyfeed/stream"
 )
@@ -19,22 +20,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, streamtest.IgnoreServerGoroutines()) }
 
 const prefix = "polyfeed"
-
-// checkFor polls f every 20 ms until it returns nil, failing after total.
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 type env struct {
 	srv *streamtest.Server
@@ -142,8 +127,8 @@ func TestLateJoiner(t *testing.T) {
 		}
 	}
 	c := e.consumer(t, stream.Config{Lookback: time.Since(cut)})
-	checkFor(t, 20*time.Second, allSame(c, e.pub, stream.Live, assets[:5]...))
-	checkFor(t, 5*time.Second, allSame(c, e.pub, stream.Stale, "silent"))
+	poll.For(t, 20*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, assets[:5]...))
+	poll.For(t, 5*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Stale, "silent"))
 	if b, _ := c.Book("a1"); b.TickSize.String() != "0.01" {
 		t.Errorf("a1 tick size %s, want 0.01", b.TickSize)
 	}
@@ -152,7 +137,7 @@ func TestLateJoiner(t *testing.T) {
 		e.pub.Random(r, assets[r.IntN(5)])
 	}
 	e.pub.Book("silent")
-	checkFor(t, 20*time.Second, allSame(c, e.pub, stream.Live, assets...))
+	poll.For(t, 20*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, assets...))
 	s := c.Stats()
 	if s.Gaps != 0 || s.DecodeErrors != 0 || s.Mismatches != 0 || s.Resyncs != 1 {
 		t.Errorf("stats %+v: want no gaps, mismatches or decode errors and one resync (the silent asset)", s)
@@ -192,7 +177,7 @@ func TestGapResyncsFromBooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait for the books stream to source a's last book before withholding.
-	checkFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		m, err := bs.GetLastMsgForSubject(ctx, stream.Subject(prefix, "book", "a"))
 		if err != nil {
 			return err
@@ -214,7 +199,7 @@ func TestGapResyncsFromBooks(t *testing.T) {
 			resyncSeq.Store(u.Book.Seq)
 		}
 	}})
-	checkFor(t, 20*time.Second, allSame(c, e.pub, stream.Live, "a", "b"))
+	poll.For(t, 20*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a", "b"))
 	s := c.Stats()
 	if s.Gaps != 1 || s.Resyncs != 1 {
 		t.Errorf("stats %+v: want exactly one gap and one resync", s)
@@ -227,7 +212,7 @@ func TestGapResyncsFromBooks(t *testing.T) {
 	// message and its last book is older): out of sync until the next book.
 	e.pub.Lose("b", streamtest.Change{Buy: true, Price: 499, Size: 777})
 	e.pub.Random(r, "b")
-	checkFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if b, _ := c.Book("b"); b.State != stream.Syncing {
 			return fmt.Errorf("b is %v after a gap", b.State)
 		}
@@ -235,7 +220,7 @@ func TestGapResyncsFromBooks(t *testing.T) {
 	})
 	e.pub.Book("b")
 	e.pub.Random(r, "b")
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a", "b"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a", "b"))
 	if s := c.Stats(); s.Gaps != 2 || s.ResyncMisses == 0 {
 		t.Errorf("stats %+v: want two gaps and a resync miss", s)
 	}
@@ -252,11 +237,11 @@ func TestEpochs(t *testing.T) {
 		e.pub.Random(r, "a")
 	}
 	c := e.consumer(t, stream.Config{})
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
 
 	e.pub.NewEpoch("a", 200)
 	e.pub.Delta("a", streamtest.Change{Buy: true, Price: 300, Size: 100}) // epoch 200 seq 1, no book yet
-	checkFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if b, _ := c.Book("a"); b.State != stream.Syncing {
 			return fmt.Errorf("state %v after a higher epoch without a book", b.State)
 		}
@@ -268,7 +253,7 @@ func TestEpochs(t *testing.T) {
 	for range 10 {
 		e.pub.Random(r, "a")
 	}
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
 	if s := c.Stats(); s.EpochChanges != 1 || s.Ignored == 0 {
 		t.Errorf("stats %+v: want one epoch change and ignored messages", s)
 	}
@@ -281,19 +266,19 @@ func TestStaleAndClosed(t *testing.T) {
 	e.pub.Add("a", "m", 1)
 	e.pub.Book("a")
 	c := e.consumer(t, stream.Config{})
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
 	e.pub.Status("a", "stale", "nats unreachable")
 	e.pub.Status("a", "live", "recovered")
 	e.pub.Delta("a", streamtest.Change{Buy: true, Price: 450, Size: 1000})
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Stale, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Stale, "a"))
 	e.pub.Book("a")
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
 	e.pub.InvalidBook("a")
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Stale, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Stale, "a"))
 	e.pub.Book("a")
 	e.pub.Trade("a", 450, 500, true)
 	e.pub.Status("a", "closed", "market resolved")
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Closed, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Closed, "a"))
 	b, _ := c.Book("a")
 	if b.Reason != "market resolved" || b.Last.Price.String() != "0.45" || b.Last.Side != stream.SideBuy {
 		t.Errorf("closed book %+v", b)
@@ -317,13 +302,13 @@ func TestServerRestart(t *testing.T) {
 		e.pub.Random(r, "a")
 		e.pub.Random(r, "b")
 	}
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a", "b"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a", "b"))
 	e.srv.Restart()
 	for range 50 {
 		e.pub.Random(r, "a")
 		e.pub.Random(r, "b")
 	}
-	checkFor(t, 60*time.Second, allSame(c, e.pub, stream.Live, "a", "b"))
+	poll.For(t, 60*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a", "b"))
 	if s := c.Stats(); s.Gaps != 0 || s.DecodeErrors != 0 {
 		t.Errorf("stats %+v: want no gaps", s)
 	} else {
@@ -344,8 +329,8 @@ func TestSelection(t *testing.T) {
 	for range 40 {
 		e.pub.Random(r, []string{"x1", "x2", "y1", "y2"}[r.IntN(4)])
 	}
-	checkFor(t, 10*time.Second, allSame(byAsset, e.pub, stream.Live, "x1", "y2"))
-	checkFor(t, 10*time.Second, allSame(byMarket, e.pub, stream.Live, "y1", "y2"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(byAsset, e.pub, stream.Live, "x1", "y2"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(byMarket, e.pub, stream.Live, "y1", "y2"))
 	if n := len(byAsset.Books()); n != 2 {
 		t.Errorf("asset selection keeps %d books, want 2", n)
 	}
@@ -370,8 +355,8 @@ func TestBrokenMessagesCounted(t *testing.T) {
 	e.pub.Publish(stream.Subject(prefix, "delta", "a"), []byte(`{"v":1,"type":"delta"`))
 	e.pub.Publish(stream.Subject(prefix, "trade", "a"), []byte(`{"v":1,"type":"delta","asset_id":"a","market":"m","epoch":1,"seq":2,"ts_ms":1,"changes":[],"best_bid":null,"best_ask":null}`))
 	e.pub.Delta("a", streamtest.Change{Buy: false, Price: 600, Size: 100})
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a"))
-	checkFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if s := c.Stats(); s.DecodeErrors != 2 || s.Gaps != 0 {
 			return fmt.Errorf("stats %+v: want 2 decode errors, no gap", s)
 		}
@@ -397,7 +382,7 @@ func TestStreamsRecreated(t *testing.T) {
 	for range 60 {
 		e.pub.Random(r, "a")
 	}
-	checkFor(t, 10*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
 	js := jsFor(t, e.nc)
 	ctx := context.Background()
 	for _, name := range []string{stream.BooksStream(prefix), stream.EventsStream(prefix)} {
@@ -411,7 +396,7 @@ func TestStreamsRecreated(t *testing.T) {
 	for range 20 {
 		e.pub.Random(r, "a")
 	}
-	checkFor(t, 20*time.Second, allSame(c, e.pub, stream.Live, "a"))
+	poll.For(t, 20*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
 	if b, _ := c.Book("a"); b.Seq != e.pub.Seq("a") {
 		t.Errorf("seq %d, want %d", b.Seq, e.pub.Seq("a"))
 	}

@@ -14,8 +14,10 @@ import (
 	"unicode"
 
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
+	"github.com/polyfeed/polyfeed/record"
 )
 
 // envPrefix is the prefix of every flag's environment variable.
@@ -44,9 +46,17 @@ type options struct {
 	BestCheck     bool
 	Backpressure  engine.Backpressure
 	PinCPUs       bool
+	LockWorkers   bool
 	StopTimeout   time.Duration
 	Pprof         bool
 	DryRun        bool
+
+	// Market lifecycle knobs (see markets.Config).
+	DiscoveryInterval  time.Duration
+	ExpiryInterval     time.Duration
+	ExpiryGrace        time.Duration // 0: none
+	CleanupGrace       time.Duration
+	SuspectExpiryShare float64
 
 	Sim        bool
 	SimMarkets int
@@ -59,6 +69,11 @@ type options struct {
 
 	Stream streamOptions // --publish, --nats-*, --data-dir
 
+	// Recording (--record): "" disables.
+	RecordDir     string
+	RecordMaxFile int64
+	RecordKeep    record.Keep
+
 	Cluster clusterOptions // --cluster*, --replicas
 }
 
@@ -67,6 +82,7 @@ type options struct {
 // from, like every other bad value.
 type rawOptions struct {
 	logLevel, logFormat, backpressure string
+	recordMaxFile, recordKeep         string
 }
 
 // errUsage marks an invalid command line or environment: exit status 2.
@@ -110,7 +126,13 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.BoolVar(&o.BestCheck, "best-check", true, "cross-check each price_change's best_bid/best_ask against the book; a mismatch resyncs the book")
 	fs.StringVar(&raw.backpressure, "backpressure", "drop", "full worker ring: drop (drop, invalidate the book, resnapshot) or block (stall the router)")
 	fs.BoolVar(&o.PinCPUs, "pin-cpus", false, "pin worker i to CPU i mod NumCPU (Linux)")
+	fs.BoolVar(&o.LockWorkers, "lock-workers", false, "lock each worker goroutine to its own OS thread (implied by --pin-cpus)")
 	fs.DurationVar(&o.StopTimeout, "stop-timeout", 30*time.Second, "bound on the engine's graceful stop")
+	fs.DurationVar(&o.DiscoveryInterval, "discovery-interval", markets.DefaultDiscoveryInterval, "time between two Gamma market listings (1s..24h)")
+	fs.DurationVar(&o.ExpiryInterval, "expiry-interval", markets.DefaultExpiryInterval, "time between two end-date expiry checks (100ms..1h)")
+	fs.DurationVar(&o.ExpiryGrace, "expiry-grace", markets.DefaultExpiryGrace, "a market expires this long after its end date unless Gamma lists it closed or the venue resolves it (0..168h; 0: at its end date)")
+	fs.DurationVar(&o.CleanupGrace, "cleanup-grace", markets.DefaultCleanupGrace, "an expired market's assets and final books are kept this long (1s..168h)")
+	fs.Float64Var(&o.SuspectExpiryShare, "suspect-expiry-share", markets.DefaultSuspectExpiryShare, "a Gamma listing that would expire more than this share of the live markets is suspect and expires nothing (0 < share <= 1)")
 	fs.BoolVar(&o.Pprof, "pprof", true, "serve /debug/pprof/ on the admin server")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "discover markets via Gamma, print what would be subscribed, exit")
 	fs.BoolVar(&o.Sim, "sim", false, "run the built-in exchange simulator on loopback and feed the engine from it")
@@ -122,6 +144,10 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.DurationVar(&o.PrintEvery, "print-every", 5*time.Second, "period of --print-books")
 	defineStreamFlags(fs, &o.Stream)
 	defineClusterFlags(fs, &o.Cluster)
+
+	fs.StringVar(&o.RecordDir, "record", "", "record every raw frame and connection event under this directory (docs/RECORDING.md); empty disables")
+	fs.StringVar(&raw.recordMaxFile, "record-max-file", "256MiB", "with --record: rotate a file at this compressed size (files also rotate every UTC hour)")
+	fs.StringVar(&raw.recordKeep, "record-keep", "all", "with --record: delete the oldest files beyond an age (36h, 7d) or a total size (50GB)")
 	return fs
 }
 
@@ -174,6 +200,16 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 		return o, bad("print-books", "%d, want 0..100", o.PrintBooks)
 	case o.PrintEvery < 100*time.Millisecond:
 		return o, bad("print-every", "%v, want >= 100ms", o.PrintEvery)
+	case o.DiscoveryInterval < time.Second || o.DiscoveryInterval > 24*time.Hour:
+		return o, bad("discovery-interval", "%v, want 1s..24h", o.DiscoveryInterval)
+	case o.ExpiryInterval < 100*time.Millisecond || o.ExpiryInterval > time.Hour:
+		return o, bad("expiry-interval", "%v, want 100ms..1h", o.ExpiryInterval)
+	case o.ExpiryGrace < 0 || o.ExpiryGrace > 168*time.Hour:
+		return o, bad("expiry-grace", "%v, want 0..168h", o.ExpiryGrace)
+	case o.CleanupGrace < time.Second || o.CleanupGrace > 168*time.Hour:
+		return o, bad("cleanup-grace", "%v, want 1s..168h", o.CleanupGrace)
+	case !(o.SuspectExpiryShare > 0 && o.SuspectExpiryShare <= 1): // also refuses NaN
+		return o, bad("suspect-expiry-share", "%v, want > 0 and <= 1", o.SuspectExpiryShare)
 	}
 	switch strings.ToLower(raw.logLevel) {
 	case "debug":
@@ -217,6 +253,20 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 	}
 	if err := checkCluster(&o, set, name, bad); err != nil {
 		return o, err
+	}
+
+	if o.RecordMaxFile, err = record.ParseSize(raw.recordMaxFile); err != nil || o.RecordMaxFile < 1<<20 {
+		return o, bad("record-max-file", "%q, want a size of at least 1MiB (such as 256MiB or 1GB)", clip(raw.recordMaxFile))
+	}
+	if o.RecordKeep, err = record.ParseKeep(raw.recordKeep); err != nil {
+		return o, bad("record-keep", "%q, want all, an age (36h, 7d) or a size (50GB)", clip(raw.recordKeep))
+	}
+	if o.RecordDir == "" {
+		for _, f := range []string{"record-max-file", "record-keep"} {
+			if set[f] {
+				return o, usagef("%s has no effect without --record", name(f))
+			}
+		}
 	}
 
 	if o.Sim {
@@ -297,6 +347,8 @@ Usage:
   polyfeed --dry-run        list what would be subscribed, then exit
   polyfeed cluster status [--markets] --cluster NAME --nats-url URL
                             who owns what in a cluster (docs/CLUSTER.md)
+  polyfeed replay DIR       replay a recording through the engine (polyfeed replay --help)
+  polyfeed export --parquet OUT DIR   export a recording as Parquet tables
 
 Every flag can also be set by its environment variable; a flag on the command
 line wins over the variable, the variable over the default.

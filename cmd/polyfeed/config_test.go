@@ -34,9 +34,11 @@ func TestParseConfigDefaults(t *testing.T) {
 		HTTPAddr: "127.0.0.1:9090", AssetsPerConn: 200, Lifecycle: true, Recycling: true, BestCheck: true,
 		Backpressure: engine.DropAndResync, StopTimeout: 30 * time.Second, Pprof: true,
 		SimMarkets: defaultSimMarkets, SimRate: defaultSimRate, SimSeed: 1, SimChurn: defaultSimChurn,
-		PrintEvery: 5 * time.Second,
-		Stream:     streamOptions{Publish: true, Listen: "127.0.0.1:4222", DataDir: "./polyfeed-data", Prefix: "polyfeed"},
-		Cluster:    clusterOptions{Replicas: 1, StorageReplicas: 1, DrainTimeout: 15 * time.Second},
+		PrintEvery: 5 * time.Second, RecordMaxFile: 256 << 20,
+		Stream:            streamOptions{Publish: true, Listen: "127.0.0.1:4222", DataDir: "./polyfeed-data", Prefix: "polyfeed"},
+		DiscoveryInterval: time.Minute, ExpiryInterval: 30 * time.Second, ExpiryGrace: 15 * time.Minute,
+		CleanupGrace: time.Hour, SuspectExpiryShare: 0.10,
+		Cluster: clusterOptions{Replicas: 1, StorageReplicas: 1, DrainTimeout: 15 * time.Second},
 	}
 	if o != want {
 		t.Errorf("parseConfig(nil) =\n%+v\nwant\n%+v", o, want)
@@ -75,6 +77,14 @@ func TestParseConfigPrecedence(t *testing.T) {
 		{"external cluster", []string{"--nats-url=nats://a:4222, nats://b:4222", "--nats-creds=/x.creds", "--nats-tls-ca=/ca.pem"}, env(),
 			func(o options) bool {
 				return o.Stream.external && o.Stream.Creds == "/x.creds" && o.Stream.TLSCA == "/ca.pem"
+			}},
+		{"lifecycle knobs", []string{"--discovery-interval=2m", "--expiry-interval=5s", "--expiry-grace=0", "--cleanup-grace=10m"},
+			env("POLYFEED_SUSPECT_EXPIRY_SHARE", "0.25"),
+			func(o options) bool {
+				lc := lifecycleConfig(o)
+				return o.DiscoveryInterval == 2*time.Minute && o.ExpiryInterval == 5*time.Second && o.ExpiryGrace == 0 &&
+					o.CleanupGrace == 10*time.Minute && o.SuspectExpiryShare == 0.25 &&
+					lc.ExpiryGrace < 0 // none, not the default
 			}},
 		{"urls", []string{"--ws-url=ws://127.0.0.1:1/ws/market", "--gamma-url=http://127.0.0.1:1"}, env(),
 			func(o options) bool {
@@ -145,6 +155,17 @@ func TestParseConfigInvalid(t *testing.T) {
 		{[]string{"--nats-url=nats://a:4222", "--nats-tls-cert=/c.pem"}, env(), "--nats-tls-key"},
 		{[]string{"--nats-listen=4222"}, env(), "--nats-listen"},
 		{[]string{"--data-dir="}, env(), "--data-dir"},
+
+		{[]string{"--discovery-interval=500ms"}, env(), "--discovery-interval"},
+		{[]string{"--discovery-interval=48h"}, env(), "--discovery-interval"},
+		{nil, env("POLYFEED_DISCOVERY_INTERVAL", "often"), "POLYFEED_DISCOVERY_INTERVAL"},
+		{[]string{"--expiry-interval=0s"}, env(), "--expiry-interval"},
+		{[]string{"--expiry-grace=-1m"}, env(), "--expiry-grace"},
+		{nil, env("POLYFEED_EXPIRY_GRACE", "169h"), "POLYFEED_EXPIRY_GRACE"},
+		{[]string{"--cleanup-grace=0s"}, env(), "--cleanup-grace"},
+		{[]string{"--suspect-expiry-share=0"}, env(), "--suspect-expiry-share"},
+		{[]string{"--suspect-expiry-share=1.5"}, env(), "--suspect-expiry-share"},
+		{nil, env("POLYFEED_SUSPECT_EXPIRY_SHARE", "NaN"), "POLYFEED_SUSPECT_EXPIRY_SHARE"},
 		{[]string{"extra"}, env(), "extra"},
 		{[]string{"--a\nb"}, env(), `-a\nb`}, // the flag package echoes names verbatim
 	}

@@ -354,8 +354,13 @@ func checkStatsSchema(t *testing.T, admin string) {
 		"registry.total_markets", "registry.pending", "registry.subscribed", "registry.expired",
 		"pool.connection_count", "pool.active_connections", "pool.connections",
 		"router.messages_routed", "router.queue_depths", "router.messages_dropped",
-		"workers.alive_count", "workers.is_healthy", "workers.worker_stats",
+		"router.resync_backoffs", "router.assets_rejected_repeatedly", "router.controls_deferred",
+		"workers.alive_count", "workers.is_healthy", "workers.stuck_workers", "workers.worker_stats",
 		"lifecycle", "recycler",
+		"pool.recycling_connections", "pool.assets_refused_by_recycling", "pool.closed_connections_invalidated",
+		"lifecycle.suspect_listings", "lifecycle.retracked_markets", "lifecycle.expiries_deferred",
+		"lifecycle.absent_once", "lifecycle.settings.discovery_interval", "lifecycle.settings.expiry_interval",
+		"lifecycle.settings.expiry_grace", "lifecycle.settings.cleanup_grace", "lifecycle.settings.suspect_expiry_share",
 	} {
 		var cur any = s
 		for _, key := range strings.Split(path, ".") {
@@ -375,7 +380,8 @@ func checkStatsSchema(t *testing.T, admin string) {
 		t.Errorf("/stats pool.connections has %d entries; want >= %d", len(conns), e2eMinAssets/200)
 	}
 	for _, c := range conns {
-		for _, k := range []string{"connection_id", "status", "age_seconds", "messages_received", "total", "active", "expired", "pollution_ratio"} {
+		for _, k := range []string{"connection_id", "status", "age_seconds", "messages_received", "total", "active", "expired", "pollution_ratio",
+			"carried", "recycle_pollution_ratio"} {
 			if _, ok := c.(map[string]any)[k]; !ok {
 				t.Errorf("/stats connection lacks %s", k)
 			}
@@ -398,7 +404,9 @@ func checkMetrics(t *testing.T, admin string) {
 				return fmt.Errorf("%s = %v; want > 0", name, v)
 			}
 		}
-		for _, name := range []string{"polyfeed_end_to_end_latency_seconds_bucket", "go_goroutines", "process_cpu_seconds_total"} {
+		for _, name := range []string{"polyfeed_end_to_end_latency_seconds_bucket", "go_goroutines", "process_cpu_seconds_total",
+			"polyfeed_lifecycle_suspect_listings_total", "polyfeed_lifecycle_retracked_markets_total",
+			"polyfeed_lifecycle_expiries_deferred_total", "polyfeed_pool_recycling_refused_total"} {
 			if !strings.Contains(text, "\n"+name) {
 				return fmt.Errorf("/metrics lacks %s", name)
 			}
@@ -504,6 +512,9 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{[]string{"--no-such-flag"}, "", "no-such-flag"},
 		{[]string{"--assets-per-conn=501"}, "", "--assets-per-conn"},
 		{nil, "POLYFEED_BACKPRESSURE=sometimes", "POLYFEED_BACKPRESSURE"},
+		{[]string{"--expiry-grace=-5m"}, "", "--expiry-grace"},
+		{[]string{"--discovery-interval=10ms"}, "", "--discovery-interval"},
+		{nil, "POLYFEED_SUSPECT_EXPIRY_SHARE=2", "POLYFEED_SUSPECT_EXPIRY_SHARE"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(polyfeed, tt.args...)

@@ -22,6 +22,7 @@ import (
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/publish"
+	"github.com/polyfeed/polyfeed/record"
 )
 
 // Bounds of the steps around the engine; the engine's own stop is bounded
@@ -36,6 +37,12 @@ const (
 // wait for SIGINT/SIGTERM → stop in reverse. It returns flag.ErrHelp, an
 // errUsage error, a start failure, or nil after a clean shutdown.
 func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "replay" {
+		return runReplay(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "export" {
+		return runExport(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "cluster" {
 		return runClusterCommand(args[1:], lookup, stdout)
 	}
@@ -84,6 +91,15 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	} else {
 		log.Info("publishing disabled (--publish=false)")
 	}
+	rec, err := startRecorder(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		defer func() {
+			err = errors.Join(err, timed(log, "stop", "recorder", func() error { return stopRecorder(rec) }))
+		}()
+	}
 
 	// The cluster node joins after the publisher (a handover asks it for
 	// epochs) and before the engine (discovery carries only our share); it
@@ -98,7 +114,7 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		lnk = newLink(node, log.With("component", "cluster-link"))
 	}
 
-	ecfg := engineConfig(o, log)
+	ecfg := withRecording(engineConfig(o, log), rec)
 	if st != nil {
 		ecfg.Handler, ecfg.OnMarketExpired = st.pub.Handler, st.pub.MarketExpired
 	}
@@ -135,7 +151,7 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	// stops.
 	var adm *admin.Server
 	if o.HTTPAddr != "" {
-		acfg := adminConfig(o, app, st, reg, log)
+		acfg := adminConfig(o, app, st, rec, reg, log)
 		if node != nil {
 			acfg.Stats = withCluster(acfg.Stats, node)
 		}
@@ -198,26 +214,52 @@ func engineConfig(o options, log *slog.Logger) engine.Config {
 		AssetsPerConn:    o.AssetsPerConn,
 		Backpressure:     o.Backpressure,
 		PinCPUs:          o.PinCPUs,
+		LockWorkers:      o.LockWorkers,
 		DisableLifecycle: !o.Lifecycle,
 		DisableRecycling: !o.Recycling,
 		DisableBestCheck: !o.BestCheck,
 		StopTimeout:      o.StopTimeout,
+		Lifecycle:        lifecycleConfig(o),
 		Logger:           log,
 	}
 }
 
+// lifecycleConfig maps the lifecycle knobs; the engine fills in the rest.
+func lifecycleConfig(o options) markets.Config {
+	grace := o.ExpiryGrace
+	if grace == 0 {
+		grace = -1 // the operator asked for none; zero would mean the default
+	}
+	return markets.Config{
+		DiscoveryInterval:  o.DiscoveryInterval,
+		ExpiryInterval:     o.ExpiryInterval,
+		ExpiryGrace:        grace,
+		CleanupGrace:       o.CleanupGrace,
+		SuspectExpiryShare: o.SuspectExpiryShare,
+	}
+}
+
 // adminConfig wires the admin server to the engine.
-func adminConfig(o options, app *engine.App, st *stream, g prometheus.Gatherer, log *slog.Logger) admin.Config {
-	stats := func() any { return app.Stats() }
-	if st != nil {
-		stats = func() any { return publishedStats{Stats: app.Stats(), Publish: st.pub.Stats()} }
+func adminConfig(o options, app *engine.App, st *stream, rec *record.Writer, g prometheus.Gatherer, log *slog.Logger) admin.Config {
+	stats := func() any {
+		ps := processStats{Stats: app.Stats()}
+		if st != nil {
+			s := st.pub.Stats()
+			ps.Publish = &s
+		}
+		if rec != nil {
+			s := rec.Stats()
+			ps.Recording = &s
+		}
+		return ps
 	}
 	return admin.Config{
-		Addr:    o.HTTPAddr,
-		Logger:  log,
-		Stats:   stats,
-		Healthy: app.Healthy,
-		Ready:   app.Ready,
+		Addr:         o.HTTPAddr,
+		Logger:       log,
+		Stats:        stats,
+		HealthDetail: recordingHealth(rec),
+		Healthy:      app.Healthy,
+		Ready:        app.Ready,
 		Book: func(assetID string) (book.View, bool, error) {
 			// The worker that owns the book copies it between two events;
 			// the timeout only matters if that worker is stuck.
@@ -230,11 +272,12 @@ func adminConfig(o options, app *engine.App, st *stream, g prometheus.Gatherer, 
 	}
 }
 
-// publishedStats is /stats with publishing on: the engine's fields, plus
-// "publish".
-type publishedStats struct {
+// processStats is /stats: the engine's fields, plus "publish" with
+// publishing on and "recording" with --record.
+type processStats struct {
 	engine.Stats
-	Publish publish.Stats `json:"publish"`
+	Publish   *publish.Stats `json:"publish,omitempty"`
+	Recording *record.Stats  `json:"recording,omitempty"`
 }
 
 // startSim runs the simulator on a free loopback port with the --sim-*

@@ -115,6 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (sim.Config, error) {
 // run starts the simulator and serves until ctx ends. ready, if not nil, receives the
 // server once it listens (tests).
 func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- *sim.Server) error {
+	if wantsReplay(args) {
+		return runReplay(ctx, args, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err

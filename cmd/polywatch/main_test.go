@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/streamtest"
 )
 
@@ -35,21 +36,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestJSONEndToEnd runs polywatch --json against a real in-process JetStream server
@@ -82,7 +68,7 @@ func TestJSONEndToEnd(t *testing.T) {
 	}
 	pub.Trade("a1", 490, 300, false)
 	pub.Status("a2", "stale", "test")
-	checkFor(t, 20*time.Second, func() error {
+	poll.For(t, 20*time.Second, 20*time.Millisecond, func() error {
 		last := map[string]map[string]any{}
 		for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
 			if l == "" {
@@ -146,7 +132,7 @@ func TestLiveView(t *testing.T) {
 			t.Errorf("run returned %v", err)
 		}
 	}()
-	checkFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !strings.Contains(stderr.String(), "waiting for the stream") {
 			return errors.New("polywatch did not say it waits for the stream")
 		}
@@ -159,7 +145,7 @@ func TestLiveView(t *testing.T) {
 	pub.Delta("asset-one", streamtest.Change{Buy: true, Price: 480, Size: 3000}, streamtest.Change{Buy: false, Price: 520, Size: 2500})
 	pub.Book("asset-one")
 	pub.Trade("asset-one", 500, 100, true)
-	checkFor(t, 20*time.Second, func() error {
+	poll.For(t, 20*time.Second, 20*time.Millisecond, func() error {
 		out := stdout.String()
 		frame := out[strings.LastIndex(out, "\x1b[H")+1:]
 		for _, want := range []string{"asset-one", "live", "0.48 x 30", "0.52 x 25", "0.04", "BUY 0.5 x 1"} {

@@ -27,8 +27,8 @@ const (
 	StatePending State = iota
 	// StateSubscribed: subscribed on connection ConnID.
 	StateSubscribed
-	// StateExpired: the market ended. Terminal until Remove; ConnID is kept so the connection's
-	// pollution ratio counts it.
+	// StateExpired: the market ended. Terminal until Remove or Revive (Gamma lists the market
+	// open again); ConnID is kept so the connection's pollution ratio counts it.
 	StateExpired
 
 	stateCount = 3
@@ -170,8 +170,8 @@ func New(now func() time.Time) *Registry {
 }
 
 // Add registers a new asset as PENDING. It returns false, changing nothing, if assetID is empty
-// or already known in any state: in particular an EXPIRED asset is never resurrected (Remove
-// it first if the venue really reuses the id).
+// or already known in any state: in particular Add never brings an EXPIRED asset back (Revive
+// does, for a market that is live again).
 func (r *Registry) Add(assetID, conditionID string, expiry time.Time) bool {
 	if assetID == "" {
 		return false
@@ -188,6 +188,37 @@ func (r *Registry) Add(assetID, conditionID string, expiry time.Time) bool {
 	}
 	r.apply(nil, &nw)
 	return true
+}
+
+// Revive makes the assets of a market that was expired and is live again PENDING (unclaimed,
+// behind every asset already waiting), with a new expiry: an EXPIRED asset leaves its old
+// connection, an unknown one (removed after its grace) is added again. Assets PENDING or
+// SUBSCRIBED are left alone, as are those of another market. It returns the ids it changed.
+func (r *Registry) Revive(ids []string, conditionID string, expiry time.Time) []string {
+	r.mu.Lock()
+	defer r.unlock()
+	var changed []string
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		old, ok := r.entries.Load(id)
+		if ok && (old.State != StateExpired || old.ConditionID != conditionID) {
+			continue
+		}
+		r.seq++
+		nw := entry{
+			Entry: Entry{AssetID: id, ConditionID: conditionID, State: StatePending, Expiry: expiry},
+			seq:   r.seq,
+		}
+		if ok {
+			r.apply(&old, &nw)
+		} else {
+			r.apply(nil, &nw)
+		}
+		changed = append(changed, id)
+	}
+	return changed
 }
 
 // Get returns a snapshot of the asset's entry. Lock-free.

@@ -826,3 +826,45 @@ func BenchmarkRegistryTakeSubscribe(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/asset")
 }
+
+// Revive brings an expired market's assets back as PENDING, off their old connection and
+// behind the assets already waiting; removed ones are added again; live ones and another
+// market's are left alone.
+func TestRegistryRevive(t *testing.T) {
+	r := New(nil)
+	end := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, id := range []string{"a", "b", "c", "other"} {
+		cond := "m"
+		if id == "other" {
+			cond = "n"
+		}
+		r.Add(id, cond, end)
+	}
+	r.MarkSubscribed(r.TakePending(4), 7)
+	r.MarkExpired([]string{"a", "b", "other"}, end)
+	r.Remove("b")
+	r.Add("waiting", "w", time.Time{})
+	later := end.Add(24 * time.Hour)
+	got := r.Revive([]string{"a", "b", "c", "other", ""}, "m", later)
+	if !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("Revive changed %v; want [a b] (c is live, other belongs to another market)", got)
+	}
+	for _, id := range []string{"a", "b"} {
+		e, ok := r.Get(id)
+		if !ok || e.State != StatePending || e.ConnID != 0 || !e.Expiry.Equal(later) || !e.ExpiredAt.IsZero() || e.ConditionID != "m" {
+			t.Errorf("revived %s = %+v; want PENDING on no connection, expiry %v", id, e, later)
+		}
+	}
+	if e, _ := r.Get("other"); e.State != StateExpired {
+		t.Errorf("another market's asset %v; want EXPIRED", e.State)
+	}
+	if s := r.ConnStats(7); s.Total != 2 || s.Active != 1 || s.Expired != 1 {
+		t.Errorf("connection 7 stats %+v; want c and the other market's expired asset (the revived ones left it)", s)
+	}
+	if ids := r.TakePending(3); !slices.Equal(ids, []string{"waiting", "a", "b"}) {
+		t.Errorf("TakePending = %v; want the waiting asset first, then the revived ones", ids)
+	}
+	if c := r.Counts(); c.Total != 5 || c.Pending != 3 || c.Subscribed != 1 || c.Expired != 1 {
+		t.Errorf("counts %+v", c)
+	}
+}

@@ -2,6 +2,7 @@ package markets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -43,6 +44,8 @@ type bookDropper interface {
 // Config configures a Lifecycle. Zero fields take the documented defaults in
 // New.
 type Config struct {
+	// Tap sees every listing (see ListingTap). Optional.
+	Tap ListingTap
 	// Gamma configures the Gamma client: BaseURL (default gamma.DefaultBaseURL), retries,
 	// timeouts, page size. Its Logger defaults to Logger.
 	Gamma gamma.Config
@@ -52,8 +55,16 @@ type Config struct {
 	// ExpiryInterval is the time between two end-date checks. Default 30 s.
 	ExpiryInterval time.Duration
 	// ExpiryGrace is added to a market's EndDate before it counts as ended: the venue often
-	// keeps trading a few moments past the scheduled end. Default 0 (none).
+	// keeps trading past the scheduled end, and Gamma's end dates move. A market Gamma lists
+	// as closed, or one the socket reports resolved, expires at once regardless. Default
+	// DefaultExpiryGrace (15 min); a negative value means none.
 	ExpiryGrace time.Duration
+	// SuspectExpiryShare: a complete listing that would expire more than this share of the
+	// live markets for their absence (or that is empty while markets are live) is suspect:
+	// nothing is expired on it, and it is counted and logged. A listing may always miss one
+	// market, so small deployments can still lose one. Default DefaultSuspectExpiryShare
+	// (0.10); values above 1 disable the check.
+	SuspectExpiryShare float64
 	// CleanupInterval is the time between two cleanups. Default 60 s.
 	CleanupInterval time.Duration
 	// CleanupGrace is how long an expired asset stays in the registry and keeps its final
@@ -88,14 +99,31 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults of the knobs the operator sets by flag.
+const (
+	DefaultDiscoveryInterval  = 60 * time.Second
+	DefaultExpiryInterval     = 30 * time.Second
+	DefaultExpiryGrace        = 15 * time.Minute
+	DefaultCleanupGrace       = time.Hour
+	DefaultSuspectExpiryShare = 0.10
+)
+
+// absentListings is how many consecutive complete listings must miss a market before it
+// expires for its absence: one listing that silently lost part of the set costs nothing.
+const absentListings = 2
+
 func (c *Config) fill() {
-	fill.Positive(&c.DiscoveryInterval, 60*time.Second)
-	fill.Positive(&c.ExpiryInterval, 30*time.Second)
-	if c.ExpiryGrace < 0 {
+	fill.Positive(&c.DiscoveryInterval, DefaultDiscoveryInterval)
+	fill.Positive(&c.ExpiryInterval, DefaultExpiryInterval)
+	switch {
+	case c.ExpiryGrace == 0:
+		c.ExpiryGrace = DefaultExpiryGrace
+	case c.ExpiryGrace < 0:
 		c.ExpiryGrace = 0
 	}
+	fill.Positive(&c.SuspectExpiryShare, DefaultSuspectExpiryShare)
 	fill.Positive(&c.CleanupInterval, 60*time.Second)
-	fill.Positive(&c.CleanupGrace, time.Hour)
+	fill.Positive(&c.CleanupGrace, DefaultCleanupGrace)
 	fill.Positive(&c.ConfirmGrace, 2*c.DiscoveryInterval)
 	if c.UnsubscribeExpired == nil {
 		t := true
@@ -134,6 +162,21 @@ type Stats struct {
 	// queue.
 	Notices        uint64 `json:"notices"`
 	NoticesDropped uint64 `json:"notices_dropped"`
+	// SuspectListings counts listings that looked cut short (empty, a keyset page without
+	// its cursor, or one that would expire more than SuspectExpiryShare of the live
+	// markets): nothing was expired on them. AbsentOnce is the number of live markets the
+	// last complete listing missed for the first time: they expire if the next one misses
+	// them too.
+	SuspectListings uint64 `json:"suspect_listings"`
+	AbsentOnce      int    `json:"absent_once"`
+	// RetrackedMarkets counts expired markets Gamma listed as open again (end date in the
+	// future or none): they were tracked and subscribed again.
+	RetrackedMarkets uint64 `json:"retracked_markets"`
+	// ExpiriesDeferred counts markets past their end date that were kept for ExpiryGrace
+	// (each counted once).
+	ExpiriesDeferred uint64 `json:"expiries_deferred"`
+	// Settings are the operator's knobs in force (see Config).
+	Settings Settings `json:"settings"`
 	// UnsubscribeErrors counts failed in-place unsubscribes (the recycler's pollution trigger
 	// then cleans the connection).
 	UnsubscribeErrors uint64 `json:"unsubscribe_errors"`
@@ -142,6 +185,15 @@ type Stats struct {
 	LastDiscovery         time.Time     `json:"last_discovery"`
 	LastDiscoveryDuration time.Duration `json:"last_discovery_duration_ns"`
 	LastDiscoveryError    string        `json:"last_discovery_error,omitempty"`
+}
+
+// Settings are the lifecycle's knobs as filled in, for /stats.
+type Settings struct {
+	DiscoveryInterval  string  `json:"discovery_interval"`
+	ExpiryInterval     string  `json:"expiry_interval"`
+	ExpiryGrace        string  `json:"expiry_grace"`
+	CleanupGrace       string  `json:"cleanup_grace"`
+	SuspectExpiryShare float64 `json:"suspect_expiry_share"`
 }
 
 // origin is who first told the lifecycle about a market.
@@ -161,7 +213,12 @@ type tracked struct {
 	addedAt   time.Time // when it started being tracked
 	expired   bool
 	expiredAt time.Time
-	parked    bool // known but not carried: Config.Ownership refused it
+	expiredBy string // the reason, one of the Expiry* constants
+	// missed counts the consecutive complete listings that did not list the market.
+	missed int
+	// deferred: past its end date, kept for ExpiryGrace (counted once).
+	deferred bool
+	parked   bool // known but not carried: Config.Ownership refused it
 	// cleaned: its registry entries were removed after CleanupGrace. The market itself is
 	// kept as a tombstone while Gamma still lists it (end date passed, not closed yet), so
 	// the next discovery does not add it again.
@@ -183,12 +240,13 @@ type notice struct {
 type effects struct {
 	unsub   []string
 	drop    []string
+	revive  []Market // expired markets tracked again: books dropped, then assets PENDING
 	added   []Market
 	expired []Market
 }
 
 func (e *effects) empty() bool {
-	return len(e.unsub) == 0 && len(e.drop) == 0 && len(e.added) == 0 && len(e.expired) == 0
+	return len(e.unsub) == 0 && len(e.drop) == 0 && len(e.revive) == 0 && len(e.added) == 0 && len(e.expired) == 0
 }
 
 // Lifecycle keeps the registry's set of assets equal to the venue's open markets: it registers
@@ -200,8 +258,11 @@ func (e *effects) empty() bool {
 // (new_market, market_resolved) only make the lifecycle react sooner: a new_market registers
 // its assets at once and must be confirmed by a later listing; market_resolved expires at once.
 // A listing that failed or was cut short never expires anything: absence from a partial list
-// proves nothing. A complete listing expires every tracked market it misses (Gamma omits closed
-// markets).
+// proves nothing. Neither does a suspect one: empty while markets are live, or missing more
+// than SuspectExpiryShare of them. A tracked market expires for its absence only when two
+// consecutive complete listings miss it (Gamma omits closed markets); one listed closed ends at
+// once. Expiry is not terminal: an expired market Gamma lists open again (end date ahead, or
+// none) is tracked again, unless the socket reported it resolved.
 //
 // Gamma flags. archived=true is treated as closed (no new subscription; a tracked market
 // expires): an archived market is hidden from the venue's listings and trades no more.
@@ -229,6 +290,7 @@ type Lifecycle struct {
 	markets map[string]*tracked // by condition id
 	later   effects             // queued by AddMarket for the lifecycle goroutine
 	st      Stats
+	suspect bool // the last listing was suspect: log the next one only when this changes
 
 	noticesIn, noticesDropped atomic.Uint64
 
@@ -275,6 +337,11 @@ func newWithLister(cfg Config, reg *assets.Registry, lister lister, pool unsubsc
 		markets: make(map[string]*tracked),
 	}
 	l.st.ExpiredBy = make(map[string]uint64)
+	l.st.Settings = Settings{
+		DiscoveryInterval: cfg.DiscoveryInterval.String(), ExpiryInterval: cfg.ExpiryInterval.String(),
+		ExpiryGrace: cfg.ExpiryGrace.String(), CleanupGrace: cfg.CleanupGrace.String(),
+		SuspectExpiryShare: cfg.SuspectExpiryShare,
+	}
 	return l
 }
 
@@ -435,8 +502,22 @@ func (l *Lifecycle) discover(ctx context.Context) {
 	// exists: it counts as listed. One whose condition id was unreadable could
 	// be any market, so the listing proves no absence at all.
 	complete := err == nil && st.UnusableUnknown == 0
-	l.mergeLocked(markets, st.Unusable, complete, l.cfg.Now(), &eff)
+	if l.cfg.Tap != nil && len(markets) > 0 { // tap: listing
+		tapListing(l.cfg.Tap, markets, complete)
+	}
+	suspect := l.mergeLocked(markets, st.Unusable, st.Closed, complete, l.cfg.Now(), &eff)
+	if errors.Is(err, gamma.ErrSuspect) {
+		suspect = "gamma: " + err.Error()
+	}
+	if suspect != "" {
+		l.st.SuspectListings++
+	}
+	first := suspect != "" && !l.suspect
+	l.suspect = suspect != ""
 	l.mu.Unlock()
+	if first { // once per run of suspect listings: one outage is one line
+		l.log.Warn("market listing suspect: nothing expired for absence", "markets", len(markets), "why", suspect)
+	}
 	if err != nil {
 		l.log.Warn("market discovery incomplete: nothing expired for absence", "markets", len(markets), "err", err)
 	} else if !complete {
@@ -448,13 +529,22 @@ func (l *Lifecycle) discover(ctx context.Context) {
 }
 
 // mergeLocked folds one listing into the tracked markets; present are the
-// condition ids of markets listed but not usable, which are not absent.
-// l.mu held.
-func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete bool, now time.Time, eff *effects) {
-	listed := make(map[string]struct{}, len(list)+len(present))
+// condition ids of markets listed but not usable, which are not absent, and
+// closed those of markets listed closed, which end at once. It
+// returns why a complete listing is suspect ("" when it is not, or when it is
+// incomplete anyway). l.mu held.
+func (l *Lifecycle) mergeLocked(list []gamma.Market, present, closed []string, complete bool, now time.Time, eff *effects) (suspect string) {
+	listed := make(map[string]struct{}, len(list)+len(present)+len(closed))
 	for _, c := range present {
 		listed[c] = struct{}{}
 	}
+	for _, c := range closed {
+		listed[c] = struct{}{}
+		if lm, ok := l.markets[c]; ok {
+			l.expireLocked(lm, ExpiryClosed, now, eff)
+		}
+	}
+	cutoff := now.Add(-l.cfg.ExpiryGrace)
 	for i := range list {
 		g := &list[i]
 		listed[g.ConditionID] = struct{}{}
@@ -470,8 +560,15 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete 
 			l.markets[g.ConditionID].confirmed = true
 			continue
 		}
+		lm.missed = 0
 		if lm.expired {
-			continue // never resurrected: the registry refuses expired ids anyway
+			// Listed open again: an absence that was not a closure, or an end date that
+			// moved. A resolved market stays resolved, and one whose end date (plus
+			// grace) has passed would only expire again.
+			if lm.expiredBy != ExpiryResolved && (g.EndDate.IsZero() || !g.EndDate.Before(cutoff)) {
+				l.retrackLocked(lm, MarketFromGamma(*g), eff)
+			}
+			continue
 		}
 		if !lm.confirmed {
 			lm.confirmed = true
@@ -485,12 +582,20 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete 
 			}
 		}
 		fresh.AssetIDs = lm.m.AssetIDs
+		if !fresh.EndDate.Equal(lm.m.EndDate) {
+			lm.deferred = false
+		}
 		lm.m = fresh
 	}
 	if !complete {
-		return
+		return ""
 	}
+	var absent []*tracked
+	live := 0
 	for cond, lm := range l.markets {
+		if !lm.expired {
+			live++
+		}
 		if _, ok := listed[cond]; ok {
 			continue
 		}
@@ -498,12 +603,42 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present []string, complete 
 		case lm.expired && lm.cleaned:
 			delete(l.markets, cond) // gone from Gamma and from the registry: forget it
 		case lm.expired:
-		case lm.confirmed:
-			l.expireLocked(lm, ExpiryClosed, now, eff)
-		case lm.origin == fromSocket && now.Sub(lm.addedAt) >= l.cfg.ConfirmGrace:
-			l.expireLocked(lm, ExpiryUnconfirmed, now, eff)
+		case lm.confirmed, lm.origin == fromSocket && now.Sub(lm.addedAt) >= l.cfg.ConfirmGrace:
+			absent = append(absent, lm)
 		}
 	}
+	switch {
+	case len(list) == 0 && len(present) == 0 && len(closed) == 0 && live > 0:
+		return fmt.Sprintf("empty listing while %d markets are live", live)
+	case len(absent) > 1 && float64(len(absent)) > l.cfg.SuspectExpiryShare*float64(live):
+		return fmt.Sprintf("listing misses %d of %d live markets (more than %.0f %%)", len(absent), live, 100*l.cfg.SuspectExpiryShare)
+	}
+	l.st.AbsentOnce = 0
+	for _, lm := range absent {
+		if lm.missed++; lm.missed < absentListings {
+			l.st.AbsentOnce++
+			continue
+		}
+		l.expireLocked(lm, ifElse(lm.confirmed, ExpiryClosed, ExpiryUnconfirmed), now, eff)
+	}
+	return ""
+}
+
+// retrackLocked tracks an expired market again with Gamma's fresh metadata: its
+// assets become PENDING (the pool subscribes them) once apply has dropped their
+// stale books. l.mu held.
+func (l *Lifecycle) retrackLocked(lm *tracked, fresh Market, eff *effects) {
+	for _, id := range lm.m.AssetIDs {
+		if !slices.Contains(fresh.AssetIDs, id) {
+			fresh.AssetIDs = append(fresh.AssetIDs, id)
+		}
+	}
+	lm.m = fresh
+	lm.expired, lm.expiredAt, lm.expiredBy = false, time.Time{}, ""
+	lm.cleaned, lm.missed, lm.deferred, lm.confirmed = false, 0, false, true
+	l.st.RetrackedMarkets++
+	eff.revive = append(eff.revive, lm.m)
+	eff.added = append(eff.added, lm.m)
 }
 
 // trackLocked starts tracking a market and registers its assets. l.mu held.
@@ -534,7 +669,7 @@ func (l *Lifecycle) expireLocked(lm *tracked, reason string, now time.Time, eff 
 	if lm.expired {
 		return
 	}
-	lm.expired, lm.expiredAt = true, now
+	lm.expired, lm.expiredAt, lm.expiredBy, lm.missed = true, now, reason, 0
 	ids := lm.m.AssetIDs
 	for _, id := range l.reg.ByCondition(lm.m.ConditionID) {
 		if !slices.Contains(ids, id) {
@@ -559,8 +694,13 @@ func (l *Lifecycle) checkExpiry() {
 	var eff effects
 	l.mu.Lock()
 	for _, lm := range l.markets {
-		if !lm.expired && !lm.m.EndDate.IsZero() && lm.m.EndDate.Before(cutoff) {
+		switch {
+		case lm.expired || lm.m.EndDate.IsZero() || !lm.m.EndDate.Before(now):
+		case lm.m.EndDate.Before(cutoff):
 			l.expireLocked(lm, ExpiryEndDate, now, &eff)
+		case !lm.deferred:
+			lm.deferred = true
+			l.st.ExpiriesDeferred++
 		}
 	}
 	var orphans []string
@@ -657,6 +797,18 @@ func (l *Lifecycle) apply(eff effects) {
 	}
 	if len(eff.drop) > 0 && l.books != nil {
 		l.books.DropBooks(eff.drop)
+	}
+	// A market tracked again: its books froze when it expired, so they go first (the data
+	// path applies the drop ahead of any frame the new subscription brings), then its assets
+	// become PENDING and the pool subscribes them.
+	for _, m := range eff.revive {
+		if l.books != nil {
+			l.books.DropBooks(m.AssetIDs)
+		}
+		l.reg.Revive(m.AssetIDs, m.ConditionID, m.EndDate)
+	}
+	if len(eff.revive) > 0 {
+		l.log.Info("expired markets listed open again: tracked again", "markets", len(eff.revive))
 	}
 	if f := l.cfg.OnNewMarket; f != nil {
 		for _, m := range eff.added {

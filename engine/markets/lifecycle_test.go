@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -244,6 +245,10 @@ func TestLifecycleDiscoveryAddsAndExpiresOnlyOnCompleteListings(t *testing.T) {
 	m2.acceptingOrders, m3.closed, m4.archived = false, true, true
 	r.g.set(m2, m3, m4, ms[4])
 	r.l.discover(context.Background())
+	if s := r.state(t, ms[0].tokens[0]); s != assets.StatePending {
+		t.Fatalf("market 1 missed by one complete listing: %v; want PENDING until a second one misses it", s)
+	}
+	r.l.discover(context.Background())
 	for _, tc := range []struct {
 		m    gammaMarket
 		want assets.State
@@ -355,6 +360,7 @@ func TestLifecycleNotices(t *testing.T) {
 	}
 	r.clk.Advance(5 * time.Minute)
 	r.l.discover(context.Background())
+	r.l.discover(context.Background()) // absence counts after two complete listings
 	if s := r.state(t, b.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("unconfirmed market after grace %v; want EXPIRED", s)
 	}
@@ -389,7 +395,7 @@ func TestLifecycleKeepsExpiredSubscribedWhenAsked(t *testing.T) {
 	m := testMarket(1, r.clk.Now().Add(time.Minute))
 	r.g.set(m)
 	r.l.discover(context.Background())
-	r.clk.Advance(2 * time.Minute)
+	r.clk.Advance(DefaultExpiryGrace + 2*time.Minute)
 	r.l.checkExpiry()
 	if s := r.state(t, m.tokens[0]); s != assets.StateExpired {
 		t.Fatalf("state %v; want EXPIRED", s)
@@ -464,5 +470,191 @@ func TestLifecycleRunLoopAndManualMarket(t *testing.T) {
 func TestNewLifecycleRejectsBadGammaURL(t *testing.T) {
 	if _, err := New(Config{Gamma: gamma.Config{BaseURL: "ftp://x"}}, assets.New(nil), nil, nil); err == nil {
 		t.Error("New with an ftp Gamma URL = nil error; want one")
+	}
+}
+
+// issue 12 defect 1: one listing that lost part of the market set (answered 200, looked
+// complete) expired every market it missed, and expiry was terminal. Now a listing that
+// would expire more than SuspectExpiryShare of the live markets is suspect and expires
+// nothing, absence must be seen by two consecutive complete listings, and a market Gamma
+// lists as open again is tracked and subscribed again.
+func TestLifecycleSuspectListingAndRetrack(t *testing.T) {
+	r := newRig(t, nil)
+	far := r.clk.Now().Add(24 * time.Hour)
+	var ms []gammaMarket
+	for i := 1; i <= 20; i++ {
+		ms = append(ms, testMarket(i, far))
+	}
+	r.g.set(ms...)
+	r.l.discover(context.Background())
+
+	// A quarter of the set vanishes from one listing that looks complete: suspect.
+	r.g.set(ms[5:]...)
+	r.l.discover(context.Background())
+	r.l.discover(context.Background())
+	if c := r.reg.Counts(); c.Expired != 0 {
+		t.Fatalf("%d assets expired by listings missing 5 of 20 markets; want none (suspect)", c.Expired)
+	}
+	if st := r.l.Stats(); st.SuspectListings != 2 || st.Markets != 20 { // new stats
+		t.Errorf("stats %+v; want 2 suspect listings and 20 live markets", st) // new stats
+	} // new stats
+
+	// An empty listing (the client calls it suspect) expires nothing either.
+	r.g.set()
+	r.l.discover(context.Background())
+	if c := r.reg.Counts(); c.Expired != 0 {
+		t.Fatalf("%d assets expired by an empty listing; want none", c.Expired)
+	}
+
+	// One market really closes: the first complete listing without it is not enough.
+	gone := ms[19]
+	r.g.set(ms[:19]...)
+	r.l.discover(context.Background())
+	if s := r.state(t, gone.tokens[0]); s != assets.StatePending {
+		t.Fatalf("market missed by one complete listing: %v; want PENDING", s)
+	}
+	if st := r.l.Stats(); st.AbsentOnce != 1 { // new stats
+		t.Errorf("AbsentOnce = %d; want 1", st.AbsentOnce) // new stats
+	} // new stats
+	// A suspect listing in between neither confirms nor forgets the absence.
+	r.g.set(ms[:10]...)
+	r.l.discover(context.Background())
+	r.g.set(ms[:19]...)
+	r.l.discover(context.Background())
+	for _, id := range gone.tokens {
+		if s := r.state(t, id); s != assets.StateExpired {
+			t.Fatalf("market missed by two complete listings: %v; want EXPIRED", s)
+		}
+	}
+
+	// It comes back open: tracked and subscribed again.
+	r.g.set(ms...)
+	r.l.discover(context.Background())
+	for _, id := range gone.tokens {
+		if e, _ := r.reg.Get(id); e.State != assets.StatePending || e.ConnID != 0 || !e.Expiry.Equal(far) {
+			t.Fatalf("market listed open again: %+v; want PENDING on no connection, expiry %v", e, far)
+		}
+	}
+	if _, expired, _ := r.l.Market(gone.cond); expired {
+		t.Error("Market() still expired after Gamma listed it open again")
+	}
+	_, dropped, added, _ := r.rec.snapshot()
+	if !slices.Equal(dropped, gone.tokens) || added[len(added)-1] != gone.cond {
+		t.Errorf("dropped books %v, added %v; want the stale books of %s dropped and it announced again", dropped, added, gone.cond)
+	}
+	if st := r.l.Stats(); st.RetrackedMarkets != 1 || st.Markets != 20 || st.SuspectListings != 4 { // new stats
+		t.Errorf("stats %+v; want 1 re-tracked market, 20 live, 4 suspect listings", st) // new stats
+	} // new stats
+
+	// A resolved market stays resolved however Gamma lists it.
+	r.l.handleNotice(notice{resolved: true, id: ms[0].id, cond: ms[0].cond, assets: ms[0].tokens})
+	r.l.discover(context.Background())
+	if s := r.state(t, ms[0].tokens[0]); s != assets.StateExpired {
+		t.Fatalf("resolved market after an open listing: %v; want EXPIRED", s)
+	}
+}
+
+// issue 12 defect 6: a market past its end date was expired at the next check (no grace by
+// default) and never came back, though Gamma kept listing it open with a later end date.
+func TestLifecycleEndDateGraceByDefaultAndExtension(t *testing.T) {
+	r := newRig(t, nil)
+	end := r.clk.Now().Add(10 * time.Minute)
+	m, other := testMarket(1, end), testMarket(2, end.Add(24*time.Hour))
+	r.g.set(m, other)
+	r.l.discover(context.Background())
+
+	r.clk.Advance(20 * time.Minute) // ten minutes past the end: within the default grace
+	r.l.checkExpiry()
+	r.l.checkExpiry()
+	if s := r.state(t, m.tokens[0]); s != assets.StatePending {
+		t.Fatalf("market 10 min past its end date: %v; want PENDING (default grace 15 min)", s)
+	}
+	if st := r.l.Stats(); st.ExpiriesDeferred != 1 { // new stats
+		t.Errorf("ExpiriesDeferred = %d; want 1 (counted once)", st.ExpiriesDeferred) // new stats
+	} // new stats
+	r.clk.Advance(6 * time.Minute)
+	r.l.checkExpiry()
+	if s := r.state(t, m.tokens[0]); s != assets.StateExpired {
+		t.Fatalf("market past end date + grace: %v; want EXPIRED", s)
+	}
+	// Still listed open with the old end date: it stays expired.
+	r.l.discover(context.Background())
+	if s := r.state(t, m.tokens[0]); s != assets.StateExpired {
+		t.Fatalf("market listed with its passed end date: %v; want EXPIRED", s)
+	}
+	// The end date is extended: it comes back, and expires by the new date only.
+	ext := m
+	ext.end = r.clk.Now().Add(time.Hour)
+	r.g.set(ext, other)
+	r.l.discover(context.Background())
+	if e, _ := r.reg.Get(m.tokens[1]); e.State != assets.StatePending || !e.Expiry.Equal(ext.end) {
+		t.Fatalf("market with an extended end date: %+v; want PENDING, expiry %v", e, ext.end)
+	}
+	r.l.checkExpiry()
+	if s := r.state(t, m.tokens[0]); s != assets.StatePending {
+		t.Fatalf("extended market after an expiry check: %v; want PENDING", s)
+	}
+	// Gamma says closed: no grace.
+	closed := ext
+	closed.closed = true
+	r.g.set(closed, other)
+	r.l.discover(context.Background())
+	if s := r.state(t, m.tokens[0]); s != assets.StateExpired {
+		t.Fatalf("market listed closed: %v; want EXPIRED at once", s)
+	}
+}
+
+// countHandler counts log records by message.
+type countHandler struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.n[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[msg]
+}
+
+// issue 12 defect 1: a run of suspect listings is one outage, logged once; the next run after
+// a listing that was believed is logged again.
+func TestLifecycleSuspectListingsLoggedOncePerRun(t *testing.T) {
+	h := &countHandler{n: map[string]int{}}
+	r := newRig(t, func(c *Config) { c.Logger = slog.New(h) })
+	far := r.clk.Now().Add(24 * time.Hour)
+	var ms []gammaMarket
+	for i := 1; i <= 10; i++ {
+		ms = append(ms, testMarket(i, far))
+	}
+	r.g.set(ms...)
+	r.l.discover(context.Background())
+	const msg = "market listing suspect: nothing expired for absence"
+	r.g.set(ms[:5]...)
+	for range 3 {
+		r.l.discover(context.Background())
+	}
+	if n := h.count(msg); n != 1 {
+		t.Errorf("%d suspect-listing warnings for one run of three; want 1", n)
+	}
+	r.g.set(ms...)
+	r.l.discover(context.Background())
+	r.g.set() // empty: the client calls it suspect
+	r.l.discover(context.Background())
+	r.l.discover(context.Background())
+	if n, st := h.count(msg), r.l.Stats(); n != 2 || st.SuspectListings != 5 {
+		t.Errorf("%d warnings, %d suspect listings; want 2 runs logged, 5 listings counted", n, st.SuspectListings)
+	}
+	if c := r.reg.Counts(); c.Expired != 0 {
+		t.Errorf("%d assets expired", c.Expired)
 	}
 }

@@ -90,12 +90,14 @@ func simLifecycleConfig() markets.Config {
 		CleanupInterval:   20 * time.Millisecond,
 		CleanupGrace:      300 * time.Millisecond,
 		ConfirmGrace:      time.Second,
+		// Markets live two seconds here: they end at their end date, not 15 min later.
+		ExpiryGrace: -1,
 	}
 }
 
 // TestLifecycleAndRecyclerOnSimulator: markets live about two seconds; every one that ends
-// leaves the sockets, the registry and the books, new ones get subscribed, and a socket whose
-// data stalls (PONG still flowing) is replaced.
+// leaves the sockets, the registry and the books (allEndedGone checks each, and at least two),
+// new ones get subscribed, and a socket whose data stalls (PONG still flowing) is replaced.
 func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
 	rc := fastConfig()
 	rc.StallTimeout = 400 * time.Millisecond
@@ -123,7 +125,13 @@ func TestLifecycleAndRecyclerOnSimulator(t *testing.T) {
 		if _, ok := g.pool.Conn(first); ok {
 			return fmt.Errorf("stalled connection %d still in the pool", first)
 		}
-		return g.churnDone(start)
+		if err := g.churnDone(start); err != nil {
+			return err
+		}
+		if n, err := g.allEndedGone(start); err != nil || n < 2 {
+			return fmt.Errorf("%d ended markets checked: %v", n, err)
+		}
+		return nil
 	})
 }
 

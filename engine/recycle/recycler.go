@@ -41,6 +41,9 @@ type Pool interface {
 	CloseConn(ctx context.Context, id int64) error
 	Conns() []*venue.Conn
 	Conn(id int64) (*venue.Conn, bool)
+	// SetRecycling marks a connection as being recycled (it takes no new assets) or
+	// kept after all.
+	SetRecycling(id int64, on bool)
 }
 
 // Migration is an announced migration as the recycler watches it.
@@ -58,8 +61,12 @@ type Mover interface {
 	Begin(ids []string, from int64) Migration
 	// Finish ends a migration whose replacement took over.
 	Finish(m Migration) Result
-	// Abort gives up a migration whose replacement will not take over.
+	// Abort gives up a migration whose replacement never opened: nothing can have switched.
 	Abort(m Migration) Result
+	// Rollback gives up a migration whose replacement was closed, and may have delivered
+	// first: assets that switched to it go back to the old connection, invalidated and
+	// resynced; the others stay with the old connection untouched.
+	Rollback(m Migration) Result
 }
 
 // Result is how a finished migration ended: assets that switched once the new connection's
@@ -180,12 +187,17 @@ type connState struct {
 //     the old connection and are unsubscribed from the new one;
 //  7. close the old connection (venue.Pool.CloseConn).
 //
+// While it is recycled the old connection takes no new assets from the pool (SetRecycling):
+// an asset placed on it after step 1 would be left behind when it closes.
+//
 // Rollback: if OpenConn fails, or the replacement delivered no data frame at all by the end of
 // the wait (it never connected), or Stop interrupts the wait before the replacement delivered
-// anything, the replacement is closed first, then the migration finished (nothing switched, so
-// the old connection stays the owner) and the old connection kept; the recycle counts as
-// failed. Once the replacement delivered data the recycle always goes forward: switched assets
-// are already owned by the new connection in the data path.
+// anything, the replacement is closed first, then the migration rolled back and the old
+// connection kept; the recycle counts as failed. A frame of the replacement may slip in while
+// it closes and switch assets to it: the rollback hands those back to the old connection,
+// which still carries them, invalidated and resynced (Mover.Rollback), so no book is left
+// owned by a closed socket. Once the replacement delivered data before the close, the recycle
+// goes forward.
 //
 // Concurrency: every exported method is safe for concurrent use. Start launches the check loop;
 // each recycle runs on its own goroutine, at most MaxConcurrent at once; Stop cancels the loop
@@ -337,6 +349,12 @@ func (r *Recycler) check() {
 			delete(r.conns, id)
 		}
 	}
+	for id := range r.noSnap {
+		// Only live assets can starve again: an expired or removed one is forgotten.
+		if e, ok := r.reg.Get(id); !ok || e.State != assets.StateSubscribed {
+			delete(r.noSnap, id)
+		}
+	}
 	r.mu.Unlock()
 }
 
@@ -458,6 +476,14 @@ func (r *Recycler) recycle(old *venue.Conn, reason string) (err error) {
 		}
 	}()
 
+	// From here the pool tops up other connections only; once SetRecycling returns no top-up
+	// of old is in flight, so ids is all it carries live.
+	r.pool.SetRecycling(oldID, true)
+	defer func() {
+		if err != nil {
+			r.pool.SetRecycling(oldID, false) // kept: it may take assets again
+		}
+	}()
 	ids := r.reg.ActiveByConnection(oldID)
 	if len(ids) == 0 {
 		// Nothing live to move (everything expired): just drop the socket.
@@ -479,21 +505,19 @@ func (r *Recycler) recycle(old *venue.Conn, reason string) (err error) {
 
 	interrupted := !r.stabilize(m, len(ids))
 	if nc.Stats().Messages == 0 {
-		// The replacement delivered nothing, so nothing can have switched to it: roll back.
-		// It is closed before the migration ends, so no frame of it can follow.
+		// The replacement delivered nothing: roll back. It is closed before the migration
+		// ends, so no frame of it can follow; one that slipped in while it closed may have
+		// switched assets, which the rollback hands back to the old connection.
 		cerr := r.closeConn(newID)
-		if nc.Stats().Messages == 0 {
-			res = r.mig.Abort(m)
-			why := "delivered no data"
-			if interrupted {
-				why = "interrupted"
-			}
-			return errors.Join(fmt.Errorf("cannot recycle connection %d: replacement %d %s", oldID, newID, why), cerr)
+		why := "delivered no data"
+		switch {
+		case nc.Stats().Messages > 0:
+			why = "delivered only while closing"
+		case interrupted:
+			why = "interrupted"
 		}
-		// A frame slipped in while closing: it may have switched assets, so go forward and
-		// let the data path resync what the closed replacement owned.
-		res = r.mig.Finish(m)
-		return errors.Join(fmt.Errorf("cannot recycle connection %d: replacement %d closed after it delivered", oldID, newID), cerr)
+		res = r.mig.Rollback(m)
+		return errors.Join(fmt.Errorf("cannot recycle connection %d: replacement %d %s", oldID, newID, why), cerr)
 	}
 	res = r.mig.Finish(m)
 

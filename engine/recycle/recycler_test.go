@@ -63,7 +63,8 @@ func (mv *testMover) Finish(m Migration) Result {
 }
 
 // abort is recorded like finish: either way the migration ended.
-func (mv *testMover) Abort(m Migration) Result { return mv.Finish(m) }
+func (mv *testMover) Abort(m Migration) Result    { return mv.Finish(m) }
+func (mv *testMover) Rollback(m Migration) Result { return mv.Finish(m) }
 
 func (mv *testMover) calls() (begun []testBegin, finished []Result) {
 	mv.mu.Lock()
@@ -571,5 +572,98 @@ func stopPool(t *testing.T, p *venue.Pool) {
 	defer cancel()
 	if err := p.Stop(ctx); err != nil {
 		t.Errorf("Pool.Stop() = %v; want nil", err)
+	}
+}
+
+// issue 12 defect 8: while a connection was recycled the pool kept topping it up; the assets
+// placed on it after the recycler read its list were left behind when it closed (back to
+// PENDING, their books valid without a feed). A connection being recycled takes no new
+// assets: they go to the replacement or another connection.
+func TestRecyclerRecyclingConnTakesNoNewAssets(t *testing.T) {
+	g := newRig(t, 10)
+	quiet := venuetest.TokenIDs(4, 1)[0] // never seen on the replacement: the wait runs its course
+	g.silent.Store(quiet, true)
+	g.reg.Add(quiet, "0xq", time.Time{})
+	if err := g.pool.ForceSubscribe([]string{quiet}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastConfig()
+	cfg.Stabilization, cfg.MaxStabilization = 2*time.Second, 2*time.Second
+	r := g.recycler(cfg)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	old := g.pool.Conns()[0]
+	done := make(chan error, 1)
+	go func() { done <- r.ForceRecycle(old.ID()) }()
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
+		if n := len(g.pool.Conns()); n != 2 {
+			return fmt.Errorf("%d connections; want the old one and its replacement", n)
+		}
+		return nil
+	})
+	late := venuetest.TokenIDs(5, 4)
+	for _, id := range late {
+		g.reg.Add(id, "0xl"+id[:8], time.Time{})
+	}
+	if err := g.pool.ForceSubscribe(late); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range late {
+		if old.Has(id) {
+			t.Errorf("asset %s… placed on connection %d while it was being recycled", id[:10], old.ID())
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("ForceRecycle = %v", err)
+	}
+	for _, id := range late {
+		e, _ := g.reg.Get(id)
+		c, ok := g.pool.Conn(e.ConnID)
+		if e.State != assets.StateSubscribed || !ok || !c.Has(id) || c.Status() == venue.ConnClosed {
+			t.Errorf("asset %s… after the recycle: %v on %d; want SUBSCRIBED on an open connection", id[:10], e.State, e.ConnID)
+		}
+	}
+	if st := g.pool.Stats(); st.Recycling != 0 || st.RecyclingRefused != uint64(len(late)) {
+		t.Errorf("pool stats: %d connections being recycled, %d assets refused; want 0 and %d", st.Recycling, st.RecyclingRefused, len(late))
+	}
+}
+
+// issue 12 defect 11: the set of assets known to get no snapshot kept every asset ever put
+// in it, removed ones included.
+func TestRecyclerForgetsRemovedAssetsWithoutSnapshot(t *testing.T) {
+	g := newRig(t, 5)
+	quiet := venuetest.TokenIDs(3, 1)[0]
+	g.silent.Store(quiet, true)
+	g.reg.Add(quiet, "0xq", time.Time{})
+	if err := g.pool.ForceSubscribe([]string{quiet}); err != nil {
+		t.Fatal(err)
+	}
+	r := g.recycler(fastConfig())
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ForceRecycle(g.pool.Conns()[0].ID()); err != nil {
+		t.Fatal(err)
+	}
+	noted := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.noSnap[quiet]
+	}
+	if !noted() {
+		t.Fatal("the asset without a snapshot was not noted")
+	}
+	g.reg.MarkExpired([]string{quiet}, time.Now())
+	g.reg.Remove(quiet)
+	before := r.checks.Load()
+	poll.For(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if r.checks.Load() < before+2 {
+			return fmt.Errorf("no check since the removal yet")
+		}
+		return nil
+	})
+	if noted() {
+		t.Error("a removed asset is still in the no-snapshot set")
 	}
 }

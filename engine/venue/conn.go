@@ -93,8 +93,12 @@ type ConnConfig struct {
 	// OnDisconnect is called on the connection's goroutine when a session
 	// ends other than by Stop: events may have been lost until the next
 	// session's snapshots, so the engine marks this connection's books
-	// invalid. It must not block.
+	// invalid. Pool.CloseConn also calls it, on its caller's goroutine, once
+	// the stopped connection's goroutines are gone. It must not block.
 	OnDisconnect func(connID int64)
+	// Tap sees the socket opened, subscribes and unsubscribes written and
+	// sockets lost (see Tap). Optional; frames reach it through the sink.
+	Tap Tap
 	// Logger receives connection lifecycle events (never per-frame logs).
 	// Default: discard.
 	Logger *slog.Logger
@@ -386,6 +390,9 @@ func (c *Conn) Subscribe(ids []string) error {
 		if err != nil {
 			return fmt.Errorf("cannot encode subscribe operation: %w", err)
 		}
+		if c.cfg.Tap != nil { // tap: subscribe
+			c.cfg.Tap.OnSubscribe(c.id, fresh, false)
+		}
 		c.writeLocked(s, msg)
 	}
 	if wasEmpty {
@@ -420,6 +427,9 @@ func (c *Conn) Unsubscribe(ids []string) error {
 		msg, err := json.Marshal(opMsg{Operation: "unsubscribe", AssetsIDs: gone})
 		if err != nil {
 			return fmt.Errorf("cannot encode unsubscribe operation: %w", err)
+		}
+		if c.cfg.Tap != nil { // tap: unsubscribe
+			c.cfg.Tap.OnUnsubscribe(c.id, gone)
 		}
 		c.writeLocked(s, msg)
 	}

@@ -106,7 +106,15 @@ type PoolStats struct {
 	// SnapshotRedrives counts assets subscribed again because their snapshot
 	// was overdue (SnapshotTimeout).
 	SnapshotRedrives uint64
-	Conns            []PoolConnStats // by connection id
+	// Recycling is the number of connections being recycled now; RecyclingRefused
+	// counts the assets placed elsewhere that a connection being recycled had
+	// room for (see SetRecycling).
+	Recycling        int
+	RecyclingRefused uint64
+	// ClosedInvalidated counts connections closed by CloseConn whose books were
+	// invalidated at once.
+	ClosedInvalidated uint64
+	Conns             []PoolConnStats // by connection id
 }
 
 // PoolConnStats is one connection's own counters plus the registry's view of
@@ -129,8 +137,8 @@ type PoolConnStats struct {
 //
 // Concurrency: every method is safe for concurrent use. Conn and MarkSnapshot
 // are lock-free (the router may call them per frame); the methods that move
-// assets (the loop, ForceSubscribe, Unsubscribe, OpenConn, CloseConn)
-// serialise on one mutex and may wait up to Conn.WriteTimeout on a socket
+// assets (the loop, ForceSubscribe, Unsubscribe, OpenConn, CloseConn,
+// SetRecycling) serialise on one mutex and may wait up to Conn.WriteTimeout on a socket
 // write.
 type Pool struct {
 	cfg  PoolConfig
@@ -141,12 +149,17 @@ type Pool struct {
 	nextID atomic.Int64
 	conns  *xsync.MapOf[int64, *Conn] // lock-free lookup; mutated under mu
 
+	closing atomic.Bool // Stop has begun: no connection opens
+
 	mu           sync.Mutex
 	stopped      bool
 	holdingSince time.Time // when fewer than MinBatch pending were first held back
 	lastOpen     time.Time
+	recycling    map[int64]bool // connections being recycled: they take no new assets
 
 	dialsPaced       atomic.Uint64
+	refused          atomic.Uint64 // top-ups refused by a recycling connection
+	closedInval      atomic.Uint64 // CloseConn calls that invalidated the connection's books
 	snapshotRedrives atomic.Uint64 // assets resubscribed for an overdue snapshot
 	loops            atomic.Uint64 // loop passes, for tests
 
@@ -161,11 +174,27 @@ func NewPool(cfg PoolConfig, reg Registry, sink FrameSink) *Pool {
 		panic("venue: NewPool needs a registry and a sink")
 	}
 	return &Pool{
-		cfg:   cfg,
-		reg:   reg,
-		sink:  sink,
-		log:   cfg.Logger,
-		conns: xsync.NewMapOf[int64, *Conn](),
+		cfg:       cfg,
+		reg:       reg,
+		sink:      sink,
+		log:       cfg.Logger,
+		conns:     xsync.NewMapOf[int64, *Conn](),
+		recycling: make(map[int64]bool),
+	}
+}
+
+// SetRecycling marks connection id as being recycled (on) or kept after all
+// (off). A connection being recycled takes no new assets: the recycler has
+// read its asset list for the replacement, and an asset placed on it now
+// would be left behind when it closes. When SetRecycling(id, true) returns,
+// no top-up of id is in flight.
+func (p *Pool) SetRecycling(id int64, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on {
+		p.recycling[id] = true
+	} else {
+		delete(p.recycling, id)
 	}
 }
 
@@ -176,22 +205,36 @@ func (p *Pool) Start(ctx context.Context) error {
 }
 
 // Stop ends the subscription loop, then stops every connection concurrently
-// and waits for them, bounded by ctx. The registry is left as it is.
+// and waits for them, bounded by ctx. Connections are stopped even when the
+// loop does not end in time (their sockets are then closed without
+// ceremony): no socket outlives Stop. The registry is left as it is.
 func (p *Pool) Stop(ctx context.Context) error {
+	var loopErr error
 	if p.group.Stop() {
 		if err := p.group.Wait(ctx); err != nil {
-			return ctx.Err() // the caller names the pool
+			loopErr = fmt.Errorf("cannot stop the subscription loop: %w", ctx.Err())
 		}
 	}
+	// A loop pass that did not end may hold the mutex (a socket write): stop the
+	// connections without it first, so none outlives a Stop that runs out of time.
+	p.closing.Store(true) // no connection opens from here on
+	errs := p.stopConns(ctx)
 	p.mu.Lock()
 	p.stopped = true
+	p.mu.Unlock()
+	// One opened by that pass before it saw closing is stopped now; the others
+	// return at once.
+	errs = append(errs, p.stopConns(ctx)...)
+	return errors.Join(append(errs, loopErr)...)
+}
+
+// stopConns stops every connection of the pool concurrently and waits for them.
+func (p *Pool) stopConns(ctx context.Context) []error {
 	var conns []*Conn
 	p.conns.Range(func(_ int64, c *Conn) bool {
 		conns = append(conns, c)
 		return true
 	})
-	p.mu.Unlock()
-
 	errs := make([]error, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
@@ -202,7 +245,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return errs
 }
 
 func (p *Pool) loop(ctx context.Context) {
@@ -243,9 +286,21 @@ func (p *Pool) fill(ctx context.Context) bool {
 	if p.stopped || ctx.Err() != nil {
 		return false
 	}
+	// refusable is the room of connections being recycled that this pass
+	// skipped: the assets placed elsewhere up to it count as refused by them.
+	refusable := 0
+	refuse := func(n int) {
+		n = min(n, refusable)
+		refusable -= n
+		p.refused.Add(uint64(n))
+	}
 	for _, c := range p.openConnsLocked() {
 		room := p.cfg.AssetsPerConn - c.AssetCount()
 		if room <= 0 {
+			continue
+		}
+		if p.recycling[c.ID()] {
+			refusable += room
 			continue
 		}
 		ids := p.reg.TakePending(room)
@@ -253,6 +308,7 @@ func (p *Pool) fill(ctx context.Context) bool {
 			p.holdingSince = time.Time{}
 			return false
 		}
+		refuse(len(ids))
 		if err := c.Subscribe(ids); err != nil {
 			p.reg.ReturnPending(ids)
 			p.log.Warn("cannot top up connection", "conn", c.ID(), "err", err)
@@ -287,6 +343,7 @@ func (p *Pool) fill(ctx context.Context) bool {
 		p.log.Error("cannot open connection", "err", err)
 		return false
 	}
+	refuse(len(ids))
 	p.reg.MarkSubscribed(ids, c.ID())
 	p.holdingSince = time.Time{}
 	p.lastOpen = now
@@ -318,7 +375,7 @@ func (p *Pool) OpenConn(ids []string) (*Conn, error) {
 }
 
 func (p *Pool) openLocked(ids []string) (*Conn, error) {
-	if p.stopped {
+	if p.stopped || p.closing.Load() {
 		return nil, errors.New("cannot open connection: pool stopped")
 	}
 	id := p.nextID.Add(1)
@@ -338,15 +395,25 @@ func (p *Pool) openLocked(ids []string) (*Conn, error) {
 }
 
 // CloseConn stops connection id, removes it from the pool and returns its
-// live assets to pending in the registry, for the loop to place again.
+// live assets to pending in the registry, for the loop to place again. The
+// books the connection still fed are stale from now until the assets are
+// placed again and their snapshots arrive, so Conn.OnDisconnect is called
+// once the socket is down (Stop itself does not call it).
 func (p *Pool) CloseConn(ctx context.Context, id int64) error {
 	p.mu.Lock()
 	c, ok := p.conns.LoadAndDelete(id)
+	delete(p.recycling, id)
 	p.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("cannot close connection %d: not in the pool", id)
 	}
 	err := c.Stop(ctx)
+	if f := p.cfg.Conn.OnDisconnect; f != nil {
+		// After Stop: every frame of the connection is already with the sink, so the
+		// invalidation lands behind them.
+		f(id)
+		p.closedInval.Add(1)
+	}
 	back := p.reg.RemoveConnection(id)
 	p.log.Info("closed connection", "conn", id, "returned_pending", len(back))
 	return err
@@ -365,6 +432,12 @@ func (p *Pool) ForceSubscribe(ids []string) error {
 			todo = append(todo, id)
 		}
 	}
+	refusable := 0 // as in fill
+	refuse := func(n int) {
+		n = min(n, refusable)
+		refusable -= n
+		p.refused.Add(uint64(n))
+	}
 	for _, c := range p.openConnsLocked() {
 		if len(todo) == 0 {
 			return nil
@@ -373,10 +446,15 @@ func (p *Pool) ForceSubscribe(ids []string) error {
 		if room <= 0 {
 			continue
 		}
+		if p.recycling[c.ID()] {
+			refusable += room
+			continue
+		}
 		batch := todo[:min(room, len(todo))]
 		if err := c.Subscribe(batch); err != nil {
 			continue
 		}
+		refuse(len(batch))
 		p.reg.MarkSubscribed(batch, c.ID())
 		todo = todo[len(batch):]
 	}
@@ -386,6 +464,7 @@ func (p *Pool) ForceSubscribe(ids []string) error {
 		if err != nil {
 			return fmt.Errorf("cannot force-subscribe %d assets: %w", len(todo), err)
 		}
+		refuse(len(batch))
 		p.reg.MarkSubscribed(batch, c.ID())
 		todo = todo[len(batch):]
 	}
@@ -482,7 +561,11 @@ func (p *Pool) MarkSnapshot(connID int64, assetID string, recvNanos int64) {
 
 // Stats returns the pool's connections with their registry counts.
 func (p *Pool) Stats() PoolStats {
-	st := PoolStats{DialsPaced: p.dialsPaced.Load(), SnapshotRedrives: p.snapshotRedrives.Load()}
+	st := PoolStats{DialsPaced: p.dialsPaced.Load(), SnapshotRedrives: p.snapshotRedrives.Load(),
+		RecyclingRefused: p.refused.Load(), ClosedInvalidated: p.closedInval.Load()}
+	p.mu.Lock()
+	st.Recycling = len(p.recycling)
+	p.mu.Unlock()
 	for _, c := range p.Conns() {
 		cs := PoolConnStats{ConnStats: c.Stats()}
 		cs.RegTotal, cs.RegActive, cs.RegExpired = p.reg.ConnCounts(c.ID())

@@ -423,10 +423,9 @@ func TestPoolCloseConnReturnsAssetsForReplacement(t *testing.T) {
 		if len(cs) != 1 || cs[0].ID() == old.ID() || cs[0].AssetCount() != 20 {
 			return fmt.Errorf("connections %v sizes %v; want one new connection with all 20", cs, connSizes(p))
 		}
-		// The registry learns the new connection when its subscribe is sent, which can
-		// trail the pool's own view by a moment: poll for it too.
-		if got := reg.ConnOf(ids[0]); got == old.ID() || got == 0 {
-			return fmt.Errorf("registry connection of %s = %d; want the replacement", ids[0], got)
+		// The registry learns of the placement just after the socket does.
+		if got := reg.ConnOf(ids[0]); got != cs[0].ID() {
+			return fmt.Errorf("registry connection of %s = %d; want the replacement %d", ids[0], got, cs[0].ID())
 		}
 		return nil
 	})
@@ -540,4 +539,82 @@ func TestPoolWakesOnRegistryUpdate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// issue 12 defect 8: a connection closed by the pool (a recycle's old socket, or its
+// replacement on rollback) stopped without OnDisconnect, so the books it still fed stayed
+// valid with no feed until their assets were placed again. CloseConn reports the close as a
+// disconnect, once the socket is down.
+func TestPoolCloseConnInvalidatesAtOnce(t *testing.T) {
+	leakCheck(t)
+	v := venuetest.NewServer(t)
+	reg := newTestRegistry()
+	cfg := testPoolConfig(v.URL())
+	cfg.MinBatch = 1
+	var mu sync.Mutex
+	var dropped []int64
+	var closedFirst bool
+	var p *Pool
+	cfg.Conn.OnDisconnect = func(id int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		dropped = append(dropped, id)
+		if c, ok := p.Conn(id); !ok || c.Status() == ConnClosed {
+			closedFirst = true // CloseConn removes it from the pool before stopping it
+		}
+	}
+	p = NewPool(cfg, reg, func(int64, []byte, int64) {})
+	reg.Add(venuetest.AssetIDs(29, 5))
+	startPool(t, p)
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
+		if n := reg.Count("subscribed"); n != 5 {
+			return fmt.Errorf("%d subscribed; want 5", n)
+		}
+		return nil
+	})
+	id := p.Conns()[0].ID()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.CloseConn(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(dropped, []int64{id}) || !closedFirst {
+		t.Errorf("OnDisconnect calls %v (after the close: %v); want [%d] once CloseConn returns", dropped, closedFirst, id)
+	}
+	if st := p.Stats(); st.ClosedInvalidated != 1 {
+		t.Errorf("ClosedInvalidated = %d; want 1", st.ClosedInvalidated)
+	}
+}
+
+// issue 12 defect 11: a Stop whose context ended before the subscription loop did returned
+// at once and left every connection running after the engine had stopped.
+func TestPoolStopPastItsDeadlineStillClosesConnections(t *testing.T) {
+	leakCheck(t)
+	v := venuetest.NewServer(t)
+	reg := newTestRegistry()
+	cfg := testPoolConfig(v.URL())
+	cfg.MinBatch = 1
+	reg.Add(venuetest.AssetIDs(30, 5))
+	p := NewPool(cfg, reg, func(int64, []byte, int64) {})
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
+		if n := p.Stats().ActiveConnections; n != 1 {
+			return fmt.Errorf("%d active connections; want 1", n)
+		}
+		return nil
+	})
+	conns := p.Conns()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the engine's stop budget is spent
+	_ = p.Stop(ctx)
+	for _, c := range conns {
+		if s := c.Status(); s != ConnClosed {
+			t.Errorf("connection %d %v after Stop; want CLOSED", c.ID(), s)
+		}
+	}
+	stopPool(t, p) // idempotent, and nothing left to wait for
 }

@@ -87,6 +87,9 @@ func (c *Conn) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			if c.cfg.Tap != nil { // tap: close
+				c.cfg.Tap.OnClose(c.id, uint16(c.lastCloseCode.Load()), c.lastErrString())
+			}
 			if c.cfg.OnDisconnect != nil {
 				c.cfg.OnDisconnect(c.id)
 			}
@@ -271,6 +274,10 @@ func (c *Conn) subscribeAll(sock *gws.Conn) (ok, empty bool) {
 	if err != nil {
 		c.setLastErr("cannot encode subscribe: " + err.Error())
 		return false, false
+	}
+	if c.cfg.Tap != nil { // tap: open and initial subscribe
+		c.cfg.Tap.OnOpen(c.id, c.cfg.URL)
+		c.cfg.Tap.OnSubscribe(c.id, ids, true)
 	}
 	if !c.writeLocked(sock, msg) {
 		return false, false

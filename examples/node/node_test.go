@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/streamcheck"
 	"github.com/polyfeed/polyfeed/internal/streamtest"
 	"github.com/polyfeed/polyfeed/stream"
@@ -24,21 +25,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, streamtest.IgnoreServerGoroutines()) }
 
 const prefix = "polyfeed"
-
-func checkFor(t *testing.T, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // TestNodeRules runs the Node example's unit tests (node --test): decimals, the golden
 // messages of stream/testdata/v1, and the rules.
@@ -95,7 +81,7 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 	bs, _ := js.Stream(ctx, stream.BooksStream(prefix))
 	es, _ := js.Stream(ctx, stream.EventsStream(prefix))
 	want := fmt.Sprintf("asset1:%d:%d", pub.Epoch("asset1"), pub.Seq("asset1")-1)
-	checkFor(t, 10*time.Second, func() error {
+	poll.For(t, 10*time.Second, 50*time.Millisecond, func() error {
 		m, err := bs.GetLastMsgForSubject(ctx, stream.Subject(prefix, "book", "asset1"))
 		if err != nil || m.Header.Get("Nats-Msg-Id") != want {
 			return fmt.Errorf("books stream not at %s yet (%v)", want, err)
@@ -120,7 +106,7 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 	node := streamcheck.StartNode(t, srv.URL(), prefix)
 
 	// Both finish the replay before the live part.
-	checkFor(t, 20*time.Second, func() error {
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
 		d, err := node.Dump()
 		if err != nil {
 			return err
@@ -149,7 +135,7 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 		bids, asks = pub.Truth(id)
 		return bids, asks, true
 	}
-	checkFor(t, 20*time.Second, func() error {
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
 		if err := streamcheck.GoEqualsTruth(goc, ids, truth); err != nil {
 			return err
 		}
@@ -163,7 +149,7 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 	if b, _ := goc.Book("asset4"); b.State != stream.Stale {
 		t.Errorf("go: asset4 is %v, want stale", b.State)
 	}
-	checkFor(t, 20*time.Second, func() error {
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
 		d, err := node.Dump()
 		if err != nil {
 			return err
@@ -192,7 +178,7 @@ func TestNodeConsumerMatchesGo(t *testing.T) {
 	for range 50 {
 		pub.Random(r, ids[r.IntN(len(ids))])
 	}
-	checkFor(t, 30*time.Second, func() error {
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
 		if err := streamcheck.GoEqualsTruth(goc, ids, truth); err != nil {
 			return err
 		}

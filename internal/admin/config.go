@@ -43,6 +43,11 @@ type Config struct {
 	// healthy (the process answers, which is all liveness can say without it).
 	Healthy func() (ok bool, reason string)
 
+	// HealthDetail adds named conditions to every /healthz answer that do not make the
+	// process unhealthy on their own (a stopped recording: the books are still right).
+	// Nil: none.
+	HealthDetail func() map[string]string
+
 	// Ready reports readiness for GET /readyz (not ready while starting or draining), with a
 	// reason when not ok. Nil: ready. The server also reports not ready once Stop began.
 	Ready func() (ok bool, reason string)

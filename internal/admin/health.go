@@ -6,6 +6,8 @@ import "net/http"
 type statusBody struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// Detail names conditions that do not change the status (Config.HealthDetail).
+	Detail map[string]string `json:"detail,omitempty"`
 }
 
 // serveHealthz answers liveness: is the engine working at all (workers alive, data flowing).
@@ -14,11 +16,15 @@ func (s *Server) serveHealthz(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Healthy != nil {
 		ok, reason = s.cfg.Healthy()
 	}
+	var detail map[string]string
+	if s.cfg.HealthDetail != nil {
+		detail = s.cfg.HealthDetail()
+	}
 	if !ok {
-		s.writeJSON(w, r, http.StatusServiceUnavailable, statusBody{Status: "unhealthy", Reason: orUnknown(reason)})
+		s.writeJSON(w, r, http.StatusServiceUnavailable, statusBody{Status: "unhealthy", Reason: orUnknown(reason), Detail: detail})
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, statusBody{Status: "ok"})
+	s.writeJSON(w, r, http.StatusOK, statusBody{Status: "ok", Detail: detail})
 }
 
 // serveReadyz answers readiness: should traffic be sent here. The server's own draining

@@ -296,6 +296,8 @@ next:
 			}
 			w.st.skip(reason)
 			switch {
+			case reason == ReasonClosed && m.ConditionID != "":
+				w.st.Closed = append(w.st.Closed, m.ConditionID)
 			case reason == ReasonClosed || reason == ReasonNoOrderBook:
 				// Validly listed, and rightly not subscribable.
 			case m.ConditionID != "":

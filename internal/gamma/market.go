@@ -132,6 +132,10 @@ func decodeMarket(data []byte) (Market, warnings, error) {
 		*f.dst = v
 	}
 	if m.Closed {
+		// Keep a readable condition id: the caller ends a closed market it tracks.
+		if cond, ok := decodeString(r.ConditionID); ok && isConditionID(cond) {
+			m.ConditionID = cond
+		}
 		return reject(ReasonClosed, "")
 	}
 	if !m.EnableOrderBook {

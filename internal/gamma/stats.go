@@ -124,6 +124,10 @@ type DiscoverStats struct {
 	// nothing for any market.
 	Unusable        []string
 	UnusableUnknown int
+	// Closed holds the condition ids of markets the listing returned with closed set:
+	// Gamma says they are over, so they end at once, without waiting for
+	// a second listing to miss them.
+	Closed []string
 }
 
 // SkippedTotal is the number of markets skipped for any reason.

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/internal/mono"
+)
+
+// stepPath drives a router and its workers on the test goroutine: routing
+// and applying never run at the same time, so the SPSC contract holds and
+// a test decides exactly when a worker catches up.
+type stepPath struct {
+	r  *router
+	ws *workerSet
+}
+
+func newStepPath(t *testing.T, workers, ringSize int, rc routerConfig, h HandlerFactory) *stepPath {
+	t.Helper()
+	rc.inboundBytes = DefaultInboundBytes
+	if rc.logger == nil {
+		rc.logger = quietLogger()
+	}
+	ws := newWorkerSet(workerConfig{count: workers, ringSize: ringSize, factory: h, logger: quietLogger()})
+	r := newRouter(rc, ws.rings())
+	ws.cfg.resync = r.requestResync
+	return &stepPath{r: r, ws: ws}
+}
+
+// route routes one frame from connection conn and publishes it.
+func (p *stepPath) route(conn int64, frame string) {
+	p.r.routeFrame(conn, []byte(frame), mono.Now())
+	p.r.publish()
+}
+
+// apply lets every worker apply what its ring holds.
+func (p *stepPath) apply() {
+	for _, w := range p.ws.workers {
+		for {
+			n := w.ring.PopBatch(w.batch)
+			if n == 0 {
+				break
+			}
+			w.process(w.batch[:n])
+		}
+	}
+}
+
+// kindLog records the kinds of events the handler saw.
+type kindLog struct {
+	mu    sync.Mutex
+	kinds []string
+}
+
+func (l *kindLog) factory(int) Handler {
+	return HandlerFunc(func(ev *Event, _ *book.Book) {
+		l.mu.Lock()
+		l.kinds = append(l.kinds, ev.Kind.String())
+		l.mu.Unlock()
+	})
+}
+
+// TestSnapshotClearsPendingInvalidation pins issue 12 defect 3: a drop that
+// could not stage its invalidation leaves it pending; a fresh snapshot
+// routed afterwards makes the book whole again, so the pending invalidation
+// must not survive it and invalidate the fresh book at the next change
+// (which would leave the book invalid with no resync requested).
+func TestSnapshotClearsPendingInvalidation(t *testing.T) {
+	var log kindLog
+	p := newStepPath(t, 1, 64, routerConfig{}, log.factory)
+	p.route(1, dpBookA)
+	p.apply()
+	// Fill the ring without letting the worker run: the next change is
+	// dropped, and its invalidation finds no room either.
+	change := strings.Replace(dpChanges, `,{"asset_id":"`+dpAssetB+`","price":"0.49","side":"SELL","size":"0","hash":"h2","best_bid":"0.47","best_ask":"0"}`, "", 1)
+	for p.r.dropped.Load() == 0 {
+		p.route(1, change)
+	}
+	rt := p.r.routes[dpAssetA]
+	if !rt.pendingInvalidate {
+		t.Fatal("the drop's invalidation was staged; the case needs it pending")
+	}
+	p.apply()
+	// The resync's answer: a fresh snapshot, then live changes.
+	p.route(1, dpBookA)
+	p.apply()
+	p.route(1, change)
+	p.apply()
+	b := rt.book
+	if !b.Valid() {
+		t.Fatalf("book invalid after a fresh snapshot and one change (pending invalidation survived the snapshot); events %v", log.kinds[len(log.kinds)-4:])
+	}
+	if got := log.kinds[len(log.kinds)-1]; got != EventLevel.String() {
+		t.Errorf("last event %s; want the change", got)
+	}
+}
+
+// control runs a control request on the router and lets the workers apply it.
+func (p *stepPath) control(c *control) {
+	p.r.handleControl(c)
+	p.r.publish()
+	p.apply()
+}
