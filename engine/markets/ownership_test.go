@@ -79,11 +79,18 @@ func TestOwnershipCarriesOnlyOwnedMarkets(t *testing.T) {
 		t.Error("market 1 taken back but not registered")
 	}
 
-	// A parked market that closes expires and is reported like any other.
-	r.g.set(ms[0], ms[1])
-	r.l.discover(context.Background())
-	if _, _, _, expired := r.rec.snapshot(); !slices.Contains(expired, ms[2].cond) {
-		t.Errorf("expired %v; want the parked market 3", expired)
+	// A parked market can be expired (the shared listing dropped it) and is
+	// never registered again.
+	if !r.l.Expire(ms[2].cond, "unlisted") {
+		t.Fatal("Expire of the parked market 3: want true")
+	}
+	if _, expired, ok := r.l.Market(ms[2].cond); !ok || !expired {
+		t.Errorf("market 3 after Expire: tracked %v expired %v; want both", ok, expired)
+	}
+	o.set(ms[2].cond, true)
+	r.l.Reconcile()
+	if _, ok := r.reg.Get(ms[2].tokens[0]); ok {
+		t.Error("an expired parked market was registered when it became ours")
 	}
 	if !r.l.Expire(ms[1].cond, "unlisted") || r.l.Expire(ms[1].cond, "unlisted") {
 		t.Error("Expire: want true once, then false")
