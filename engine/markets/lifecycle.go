@@ -637,6 +637,9 @@ func (l *Lifecycle) retrackLocked(lm *tracked, fresh Market, eff *effects) {
 	lm.expired, lm.expiredAt, lm.expiredBy = false, time.Time{}, ""
 	lm.cleaned, lm.missed, lm.deferred, lm.confirmed = false, 0, false, true
 	l.st.RetrackedMarkets++
+	if l.parkRetracked(lm, eff) {
+		return
+	}
 	eff.revive = append(eff.revive, lm.m)
 	eff.added = append(eff.added, lm.m)
 }

@@ -41,6 +41,25 @@ func (l *Lifecycle) park(lm *tracked) bool {
 	return true
 }
 
+// parkRetracked decides, for an expired market tracked again, whether it is
+// carried: one Config.Ownership refuses is parked, its old registry entries
+// removed and their books dropped, instead of revived; one it accepts is
+// carried (revived by the caller) even if it was parked before it expired.
+// l.mu held.
+func (l *Lifecycle) parkRetracked(lm *tracked, eff *effects) bool {
+	lm.parked = false
+	if !l.park(lm) {
+		return false
+	}
+	for _, id := range lm.m.AssetIDs {
+		if l.reg.Remove(id) {
+			eff.drop = append(eff.drop, id)
+		}
+	}
+	eff.added = append(eff.added, lm.m)
+	return true
+}
+
 // Reconcile applies a change of ownership: every live tracked market that
 // Config.Ownership now accepts and that was parked has its assets registered
 // (the pool subscribes them); every carried market it no longer accepts has
