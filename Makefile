@@ -7,7 +7,7 @@ COUNT     ?= 1
 SOAK_DURATION ?= 3m
 SOAK_FLAGS    ?=
 
-.PHONY: all build test test-full test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish bench-record bench-side profile clean
+.PHONY: all build test test-full test-cluster test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish bench-record bench-side profile clean
 
 all: build test
 
@@ -44,6 +44,13 @@ FULL_TESTS      ?= ^(TestHammer|TestNoLostWakeup)$$
 test-full:
 	$(GO) test -race -count=1 -timeout 20m -run '$(FULL_RACE_TESTS)' ./engine/... ./bench/...
 	$(GO) test -count=1 -timeout 10m -run '$(FULL_TESTS)' ./ring/...
+	$(GO) test -count=1 -timeout 20m -run '^TestCluster' ./cmd/polyfeed/
+
+# The cluster end to end (docs/CLUSTER.md): nats-server, polysim and three
+# polyfeed processes, 400 markets; without the race detector, whose slowdown
+# the failover time bounds would measure. test-full runs them at 2,000 markets.
+test-cluster:
+	$(GO) test -short -count=1 -timeout 10m -run '^TestCluster' -v ./cmd/polyfeed/
 
 # gofmt, vet and staticcheck. staticcheck is built from the Go module proxy
 # (pinned version, cached after the first run); when it cannot be fetched,

@@ -57,6 +57,10 @@ type Config struct {
 	// BookMaxAge: an asset whose last book is older gets a new one, idle
 	// or not. Default 60 s (the contract's bound).
 	BookMaxAge time.Duration
+	// Gate, when set, limits publishing to the markets it says this
+	// instance publishes (a cluster member's share; see gate.go). Nil:
+	// every asset is published.
+	Gate Gate
 	// Storage of both streams. Default file.
 	Storage jetstream.StorageType
 	// Replicas of both streams (clusters). Default 1.

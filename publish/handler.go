@@ -47,6 +47,11 @@ type asset struct {
 	closing bool // closed owed
 	closed  bool // closed sent: nothing more
 	yielded bool // a higher epoch is on the stream: nothing more
+
+	off      bool   // Config.Gate says another instance publishes it: nothing is sent
+	gateSet  bool   // gateGen holds the gate's generation of the last answer
+	gateGen  uint64 // see gated
+	owesBook bool   // a restarted epoch publishes its book at the next tick
 }
 
 // handler is one worker's engine.Handler and engine.Ticker. Everything but
@@ -73,6 +78,8 @@ type handler struct {
 	yielded      atomic.Uint64
 	closed       atomic.Uint64
 	badAssets    atomic.Uint64
+	moved        atomic.Uint64
+	resumed      atomic.Uint64
 	_            [64]byte
 }
 
@@ -90,16 +97,28 @@ func (h *handler) OnEvent(ev *engine.Event, b *book.Book) {
 	st := h.assets[ev.AssetID]
 	if st == nil {
 		if st = h.take(ev.AssetID, ev.Market); st != nil {
-			h.book(st, b) // an epoch starts with a book
+			if st.off {
+				h.gated(st, b, ev.Timestamp) // publishes the book when ours
+			} else {
+				h.book(st, b) // an epoch starts with a book
+			}
 		}
 		h.flush()
 		return
 	}
-	if st.closed || st.yielded {
-		return
-	}
 	if st.market == "" && ev.Market != "" {
 		st.market = ev.Market
+		st.gateSet = false // the gate could not answer without the market
+	}
+	if st.off || h.p.cfg.Gate != nil {
+		wasOff := st.off
+		if !h.gated(st, b, ev.Timestamp) || wasOff {
+			h.flush() // a "moved" stale, or a resumed epoch's book that covers this event
+			return
+		}
+	}
+	if st.closed || st.yielded {
+		return
 	}
 	if st.broken && h.canSend() {
 		h.repair(st, b) // the book covers this event
@@ -154,6 +173,16 @@ func (h *handler) OnTick(books iter.Seq[*book.Book]) {
 			continue // never had an event (or refused): nothing to publish
 		}
 		st.gen = h.gen
+		if st.off || h.p.cfg.Gate != nil {
+			if wasOff := st.off; !h.gated(st, b, b.UpdatedAt()) || wasOff {
+				continue
+			}
+		}
+		if st.owesBook && !st.closed {
+			st.owesBook = false
+			h.book(st, b)
+			continue
+		}
 		switch {
 		case st.closed || st.yielded:
 		case st.closing:
@@ -193,7 +222,14 @@ func (h *handler) readNotes() {
 			continue
 		}
 		st := h.assets[n.asset]
-		if st == nil || st.closed || st.yielded {
+		if n.kind == noteRestart {
+			if st != nil && !st.off && !st.closed {
+				h.resume(st, n.epoch)
+				st.owesBook = true
+			}
+			continue
+		}
+		if st == nil || st.closed || st.yielded || st.off {
 			continue
 		}
 		switch n.kind {
@@ -225,6 +261,10 @@ func (h *handler) take(id, market string) *asset {
 		st.subjects[i] = Subject(h.p.cfg.Prefix, t, st.id)
 	}
 	h.assets[st.id] = st
+	if h.p.cfg.Gate != nil {
+		st.off = true // gated decides, and starts the epoch when ours
+		return st
+	}
 	h.p.owners.Store(st.id, owner{epoch: st.epoch, worker: h.w})
 	return st
 }

@@ -9,10 +9,11 @@ import (
 type noteKind uint8
 
 const (
-	noteLost   noteKind = iota + 1 // a message of this asset and epoch was not stored
-	noteYield                      // a higher epoch of this asset is on the stream
-	noteClosed                     // the asset's market expired or resolved
-	noteRebook                     // the streams were (re)made: a book of every asset is owed
+	noteLost    noteKind = iota + 1 // a message of this asset and epoch was not stored
+	noteYield                       // a higher epoch of this asset is on the stream
+	noteClosed                      // the asset's market expired or resolved
+	noteRebook                      // the streams were (re)made: a book of every asset is owed
+	noteRestart                     // start a new epoch above note.epoch (Publisher.Restart, gate.go)
 )
 
 type note struct {

@@ -31,6 +31,9 @@ type Publisher struct {
 	// owners maps each published asset to its epoch and worker, for the
 	// epoch watcher. Written once per asset, not per event.
 	owners *xsync.MapOf[string, owner]
+	// seen is the highest epoch of each asset seen on the BOOKS subjects
+	// (any publisher's), for Config.Gate's new epochs.
+	seen *xsync.MapOf[string, int64]
 
 	ready      atomic.Bool // connected and the streams exist
 	reconnects atomic.Uint64
@@ -63,6 +66,7 @@ func New(cfg Config) (*Publisher, error) {
 		log:    cfg.Logger.With("component", "publisher"),
 		epochs: map[string]int64{},
 		owners: xsync.NewMapOf[string, owner](),
+		seen:   xsync.NewMapOf[string, int64](),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
@@ -247,6 +251,9 @@ func (p *Publisher) watchBook(m *nats.Msg) {
 	asset, epoch, _, ok := parseMsgID(m.Header.Get(jetstream.MsgIDHeader))
 	if !ok {
 		return
+	}
+	if p.cfg.Gate != nil {
+		p.noteSeen(asset, epoch)
 	}
 	o, ok := p.owners.Load(asset)
 	if !ok || o.yielded || epoch <= o.epoch {

@@ -26,6 +26,11 @@ type Stats struct {
 	Closed    uint64 `json:"closed"`
 	Yielded   uint64 `json:"yielded"`
 	BadAssets uint64 `json:"bad_assets"`
+	// Moved counts assets this instance stopped publishing because
+	// Config.Gate moved them to another instance; Resumed epochs it started
+	// when the gate gave an asset to it (or a cluster handover restarted it).
+	Moved   uint64 `json:"moved,omitempty"`
+	Resumed uint64 `json:"resumed,omitempty"`
 	// Disconnects and Reconnects count NATS connection changes.
 	Disconnects uint64 `json:"disconnects"`
 	Reconnects  uint64 `json:"reconnects"`
@@ -47,6 +52,8 @@ func (p *Publisher) Stats() Stats {
 		st.Closed += h.closed.Load()
 		st.Yielded += h.yielded.Load()
 		st.BadAssets += h.badAssets.Load()
+		st.Moved += h.moved.Load()
+		st.Resumed += h.resumed.Load()
 		st.QueueDepth += h.q.Len()
 	}
 	for _, s := range p.senders {

@@ -73,6 +73,8 @@ type options struct {
 	RecordDir     string
 	RecordMaxFile int64
 	RecordKeep    record.Keep
+
+	Cluster clusterOptions // --cluster*, --replicas
 }
 
 // rawOptions holds the flags that are validated after parsing: enums as
@@ -141,6 +143,7 @@ func newFlagSet(o *options, raw *rawOptions) *flag.FlagSet {
 	fs.IntVar(&o.PrintBooks, "print-books", 0, fmt.Sprintf("log the top of book of N subscribed assets every --print-every (with --sim and unset: %d)", defaultSimPrintBooks))
 	fs.DurationVar(&o.PrintEvery, "print-every", 5*time.Second, "period of --print-books")
 	defineStreamFlags(fs, &o.Stream)
+	defineClusterFlags(fs, &o.Cluster)
 
 	fs.StringVar(&o.RecordDir, "record", "", "record every raw frame and connection event under this directory (docs/RECORDING.md); empty disables")
 	fs.StringVar(&raw.recordMaxFile, "record-max-file", "256MiB", "with --record: rotate a file at this compressed size (files also rotate every UTC hour)")
@@ -248,6 +251,9 @@ func parseConfig(args []string, lookup flagenv.LookupFunc) (options, error) {
 	if err := checkStream(&o.Stream, set, name, bad); err != nil {
 		return o, err
 	}
+	if err := checkCluster(&o, set, name, bad); err != nil {
+		return o, err
+	}
 
 	if o.RecordMaxFile, err = record.ParseSize(raw.recordMaxFile); err != nil || o.RecordMaxFile < 1<<20 {
 		return o, bad("record-max-file", "%q, want a size of at least 1MiB (such as 256MiB or 1GB)", clip(raw.recordMaxFile))
@@ -339,6 +345,8 @@ Usage:
   polyfeed [flags]          run against the live venue
   polyfeed --sim [flags]    run against the built-in simulator (no network needed)
   polyfeed --dry-run        list what would be subscribed, then exit
+  polyfeed cluster status [--markets] --cluster NAME --nats-url URL
+                            who owns what in a cluster (docs/CLUSTER.md)
   polyfeed replay DIR       replay a recording through the engine (polyfeed replay --help)
   polyfeed export --parquet OUT DIR   export a recording as Parquet tables
 

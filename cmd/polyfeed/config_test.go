@@ -38,6 +38,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		Stream:            streamOptions{Publish: true, Listen: "127.0.0.1:4222", DataDir: "./polyfeed-data", Prefix: "polyfeed"},
 		DiscoveryInterval: time.Minute, ExpiryInterval: 30 * time.Second, ExpiryGrace: 15 * time.Minute,
 		CleanupGrace: time.Hour, SuspectExpiryShare: 0.10,
+		Cluster: clusterOptions{Replicas: 1, StorageReplicas: 1, DrainTimeout: 15 * time.Second},
 	}
 	if o != want {
 		t.Errorf("parseConfig(nil) =\n%+v\nwant\n%+v", o, want)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/cluster"
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/internal/admin"
@@ -41,6 +42,9 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	}
 	if len(args) > 0 && args[0] == "export" {
 		return runExport(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "cluster" {
+		return runClusterCommand(args[1:], lookup, stdout)
 	}
 	o, err := parseConfig(args, lookup)
 	if err != nil {
@@ -74,6 +78,11 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	// The stream starts before the engine (the publisher is the engine's
 	// handler) and stops after it, once the last events are published.
 	var st *stream
+	var gate *nodeGate
+	if o.Cluster.Name != "" {
+		gate = new(nodeGate)
+		o.Stream.gate, o.Stream.replicas = gate, o.Cluster.StorageReplicas
+	}
 	if o.Stream.Publish {
 		if st, err = startStream(ctx, o.Stream, o.Workers, log); err != nil {
 			return err
@@ -92,9 +101,35 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		}()
 	}
 
+	// The cluster node joins after the publisher (a handover asks it for
+	// epochs) and before the engine (discovery carries only our share); it
+	// leaves after the engine stopped, having handed its markets over first.
+	var node *cluster.Node
+	var lnk *link
+	if gate != nil {
+		if node, err = startNode(ctx, o, st, gate, log); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stopNode(node, log)) }()
+		lnk = newLink(node, log.With("component", "cluster-link"))
+	}
+
 	ecfg := withRecording(engineConfig(o, log), rec)
 	if st != nil {
 		ecfg.Handler, ecfg.OnMarketExpired = st.pub.Handler, st.pub.MarketExpired
+	}
+	if lnk != nil {
+		pubExpired := ecfg.OnMarketExpired
+		// Markets taken over from a dead member are a few at a time: they
+		// must not wait the pool's default 30 s for enough of them to fill a
+		// new socket.
+		ecfg.Pool.MaxWait = clusterPoolMaxWait
+		ecfg.Lifecycle.Ownership = node
+		ecfg.Lifecycle.OnNewMarket = lnk.onNewMarket
+		ecfg.Lifecycle.OnMarketExpired = func(m markets.Market) {
+			pubExpired(m)
+			lnk.onExpired(m)
+		}
 	}
 	app, err := engine.New(ecfg)
 	if err != nil {
@@ -107,13 +142,20 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	if st != nil {
 		reg.MustRegister(st.pub.Collector())
 	}
+	if node != nil {
+		reg.MustRegister(node.Collector())
+	}
 
 	// The admin server starts first so /readyz answers (503) while the
 	// engine starts, and stops last so it reports draining while the engine
 	// stops.
 	var adm *admin.Server
 	if o.HTTPAddr != "" {
-		adm, err = admin.New(adminConfig(o, app, st, rec, reg, log))
+		acfg := adminConfig(o, app, st, rec, reg, log)
+		if node != nil {
+			acfg.Stats = withCluster(acfg.Stats, node)
+		}
+		adm, err = admin.New(acfg)
 		if err != nil {
 			return err
 		}
@@ -137,12 +179,19 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 	} else if !o.Lifecycle {
 		log.Warn("lifecycle disabled: nothing discovers markets, so nothing will be subscribed")
 	}
+	if lnk != nil {
+		lnk.start(app)
+	}
 	printer := startBookPrinter(app, o.PrintBooks, o.PrintEvery, log)
 
 	<-ctx.Done()
 	stopSignals()
 	log.Info("shutting down on signal")
 	printer.stop()
+	if lnk != nil {
+		drainNode(node, o.Cluster.DrainTimeout, log)
+		lnk.stop()
+	}
 	return app.Stop(context.Background())
 }
 

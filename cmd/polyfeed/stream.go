@@ -28,6 +28,9 @@ type streamOptions struct {
 	TLSCert  string
 	TLSKey   string
 	external bool // URL set
+
+	gate     publish.Gate // set by run with --cluster
+	replicas int          // streams' replicas; 0: the publisher's default
 }
 
 const natsStopTimeout = 10 * time.Second
@@ -140,7 +143,8 @@ func startStream(ctx context.Context, o streamOptions, workers int, log *slog.Lo
 	if o.Memory {
 		storage = jetstream.MemoryStorage
 	}
-	s.pub, err = publish.New(publish.Config{Conn: s.nc, Prefix: o.Prefix, Workers: workers, Storage: storage, Logger: log})
+	s.pub, err = publish.New(publish.Config{Conn: s.nc, Prefix: o.Prefix, Workers: workers, Storage: storage,
+		Gate: o.gate, Replicas: o.replicas, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -89,6 +89,9 @@ type Config struct {
 	// call at a time; they must not block for long (discovery and expiry wait for them).
 	OnNewMarket     func(Market)
 	OnMarketExpired func(Market)
+	// Ownership, when set, limits which tracked markets are carried (see
+	// ownership.go). Nil: every market is carried.
+	Ownership Ownership
 	// Now is the clock compared with end dates and grace periods. Default time.Now.
 	Now func() time.Time
 	// Logger receives discovery and expiry summaries, never one line per asset. Default:
@@ -215,6 +218,7 @@ type tracked struct {
 	missed int
 	// deferred: past its end date, kept for ExpiryGrace (counted once).
 	deferred bool
+	parked   bool // known but not carried: Config.Ownership refused it
 	// cleaned: its registry entries were removed after CleanupGrace. The market itself is
 	// kept as a tombstone while Gamma still lists it (end date passed, not closed yet), so
 	// the next discovery does not add it again.
@@ -291,6 +295,8 @@ type Lifecycle struct {
 	noticesIn, noticesDropped atomic.Uint64
 
 	idle func() // releases the Gamma client's idle connections at Stop; nil for a lister
+
+	own ownState // Config.Ownership's bookkeeping (ownership.go)
 
 	group runner.Group // owns run
 }
@@ -571,7 +577,7 @@ func (l *Lifecycle) mergeLocked(list []gamma.Market, present, closed []string, c
 		// Gamma's metadata wins over a notice's, and end dates move (markets get extended).
 		fresh := MarketFromGamma(*g)
 		for _, id := range fresh.AssetIDs {
-			if !slices.Contains(lm.m.AssetIDs, id) && l.reg.Add(id, fresh.ConditionID, fresh.EndDate) {
+			if !slices.Contains(lm.m.AssetIDs, id) && (lm.parked || l.reg.Add(id, fresh.ConditionID, fresh.EndDate)) {
 				lm.m.AssetIDs = append(lm.m.AssetIDs, id)
 			}
 		}
@@ -631,6 +637,9 @@ func (l *Lifecycle) retrackLocked(lm *tracked, fresh Market, eff *effects) {
 	lm.expired, lm.expiredAt, lm.expiredBy = false, time.Time{}, ""
 	lm.cleaned, lm.missed, lm.deferred, lm.confirmed = false, 0, false, true
 	l.st.RetrackedMarkets++
+	if l.parkRetracked(lm, eff) {
+		return
+	}
 	eff.revive = append(eff.revive, lm.m)
 	eff.added = append(eff.added, lm.m)
 }
@@ -638,6 +647,12 @@ func (l *Lifecycle) retrackLocked(lm *tracked, fresh Market, eff *effects) {
 // trackLocked starts tracking a market and registers its assets. l.mu held.
 func (l *Lifecycle) trackLocked(m Market, origin origin, now time.Time, eff *effects) {
 	lm := &tracked{m: m, origin: origin, addedAt: now}
+	if l.park(lm) {
+		l.markets[m.ConditionID] = lm
+		l.st.NewMarkets++
+		eff.added = append(eff.added, lm.m)
+		return
+	}
 	lm.m.AssetIDs = lm.m.AssetIDs[:0:0]
 	for _, id := range m.AssetIDs {
 		// An id the registry already holds (another market's, or an expired one) is not
