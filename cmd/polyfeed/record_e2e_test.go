@@ -21,7 +21,8 @@ func TestRecordReplayExport(t *testing.T) {
 	polyfeed, _ := binaries(t)
 	dir := filepath.Join(t.TempDir(), "rec")
 	pf := start(t, polyfeed, "--sim", "--sim-markets=30", "--sim-rate=500", "--record="+dir,
-		"--http-addr=127.0.0.1:0", "--log-format=json", "--workers=2")
+		"--http-addr=127.0.0.1:0", "--log-format=json", "--workers=2",
+		"--nats-listen=127.0.0.1:0", "--data-dir="+t.TempDir()) // never the source tree or a fixed port
 	admin := "http://" + pf.await(reAdmin, 30*time.Second)
 	var frames uint64
 	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
