@@ -2,7 +2,6 @@ package sidebyside
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -13,27 +12,8 @@ import (
 	"time"
 )
 
+// httpc bounds every request the driver makes of the processes it runs.
 var httpc = &http.Client{Timeout: 30 * time.Second}
-
-// getJSON GETs url into v; a non-200 answer is an error.
-func getJSON(url string, v any) (int, error) {
-	resp, err := httpc.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("cannot read %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return resp.StatusCode, fmt.Errorf("cannot decode %s: %w", url, err)
-	}
-	return resp.StatusCode, nil
-}
 
 // histogram is a cumulative Prometheus histogram: upper bound (s) → count.
 type histogram map[float64]uint64

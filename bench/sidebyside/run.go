@@ -14,6 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/polyfeed/polyfeed/bench/internal/httpjson"
+	"github.com/polyfeed/polyfeed/bench/internal/proc"
+	"github.com/polyfeed/polyfeed/bench/internal/truth"
 )
 
 // Config configures a run. Paths are required; the rest has defaults.
@@ -131,14 +135,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 
 // set is the four processes of one step.
 type set struct {
-	sim, feed, naive, floor                 *proc
+	sim, feed, naive, floor                 *proc.Child
 	simBase, feedBase, naiveBase, floorBase string
 }
 
 func (s *set) stop() {
-	for _, p := range []*proc{s.feed, s.naive, s.floor, s.sim} {
-		if p != nil {
-			p.stop()
+	for _, p := range []*proc.Child{s.feed, s.naive, s.floor, s.sim} {
+		if p != nil && p.Running() {
+			_, _ = p.Stop(10 * time.Second)
 		}
 	}
 }
@@ -149,7 +153,7 @@ func runStep(ctx context.Context, cfg Config, rep *Report, rate float64, first b
 	defer s.stop()
 	addrs := make([]string, 4)
 	for i := range addrs {
-		a, err := freeAddr()
+		a, err := proc.FreeAddr()
 		if err != nil {
 			return st, err
 		}
@@ -161,39 +165,39 @@ func runStep(ctx context.Context, cfg Config, rep *Report, rate float64, first b
 		return st, fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	var err error
-	s.sim, err = startProc(dir, "polysim", cfg.Polysim, "--addr", addrs[0], "--markets", strconv.Itoa(cfg.Markets),
+	s.sim, err = proc.Start(dir, "polysim", cfg.Polysim, nil, "--addr", addrs[0], "--markets", strconv.Itoa(cfg.Markets),
 		"--rate", fmt.Sprint(rate), "--seed", "1", "--churn", "0")
 	if err != nil {
 		return st, err
 	}
 	start, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := waitHTTP(start, s.sim, s.simBase+"/sim/stats"); err != nil {
+	if err := proc.WaitHTTP(start, s.sim, s.simBase+"/sim/stats"); err != nil {
 		return st, err
 	}
 	ws := "ws://" + addrs[0] + "/ws/market"
-	s.feed, err = startProc(dir, "polyfeed", cfg.Polyfeed, append([]string{"--gamma-url", s.simBase, "--ws-url", ws,
+	s.feed, err = proc.Start(dir, "polyfeed", cfg.Polyfeed, nil, append([]string{"--gamma-url", s.simBase, "--ws-url", ws,
 		"--http-addr", addrs[1], "--log-format", "json"}, cfg.FeedFlags...)...)
 	if err != nil {
 		return st, err
 	}
 	for _, b := range []struct {
-		p    **proc
+		p    **proc.Child
 		mode string
 		addr string
 	}{{&s.naive, "naive", addrs[2]}, {&s.floor, "floor", addrs[3]}} {
-		*b.p, err = startProc(dir, b.mode, cfg.Baseline, "--mode", b.mode, "--gamma-url", s.simBase, "--ws-url", ws, "--http-addr", b.addr)
+		*b.p, err = proc.Start(dir, b.mode, cfg.Baseline, nil, "--mode", b.mode, "--gamma-url", s.simBase, "--ws-url", ws, "--http-addr", b.addr)
 		if err != nil {
 			return st, err
 		}
 	}
-	if err := waitHTTP(start, s.feed, s.feedBase+"/readyz"); err != nil {
+	if err := proc.WaitHTTP(start, s.feed, s.feedBase+"/readyz"); err != nil {
 		return st, err
 	}
-	if err := waitHTTP(start, s.naive, s.naiveBase+"/stats"); err != nil {
+	if err := proc.WaitHTTP(start, s.naive, s.naiveBase+"/stats"); err != nil {
 		return st, err
 	}
-	if err := waitHTTP(start, s.floor, s.floorBase+"/stats"); err != nil {
+	if err := proc.WaitHTTP(start, s.floor, s.floorBase+"/stats"); err != nil {
 		return st, err
 	}
 	log.Info("side by side: warming up", "rate", rate, "warmup", cfg.Warmup)
@@ -202,10 +206,10 @@ func runStep(ctx context.Context, cfg Config, rep *Report, rate float64, first b
 	}
 
 	// The measured window.
-	procs := []*proc{s.feed, s.naive, s.floor}
+	procs := []*proc.Child{s.feed, s.naive, s.floor}
 	cpu0 := make([]time.Duration, len(procs))
 	for i, p := range procs {
-		if cpu0[i], err = procCPU(p.pid()); err != nil {
+		if cpu0[i], err = proc.CPU(p.Pid()); err != nil {
 			return st, err
 		}
 	}
@@ -229,17 +233,17 @@ func runStep(ctx context.Context, cfg Config, rep *Report, rate float64, first b
 	}
 	st.Seconds = time.Since(t0).Seconds()
 	st.Messages = gen1 - gen0
-	st.Load = loadAvg()
+	st.Load = proc.LoadAvg()
 	for i, p := range procs {
-		c1, err := procCPU(p.pid())
+		c1, err := proc.CPU(p.Pid())
 		if err != nil {
 			return st, err
 		}
-		rss, err := procRSS(p.pid())
+		rss, err := proc.RSS(p.Pid())
 		if err != nil {
 			return st, err
 		}
-		c := Client{Name: p.name, CPUms: float64(c1-cpu0[i]) / 1e6, RSSMB: float64(rss) / (1 << 20)}
+		c := Client{Name: p.Name(), CPUms: float64(c1-cpu0[i]) / 1e6, RSSMB: float64(rss) / (1 << 20)}
 		if st.Messages > 0 {
 			c.CPUPer1000 = c.CPUms / float64(st.Messages) * 1000
 		}
@@ -274,7 +278,7 @@ func runStep(ctx context.Context, cfg Config, rep *Report, rate float64, first b
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return st, err
 	}
-	c0, err := procCPU(s.feed.pid())
+	c0, err := proc.CPU(s.feed.Pid())
 	if err != nil {
 		return st, err
 	}
@@ -282,21 +286,24 @@ func runStep(ctx context.Context, cfg Config, rep *Report, rate float64, first b
 	if err := sleep(ctx, cfg.Idle); err != nil {
 		return st, err
 	}
-	c1, err := procCPU(s.feed.pid())
+	c1, err := proc.CPU(s.feed.Pid())
 	if err != nil {
 		return st, err
 	}
 	rep.IdlePct = float64(c1-c0) / float64(time.Since(i0)) * 100
-	if rss, err := procRSS(s.feed.pid()); err == nil {
+	if rss, err := proc.RSS(s.feed.Pid()); err == nil {
 		rep.IdleRSSMB = float64(rss) / (1 << 20)
 	}
-	ids, err := openAssets(s.simBase)
+	ids, err := truth.OpenAssets(httpc, s.simBase)
 	if err != nil {
 		return st, err
 	}
 	t := time.Now()
 	for {
-		rep.Books, rep.Mismatches = len(ids), compareBooks(s.feedBase, s.simBase, ids)
+		rep.Books, rep.Mismatches = len(ids), nil
+		for _, m := range truth.Compare(httpc, s.feedBase, s.simBase, ids) {
+			rep.Mismatches = append(rep.Mismatches, m.String())
+		}
 		if len(rep.Mismatches) == 0 || time.Since(t) > 30*time.Second {
 			break
 		}
@@ -320,7 +327,7 @@ func generated(simBase string) (uint64, error) {
 	var st struct {
 		Generated map[string]uint64 `json:"generated"`
 	}
-	if _, err := getJSON(simBase+"/sim/stats", &st); err != nil {
+	if _, err := httpjson.Get(httpc, simBase+"/sim/stats", &st); err != nil {
 		return 0, err
 	}
 	var n uint64
@@ -334,7 +341,7 @@ func frames(base string) uint64 {
 	var st struct {
 		Frames uint64 `json:"frames"`
 	}
-	_, _ = getJSON(base+"/stats", &st)
+	_, _ = httpjson.Get(httpc, base+"/stats", &st)
 	return st.Frames
 }
 

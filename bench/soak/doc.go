@@ -57,7 +57,8 @@
 //   - polyfeed did not exit 0 within StopBound of SIGTERM, or exited early.
 //
 // Every rule has a test that breaks the data on purpose and sees it fail
-// (trend_test.go, health_test.go, verify_test.go).
+// (trend_test.go, health_test.go, verify_test.go; the book comparison's in
+// bench/internal/truth).
 //
 // # Running
 //

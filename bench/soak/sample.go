@@ -2,7 +2,6 @@ package soak
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/polyfeed/polyfeed/bench/internal/httpjson"
+	"github.com/polyfeed/polyfeed/bench/internal/proc"
 )
 
 // Sample is one observation of polyfeed.
@@ -51,30 +53,8 @@ type engineStats struct {
 	} `json:"router"`
 }
 
+// httpc bounds every request the soak makes of polyfeed and polysim.
 var httpc = &http.Client{Timeout: 10 * time.Second}
-
-// getJSON GETs url into v; a non-200 answer is an error with its body.
-func getJSON(url string, v any) (int, error) {
-	resp, err := httpc.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return resp.StatusCode, fmt.Errorf("cannot read %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	if v == nil {
-		return resp.StatusCode, nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return resp.StatusCode, fmt.Errorf("cannot decode %s: %w", url, err)
-	}
-	return resp.StatusCode, nil
-}
 
 // takeSample observes the polyfeed process pid serving admin at base.
 // /healthz comes first and always yields a verdict (unreachable is red);
@@ -82,7 +62,7 @@ func getJSON(url string, v any) (int, error) {
 // Complete.
 func takeSample(base string, pid int, at time.Duration) (Sample, error) {
 	s := Sample{At: at}
-	code, err := getJSON(base+"/healthz", nil)
+	code, err := httpjson.Get(httpc, base+"/healthz", nil)
 	s.Healthy = code == http.StatusOK
 	switch {
 	case code == 0:
@@ -90,10 +70,10 @@ func takeSample(base string, pid int, at time.Duration) (Sample, error) {
 	case !s.Healthy:
 		s.HealthWhy = fmt.Sprint(err)
 	}
-	if s.RSS, err = procRSS(pid); err != nil {
+	if s.RSS, err = proc.RSS(pid); err != nil {
 		return s, err
 	}
-	if s.FDs, err = procFDs(pid); err != nil {
+	if s.FDs, err = proc.FDs(pid); err != nil {
 		return s, err
 	}
 	resp, err := httpc.Get(base + "/metrics")
@@ -110,7 +90,7 @@ func takeSample(base string, pid int, at time.Duration) (Sample, error) {
 		return s, err
 	}
 	var st engineStats
-	if _, err := getJSON(base+"/stats", &st); err != nil {
+	if _, err := httpjson.Get(httpc, base+"/stats", &st); err != nil {
 		return s, err
 	}
 	s.Connections, s.Dropped, s.Malformed, s.Subscribed = st.Pool.ConnectionCount, st.Router.Dropped, st.Router.Malformed, st.Registry.Subscribed

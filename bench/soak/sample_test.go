@@ -3,12 +3,13 @@ package soak
 import (
 	"bytes"
 
-	"github.com/polyfeed/polyfeed/bench/plot"
 	"image/color"
 	"image/png"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/bench/plot"
 )
 
 func TestParseMetrics(t *testing.T) {
@@ -31,21 +32,6 @@ polyfeed_up 1 1700000000000
 	}
 	if _, err := parseMetrics(strings.NewReader("go_goroutines x\n"), "go_goroutines"); err == nil {
 		t.Error("parseMetrics accepted a non-number")
-	}
-}
-
-func TestParseVmRSS(t *testing.T) {
-	got, err := parseVmRSS("Name:\tpolyfeed\nVmPeak:\t  900 kB\nVmRSS:\t   51200 kB\nThreads: 9\n")
-	if err != nil || got != 51200<<10 {
-		t.Errorf("parseVmRSS = %d, %v; want %d", got, err, 51200<<10)
-	}
-	for _, bad := range []string{"Name: x\n", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
-		if _, err := parseVmRSS(bad); err == nil {
-			t.Errorf("parseVmRSS(%q) accepted", bad)
-		}
-	}
-	if rss, err := procRSS(1); err == nil && rss == 0 {
-		t.Error("procRSS(1) = 0")
 	}
 }
 

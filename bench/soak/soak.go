@@ -9,6 +9,9 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/polyfeed/polyfeed/bench/internal/proc"
+	"github.com/polyfeed/polyfeed/bench/internal/truth"
 )
 
 // Run performs one soak run and writes its report to cfg.OutDir. The
@@ -23,50 +26,47 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create %s: %w", cfg.OutDir, err)
 	}
-	simAddr, err := freeAddr()
+	simAddr, err := proc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	feedAddr, err := freeAddr()
+	feedAddr, err := proc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	simBase, feedBase := "http://"+simAddr, "http://"+feedAddr
 
-	sim, err := startProc(cfg.OutDir, "polysim", cfg.Polysim, nil,
+	sim, err := proc.Start(cfg.OutDir, "polysim", cfg.Polysim, nil,
 		"--addr", simAddr, "--markets", strconv.Itoa(cfg.Markets), "--rate", fmt.Sprint(cfg.Rate),
 		"--seed", strconv.FormatInt(cfg.Seed, 10), "--churn", fmt.Sprint(cfg.Churn))
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if sim.running() {
-			_, _ = sim.stop(10 * time.Second)
+		if sim.Running() {
+			_, _ = sim.Stop(10 * time.Second)
 		}
 	}()
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := waitHTTP(startCtx, sim, simBase+"/sim/stats"); err != nil {
+	if err := proc.WaitHTTP(startCtx, sim, simBase+"/sim/stats"); err != nil {
 		return nil, err
 	}
 	args := append([]string{
 		"--gamma-url", simBase, "--ws-url", "ws://" + simAddr + "/ws/market",
 		"--http-addr", feedAddr, "--log-format", "json",
 	}, cfg.ExtraFlags...)
-	feed, err := startProc(cfg.OutDir, "polyfeed", cfg.Polyfeed, cfg.Env, args...)
+	feed, err := proc.Start(cfg.OutDir, "polyfeed", cfg.Polyfeed, cfg.Env, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		if feed.running() {
-			_ = feed.cmd.Process.Kill()
-			<-feed.exited
-		}
+		feed.Kill()
 	}()
-	if err := waitHTTP(startCtx, feed, feedBase+"/readyz"); err != nil {
+	if err := proc.WaitHTTP(startCtx, feed, feedBase+"/readyz"); err != nil {
 		return nil, err
 	}
-	log.Info("soak started", "polysim", simAddr, "polyfeed", feedAddr, "pid", feed.pid(), "duration", cfg.Duration)
+	log.Info("soak started", "polysim", simAddr, "polyfeed", feedAddr, "pid", feed.Pid(), "duration", cfg.Duration)
 
 	rep := &Report{Config: cfg, Started: time.Now(), GoVer: runtime.Version()}
 	loaded(ctx, cfg, rep, feed, simBase, feedBase, log)
@@ -82,12 +82,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	}
 	t0 := time.Now()
 	for {
-		ids, err := openAssets(simBase)
+		ids, err := truth.OpenAssets(httpc, simBase)
 		if err != nil {
 			return nil, err
 		}
-		rep.Books, rep.Mismatches = len(ids), compareBooks(feedBase, simBase, ids)
-		if len(rep.Mismatches) == 0 || time.Since(t0) > cfg.Converge || !feed.running() {
+		rep.Books, rep.Mismatches = len(ids), truth.Compare(httpc, feedBase, simBase, ids)
+		if len(rep.Mismatches) == 0 || time.Since(t0) > cfg.Converge || !feed.Running() {
 			break
 		}
 		log.Info("books not converged yet", "differ", len(rep.Mismatches), "of", len(ids), "first", rep.Mismatches[0].Why)
@@ -95,7 +95,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	}
 	rep.ConvergedIn = time.Since(t0)
 	rep.BadIDFails = probeBadIDs(feedBase)
-	took, err := feed.stop(cfg.StopBound)
+	took, err := feed.Stop(cfg.StopBound)
 	rep.StopTook = took
 	if err != nil {
 		rep.StopErr = err.Error()
@@ -110,7 +110,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 // loaded runs the loaded phase: samples every Sample, a fault every
 // FaultEvery (lasting ones cleared after FaultLength), until Duration or
 // ctx ends or polyfeed exits.
-func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc, simBase, feedBase string, log *slog.Logger) {
+func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc.Child, simBase, feedBase string, log *slog.Logger) {
 	start := rep.Started
 	end := start.Add(cfg.Duration)
 	sampleT := time.NewTicker(cfg.Sample)
@@ -128,12 +128,12 @@ func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc, simBase, f
 		case <-ctx.Done():
 			log.Warn("soak interrupted: running the final checks")
 			return
-		case <-feed.exited:
-			rep.StopErr = fmt.Sprintf("polyfeed exited during the run: %v", feed.err)
+		case <-feed.Exited():
+			rep.StopErr = fmt.Sprintf("polyfeed exited during the run: %v", feed.Err())
 			return
 		case <-time.After(time.Until(end)):
 		case <-sampleT.C:
-			s, err := takeSample(feedBase, feed.pid(), time.Since(start))
+			s, err := takeSample(feedBase, feed.Pid(), time.Since(start))
 			if err != nil {
 				rep.SampleErrors = append(rep.SampleErrors, fmt.Sprintf("%s: %v", s.At.Round(time.Second), err))
 			}
