@@ -116,7 +116,7 @@ func (c *Config) fill() error {
 		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if !idRE.MatchString(c.ID) || c.ID[0] == '.' || c.ID[len(c.ID)-1] == '.' {
-		return fmt.Errorf("%w: member id %q: want letters, digits or -/_=.", ErrConfig, c.ID)
+		return fmt.Errorf("%w: member id %q: want letters, digits, '-', '_', '=' or '.'", ErrConfig, c.ID)
 	}
 	if c.Replicas == 0 {
 		c.Replicas = defaultReplicas

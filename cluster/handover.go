@@ -317,16 +317,6 @@ func (hs *handovers) extend(now time.Time) {
 	hs.mu.Unlock()
 }
 
-func (hs *handovers) active() map[string]bool {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	m := make(map[string]bool, len(hs.m))
-	for cid := range hs.m {
-		m[cid] = true
-	}
-	return m
-}
-
 func (hs *handovers) len() int {
 	hs.mu.Lock()
 	defer hs.mu.Unlock()

@@ -241,14 +241,6 @@ func (l *listing) snapshot() []Market {
 	return ms
 }
 
-// get returns one shared market.
-func (l *listing) get(conditionID string) (Market, bool) {
-	l.mu.RLock()
-	e, ok := l.markets[conditionID]
-	l.mu.RUnlock()
-	return e.m, ok
-}
-
 func (l *listing) len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
