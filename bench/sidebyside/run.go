@@ -177,7 +177,10 @@ func runStep(ctx context.Context, cfg Config, rep *Report, rate float64, first b
 	}
 	ws := "ws://" + addrs[0] + "/ws/market"
 	s.feed, err = proc.Start(dir, "polyfeed", cfg.Polyfeed, nil, append([]string{"--gamma-url", s.simBase, "--ws-url", ws,
-		"--http-addr", addrs[1], "--log-format", "json"}, cfg.FeedFlags...)...)
+		"--http-addr", addrs[1], "--log-format", "json",
+		// The embedded stream server on a free port and in the run's own
+		// directory: a fixed port clashes with any other polyfeed here.
+		"--nats-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "polyfeed-data")}, cfg.FeedFlags...)...)
 	if err != nil {
 		return st, err
 	}
