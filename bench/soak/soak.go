@@ -50,10 +50,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	if err := waitHTTP(startCtx, sim, simBase+"/sim/stats"); err != nil {
 		return nil, err
 	}
+	// The embedded NATS server keeps its streams in OutDir, emptied first,
+	// so a run neither inherits an earlier run's stored events nor leaves
+	// them in the working directory, and it listens in-process only, so
+	// runs side by side do not fight over its default port.
+	dataDir := filepath.Join(cfg.OutDir, "polyfeed-data")
+	if err := os.RemoveAll(dataDir); err != nil {
+		return nil, fmt.Errorf("cannot empty %s: %w", dataDir, err)
+	}
 	args := append([]string{
 		"--gamma-url", simBase, "--ws-url", "ws://" + simAddr + "/ws/market",
 		"--http-addr", feedAddr, "--log-format", "json",
 		"--discovery-interval", cfg.DiscoveryInterval.String(),
+		"--data-dir", dataDir, "--nats-listen", "",
 	}, cfg.ExtraFlags...)
 	env := cfg.Env
 	stuckFile := ""
