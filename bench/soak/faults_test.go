@@ -110,7 +110,8 @@ func TestStuckHandlerBuild(t *testing.T) {
 			}
 			file := filepath.Join(dir, "stuck-request")
 			f, err := startProc(dir, "polyfeed", filepath.Join(bin, tc.binary), []string{"POLYFEED_SOAK_STUCK=" + file},
-				"--gamma-url", "http://"+simAddr, "--ws-url", "ws://"+simAddr+"/ws/market", "--http-addr", feedAddr)
+				"--gamma-url", "http://"+simAddr, "--ws-url", "ws://"+simAddr+"/ws/market", "--http-addr", feedAddr,
+				"--data-dir", filepath.Join(dir, "polyfeed-data"), "--nats-listen", "")
 			if err != nil {
 				t.Fatal(err)
 			}
