@@ -88,9 +88,13 @@ test-faults:
 # Soak: the real polyfeed binary against polysim (separate processes on
 # loopback) with churn and periodic faults; report and plot in bench/out/soak/.
 # Longer runs: make soak SOAK_DURATION=1h, or SOAK_DURATION=24h (see bench/soak/doc.go).
+# polyfeed is built a second time, with -tags soakstuck, so the soak can
+# block one of its handlers on request (cmd/polyfeed/soakstuck.go); the
+# normal bin/polyfeed is left as it is.
 soak:
-	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/polysoak
-	./bin/polysoak -duration $(SOAK_DURATION) -polyfeed ./bin/polyfeed -polysim ./bin/polysim -out bench/out/soak $(SOAK_FLAGS)
+	$(GO) build -o bin/ ./cmd/polysim ./bench/cmd/polysoak
+	$(GO) build -tags soakstuck -o bin/polyfeed-soakstuck ./cmd/polyfeed
+	./bin/polysoak -duration $(SOAK_DURATION) -polyfeed ./bin/polyfeed-soakstuck -stuck-handler -polysim ./bin/polysim -out bench/out/soak $(SOAK_FLAGS)
 
 # Micro benchmarks beside the code, each next to its baseline (ring vs channel,
 # sonic vs encoding/json, worker-owned book vs mutex-guarded map, hot path by

@@ -46,6 +46,15 @@ type Config struct {
 	// WarmupFraction of the run is left out of the trend check (at least
 	// one minute, at most half the run). Default 0.2.
 	WarmupFraction float64
+	// StuckHandler adds a stuck handler to the fault cycle: polyfeed's
+	// worker 0 blocks for a few seconds on request. Only a polyfeed built
+	// with -tags soakstuck can take the request; any other fails the
+	// injection, which the report shows.
+	StuckHandler bool
+	// DiscoveryInterval is polyfeed's --discovery-interval. Default 5 s:
+	// shorter than FaultLength, so every Gamma fault meets listings while
+	// it lasts (at polyfeed's own 60 s most would pass unseen).
+	DiscoveryInterval time.Duration
 	// ExtraFlags are appended to polyfeed's command line; Env to its
 	// environment (NAME=value).
 	ExtraFlags []string
@@ -83,6 +92,7 @@ func (c *Config) fill() error {
 	def(&c.QuietTail, min(90*time.Second, c.Duration/4))
 	def(&c.Converge, 3*time.Minute)
 	def(&c.StopBound, 35*time.Second)
+	def(&c.DiscoveryInterval, 5*time.Second)
 	if c.Markets == 0 {
 		c.Markets = 1000
 	}

@@ -4,7 +4,14 @@
 // Both programs run as separate processes on loopback. The simulator churns
 // markets (expiries and new listings) and the driver injects a fault on a
 // schedule through the simulator's control API (socket closes with every
-// code, bad frames, asset and socket stalls, Gamma errors). Every Sample
+// code, bad frames, asset and socket stalls, Gamma errors and hangs, empty
+// and cut-short Gamma listings, markets that lose a whole side). With
+// StuckHandler (make soak sets it) the schedule also blocks one of
+// polyfeed's handlers for 5 s; that needs a polyfeed built with -tags
+// soakstuck (cmd/polyfeed/soakstuck.go), which takes the request through
+// a file named by POLYFEED_SOAK_STUCK. polyfeed lists Gamma every
+// DiscoveryInterval (5 s), so each Gamma fault meets several listings.
+// Every Sample
 // interval the driver asks /healthz first, then records polyfeed's
 // resident memory (/proc/PID/status VmRSS), open file descriptors
 // (/proc/PID/fd), heap in use and goroutines (/metrics), the live heap
@@ -66,6 +73,10 @@
 //	make soak SOAK_DURATION=1h       # hourly check before a release
 //	make soak SOAK_DURATION=24h      # day-long run (SOAK_FLAGS="-sample 30s" keeps the plot readable)
 //	make soak SOAK_FLAGS="-markets 1000 -rate 2000 -churn 30 -fault-every 30s"
+//
+// make soak runs polyfeed built with -tags soakstuck (bin/polyfeed-soakstuck)
+// and passes -stuck-handler; a run of polysoak without it skips the stuck
+// handler.
 //
 // The report (report.md, samples.csv, soak.svg, soak.png, polyfeed.log, polysim.log)
 // goes to bench/out/soak/.

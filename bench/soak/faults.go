@@ -1,9 +1,11 @@
 package soak
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -18,9 +20,18 @@ type fault struct {
 	// Close is posted to /sim/close?code= (0: none). With Spec, the close
 	// comes right after the SPEC is set, so the reopened sockets get it.
 	Close int
+	// Stuck blocks one of polyfeed's handlers (worker 0) this long: the
+	// request goes through the file named by POLYFEED_SOAK_STUCK, which
+	// only a polyfeed built with -tags soakstuck reads
+	// (cmd/polyfeed/soakstuck.go).
+	Stuck time.Duration
 }
 
-// faultCycle is what the soak injects, in turn, one every FaultEvery.
+// faultCycle is what the soak injects, in turn, one every FaultEvery
+// (schedule adds the stuck handler when polyfeed can take it). Its 13
+// faults, 14 with the stuck handler, all start within a 10-minute run at
+// the default 30 s period: faults start from 30 s until the 90 s quiet
+// tail, 17 of them.
 var faultCycle = []fault{
 	{Name: "close 1006 (TCP drop)", Close: 1006},
 	{Name: "bad frames", Spec: "malformed=0.01,truncated=0.01,unknown=0.01"},
@@ -32,6 +43,22 @@ var faultCycle = []fault{
 	{Name: "oversized frames (under the limit)", Spec: "oversized=0.001:262144"},
 	{Name: "close 1008", Close: 1008},
 	{Name: "gamma hangs", Spec: "gammahang=0.5:5s"},
+	{Name: "gamma empty listings", Spec: "gammaempty=0.5"},
+	{Name: "one-sided markets", Spec: "onesided=0.01"},
+	{Name: "gamma cut-short keyset listings", Spec: "gammacut=0.5"},
+}
+
+// stuckFault blocks polyfeed's worker 0 for a few seconds: its ring fills,
+// its assets go stale and resync, and the other workers must not notice.
+var stuckFault = fault{Name: "stuck handler (worker 0, 5s)", Stuck: 5 * time.Second}
+
+// schedule is the fault cycle of a run: faultCycle, plus the stuck
+// handler when polyfeed was built to take it.
+func schedule(c *Config) []fault {
+	if !c.StuckHandler {
+		return faultCycle
+	}
+	return append(append([]fault(nil), faultCycle...), stuckFault)
 }
 
 // FaultEvent records one injection: it started At and ended Until (a
@@ -43,8 +70,12 @@ type FaultEvent struct {
 	Err       string
 }
 
-// inject applies f against the simulator at base.
-func inject(base string, f fault) error {
+// inject applies f against the simulator at base, or, for a stuck
+// handler, against polyfeed through stuckFile.
+func inject(base, stuckFile string, f fault) error {
+	if f.Stuck > 0 {
+		return requestStuck(stuckFile, f.Stuck)
+	}
 	if f.Spec != "" {
 		if err := post(base+"/sim/faults", f.Spec); err != nil {
 			return err
@@ -70,4 +101,24 @@ func post(url, body string) error {
 		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return nil
+}
+
+// requestStuck asks polyfeed to block a handler for d by writing d to
+// file, and waits for polyfeed to take the request (it removes the file).
+// A polyfeed built without -tags soakstuck never does: that is an error,
+// not a fault that happened.
+func requestStuck(file string, d time.Duration) error {
+	if file == "" {
+		return errors.New("cannot request a stuck handler: no request file (Config.StuckHandler is off)")
+	}
+	if err := os.WriteFile(file, []byte(d.String()), 0o644); err != nil {
+		return fmt.Errorf("cannot request a stuck handler: %w", err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+	}
+	_ = os.Remove(file)
+	return errors.New("cannot request a stuck handler: polyfeed did not take the request within 3s (built without -tags soakstuck?)")
 }

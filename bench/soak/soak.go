@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"time"
@@ -52,11 +53,30 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	if err := proc.WaitHTTP(startCtx, sim, simBase+"/sim/stats"); err != nil {
 		return nil, err
 	}
+	// The embedded NATS server keeps its streams in OutDir, emptied first,
+	// so a run neither inherits an earlier run's stored events nor leaves
+	// them in the working directory, and it listens in-process only, so
+	// runs side by side do not fight over its default port.
+	dataDir := filepath.Join(cfg.OutDir, "polyfeed-data")
+	if err := os.RemoveAll(dataDir); err != nil {
+		return nil, fmt.Errorf("cannot empty %s: %w", dataDir, err)
+	}
 	args := append([]string{
 		"--gamma-url", simBase, "--ws-url", "ws://" + simAddr + "/ws/market",
 		"--http-addr", feedAddr, "--log-format", "json",
+		"--discovery-interval", cfg.DiscoveryInterval.String(),
+		"--data-dir", dataDir, "--nats-listen", "",
 	}, cfg.ExtraFlags...)
-	feed, err := proc.Start(cfg.OutDir, "polyfeed", cfg.Polyfeed, cfg.Env, args...)
+	env := cfg.Env
+	stuckFile := ""
+	if cfg.StuckHandler {
+		if stuckFile, err = filepath.Abs(filepath.Join(cfg.OutDir, "stuck-request")); err != nil {
+			return nil, fmt.Errorf("cannot name the stuck-handler request file: %w", err)
+		}
+		_ = os.Remove(stuckFile) // a stale request from an earlier run
+		env = append(append([]string(nil), env...), "POLYFEED_SOAK_STUCK="+stuckFile)
+	}
+	feed, err := proc.Start(cfg.OutDir, "polyfeed", cfg.Polyfeed, env, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +89,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	log.Info("soak started", "polysim", simAddr, "polyfeed", feedAddr, "pid", feed.Pid(), "duration", cfg.Duration)
 
 	rep := &Report{Config: cfg, Started: time.Now(), GoVer: runtime.Version()}
-	loaded(ctx, cfg, rep, feed, simBase, feedBase, log)
+	loaded(ctx, cfg, rep, feed, simBase, feedBase, stuckFile, log)
 	rep.Trends = trends(rep.Samples, cfg.warmup())
 	rep.Unexplained = unexplainedRed(rep.Samples, rep.Faults, cfg.RecoverBound)
 
@@ -110,7 +130,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 // loaded runs the loaded phase: samples every Sample, a fault every
 // FaultEvery (lasting ones cleared after FaultLength), until Duration or
 // ctx ends or polyfeed exits.
-func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc.Child, simBase, feedBase string, log *slog.Logger) {
+func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc.Child, simBase, feedBase, stuckFile string, log *slog.Logger) {
+	cycle := schedule(&cfg)
 	start := rep.Started
 	end := start.Add(cfg.Duration)
 	sampleT := time.NewTicker(cfg.Sample)
@@ -143,13 +164,16 @@ func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc.Child, simB
 			if at > cfg.Duration-cfg.QuietTail {
 				continue
 			}
-			f := faultCycle[next%len(faultCycle)]
+			f := cycle[next%len(cycle)]
 			next++
 			ev := FaultEvent{At: at, Until: at, Name: f.Name}
 			if f.Spec != "" {
 				ev.Until = at + cfg.FaultLength // until the clear below records the real end
 			}
-			if err := inject(simBase, f); err != nil {
+			if f.Stuck > 0 {
+				ev.Until = at + f.Stuck // the handler blocks from its next event on
+			}
+			if err := inject(simBase, stuckFile, f); err != nil {
 				ev.Err = err.Error()
 			}
 			rep.Faults = append(rep.Faults, ev)

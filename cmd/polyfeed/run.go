@@ -131,6 +131,9 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 			lnk.onExpired(m)
 		}
 	}
+	if wrapHandler != nil {
+		ecfg.Handler = wrapHandler(ecfg.Handler)
+	}
 	app, err := engine.New(ecfg)
 	if err != nil {
 		return err
@@ -206,6 +209,11 @@ func newLogger(o options, w io.Writer) *slog.Logger {
 
 // engineConfig maps the options onto the engine; everything else keeps the
 // engine's documented defaults.
+// wrapHandler, when set, wraps the engine's handler factory. Only the
+// soak's fault build sets it (soakstuck.go, -tags soakstuck); a normal
+// build leaves it nil.
+var wrapHandler func(engine.HandlerFactory) engine.HandlerFactory
+
 func engineConfig(o options, log *slog.Logger) engine.Config {
 	return engine.Config{
 		WSURL:            o.WSURL,

@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&c.FaultEvery, "fault-every", 0, "fault period (default 30s; negative: no faults)")
 	fs.DurationVar(&c.FaultLength, "fault-length", 0, "how long a lasting fault stays on (default 10s)")
 	fs.DurationVar(&c.Converge, "converge", 0, "bound on the final book comparison (default 3m)")
+	fs.BoolVar(&c.StuckHandler, "stuck-handler", false, "add a stuck handler to the faults (polyfeed built with -tags soakstuck)")
+	fs.DurationVar(&c.DiscoveryInterval, "discovery-interval", 0, "polyfeed's --discovery-interval (default 5s)")
 	fs.StringVar(&extra, "polyfeed-flags", "", "extra polyfeed flags, space separated")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
