@@ -7,6 +7,8 @@ import (
 	"os"
 	"regexp"
 	"time"
+
+	"github.com/polyfeed/polyfeed/internal/fill"
 )
 
 // Defaults, filled in by New. Their reasons are in Config.
@@ -118,36 +120,16 @@ func (c *Config) fill() error {
 	if !idRE.MatchString(c.ID) || c.ID[0] == '.' || c.ID[len(c.ID)-1] == '.' {
 		return fmt.Errorf("%w: member id %q: want letters, digits, '-', '_', '=' or '.'", ErrConfig, c.ID)
 	}
-	if c.Replicas == 0 {
-		c.Replicas = defaultReplicas
-	}
-	if c.Heartbeat == 0 {
-		c.Heartbeat = defaultHeartbeat
-	}
-	if c.Expiry == 0 {
-		c.Expiry = defaultExpiry
-	}
-	if c.Settle == 0 {
-		c.Settle = defaultSettle
-	}
-	if c.ReconnectHold == 0 {
-		c.ReconnectHold = c.Expiry + c.Heartbeat
-	}
-	if c.HandoverTimeout == 0 {
-		c.HandoverTimeout = defaultHandoverTimeout
-	}
-	if c.Prefix == "" {
-		c.Prefix = defaultPrefix
-	}
-	if c.StorageReplicas == 0 {
-		c.StorageReplicas = defaultStorageReplicas
-	}
-	if c.ListingMaxAge == 0 {
-		c.ListingMaxAge = defaultListingMaxAge
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	fill.Zero(&c.Replicas, defaultReplicas)
+	fill.Zero(&c.Heartbeat, defaultHeartbeat)
+	fill.Zero(&c.Expiry, defaultExpiry)
+	fill.Zero(&c.Settle, defaultSettle)
+	fill.Zero(&c.ReconnectHold, c.Expiry+c.Heartbeat)
+	fill.Zero(&c.HandoverTimeout, defaultHandoverTimeout)
+	fill.Zero(&c.Prefix, defaultPrefix)
+	fill.Zero(&c.StorageReplicas, defaultStorageReplicas)
+	fill.Zero(&c.ListingMaxAge, defaultListingMaxAge)
+	fill.Zero(&c.Logger, slog.Default())
 	switch {
 	case c.Replicas < 1:
 		return fmt.Errorf("%w: replicas %d: want at least 1", ErrConfig, c.Replicas)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/polyfeed/polyfeed/internal/fill"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -86,45 +88,19 @@ type Config struct {
 }
 
 func (c *Config) fill() error {
-	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
-	}
-	if c.MaxPendingAcks == 0 {
-		c.MaxPendingAcks = DefaultMaxPendingAcks
-	}
-	if c.AckTimeout == 0 {
-		c.AckTimeout = DefaultAckTimeout
-	}
-	if c.BookEvery == 0 {
-		c.BookEvery = DefaultBookEvery
-	}
-	if c.BookMaxAge == 0 {
-		c.BookMaxAge = DefaultBookMaxAge
-	}
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
-	if c.EventsMaxAge == 0 {
-		c.EventsMaxAge = DefaultEventsMaxAge
-	}
-	if c.EventsMaxBytes == 0 {
-		c.EventsMaxBytes = DefaultEventsMaxBytes
-	}
-	if c.BooksMaxAge == 0 {
-		c.BooksMaxAge = DefaultBooksMaxAge
-	}
-	if c.StopTimeout == 0 {
-		c.StopTimeout = DefaultStopTimeout
-	}
-	if c.Linger == 0 {
-		c.Linger = DefaultLinger
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	fill.Zero(&c.Prefix, DefaultPrefix)
+	fill.Zero(&c.QueueSize, DefaultQueueSize)
+	fill.Zero(&c.MaxPendingAcks, DefaultMaxPendingAcks)
+	fill.Zero(&c.AckTimeout, DefaultAckTimeout)
+	fill.Zero(&c.BookEvery, DefaultBookEvery)
+	fill.Zero(&c.BookMaxAge, DefaultBookMaxAge)
+	fill.Zero(&c.Replicas, 1)
+	fill.Zero(&c.EventsMaxAge, DefaultEventsMaxAge)
+	fill.Zero(&c.EventsMaxBytes, DefaultEventsMaxBytes)
+	fill.Zero(&c.BooksMaxAge, DefaultBooksMaxAge)
+	fill.Zero(&c.StopTimeout, DefaultStopTimeout)
+	fill.Zero(&c.Linger, DefaultLinger)
+	fill.Zero(&c.Logger, slog.Default())
 	var errs []error
 	check := func(ok bool, format string, a ...any) {
 		if !ok {
