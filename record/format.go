@@ -315,6 +315,10 @@ func decodePayload(r *Record, p []byte) error {
 	case KindMigrateEnd:
 		r.Conn = int64(d.uvarint())
 		r.End = MigrationEnd(d.byte1())
+		if r.End > EndRollback {
+			// An unknown ending replayed as a finish would rebuild the wrong books.
+			d.err = errDamaged
+		}
 		r.Assets = d.strings(r.Assets)
 	default:
 		// A newer writer's kind: the length prefix lets a reader skip it.

@@ -485,3 +485,23 @@ func at(rs []Record, i int) any {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestMigrateEndUnknownIsDamaged: a migrate_end whose ending is not finish,
+// abort or rollback is a damaged record, never replayed as a finish.
+func TestMigrateEndUnknownIsDamaged(t *testing.T) {
+	for end, damaged := range map[MigrationEnd]bool{EndFinish: false, EndAbort: false, EndRollback: false, EndRollback + 1: true} {
+		p, err := appendPayload(nil, &Record{Kind: KindMigrateEnd, Conn: 2, Assets: []string{"1001"}, End: end})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Record
+		got.Kind = KindMigrateEnd
+		err = decodePayload(&got, p)
+		if damaged != (err != nil) {
+			t.Errorf("end %d: decodePayload() = %v; want damaged %v", end, err, damaged)
+		}
+		if !damaged && got.End != end {
+			t.Errorf("end %d decoded as %d", end, got.End)
+		}
+	}
+}
