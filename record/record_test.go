@@ -3,6 +3,7 @@ package record
 import (
 	"context"
 	"errors"
+	"fmt"
 	"flag"
 	"io"
 	"log/slog"
@@ -265,9 +266,11 @@ func TestWriterStopsOnWriteErrorAndCounts(t *testing.T) {
 	for i := range 100 {
 		w.OnFrame(1, []byte("before"), time.Now().UnixNano()+int64(i))
 	}
+	// FileBytes moves as soon as the zstd frame header lands, before the
+	// block holding the frames; wait until the frames themselves read back.
 	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-		if w.Stats().FileBytes == 0 {
-			return errors.New("nothing flushed yet")
+		if n := countFrames(t, dir, "before"); n < 100 {
+			return fmt.Errorf("%d of 100 frames on disk", n)
 		}
 		return nil
 	})
@@ -301,11 +304,32 @@ func TestWriterStopsOnWriteErrorAndCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs, _ := readAll(t, dir, 0, 0)
-	for _, r := range recs[1:] {
+	before := 0
+	for _, r := range recs {
+		if r.Kind != KindFrame {
+			continue
+		}
 		if string(r.Frame) != "before" {
 			t.Fatalf("read %q after the failure", r.Frame)
 		}
+		before++
 	}
+	if before != 100 {
+		t.Fatalf("read %d frames from before the failure, want 100", before)
+	}
+}
+
+// countFrames reads dir as it stands and counts the frames equal to body.
+func countFrames(t *testing.T, dir, body string) int {
+	t.Helper()
+	recs, _ := readAll(t, dir, 0, 0)
+	n := 0
+	for _, r := range recs {
+		if r.Kind == KindFrame && string(r.Frame) == body {
+			n++
+		}
+	}
+	return n
 }
 
 func TestWriterOverflowWritesGap(t *testing.T) {
