@@ -339,7 +339,7 @@ func (a *App) ForceRecycle(connID int64) error {
 }
 
 // ResetLatency zeroes the engine's latency histograms (routing, processing,
-// end to end), so that Stats and Collector describe a measurement window
+// end to end), so that Stats and Latencies describe a measurement window
 // rather than the whole life of the App (startup burst included). Safe at
 // any time; events in flight may be counted on either side.
 func (a *App) ResetLatency() {

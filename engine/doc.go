@@ -33,7 +33,7 @@
 // # Concurrency
 //
 //   - App: Start, Stop and Run are serialised; Stats, Healthy, Ready, Book,
-//     AddMarket, FrameSink and Collector are safe from any goroutine at any
+//     AddMarket, FrameSink and Latencies are safe from any goroutine at any
 //     time (the admin HTTP server calls them concurrently).
 //   - A Handler runs on its worker's goroutine only; it must not keep the
 //     *Event or *book.Book beyond OnEvent, and must not block for long.

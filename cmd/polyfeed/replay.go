@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/metrics"
 	"github.com/polyfeed/polyfeed/internal/admin"
 	"github.com/polyfeed/polyfeed/record"
 	"github.com/polyfeed/polyfeed/replay"
@@ -160,7 +161,7 @@ func runReplay(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	if o.HTTPAddr != "" {
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(app.Collector())
+		reg.MustRegister(metrics.NewCollector(app))
 		acfg := adminConfig(options{HTTPAddr: o.HTTPAddr}, app, nil, nil, reg, log)
 		acfg.Stats = func() any { return replayStats{Stats: app.Stats(), Replay: p.Stats()} }
 		adm, err := admin.New(acfg)

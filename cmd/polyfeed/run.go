@@ -18,6 +18,7 @@ import (
 	"github.com/polyfeed/polyfeed/cluster"
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/metrics"
 	"github.com/polyfeed/polyfeed/internal/admin"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
 	"github.com/polyfeed/polyfeed/internal/sim"
@@ -139,7 +140,7 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(app.Collector(),
+	reg.MustRegister(metrics.NewCollector(app),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if st != nil {

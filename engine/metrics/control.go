@@ -1,8 +1,9 @@
-package engine
+package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/markets"
 )
 
@@ -23,15 +24,12 @@ func describeControl(ch chan<- *prometheus.Desc) {
 	}
 }
 
-func (c *appCollector) collectControl(ch chan<- prometheus.Metric) {
-	a := c.a
-	ps := a.pool.Stats()
-	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(ps.RecyclingRefused))
-	ch <- prometheus.MustNewConstMetric(descClosedInv, prometheus.CounterValue, float64(ps.ClosedInvalidated))
-	var ls markets.Stats
-	if a.life != nil {
-		ls = a.life.Stats()
-	}
+// collectControl reports the control plane's part of s; a disabled
+// lifecycle reports zeros, so the series always exist.
+func collectControl(ch chan<- prometheus.Metric, s *engine.Stats) {
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(s.Pool.RecyclingRefused))
+	ch <- prometheus.MustNewConstMetric(descClosedInv, prometheus.CounterValue, float64(s.Pool.ClosedInvalidated))
+	ls, _ := s.Lifecycle.(markets.Stats)
 	ch <- prometheus.MustNewConstMetric(descSuspect, prometheus.CounterValue, float64(ls.SuspectListings))
 	ch <- prometheus.MustNewConstMetric(descRetracked, prometheus.CounterValue, float64(ls.RetrackedMarkets))
 	ch <- prometheus.MustNewConstMetric(descExpiryDeferred, prometheus.CounterValue, float64(ls.ExpiriesDeferred))

@@ -1,17 +1,28 @@
-package engine
+// Package metrics exposes an engine's counters and latency histograms to
+// Prometheus. It reads the engine's public snapshots (App.Stats, App.Healthy,
+// App.Latencies) at scrape time only, so the hot path pays nothing for
+// metrics, and the engine does not depend on Prometheus.
+//
+// Usage:
+//
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(metrics.NewCollector(app))
+//
+// Concurrency: a Collector may be collected from any number of goroutines at
+// once, at any time in the App's life (before Start and after Stop too).
+package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/internal/hist"
 )
 
-// Collector exposes the engine's counters to Prometheus. It reads the same
-// atomics as Stats at scrape time, so the hot path pays nothing for metrics.
-// Register it with a prometheus.Registry: reg.MustRegister(app.Collector()).
-func (a *App) Collector() prometheus.Collector { return &appCollector{a: a} }
+// NewCollector returns a Prometheus collector of app's metrics.
+func NewCollector(app *engine.App) prometheus.Collector { return &collector{a: app} }
 
-type appCollector struct{ a *App }
+type collector struct{ a *engine.App }
 
 var (
 	mDesc = func(name, help string, labels ...string) *prometheus.Desc {
@@ -46,7 +57,7 @@ var (
 	descE2ELat       = mDesc("end_to_end_latency_seconds", "Frame received to handler done.")
 )
 
-func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descHealthy, descAssets, descConns, descConnMsgs, descConnBytes,
 		descReconnects, descRouterFrames, descRouted, descDropped, descMalformed, descStalls, descResyncs,
 		descBackoffs, descRejected, descDeferred, descStuck, descInbound, descRingDepth, descWorkerEvents, descBooks, descPanics, descInvalid, descDiverged,
@@ -56,8 +67,11 @@ func (c *appCollector) Describe(ch chan<- *prometheus.Desc) {
 	describeControl(ch)
 }
 
-func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
-	a := c.a
+// inboundQueue is the key of the router's inbound queue in
+// RouterStats.QueueDepths (the others are the workers' rings).
+const inboundQueue = "async_queue"
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
@@ -70,63 +84,62 @@ func (c *appCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return 0
 	}
-	gauge(descUp, b2f(appState(a.state.Load()) == stateRunning))
-	ok, _ := a.Healthy()
+	s := c.a.Stats()
+	gauge(descUp, b2f(s.Running))
+	ok, _ := c.a.Healthy()
 	gauge(descHealthy, b2f(ok))
 
-	rc := a.registry.Counts()
-	gauge(descAssets, float64(rc.Pending), "pending")
-	gauge(descAssets, float64(rc.Subscribed), "subscribed")
-	gauge(descAssets, float64(rc.Expired), "expired")
+	gauge(descAssets, float64(s.Registry.Pending), "pending")
+	gauge(descAssets, float64(s.Registry.Subscribed), "subscribed")
+	gauge(descAssets, float64(s.Registry.Expired), "expired")
 
 	byStatus := map[string]int{}
 	var msgs, bytes, reconnects uint64
-	for _, conn := range a.pool.Conns() {
-		st := conn.Stats()
-		byStatus[st.Status.String()]++
-		msgs += st.Messages
-		bytes += st.Bytes
-		reconnects += st.Reconnects
+	for _, conn := range s.Pool.Connections {
+		byStatus[conn.Status]++
+		msgs += conn.MessagesReceived
+		bytes += conn.BytesReceived
+		reconnects += conn.Reconnects
 	}
-	for s, n := range byStatus {
-		gauge(descConns, float64(n), s)
+	for st, n := range byStatus {
+		gauge(descConns, float64(n), st)
 	}
 	counter(descConnMsgs, float64(msgs))
 	counter(descConnBytes, float64(bytes))
 	counter(descReconnects, float64(reconnects))
 
-	r := a.data.router
-	counter(descRouterFrames, float64(r.frames.Load()))
-	counter(descRouted, float64(r.routed.Load()))
-	counter(descDropped, float64(r.dropped.Load()))
-	counter(descMalformed, float64(r.malformed.Load()))
-	counter(descStalls, float64(r.stalls.Load()))
-	counter(descResyncs, float64(r.resyncsSent.Load()))
-	counter(descBackoffs, float64(r.resyncBackoffs.Load()))
-	gauge(descRejected, float64(r.rejectedNow.Load()))
-	counter(descDeferred, float64(r.deferred.Load()))
-	_, _, stuck := a.data.workersHealthy(a.cfg.StuckAfter)
-	gauge(descStuck, float64(len(stuck)))
-	gauge(descInbound, float64(r.in.frames.Load()))
-	rl := r.latency.Snapshot()
-	ch <- constHistogram(descRouteLat, &rl)
+	r := s.Router
+	counter(descRouterFrames, float64(r.Frames))
+	counter(descRouted, float64(r.MessagesRouted))
+	counter(descDropped, float64(r.Dropped))
+	counter(descMalformed, float64(r.Malformed))
+	counter(descStalls, float64(r.Stalls))
+	counter(descResyncs, float64(r.Resyncs))
+	counter(descBackoffs, float64(r.ResyncBackoffs))
+	gauge(descRejected, float64(r.RejectedAssets))
+	counter(descDeferred, float64(r.DeferredControls))
+	gauge(descStuck, float64(len(s.Workers.Stuck)))
+	gauge(descInbound, float64(r.QueueDepths[inboundQueue]))
 
+	for name, w := range s.Workers.WorkerStats {
+		gauge(descRingDepth, float64(w.QueueDepth), name)
+		counter(descWorkerEvents, float64(w.Events), name)
+		gauge(descBooks, float64(w.Books), name)
+		counter(descPanics, float64(w.HandlerPanics), name)
+		counter(descInvalid, float64(w.Invalidations), name)
+		counter(descDiverged, float64(w.Divergences), name)
+	}
+
+	lat := c.a.Latencies()
+	ch <- constHistogram(descRouteLat, &lat.Routing)
 	var proc, e2e hist.Snapshot
-	for i, w := range a.data.workers.workers {
-		name := workerName(i)
-		gauge(descRingDepth, float64(w.ring.Len()), name)
-		counter(descWorkerEvents, float64(w.events.Load()), name)
-		gauge(descBooks, float64(w.bookCount.Load()), name)
-		counter(descPanics, float64(w.panics.Load()), name)
-		counter(descInvalid, float64(w.invalidated.Load()), name)
-		counter(descDiverged, float64(w.diverged.Load()), name)
-		p, e := w.processing.Snapshot(), w.endToEnd.Snapshot()
-		proc.Merge(&p)
-		e2e.Merge(&e)
+	for i := range lat.Processing {
+		proc.Merge(&lat.Processing[i])
+		e2e.Merge(&lat.EndToEnd[i])
 	}
 	ch <- constHistogram(descProcLat, &proc)
 	ch <- constHistogram(descE2ELat, &e2e)
-	c.collectControl(ch)
+	collectControl(ch, &s)
 }
 
 // constHistogram converts a latency snapshot (ns) into a Prometheus
