@@ -15,6 +15,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/assets"
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/tap"
 	"github.com/polyfeed/polyfeed/engine/venue"
 )
 
@@ -120,7 +121,7 @@ func New(cfg Config) (*App, error) {
 	})
 	sink := a.data.Sink()
 	if cfg.Tap != nil {
-		sink = tapSink(cfg.Tap, sink) // tap: frames
+		sink = tap.Frames(cfg.Tap, sink) // tap: frames
 	}
 	a.pool = venue.NewPool(poolCfg, a.registry, sink)
 
@@ -136,10 +137,10 @@ func New(cfg Config) (*App, error) {
 		if lc.OnMarketExpired == nil {
 			lc.OnMarketExpired = cfg.OnMarketExpired
 		}
-		var books interface{ DropBooks(assetIDs []string) } = a.data
+		var books tap.Dropper = a.data
 		if cfg.Tap != nil {
-			lc.Tap = cfg.Tap                           // tap: listings
-			books = tapBooks{t: cfg.Tap, next: a.data} // tap: book drops
+			lc.Tap = cfg.Tap                   // tap: listings
+			books = tap.Drops(cfg.Tap, a.data) // tap: book drops
 		}
 		life, err := markets.New(lc, a.registry, a.pool, books)
 		if err != nil {
@@ -154,7 +155,7 @@ func New(cfg Config) (*App, error) {
 		}
 		var mv recycle.Mover = mover{a.data}
 		if cfg.Tap != nil {
-			mv = tapMover{t: cfg.Tap, next: mover{a.data}} // tap: migrations
+			mv = tap.Migrations(cfg.Tap, mv) // tap: migrations
 		}
 		a.recycler = recycle.New(rc, a.registry, a.pool, mv)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/tap"
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/gamma"
@@ -139,8 +140,8 @@ type Config struct {
 	Logger *slog.Logger
 
 	// Tap, when set, sees every frame, connection event, listing and book
-	// drop, for a recorder (see Tap). Default none.
-	Tap Tap
+	// drop, for a recorder (see engine/tap). Default none.
+	Tap tap.Interface
 }
 
 func (c *Config) fill() error {

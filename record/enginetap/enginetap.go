@@ -1,5 +1,5 @@
 // Package enginetap records an engine: it adapts a record.Writer to the
-// engine.Tap interface (engine types in, record types out).
+// tap.Interface (engine types in, record types out).
 //
 // Concurrency: a Tap is safe for concurrent use, as the engine calls it
 // from every connection's goroutine; every method returns at once.
@@ -8,16 +8,16 @@ package enginetap
 import (
 	"slices"
 
-	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/tap"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/record"
 )
 
-// Tap is an engine.Tap that writes to a record.Writer.
+// Tap is a tap.Interface that writes to a record.Writer.
 type Tap struct{ w *record.Writer }
 
-var _ engine.Tap = (*Tap)(nil)
+var _ tap.Interface = (*Tap)(nil)
 
 // New returns a Tap writing to w.
 func New(w *record.Writer) *Tap { return &Tap{w: w} }
@@ -42,7 +42,7 @@ func (t *Tap) OnDrop(assets []string) { t.w.OnDrop(assets) }
 
 func (t *Tap) OnMigrate(from int64, assets []string) { t.w.OnMigrate(from, assets) }
 
-func (t *Tap) OnMigrateEnd(from int64, assets []string, end engine.MigrationEnd) {
+func (t *Tap) OnMigrateEnd(from int64, assets []string, end tap.MigrationEnd) {
 	t.w.OnMigrateEnd(from, assets, record.MigrationEnd(end))
 }
 
