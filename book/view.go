@@ -63,3 +63,55 @@ type TradeView struct {
 	// TimestampMS is the venue time of the trade, Unix milliseconds.
 	TimestampMS int64 `json:"timestamp_ms"`
 }
+
+// View copies the book for readers outside its owner, at most depth levels a side (0: all);
+// market is the condition id of the asset's market. It allocates: call it on a reader's
+// request, never per event, and only on the goroutine that owns the book.
+func (b *Book) View(market string, depth int) View {
+	v := View{
+		AssetID:     b.assetID,
+		Market:      market,
+		Bids:        b.levelViews(Bid, depth),
+		Asks:        b.levelViews(Ask, depth),
+		TickSize:    b.TickSize(),
+		Sequence:    b.Seq(),
+		UpdatedAtMS: b.UpdatedAt(),
+		Valid:       b.Valid(),
+	}
+	if l, ok := b.BestBid(); ok {
+		v.BestBid = &l.Price
+	}
+	if l, ok := b.BestAsk(); ok {
+		v.BestAsk = &l.Price
+	}
+	if sp, ok := b.Spread(); ok {
+		v.Spread = &sp
+	}
+	if mid, ok := b.Mid(); ok {
+		v.Mid = &mid
+	}
+	if t, ok := b.LastTrade(); ok {
+		v.LastTrade = &TradeView{Price: t.Price, Size: t.Size, Side: takerSide(t.Side), TimestampMS: t.Timestamp}
+	}
+	return v
+}
+
+func (b *Book) levelViews(side Side, depth int) []LevelView {
+	ls := b.Levels(side, nil)
+	if depth > 0 && len(ls) > depth {
+		ls = ls[:depth]
+	}
+	out := make([]LevelView, len(ls))
+	for i, l := range ls {
+		out[i] = LevelView(l)
+	}
+	return out
+}
+
+// takerSide names a trade's side as the venue does.
+func takerSide(s Side) string {
+	if s == Ask {
+		return "SELL"
+	}
+	return "BUY"
+}

@@ -443,7 +443,7 @@ func (w *worker) control(it *item) {
 			c.finish(nil)
 			return
 		}
-		c.view = viewOf(rt, c.depth)
+		c.view = rt.book.View(rt.market, c.depth) // allocates; control path
 		c.found = true
 		c.finish(nil)
 	case ctlDropAssets:
@@ -568,54 +568,4 @@ func (w *worker) finishMigration(routes []*assetRoute, m *Migration) {
 		}
 		w.forceSwitch(rt, ms)
 	}
-}
-
-// viewOf copies a book for readers outside the worker (allocates; control path).
-func viewOf(rt *assetRoute, depth int) BookView {
-	b := rt.book
-	v := BookView{
-		AssetID:     rt.id,
-		Market:      rt.market,
-		Bids:        levelViews(b, book.Bid, depth),
-		Asks:        levelViews(b, book.Ask, depth),
-		TickSize:    b.TickSize(),
-		Sequence:    b.Seq(),
-		UpdatedAtMS: b.UpdatedAt(),
-		Valid:       b.Valid(),
-	}
-	if l, ok := b.BestBid(); ok {
-		v.BestBid = &l.Price
-	}
-	if l, ok := b.BestAsk(); ok {
-		v.BestAsk = &l.Price
-	}
-	if sp, ok := b.Spread(); ok {
-		v.Spread = &sp
-	}
-	if mid, ok := b.Mid(); ok {
-		v.Mid = &mid
-	}
-	if t, ok := b.LastTrade(); ok {
-		v.LastTrade = &book.TradeView{Price: t.Price, Size: t.Size, Side: tradeSide(t.Side), TimestampMS: t.Timestamp}
-	}
-	return v
-}
-
-func levelViews(b *book.Book, side book.Side, depth int) []book.LevelView {
-	ls := b.Levels(side, nil)
-	if depth > 0 && len(ls) > depth {
-		ls = ls[:depth]
-	}
-	out := make([]book.LevelView, len(ls))
-	for i, l := range ls {
-		out[i] = book.LevelView(l)
-	}
-	return out
-}
-
-func tradeSide(s book.Side) string {
-	if s == book.Ask {
-		return "SELL"
-	}
-	return "BUY"
 }
