@@ -17,6 +17,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/recycle"
 	"github.com/polyfeed/polyfeed/engine/tap"
 	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // App is the polyfeed engine: registry, workers, router, pool, lifecycle
@@ -57,7 +58,7 @@ type App struct {
 	recycler *recycle.Recycler  // nil when disabled
 
 	mu    sync.Mutex // serialises Start/Stop
-	seq   sequence
+	seq   runner.Sequence
 	state atomic.Int32 // appState
 }
 
@@ -160,25 +161,25 @@ func New(cfg Config) (*App, error) {
 		a.recycler = recycle.New(rc, a.registry, a.pool, mv)
 	}
 
-	a.seq = sequence{logger: cfg.Logger, comps: a.components()}
+	a.seq = runner.Sequence{Logger: cfg.Logger, Steps: a.components()}
 	return a, nil
 }
 
 // components lists the start order. Stop runs it backwards: the recycler
 // and lifecycle stop changing subscriptions, the pool stops feeding frames,
 // the router routes what is queued, the workers drain their rings.
-func (a *App) components() []component {
-	cs := []component{
-		{name: "registry"}, // passive: nothing to start, listed for the log
-		{name: "workers", start: a.data.startWorkers, stop: a.data.stopWorkers},
-		{name: "router", start: a.data.startRouter, stop: a.data.stopRouter},
-		{name: "pool", start: a.pool.Start, stop: a.pool.Stop},
+func (a *App) components() []runner.Step {
+	cs := []runner.Step{
+		{Name: "registry"}, // passive: nothing to start, listed for the log
+		{Name: "workers", Start: a.data.startWorkers, Stop: a.data.stopWorkers},
+		{Name: "router", Start: a.data.startRouter, Stop: a.data.stopRouter},
+		{Name: "pool", Start: a.pool.Start, Stop: a.pool.Stop},
 	}
 	if a.life != nil {
-		cs = append(cs, component{name: "lifecycle", start: a.life.Start, stop: a.life.Stop})
+		cs = append(cs, runner.Step{Name: "lifecycle", Start: a.life.Start, Stop: a.life.Stop})
 	}
 	if a.recycler != nil {
-		cs = append(cs, component{name: "recycler", start: a.recycler.Start, stop: a.recycler.Stop})
+		cs = append(cs, runner.Step{Name: "recycler", Start: a.recycler.Start, Stop: a.recycler.Stop})
 	}
 	return cs
 }
@@ -193,7 +194,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.state.Store(int32(stateStarting))
 	t0 := time.Now()
-	if err := a.seq.startAll(ctx, a.cfg.StopTimeout); err != nil {
+	if err := a.seq.StartAll(ctx, a.cfg.StopTimeout); err != nil {
 		a.state.Store(int32(stateStopped))
 		return err
 	}
@@ -216,7 +217,7 @@ func (a *App) Stop(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.StopTimeout)
 	defer cancel()
 	t0 := time.Now()
-	err := a.seq.stopAll(ctx)
+	err := a.seq.StopAll(ctx)
 	a.state.Store(int32(stateStopped))
 	s := a.Stats()
 	a.log.Info("engine stopped", "duration", time.Since(t0).Round(time.Millisecond),

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // startSim starts the simulator on loopback for one test.
 func startSim(t *testing.T, cfg sim.Config) *sim.Server {

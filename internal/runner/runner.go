@@ -1,6 +1,7 @@
 // Package runner is the start-once / stop-idempotent / bounded-wait skeleton that every
 // long-running component (connections, the pool, the market lifecycle, the recycler) shares,
-// and the bounded wait the engine's stop sequence uses.
+// and the Sequence that starts components in order and stops them in reverse, each stop
+// bounded (the engine's App runs its components through one).
 //
 // A Group owns the goroutines of one component: Start runs its loop once, Go and Add register
 // more work while the component is not stopped, Stop cancels all of it (idempotent, and a
@@ -8,7 +9,8 @@
 // ends.
 //
 // Concurrency: every Group method may be called from any goroutine. The zero Group is ready to
-// use and must not be copied.
+// use and must not be copied. A Sequence is not safe for concurrent use: its owner serialises
+// StartAll and StopAll.
 package runner
 
 import (

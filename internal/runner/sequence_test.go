@@ -1,4 +1,4 @@
-package engine
+package runner
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/polyfeed/polyfeed/internal/runner"
 )
 
 // recorder builds components that log their start/stop into a shared trace.
@@ -32,14 +30,14 @@ func (r *recorder) get() []string {
 	return slices.Clone(r.trace)
 }
 
-func (r *recorder) comp(name string, startErr error, stop func(context.Context) error) component {
-	return component{
-		name: name,
-		start: func(context.Context) error {
+func (r *recorder) comp(name string, startErr error, stop func(context.Context) error) Step {
+	return Step{
+		Name: name,
+		Start: func(context.Context) error {
 			r.add("start " + name)
 			return startErr
 		},
-		stop: func(ctx context.Context) error {
+		Stop: func(ctx context.Context) error {
 			r.add("stop " + name)
 			if stop != nil {
 				return stop(ctx)
@@ -54,16 +52,16 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func TestSequenceStartOrderAndReverseStop(t *testing.T) {
 	var r recorder
 	names := []string{"registry", "workers", "router", "pool", "lifecycle", "recycler"}
-	s := sequence{logger: quietLogger()}
+	s := Sequence{Logger: quietLogger()}
 	for _, n := range names {
-		s.comps = append(s.comps, r.comp(n, nil, nil))
+		s.Steps = append(s.Steps, r.comp(n, nil, nil))
 	}
-	if err := s.startAll(context.Background(), time.Second); err != nil {
+	if err := s.StartAll(context.Background(), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := s.stopAll(ctx); err != nil {
+	if err := s.StopAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -80,8 +78,8 @@ func TestSequenceStartOrderAndReverseStop(t *testing.T) {
 	r.mu.Lock()
 	r.trace = nil
 	r.mu.Unlock()
-	if err := s.stopAll(ctx); err != nil || len(r.get()) != 0 {
-		t.Fatalf("second stopAll = %v, trace %v; want no-op", err, r.trace)
+	if err := s.StopAll(ctx); err != nil || len(r.get()) != 0 {
+		t.Fatalf("second StopAll = %v, trace %v; want no-op", err, r.trace)
 	}
 }
 
@@ -90,18 +88,18 @@ func TestSequenceRollbackAtEachStage(t *testing.T) {
 	for fail := range names {
 		t.Run(names[fail], func(t *testing.T) {
 			var r recorder
-			s := sequence{logger: quietLogger()}
+			s := Sequence{Logger: quietLogger()}
 			boom := errors.New("boom")
 			for i, n := range names {
 				var err error
 				if i == fail {
 					err = boom
 				}
-				s.comps = append(s.comps, r.comp(n, err, nil))
+				s.Steps = append(s.Steps, r.comp(n, err, nil))
 			}
-			err := s.startAll(context.Background(), time.Second)
+			err := s.StartAll(context.Background(), time.Second)
 			if !errors.Is(err, boom) || !strings.Contains(err.Error(), names[fail]) {
-				t.Fatalf("startAll = %v; want boom naming %s", err, names[fail])
+				t.Fatalf("StartAll = %v; want boom naming %s", err, names[fail])
 			}
 			var want []string
 			for i := 0; i <= fail; i++ {
@@ -120,21 +118,21 @@ func TestSequenceRollbackAtEachStage(t *testing.T) {
 func TestSequenceHungComponentIsSkipped(t *testing.T) {
 	var r recorder
 	release := make(chan struct{})
-	s := sequence{logger: quietLogger()}
-	s.comps = []component{
+	s := Sequence{Logger: quietLogger()}
+	s.Steps = []Step{
 		r.comp("first", nil, nil),
 		r.comp("hung", nil, func(context.Context) error { <-release; return nil }),
 		r.comp("last", nil, nil),
 	}
-	if err := s.startAll(context.Background(), time.Second); err != nil {
+	if err := s.StartAll(context.Background(), time.Second); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
-	err := s.stopAll(ctx)
+	err := s.StopAll(ctx)
 	close(release) // let the hung stop finish so nothing leaks past the test
-	if !errors.Is(err, runner.ErrHung) || !strings.Contains(err.Error(), "hung") {
-		t.Fatalf("stopAll = %v; want runner.ErrHung naming the component", err)
+	if !errors.Is(err, ErrHung) || !strings.Contains(err.Error(), "hung") {
+		t.Fatalf("StopAll = %v; want ErrHung naming the component", err)
 	}
 	want := []string{"start first", "start hung", "start last", "stop last", "stop hung", "stop first"}
 	if !slices.Equal(r.get(), want) {
