@@ -305,20 +305,6 @@ func (r *Registry) MarkExpired(ids []string, at time.Time) {
 	}
 }
 
-// MarkExpiredCondition expires every asset of a market (e.g. on market_resolved) and returns
-// the ids that changed state.
-func (r *Registry) MarkExpiredCondition(conditionID string, at time.Time) []string {
-	r.mu.Lock()
-	defer r.unlock()
-	ids, _ := r.byCond.Load(conditionID)
-	var changed []string
-	for _, id := range ids { // ids is immutable: apply replaces the slice, never edits it
-		if r.expire(id, at) {
-			changed = append(changed, id)
-		}
-	}
-	return changed
-}
 
 // expire expires one asset; r.mu held. It reports whether the state changed.
 func (r *Registry) expire(id string, at time.Time) bool {
@@ -434,10 +420,6 @@ func (r *Registry) ExpiredBefore(t time.Time) []string {
 	return sortedIDs(found, func(e *Entry) time.Time { return e.ExpiredAt })
 }
 
-// ByConnection returns the assets on a connection (SUBSCRIBED and EXPIRED), sorted by id.
-func (r *Registry) ByConnection(connID int64) []string {
-	return r.onConn(connID, false)
-}
 
 // ActiveByConnection returns the SUBSCRIBED assets on a connection, sorted by id: the ones a
 // replacement connection must subscribe.
@@ -489,27 +471,7 @@ func (r *Registry) ByState(s State) []string {
 	return ids
 }
 
-// Conditions returns the known market ids, sorted.
-func (r *Registry) Conditions() []string {
-	var ids []string
-	r.byCond.Range(func(id string, _ []string) bool {
-		ids = append(ids, id)
-		return true
-	})
-	slices.Sort(ids)
-	return ids
-}
 
-// Conns returns the connections that hold at least one asset, sorted.
-func (r *Registry) Conns() []int64 {
-	var ids []int64
-	r.byConn.Range(func(id int64, _ *connIndex) bool {
-		ids = append(ids, id)
-		return true
-	})
-	slices.Sort(ids)
-	return ids
-}
 
 // ConnStats returns a connection's asset counts and pollution ratio (zero for an unknown
 // connection). Lock-free.
@@ -532,17 +494,7 @@ func (r *Registry) Counts() Counts {
 	return *r.counts.Load()
 }
 
-// Len returns the number of known assets. Lock-free.
-func (r *Registry) Len() int {
-	return r.counts.Load().Total
-}
 
-// Pending returns how many assets TakePending could hand out now (PENDING and not claimed).
-// Lock-free.
-func (r *Registry) Pending() int {
-	c := r.counts.Load()
-	return c.Pending - c.Claimed
-}
 
 // Updated returns a channel that receives a value after a writer call made assets available to
 // TakePending (Add, ReturnPending, RemoveConnection); the pool's loop waits on it. Signals coalesce (buffer 1), so it suits
@@ -552,11 +504,6 @@ func (r *Registry) Updated() <-chan struct{} {
 	return r.updated
 }
 
-// Range calls f for each asset's snapshot until f returns false. Entries added or changed
-// during Range may or may not be seen.
-func (r *Registry) Range(f func(Entry) bool) {
-	r.entries.Range(func(_ string, e entry) bool { return f(e.Entry) })
-}
 
 // unlock publishes what the writer call changed and releases r.mu.
 func (r *Registry) unlock() {

@@ -38,7 +38,7 @@ func TestOwnershipCarriesOnlyOwnedMarkets(t *testing.T) {
 	o.set(ms[0].cond, true)
 	r.g.set(ms...)
 	r.l.discover(context.Background())
-	if n := r.reg.Len(); n != 2 {
+	if n := r.reg.Counts().Total; n != 2 {
 		t.Fatalf("registry holds %d assets; want the 2 of the owned market", n)
 	}
 	if got := len(r.l.Markets()); got != 3 {
