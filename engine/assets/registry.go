@@ -305,7 +305,6 @@ func (r *Registry) MarkExpired(ids []string, at time.Time) {
 	}
 }
 
-
 // expire expires one asset; r.mu held. It reports whether the state changed.
 func (r *Registry) expire(id string, at time.Time) bool {
 	old, ok := r.entries.Load(id)
@@ -420,7 +419,6 @@ func (r *Registry) ExpiredBefore(t time.Time) []string {
 	return sortedIDs(found, func(e *Entry) time.Time { return e.ExpiredAt })
 }
 
-
 // ActiveByConnection returns the SUBSCRIBED assets on a connection, sorted by id: the ones a
 // replacement connection must subscribe.
 func (r *Registry) ActiveByConnection(connID int64) []string {
@@ -471,8 +469,6 @@ func (r *Registry) ByState(s State) []string {
 	return ids
 }
 
-
-
 // ConnStats returns a connection's asset counts and pollution ratio (zero for an unknown
 // connection). Lock-free.
 func (r *Registry) ConnStats(connID int64) ConnStats {
@@ -494,8 +490,6 @@ func (r *Registry) Counts() Counts {
 	return *r.counts.Load()
 }
 
-
-
 // Updated returns a channel that receives a value after a writer call made assets available to
 // TakePending (Add, ReturnPending, RemoveConnection); the pool's loop waits on it. Signals coalesce (buffer 1), so it suits
 // one waiting loop, which must then drain with TakePending until it gets nothing; a second
@@ -503,7 +497,6 @@ func (r *Registry) Counts() Counts {
 func (r *Registry) Updated() <-chan struct{} {
 	return r.updated
 }
-
 
 // unlock publishes what the writer call changed and releases r.mu.
 func (r *Registry) unlock() {
