@@ -2,7 +2,6 @@ package replay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,10 +12,12 @@ import (
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/assets"
+	"github.com/polyfeed/polyfeed/engine/enginetest"
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/recycle"
-	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 	"github.com/polyfeed/polyfeed/record"
 	"github.com/polyfeed/polyfeed/record/enginetap"
 )
@@ -61,18 +62,16 @@ func replayIsExact(t *testing.T, length, every time.Duration, recycling *recycle
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startSim(t, sim.Config{Seed: 16, Markets: 60, Rate: 1500, ChurnPerMinute: 120, Faults: faults})
+	s := testrig.Sim(t, sim.Config{Seed: 16, Markets: 60, Rate: 1500, ChurnPerMinute: 120, Faults: faults})
 	dir := t.TempDir()
 	w := startWriter(t, dir)
 	tap := &countingTap{Tap: enginetap.New(w)}
-	live := startApp(t, engine.Config{
-		WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 4, RingSize: 1 << 14, Backpressure: engine.Block,
-		AssetsPerConn: 30, DisableRecycling: recycling == nil, Recycler: recycledOr(recycling), Tap: tap, Logger: quietLogger(),
-		Lifecycle: markets.Config{DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
-			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 500 * time.Millisecond},
-		Pool: venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn: venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
-	})
+	cfg := enginetest.Loopback(s.WSURL(), s.GammaURL())
+	cfg.Workers, cfg.RingSize, cfg.Backpressure, cfg.AssetsPerConn = 4, 1<<14, engine.Block, 30
+	cfg.DisableRecycling, cfg.Recycler, cfg.Tap = recycling == nil, recycledOr(recycling), tap
+	cfg.Lifecycle = markets.Config{DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
+		CleanupInterval: 100 * time.Millisecond, CleanupGrace: 500 * time.Millisecond}
+	live := enginetest.Start(t, cfg)
 
 	// checkpoint pauses the venue, waits until every open asset's live book
 	// equals the truth, reads the live books and marks the recording there.
@@ -91,25 +90,22 @@ func replayIsExact(t *testing.T, length, every time.Duration, recycling *recycle
 				t.Fatalf("checkpoint %s: no quiet moment", label)
 			}
 			var got map[string]book.View
-			checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+			poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
 				ids = ids[:0]
-				for _, id := range liveAssets(s) {
+				for _, id := range testrig.LiveAssets(s) {
 					// The lifecycle expires by end date on the wall clock, which
 					// runs on while the venue's virtual clock is paused.
 					if e, ok := live.Registry().Get(id); ok && e.State == assets.StateSubscribed {
 						ids = append(ids, id)
 					}
 				}
-				got = books(t, live, ids)
-				if msg := diffTruth(got, s, ids); msg != "" {
-					return errors.New(msg)
-				}
-				return nil
+				got = enginetest.Books(t, live, ids)
+				return enginetest.DiffTruth(got, s, ids)
 			})
 			c0, d0 := tap.closes.Load(), tap.drops.Load()
-			got = books(t, live, ids)
+			got = enginetest.Books(t, live, ids)
 			w.Mark(label)
-			if tap.closes.Load() == c0 && tap.drops.Load() == d0 && diffTruth(got, s, ids) == "" {
+			if tap.closes.Load() == c0 && tap.drops.Load() == d0 && enginetest.DiffTruth(got, s, ids) == nil {
 				logged[label] = got
 				order = append(order, label)
 				return ids
@@ -119,12 +115,12 @@ func replayIsExact(t *testing.T, length, every time.Duration, recycling *recycle
 	}
 	start := time.Now()
 	for i := 0; time.Since(start) < length; i++ {
-		time.Sleep(every)
+		time.Sleep(every) // a stretch of live trading between two checkpoints, on purpose
 		checkpoint(fmt.Sprintf("point-%d", i), true)
 	}
 	endIDs := checkpoint("end", false) // the venue stays paused: its truth is the end
 	liveStats := live.Stats()
-	stopApp(t, live)
+	testrig.Stop(t, "engine", live)
 	if err := w.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +133,12 @@ func replayIsExact(t *testing.T, length, every time.Duration, recycling *recycle
 	}
 
 	// Replay at max speed through a fresh engine.
-	r, err := record.Open(dir, 0, 0, quietLogger())
+	r, err := record.Open(dir, 0, 0, testrig.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	rep := startApp(t, replayConfig())
+	rep := enginetest.Start(t, replayConfig())
 	checked := map[string]bool{}
 	var failures []string
 	p, err := New(r, rep, Config{OnRecord: func(rec *record.Record) {
@@ -157,7 +153,7 @@ func replayIsExact(t *testing.T, length, every time.Duration, recycling *recycle
 		for id := range want {
 			ids = append(ids, id)
 		}
-		if msg := diffBooks(books(t, rep, ids), want); msg != "" {
+		if msg := diffBooks(enginetest.Books(t, rep, ids), want); msg != "" {
 			failures = append(failures, rec.Label+": "+msg)
 		}
 		checked[rec.Label] = true
@@ -178,8 +174,8 @@ func replayIsExact(t *testing.T, length, every time.Duration, recycling *recycle
 	if (recycling == nil && st.Closes == 0) || st.Drops == 0 || st.Frames != ws.Frames {
 		t.Fatalf("replay %+v (recorded %d frames): want closes, drops and every frame", st, ws.Frames)
 	}
-	if msg := diffTruth(books(t, rep, endIDs), s, endIDs); msg != "" {
-		t.Fatalf("replay end books vs truth: %s", msg)
+	if err := enginetest.DiffTruth(enginetest.Books(t, rep, endIDs), s, endIDs); err != nil {
+		t.Fatalf("replay end books vs truth: %v", err)
 	}
 	rs := rep.Stats()
 	if rs.Router.Malformed != liveStats.Router.Malformed {

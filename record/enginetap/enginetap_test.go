@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,29 +13,14 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/enginetest"
 	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 	"github.com/polyfeed/polyfeed/record"
 	"github.com/polyfeed/polyfeed/record/enginetap"
 )
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 // smallDisk returns a directory on a 1 MiB tmpfs, or "" when this machine
 // cannot mount one (not root, no tmpfs).
@@ -71,7 +55,7 @@ func (f fullAfter) Close() error { return f.f.Close() }
 // reported, while the engine goes on and its books still equal the truth.
 func TestFullDiskStopsRecordingNotEngine(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	cfg := record.Config{Dir: smallDisk(t), Logger: quietLogger()}
+	cfg := record.Config{Dir: smallDisk(t), Logger: testrig.Logger()}
 	if cfg.Dir == "" {
 		t.Log("no tmpfs: injecting write errors after 1 MiB")
 		cfg.Dir = t.TempDir()
@@ -85,31 +69,21 @@ func TestFullDiskStopsRecordingNotEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A full disk fails the recording, so its Stop may report that error:
+	// stopped here, not by the rig, which would count it a failure; still at
+	// cleanup, after the engine that feeds it.
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = w.Stop(context.Background()) }()
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
 
-	s, err := sim.New(sim.Config{Seed: 5, Markets: 40, Rate: 4000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.Stop(context.Background()) }()
-	app, err := engine.New(engine.Config{WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 2, RingSize: 1 << 14,
-		DisableRecycling: true, Tap: enginetap.New(w), Logger: quietLogger(),
-		Lifecycle: markets.Config{DiscoveryInterval: 500 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = app.Stop(context.Background()) }()
+	s := testrig.Sim(t, sim.Config{Seed: 5, Markets: 40, Rate: 4000})
+	ecfg := enginetest.Loopback(s.WSURL(), s.GammaURL())
+	ecfg.Workers, ecfg.RingSize, ecfg.DisableRecycling, ecfg.Tap = 2, 1<<14, true, enginetap.New(w)
+	ecfg.Lifecycle = markets.Config{DiscoveryInterval: 500 * time.Millisecond}
+	app := enginetest.Start(t, ecfg)
 
-	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if w.Health() == nil {
 			return fmt.Errorf("still recording: %d bytes on disk", w.Stats().FileBytes)
 		}
@@ -122,7 +96,7 @@ func TestFullDiskStopsRecordingNotEngine(t *testing.T) {
 	// The engine goes on: frames keep flowing (and are counted as dropped by
 	// the recorder), and after the venue pauses every book equals the truth.
 	routed := app.Stats().Router.MessagesRouted
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
 		if app.Stats().Router.MessagesRouted < routed+1000 || w.Stats().Dropped == 0 {
 			return errors.New("engine not moving on")
 		}
@@ -132,34 +106,12 @@ func TestFullDiskStopsRecordingNotEngine(t *testing.T) {
 		t.Fatalf("engine unhealthy: %s", why)
 	}
 	s.Pause()
-	var ids []string
-	for _, m := range s.Markets() {
-		if !m.Closed && m.EnableOrderBook {
-			ids = append(ids, m.TokenIDs...)
-		}
-	}
-	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
-		for _, id := range ids {
-			truth, _ := s.Book(id)
-			v, ok, err := app.Book(context.Background(), id, 0)
-			if err != nil || !ok || !v.Valid || len(v.Bids) != len(truth.Bids) || len(v.Asks) != len(truth.Asks) {
-				return fmt.Errorf("book %s… not equal to the truth yet", id[:10])
-			}
-			for i := range v.Bids {
-				if v.Bids[i].Price != truth.Bids[i].Price || v.Bids[i].Size != truth.Bids[i].Size {
-					return fmt.Errorf("book %s… bid %d differs", id[:10], i)
-				}
-			}
-			for i := range v.Asks {
-				if v.Asks[i].Price != truth.Asks[i].Price || v.Asks[i].Size != truth.Asks[i].Size {
-					return fmt.Errorf("book %s… ask %d differs", id[:10], i)
-				}
-			}
-		}
-		return nil
+	ids := testrig.LiveAssets(s)
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		return enginetest.DiffTruth(enginetest.Books(t, app, ids), s, ids)
 	})
 	// What reached the disk before it filled is readable.
-	r, err := record.Open(cfg.Dir, 0, 0, quietLogger())
+	r, err := record.Open(cfg.Dir, 0, 0, testrig.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
