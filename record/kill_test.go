@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 // TestKillChildRecorder is the recorder process TestKill9LosesAtMostOneSecond
@@ -29,7 +31,7 @@ func TestKillChildRecorder(t *testing.T) {
 	for i := 0; ; i++ {
 		now := time.Now().UnixNano()
 		w.OnFrame(1, []byte(fmt.Sprintf(`{"seq":%d,"pad":"%s"}`, i, strings.Repeat("p", i%64))), now)
-		time.Sleep(200 * time.Microsecond)
+		time.Sleep(200 * time.Microsecond) // pace the feed like a live socket, on purpose
 	}
 }
 
@@ -53,7 +55,7 @@ func TestKill9LosesAtMostOneSecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Run long enough for several rotations and flushes.
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
 		files, _ := listFiles(dir)
 		if len(files) < 3 {
 			return fmt.Errorf("%d files so far", len(files))

@@ -3,8 +3,8 @@ package record
 import (
 	"context"
 	"errors"
-	"fmt"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -16,28 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"go.uber.org/goleak"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// checkFor polls f until it returns nil or total passes.
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
 
 func startWriter(t *testing.T, cfg Config) *Writer {
 	t.Helper()
@@ -268,7 +253,7 @@ func TestWriterStopsOnWriteErrorAndCounts(t *testing.T) {
 	}
 	// FileBytes moves as soon as the zstd frame header lands, before the
 	// block holding the frames; wait until the frames themselves read back.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := countFrames(t, dir, "before"); n < 100 {
 			return fmt.Errorf("%d of 100 frames on disk", n)
 		}
@@ -280,7 +265,7 @@ func TestWriterStopsOnWriteErrorAndCounts(t *testing.T) {
 	for i := range 100 {
 		w.OnFrame(1, []byte("after"), time.Now().UnixNano()+int64(i))
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if w.Health() == nil {
 			return errors.New("still healthy")
 		}
@@ -294,7 +279,7 @@ func TestWriterStopsOnWriteErrorAndCounts(t *testing.T) {
 	for range 1000 {
 		w.OnFrame(1, []byte("later"), time.Now().UnixNano())
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if d := w.Stats().Dropped; d < 1000 {
 			return errors.New("drops not counted yet")
 		}
@@ -394,7 +379,7 @@ func TestRetention(t *testing.T) {
 	}
 	// Retention also runs in the writer.
 	w := startWriter(t, Config{Dir: dir, Keep: Keep{MaxBytes: 1}})
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.For(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if w.Stats().Deleted != 2 {
 			return errors.New("not pruned")
 		}

@@ -7,26 +7,14 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // TestListActiveAgainstSimFaults runs the client against the simulator's Gamma with the
 // listing faults of issue 12 defect 1: an empty 200 listing and a keyset page that loses
 // its next_cursor must both come back as ErrSuspect, never as a complete listing.
 func TestListActiveAgainstSimFaults(t *testing.T) {
-	s, err := sim.New(sim.Config{Seed: 5, Markets: 120, Manual: true, Epoch: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	s := testrig.Sim(t, sim.Config{Seed: 5, Markets: 120, Manual: true, Epoch: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)})
 	c, err := New(Config{BaseURL: s.GammaURL(), PageLimit: 50})
 	if err != nil {
 		t.Fatal(err)
@@ -78,20 +66,7 @@ func TestListActiveAgainstSimFaults(t *testing.T) {
 // reported complete must hold every market still open, and some walks must manage to
 // repair the shifts rather than all giving up.
 func TestListActiveOffsetShiftAgainstSim(t *testing.T) {
-	s, err := sim.New(sim.Config{Seed: 6, Markets: 400, Manual: true, Epoch: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	s := testrig.Sim(t, sim.Config{Seed: 6, Markets: 400, Manual: true, Epoch: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)})
 	f, err := sim.ParseFaults("gammanokeyset=1,gammashift=0.3")
 	if err != nil {
 		t.Fatal(err)

@@ -4,53 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/enginetest"
 	"github.com/polyfeed/polyfeed/engine/markets"
-	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 	"github.com/polyfeed/polyfeed/record"
 	"github.com/polyfeed/polyfeed/record/enginetap"
 )
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func checkFor(t *testing.T, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
-
-func mustStart(t *testing.T, a *engine.App) {
-	t.Helper()
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func stop(t *testing.T, f func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := f(ctx); err != nil {
-		t.Errorf("cannot stop: %v", err)
-	}
-}
 
 // makeRecording records a live engine against a simulator with churn,
 // socket closes and bad frames for d.
@@ -60,34 +27,21 @@ func makeRecording(t *testing.T, d time.Duration) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sim.New(sim.Config{Seed: 61, Markets: 40, Rate: 1500, ChurnPerMinute: 120, Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer stop(t, s.Stop)
+	s := testrig.Sim(t, sim.Config{Seed: 61, Markets: 40, Rate: 1500, ChurnPerMinute: 120, Faults: faults})
+	defer testrig.Stop(t, "simulator", s) // now: the replay phase needs no live venue
 	dir := t.TempDir()
-	w, err := record.New(record.Config{Dir: dir, Logger: quietLogger()})
+	w, err := record.New(record.Config{Dir: dir, Logger: testrig.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	live, err := engine.New(engine.Config{WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 2, AssetsPerConn: 30,
-		DisableRecycling: true, Tap: enginetap.New(w), Logger: quietLogger(),
-		Lifecycle: markets.Config{DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
-			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 500 * time.Millisecond},
-		Conn: venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustStart(t, live)
-	time.Sleep(d)
-	stop(t, live.Stop)
-	stop(t, w.Stop)
+	testrig.Start(t, "recorder", w)
+	cfg := enginetest.Loopback(s.WSURL(), s.GammaURL())
+	cfg.Workers, cfg.AssetsPerConn, cfg.DisableRecycling, cfg.Tap = 2, 30, true, enginetap.New(w)
+	cfg.Lifecycle = fastLifecycle(500 * time.Millisecond)
+	live := enginetest.Start(t, cfg)
+	time.Sleep(d) // record d of live trading, on purpose
+	testrig.Stop(t, "engine", live)
+	testrig.Stop(t, "recorder", w)
 	if st := w.Stats(); st.Frames == 0 || st.Dropped != 0 {
 		t.Fatalf("recording %+v", st)
 	}
@@ -101,24 +55,16 @@ func TestServeRecording(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	dir := makeRecording(t, 5*time.Second)
 
-	v, err := New(Config{Dir: dir, Speed: 4, Logger: quietLogger()})
+	v, err := New(Config{Dir: dir, Speed: 4, Logger: testrig.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer stop(t, v.Stop)
-	client, err := engine.New(engine.Config{WSURL: v.WSURL(), GammaURL: v.GammaURL(), Workers: 2, AssetsPerConn: 25,
-		DisableRecycling: true, Logger: quietLogger(),
-		Lifecycle: markets.Config{DiscoveryInterval: 200 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
-			CleanupInterval: 100 * time.Millisecond, CleanupGrace: 300 * time.Millisecond},
-		Conn: venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustStart(t, client)
-	defer stop(t, client.Stop)
+	testrig.Start(t, "replayed venue", v)
+	cfg := enginetest.Loopback(v.WSURL(), v.GammaURL())
+	cfg.Workers, cfg.AssetsPerConn, cfg.DisableRecycling = 2, 25, true
+	cfg.Lifecycle = fastLifecycle(300 * time.Millisecond)
+	cfg.Lifecycle.DiscoveryInterval = 200 * time.Millisecond
+	client := enginetest.Start(t, cfg)
 
 	select {
 	case <-v.Done():
@@ -134,7 +80,7 @@ func TestServeRecording(t *testing.T) {
 	slices.Sort(ids)
 	ctx := context.Background()
 	compared := 0
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	poll.For(t, 30*time.Second, 100*time.Millisecond, func() error {
 		compared = 0
 		for _, id := range ids {
 			want, ok, err := v.Book(ctx, id)
@@ -164,4 +110,11 @@ func TestServeRecording(t *testing.T) {
 		t.Fatalf("venue %+v", st)
 	}
 	t.Logf("%d books equal; venue %+v", compared, st)
+}
+
+// fastLifecycle discovers, expires and cleans up in a fraction of a second,
+// keeping expired markets for grace.
+func fastLifecycle(grace time.Duration) markets.Config {
+	return markets.Config{DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
+		CleanupInterval: 100 * time.Millisecond, CleanupGrace: grace}
 }
