@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // Zero-allocation checks for the parts of the steady-state path that
@@ -81,8 +82,8 @@ func TestStaleSweepAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningful only without the race detector")
 	}
-	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, logger: quietLogger()})
-	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), assetStaleAfter: time.Second, maxStaleResyncs: 100}, ws.rings())
+	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, logger: testrig.Logger()})
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), assetStaleAfter: time.Second, maxStaleResyncs: 100}, ws.rings())
 	const assets = 1000
 	now := mono.Now()
 	for i := range assets {
@@ -167,8 +168,8 @@ func newRunLoopPath(tb testing.TB) *runLoopPath {
 		frames = append(frames, []byte(s.change(7)), []byte(s.snapshot(12)))
 		events = append(events, 1, 1)
 	}
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), policy: Block},
-		workerConfig{count: 2, ringSize: 1 << 12, logger: quietLogger()})
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), policy: Block},
+		workerConfig{count: 2, ringSize: 1 << 12, logger: testrig.Logger()})
 	p := &runLoopPath{d: d, frames: frames, events: events}
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)

@@ -12,6 +12,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // TestAppHealthInEachState walks an App through new → running → no data →
@@ -19,13 +20,13 @@ import (
 // and that Stats renders with the lifecycle and recycler switched off.
 func TestAppHealthInEachState(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	s := startSim(t, sim.Config{Seed: 4, Markets: 20, Rate: 500})
+	s := testrig.Sim(t, sim.Config{Seed: 4, Markets: 20, Rate: 500})
 	a, err := New(Config{
 		WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 2,
 		DisableLifecycle: true, DisableRecycling: true,
 		DataStaleAfter: 300 * time.Millisecond,
 		Pool:           venue.PoolConfig{Interval: 20 * time.Millisecond, MaxWait: 20 * time.Millisecond},
-		Logger:         quietLogger(),
+		Logger:         testrig.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)

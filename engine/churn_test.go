@@ -13,6 +13,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/recycle"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // TestAppChurnRecyclesAndTruth runs the whole engine (Gamma discovery,
@@ -27,7 +28,7 @@ func TestAppChurnRecyclesAndTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startSim(t, sim.Config{Seed: 31, Markets: 80, Rate: 2000, ChurnPerMinute: 600, Faults: stall})
+	s := testrig.Sim(t, sim.Config{Seed: 31, Markets: 80, Rate: 2000, ChurnPerMinute: 600, Faults: stall})
 	keep := false
 	a := testApp(t, s, func(c *Config) {
 		c.AssetsPerConn = 40

@@ -7,6 +7,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // The data path's micro benchmarks: one frame through the router and a
@@ -65,8 +66,8 @@ type benchPath struct {
 
 func newBenchPath(b *testing.B, h HandlerFactory) *benchPath {
 	b.Helper()
-	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, factory: h, logger: quietLogger()})
-	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, ws.rings())
+	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, factory: h, logger: testrig.Logger()})
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger()}, ws.rings())
 	p := &benchPath{ws: ws, r: r}
 	// First sight of each asset allocates its route and book; the books
 	// must exist before price changes apply cleanly.

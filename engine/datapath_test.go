@@ -15,6 +15,7 @@ import (
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 const (
@@ -48,7 +49,7 @@ func (r *dpRecorder) count() int {
 
 func newTestDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	t.Helper()
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, workerConfig{count: workers, ringSize: 1024, factory: h, logger: quietLogger()})
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger()}, workerConfig{count: workers, ringSize: 1024, factory: h, logger: testrig.Logger()})
 	ctx := context.Background()
 	if err := d.startWorkers(ctx); err != nil {
 		t.Fatal(err)
@@ -127,11 +128,11 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 	var rec dpRecorder
 	var mu sync.Mutex
 	var resynced []string
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
 		mu.Lock()
 		resynced = append(resynced, ids...)
 		mu.Unlock()
-	})}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: quietLogger()})
+	})}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: testrig.Logger()})
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)
 	_ = d.startRouter(ctx)
@@ -166,8 +167,8 @@ func TestDataPathDivergenceInvalidatesAndResyncs(t *testing.T) {
 // TestBestCheckCanBeDisabled: with the cross-check off, a best_bid/best_ask
 // that disagrees with the book is delivered but changes nothing.
 func TestBestCheckCanBeDisabled(t *testing.T) {
-	ws := newWorkerSet(workerConfig{count: 1, ringSize: 1024, logger: quietLogger()})
-	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), noBestCheck: true}, ws.rings())
+	ws := newWorkerSet(workerConfig{count: 1, ringSize: 1024, logger: testrig.Logger()})
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), noBestCheck: true}, ws.rings())
 	w := ws.workers[0]
 	step := func(frame string) {
 		r.routeFrame(1, []byte(frame), mono.Now())
@@ -195,8 +196,8 @@ func TestHotPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's sync.Pool drops items on purpose, so sonic reallocates; make test runs this without -race")
 	}
-	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, logger: quietLogger()})
-	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger()}, ws.rings())
+	ws := newWorkerSet(workerConfig{count: 2, ringSize: 1024, logger: testrig.Logger()})
+	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger()}, ws.rings())
 	frameBook := []byte("[" + dpBookA + "," + dpBookB + "]")
 	frameChange := []byte(dpChanges)
 	step := func(frame []byte) {

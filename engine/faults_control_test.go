@@ -45,6 +45,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // controlSimConfig is the venue every run of this file starts from.
@@ -96,7 +97,7 @@ func finish(t *testing.T, a *App, s *sim.Server, ids []string, log *perAssetLog)
 func controlRun(t *testing.T, rate float64, ticks int) map[string][]string {
 	t.Helper()
 	log := &perAssetLog{seq: map[string][]string{}}
-	s := startSim(t, controlSimConfig(true, rate))
+	s := testrig.Sim(t, controlSimConfig(true, rate))
 	a := controlApp(t, s, log, nil)
 	ids := addSimMarkets(a, s)
 	waitAllValid(t, a, ids, 30*time.Second)
@@ -217,7 +218,7 @@ func TestFaultMatchesControl(t *testing.T) {
 
 	t.Run("reconnect", func(t *testing.T) {
 		log := &perAssetLog{seq: map[string][]string{}}
-		s := startSim(t, controlSimConfig(true, 4000))
+		s := testrig.Sim(t, controlSimConfig(true, 4000))
 		a := controlApp(t, s, log, nil)
 		ids := addSimMarkets(a, s)
 		waitAllValid(t, a, ids, 30*time.Second)
@@ -240,7 +241,7 @@ func TestFaultMatchesControl(t *testing.T) {
 
 	t.Run("restart", func(t *testing.T) {
 		log := &perAssetLog{seq: map[string][]string{}}
-		s := startSim(t, controlSimConfig(true, 4000))
+		s := testrig.Sim(t, controlSimConfig(true, 4000))
 		a := controlApp(t, s, log, nil)
 		ids := addSimMarkets(a, s)
 		waitAllValid(t, a, ids, 30*time.Second)
@@ -261,7 +262,7 @@ func TestFaultMatchesControl(t *testing.T) {
 		})
 		cfg := controlSimConfig(true, 4000)
 		cfg.Addr = addr
-		s = startSim(t, cfg)
+		s = testrig.Sim(t, cfg)
 		waitResnapshotted(t, a, 2)
 		stepper(s)(ticks)
 		run := finish(t, a, s, ids, log)
@@ -285,7 +286,7 @@ func TestFaultRecycleUnderLoadMatchesControl(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	const rate = 4000
 	log := &perAssetLog{seq: map[string][]string{}}
-	s := startSim(t, controlSimConfig(false, rate))
+	s := testrig.Sim(t, controlSimConfig(false, rate))
 	a := controlApp(t, s, log, func(c *Config) {
 		c.Backpressure = Block
 		c.DisableRecycling = false

@@ -31,6 +31,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // simLive returns the assets of the simulator's open, book-carrying markets.
@@ -105,7 +106,7 @@ func waitLiveValid(t *testing.T, a *App, s *sim.Server) {
 func TestFaultGammaSuspectDuringChurn(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	sz := faultScale()
-	s := startSim(t, sim.Config{Seed: 95, Markets: sz.markets, Rate: sz.rate, ChurnPerMinute: 120})
+	s := testrig.Sim(t, sim.Config{Seed: 95, Markets: sz.markets, Rate: sz.rate, ChurnPerMinute: 120})
 	a := faultApp(t, s, func(c *Config) {
 		c.DisableLifecycle = false
 		c.Lifecycle = markets.Config{DiscoveryInterval: 100 * time.Millisecond, ExpiryInterval: 50 * time.Millisecond,
@@ -154,7 +155,7 @@ func TestFaultGammaSuspectDuringChurn(t *testing.T) {
 func TestFaultPlacementDuringRecycle(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	sz := faultScale()
-	s := startSim(t, sim.Config{Seed: 96, Markets: sz.markets, Rate: sz.rate})
+	s := testrig.Sim(t, sim.Config{Seed: 96, Markets: sz.markets, Rate: sz.rate})
 	a := faultApp(t, s, func(c *Config) {
 		// Room on every connection, so the pool would top up the old ones.
 		c.AssetsPerConn = sz.perConn * 2
@@ -400,7 +401,7 @@ func TestFaultRollbackAfterLateFrame(t *testing.T) {
 
 	pool := &lateClosePool{Pool: a.Pool(), proxy: proxy, a: a, opened: map[int64]bool{}}
 	rec := recycle.New(recycle.Config{CheckInterval: time.Hour, Stabilization: 300 * time.Millisecond,
-		MaxStabilization: time.Second, Logger: quietLogger()}, a.Registry(), pool, mover{a.data})
+		MaxStabilization: time.Second, Logger: testrig.Logger()}, a.Registry(), pool, mover{a.data})
 	if err := rec.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // faultSize is how big a matrix case runs.
@@ -55,7 +56,7 @@ func faultSim(t *testing.T, seed int64, spec string) *sim.Server {
 		t.Fatal(err)
 	}
 	sz := faultScale()
-	return startSim(t, sim.Config{Seed: seed, Markets: sz.markets, Rate: sz.rate, Faults: f})
+	return testrig.Sim(t, sim.Config{Seed: seed, Markets: sz.markets, Rate: sz.rate, Faults: f})
 }
 
 // faultApp is testApp with several sockets and extra settings.
@@ -399,7 +400,7 @@ func TestFaultSimulatorRestart(t *testing.T) {
 			}
 			return nil
 		})
-		s = startSim(t, sim.Config{Addr: addr, Seed: seed, Markets: sz.markets, Rate: sz.rate})
+		s = testrig.Sim(t, sim.Config{Addr: addr, Seed: seed, Markets: sz.markets, Rate: sz.rate})
 		waitResnapshotted(t, a, uint64(round+2))
 	}
 	settleAndCompare(t, a, s, ids)
@@ -466,7 +467,7 @@ func TestFaultSnapshotCap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := startSim(t, sim.Config{Seed: 82, Markets: faultScale().markets, Manual: true, Faults: f})
+		s := testrig.Sim(t, sim.Config{Seed: 82, Markets: faultScale().markets, Manual: true, Faults: f})
 		a := faultApp(t, s, func(c *Config) {
 			c.AssetsPerConn = perConn
 			c.Pool.SnapshotTimeout = 200 * time.Millisecond
@@ -659,23 +660,13 @@ func TestFaultGammaDiscovery(t *testing.T) {
 func TestFaultStopDuringRecycle(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	s := faultSim(t, 94, "none")
-	cfg := Config{
-		WSURL: s.WSURL(), GammaURL: s.GammaURL(), Workers: 2, RingSize: 1 << 14,
-		AssetsPerConn: faultScale().perConn, DisableLifecycle: true,
-		Pool:     venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:     venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
-		Recycler: recycle.Config{CheckInterval: time.Hour, Stabilization: 30 * time.Second, MaxStabilization: 30 * time.Second},
-		// The bound under test: far below the stabilization wait.
-		StopTimeout: 10 * time.Second,
-		Logger:      quietLogger(),
-	}
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	var cfg Config
+	a := faultApp(t, s, func(c *Config) {
+		c.Workers, c.DisableRecycling = 2, false
+		c.Recycler = recycle.Config{CheckInterval: time.Hour, Stabilization: 30 * time.Second, MaxStabilization: 30 * time.Second}
+		c.StopTimeout = 10 * time.Second // the bound under test: far below the stabilization wait
+		cfg = *c
+	})
 	ids := addSimMarkets(a, s)
 	waitAllValid(t, a, ids, 30*time.Second)
 	conns := a.Pool().Conns()

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,29 +14,8 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
-
-func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-// startSim starts the simulator on loopback for one test.
-func startSim(t *testing.T, cfg sim.Config) *sim.Server {
-	t.Helper()
-	s, err := sim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("cannot stop simulator: %v", err)
-		}
-	})
-	return s
-}
 
 // testApp starts an App against the simulator, with fast pool pacing.
 func testApp(t *testing.T, s *sim.Server, mod func(*Config)) *App {
@@ -51,7 +29,7 @@ func testApp(t *testing.T, s *sim.Server, mod func(*Config)) *App {
 		DisableRecycling: true,
 		Pool:             venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
 		Conn:             venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
-		Logger:           quietLogger(),
+		Logger:           testrig.Logger(),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -60,17 +38,7 @@ func testApp(t *testing.T, s *sim.Server, mod func(*Config)) *App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("cannot stop engine: %v", err)
-		}
-	})
-	return a
+	return testrig.Start(t, "engine", a)
 }
 
 // addSimMarkets registers every open, book-carrying market of the
@@ -193,7 +161,7 @@ func diffBook(v book.View, truth sim.Book) string {
 // simulator's truth, with nothing dropped.
 func TestIntegrationBooksEqualTruth(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	s := startSim(t, sim.Config{Seed: 11, Markets: 1020, NoBookEvery: 51, Rate: 3000})
+	s := testrig.Sim(t, sim.Config{Seed: 11, Markets: 1020, NoBookEvery: 51, Rate: 3000})
 	a := testApp(t, s, nil)
 	ids := addSimMarkets(a, s)
 	if len(ids) < 2000 {
@@ -252,7 +220,7 @@ func TestIntegrationSlowHandlerBackpressure(t *testing.T) {
 			}
 		})
 	}
-	s := startSim(t, sim.Config{Seed: 5, Markets: 200, Rate: 4000, MaxBatch: 8})
+	s := testrig.Sim(t, sim.Config{Seed: 5, Markets: 200, Rate: 4000, MaxBatch: 8})
 	a := testApp(t, s, func(c *Config) {
 		c.Workers = 2
 		c.RingSize = 256
@@ -301,7 +269,7 @@ func TestIntegrationReconnect(t *testing.T) {
 			}
 		})
 	}
-	s := startSim(t, sim.Config{Seed: 9, Markets: 300, Rate: 2000})
+	s := testrig.Sim(t, sim.Config{Seed: 9, Markets: 300, Rate: 2000})
 	a := testApp(t, s, func(c *Config) { c.Handler = handler })
 	ids := addSimMarkets(a, s)
 	waitAllValid(t, a, ids, 30*time.Second)
@@ -344,7 +312,7 @@ func TestIntegrationAssetStallHealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startSim(t, sim.Config{Seed: 3, Markets: 150, Rate: 3000, Faults: faults})
+	s := testrig.Sim(t, sim.Config{Seed: 3, Markets: 150, Rate: 3000, Faults: faults})
 	a := testApp(t, s, func(c *Config) {
 		c.AssetStaleAfter = 500 * time.Millisecond
 		c.Pool.SnapshotTimeout = 500 * time.Millisecond

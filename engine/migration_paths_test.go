@@ -17,6 +17,7 @@ import (
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // The migration paths TestMigrationNoLossNoDuplicate does not reach: a held
@@ -120,8 +121,8 @@ func bookEntry(k, depth int, resynced bool) string {
 // the book and hide what the test looks at).
 func newBlockingDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	t.Helper()
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), policy: Block},
-		workerConfig{count: workers, ringSize: 1 << 14, factory: h, logger: quietLogger()})
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), policy: Block},
+		workerConfig{count: workers, ringSize: 1 << 14, factory: h, logger: testrig.Logger()})
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)
 	_ = d.startRouter(ctx)

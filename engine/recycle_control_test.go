@@ -15,6 +15,7 @@ import (
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine/recycle"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // perAssetLog records every event a handler sees, per asset, in order. Each
@@ -95,7 +96,7 @@ const stallAfter = 4 * time.Second
 // handler saw per asset and the migration counters.
 func runControlled(t *testing.T, mode recycleMode) controlledRun {
 	log := &perAssetLog{seq: map[string][]string{}}
-	s := startSim(t, sim.Config{Seed: 77, Markets: 60, Rate: 4000, Manual: true, NoBookEvery: -1, Epoch: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)})
+	s := testrig.Sim(t, sim.Config{Seed: 77, Markets: 60, Rate: 4000, Manual: true, NoBookEvery: -1, Epoch: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)})
 	if mode == recycleStalled {
 		// Sockets opened now stall stallAfter later; PONG keeps flowing.
 		setFaults(t, s, fmt.Sprintf("stall=socket:1@%s", stallAfter))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // TestRejectedSnapshotResyncsBackOff pins issue 12 defect 9: a venue that
@@ -44,9 +45,9 @@ func TestRejectedSnapshotResyncsBackOff(t *testing.T) {
 					d.Sink()(1, []byte(tc.frame), mono.Now()) // the venue answers the same way
 				}
 			})
-			d = newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), feedback: fb,
+			d = newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), feedback: fb,
 				resyncEvery: time.Millisecond, backoffMin: lo, backoffMax: time.Minute},
-				workerConfig{count: 1, ringSize: 64, logger: quietLogger()})
+				workerConfig{count: 1, ringSize: 64, logger: testrig.Logger()})
 			ctx := context.Background()
 			_ = d.startWorkers(ctx)
 			_ = d.startRouter(ctx)
@@ -111,9 +112,9 @@ func TestDroppedEventResyncsDoNotBackOff(t *testing.T) {
 		}
 	})
 	// A backoff of a minute would stall this test far past its deadline.
-	d = newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), feedback: fb,
+	d = newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), feedback: fb,
 		resyncEvery: time.Millisecond, backoffMin: time.Minute, backoffMax: time.Hour},
-		workerConfig{count: 1, ringSize: 64, logger: quietLogger()})
+		workerConfig{count: 1, ringSize: 64, logger: testrig.Logger()})
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)
 	_ = d.startRouter(ctx)

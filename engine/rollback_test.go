@@ -12,6 +12,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // issue 12 defect 2: a recycle rolled back after the replacement's frames slipped in while it
@@ -27,12 +28,12 @@ func TestMigrationRollbackAfterLateFrameLeavesNoFrozenBook(t *testing.T) {
 	var rec migRecorder
 	var mu sync.Mutex
 	var resynced []string
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), resyncEvery: time.Millisecond,
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), resyncEvery: time.Millisecond,
 		feedback: resyncRecorder(func(ids []string) {
 			mu.Lock()
 			resynced = append(resynced, ids...)
 			mu.Unlock()
-		})}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: quietLogger()})
+		})}, workerConfig{count: 1, ringSize: 1024, factory: rec.factory, logger: testrig.Logger()})
 	ctx := context.Background()
 	if err := d.startWorkers(ctx); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/internal/mono"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // stepPath drives a router and its workers on the test goroutine: routing
@@ -21,9 +22,9 @@ func newStepPath(t *testing.T, workers, ringSize int, rc routerConfig, h Handler
 	t.Helper()
 	rc.inboundBytes = DefaultInboundBytes
 	if rc.logger == nil {
-		rc.logger = quietLogger()
+		rc.logger = testrig.Logger()
 	}
-	ws := newWorkerSet(workerConfig{count: workers, ringSize: ringSize, factory: h, logger: quietLogger()})
+	ws := newWorkerSet(workerConfig{count: workers, ringSize: ringSize, factory: h, logger: testrig.Logger()})
 	r := newRouter(rc, ws.rings())
 	ws.cfg.resync = r.requestResync
 	return &stepPath{r: r, ws: ws}

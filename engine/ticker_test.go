@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/polyfeed/polyfeed/internal/poll"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 
 	"fmt"
 	"iter"
@@ -40,7 +41,7 @@ func (h tickRecorder) OnTick(books iter.Seq[*book.Book]) {
 // TestTickerSeesIdleBooks: with the simulator paused (no events at all),
 // every worker keeps getting ticks that list every book it holds.
 func TestTickerSeesIdleBooks(t *testing.T) {
-	s := startSim(t, sim.Config{Seed: 3, Markets: 12, Manual: true})
+	s := testrig.Sim(t, sim.Config{Seed: 3, Markets: 12, Manual: true})
 	var mu sync.Mutex
 	events, ticked, ticks := map[string]bool{}, map[string]bool{}, 0
 	a := testApp(t, s, func(c *Config) {

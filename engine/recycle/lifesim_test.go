@@ -1,7 +1,6 @@
 package recycle
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 	"github.com/polyfeed/polyfeed/internal/wire"
 )
 
@@ -44,16 +44,7 @@ func (g *simRig) sink(connID int64, frame []byte, recv int64) {
 
 func newSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recyCfg Config) *simRig {
 	leakCheck(t)
-	s, err := sim.New(sim.Config{Seed: 11, Markets: 20, Rate: 400, ChurnPerMinute: 600, NoBookEvery: -1, Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop(ctx) })
+	s := testrig.Sim(t, sim.Config{Seed: 11, Markets: 20, Rate: 400, ChurnPerMinute: 600, NoBookEvery: -1, Faults: faults})
 
 	g := &simRig{s: s, reg: assets.New(nil), rec: &dropRecorder{}, dec: wire.NewDecoder()}
 	pcfg := testPoolConfig(s.WSURL())
@@ -61,25 +52,15 @@ func newSimRig(t *testing.T, faults sim.Faults, lifeCfg markets.Config, recyCfg 
 	g.pool = venue.NewPool(pcfg, g.reg, g.sink)
 	lifeCfg.Now = s.Now // end dates are on the simulator's virtual clock
 	lifeCfg.Gamma.BaseURL = s.GammaURL()
+	var err error
 	if g.life, err = markets.New(lifeCfg, g.reg, g.pool, g.rec); err != nil {
 		t.Fatal(err)
 	}
 	g.recy = New(recyCfg, g.reg, g.pool, &testMover{pool: g.pool})
-
-	for _, step := range []interface{ Start(context.Context) error }{g.pool, g.life, g.recy} {
-		if err := step.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { // reverse order, as the application stops them
-		if err := g.recy.Stop(ctx); err != nil {
-			t.Errorf("recycler stop: %v", err)
-		}
-		if err := g.life.Stop(ctx); err != nil {
-			t.Errorf("lifecycle stop: %v", err)
-		}
-		stopPool(t, g.pool)
-	})
+	// Started in the application's order; the rig stops them in reverse.
+	testrig.Start(t, "pool", g.pool)
+	testrig.Start(t, "lifecycle", g.life)
+	testrig.Start(t, "recycler", g.recy)
 	return g
 }
 
