@@ -70,7 +70,8 @@ func TestAppChurnRecyclesAndTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A socket opened just before the fault was cleared may still stall
-	// 1.5 s after its open: let that schedule play out first.
+	// 1.5 s after its open, on the simulator's wall clock: let that
+	// schedule play out first (on purpose, time must pass).
 	time.Sleep(1600 * time.Millisecond)
 	var live []string
 	poll.For(t, 30*time.Second, 100*time.Millisecond, func() error {

@@ -74,7 +74,7 @@ func stepper(s *sim.Server) func(int) {
 	return func(n int) {
 		for range n {
 			s.Step(1)
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // pacing, on purpose: delivery interleaves with generation
 		}
 	}
 }

@@ -180,7 +180,8 @@ func TestFaultCloseCodes(t *testing.T) {
 			}
 			setFaults(t, s, "none")
 			// A session opened just before the fault was cleared still
-			// carries its 250 ms close timer: let it fire first.
+			// carries the venue's 250 ms close timer: let it fire first (a
+			// wall-clock timer in the simulator, so time must pass).
 			time.Sleep(400 * time.Millisecond)
 			after := poolTotals(a)
 			waitResnapshotted(t, a, 1+want)
@@ -429,7 +430,9 @@ func TestFaultAssetStall(t *testing.T) {
 		return nil
 	})
 	setFaults(t, s, "none")
-	time.Sleep(1500 * time.Millisecond) // > AssetStaleAfter: every stalled asset asked again
+	// On purpose: the silence must really last > AssetStaleAfter for every
+	// stalled asset to be asked again (see TestIntegrationAssetStallHealed).
+	time.Sleep(1500 * time.Millisecond)
 	settleAndCompare(t, a, s, ids)
 }
 
@@ -793,7 +796,8 @@ func TestFaultStuckHandler(t *testing.T) {
 	if st.Router.DeferredControls == 0 {
 		t.Error("no control request deferred for the stuck worker")
 	}
-	// Stuck for a few seconds in all, whatever the checks above took.
+	// Stuck for a few seconds in all, whatever the checks above took: the
+	// time stuck is what is under test, so it really passes (on purpose).
 	time.Sleep(time.Until(enteredAt.Add(3 * time.Second)))
 	unstick()
 	waitResnapshotted(t, a, 2)

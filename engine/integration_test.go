@@ -216,7 +216,7 @@ func TestIntegrationSlowHandlerBackpressure(t *testing.T) {
 				invalidated.Add(1)
 			}
 			if slow.Load() {
-				time.Sleep(200 * time.Microsecond)
+				time.Sleep(200 * time.Microsecond) // a slow handler, on purpose: it fills its ring
 			}
 		})
 	}
@@ -328,7 +328,10 @@ func TestIntegrationAssetStallHealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Every asset still stalled is silent for at most AssetStaleAfter more,
-	// then resubscribed on a socket that no longer stalls.
+	// then resubscribed on a socket that no longer stalls. The silence is
+	// what the engine detects, so it must really pass: a sleep on purpose,
+	// three times AssetStaleAfter (a still-valid frozen book cannot be told
+	// apart by polling until the venue pauses and the truth is compared).
 	time.Sleep(1500 * time.Millisecond)
 	waitAllValid(t, a, ids, 30*time.Second)
 	s.Pause()

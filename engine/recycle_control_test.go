@@ -113,12 +113,7 @@ func runControlled(t *testing.T, mode recycleMode) controlledRun {
 	})
 	ids := addSimMarkets(a, s)
 	waitAllValid(t, a, ids, 30*time.Second)
-	step := func(n int) {
-		for range n {
-			s.Step(1)
-			time.Sleep(time.Millisecond)
-		}
-	}
+	step := stepper(s)
 	step(50)
 	if mode == recycleStalled {
 		// Replacements must not stall. Every old socket was open (its
@@ -129,6 +124,8 @@ func runControlled(t *testing.T, mode recycleMode) controlledRun {
 		if time.Since(opened) > stallAfter-500*time.Millisecond {
 			t.Fatalf("setup took %s: the stall (at %s) would cut the initial stream", time.Since(opened), stallAfter)
 		}
+		// The simulator stalls a socket stallAfter after it opened, on the
+		// wall clock: that time must really pass (on purpose).
 		time.Sleep(time.Until(allOpen.Add(stallAfter + 300*time.Millisecond)))
 	}
 	before := connMessages(a)
