@@ -46,5 +46,7 @@
 //   - The control plane lives in sub-packages, each documenting its own
 //     contract: engine/assets (the registry: any number of readers and
 //     writers; readers never wait for writers), engine/venue (Conn, Pool),
-//     engine/markets (Lifecycle) and engine/recycle (Recycler).
+//     engine/markets (Lifecycle) and engine/recycle (Recycler). Beside
+//     them, engine/tap is what a recorder sees (Config.Tap); above the
+//     engine, engine/metrics exports an App to Prometheus.
 package engine
