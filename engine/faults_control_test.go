@@ -35,14 +35,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/engine/recycle"
-	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/internal/testrig"
@@ -247,19 +245,7 @@ func TestFaultMatchesControl(t *testing.T) {
 		waitAllValid(t, a, ids, 30*time.Second)
 		stepper(s)(120)
 		addr := s.Addr()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := s.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
-			for _, c := range a.Pool().Stats().Conns {
-				if c.Status == venue.ConnConnected {
-					return fmt.Errorf("conn %d still connected", c.ID)
-				}
-			}
-			return nil
-		})
+		stopVenue(t, a, s)
 		cfg := controlSimConfig(true, 4000)
 		cfg.Addr = addr
 		s = testrig.Sim(t, cfg)
@@ -313,23 +299,7 @@ func TestFaultRecycleUnderLoadMatchesControl(t *testing.T) {
 		}
 		return nil
 	})
-	conns := a.Pool().Conns()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(conns))
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- a.ForceRecycle(c.ID())
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("recycle failed: %v", err)
-		}
-	}
+	conns := forceRecycleAll(t, a, nil)
 	// Let the stream run on the replacements for a while.
 	t0 = s.Stats().Ticks
 	poll.For(t, 30*time.Second, 10*time.Millisecond, func() error {

@@ -381,19 +381,7 @@ func TestFaultSimulatorRestart(t *testing.T) {
 			}
 			return nil
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := s.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
-			for _, c := range a.Pool().Stats().Conns {
-				if c.Status == venue.ConnConnected {
-					return fmt.Errorf("conn %d still connected", c.ID)
-				}
-			}
-			return nil
-		})
+		stopVenue(t, a, s)
 		// Nothing listens for a while: dials fail and back off.
 		poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
 			if n := poolTotals(a); n.dials == 0 {
@@ -835,4 +823,19 @@ func TestFaultOneSidedMarkets(t *testing.T) {
 	if n := s.Stats().OneSidedNow; n == 0 {
 		t.Error("no market one-sided at the comparison: the case proved nothing")
 	}
+}
+
+// stopVenue stops the simulator and waits until every connection of a has
+// seen it go.
+func stopVenue(t *testing.T, a *App, s *sim.Server) {
+	t.Helper()
+	testrig.Stop(t, "simulator", s)
+	poll.For(t, 30*time.Second, 20*time.Millisecond, func() error {
+		for _, c := range a.Pool().Stats().Conns {
+			if c.Status == venue.ConnConnected {
+				return fmt.Errorf("conn %d still connected", c.ID)
+			}
+		}
+		return nil
+	})
 }

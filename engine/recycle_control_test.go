@@ -14,6 +14,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine/recycle"
+	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/internal/testrig"
 )
@@ -141,24 +142,8 @@ func runControlled(t *testing.T, mode recycleMode) controlledRun {
 		}
 	}
 	if mode != noRecycle {
-		conns := a.Pool().Conns()
-		var wg sync.WaitGroup
-		errs := make(chan error, len(conns))
-		for _, c := range conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs <- a.ForceRecycle(c.ID())
-			}()
-		}
-		step(100) // the stream keeps flowing while the sockets are replaced
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatalf("recycle failed: %v", err)
-			}
-		}
+		// The stream keeps flowing while the sockets are replaced.
+		conns := forceRecycleAll(t, a, func() { step(100) })
 		st := a.Stats()
 		for _, c := range st.Pool.Connections {
 			for _, old := range conns {
@@ -331,4 +316,28 @@ func matchForced(c, r []string) (string, int) {
 		return fmt.Sprintf("the resynced book (%s) is not the control's book before its event %d", r[k], j), 0
 	}
 	return "", len(tail)
+}
+
+// forceRecycleAll recycles every connection of a at once, runs during (when set)
+// while the recycles are under way, waits for them and fails on an error.
+// It returns the connections it recycled.
+func forceRecycleAll(t *testing.T, a *App, during func()) []*venue.Conn {
+	t.Helper()
+	conns := a.Pool().Conns()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	for _, c := range conns {
+		wg.Go(func() { errs <- a.ForceRecycle(c.ID()) })
+	}
+	if during != nil {
+		during()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("recycle failed: %v", err)
+		}
+	}
+	return conns
 }
