@@ -18,13 +18,14 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/engine"
+	"github.com/polyfeed/polyfeed/engine/enginetest"
 	"github.com/polyfeed/polyfeed/engine/markets"
-	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/natsd"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/internal/streamcheck"
+	"github.com/polyfeed/polyfeed/internal/testrig"
 	"github.com/polyfeed/polyfeed/stream"
 )
 
@@ -73,23 +74,13 @@ type rigConfig struct {
 func newRig(t *testing.T, rc rigConfig) *rig {
 	t.Helper()
 	r := &rig{t: t, natsCfg: rc.nats}
-	s, err := sim.New(rc.sim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	s := testrig.Sim(t, rc.sim)
 	r.sim = s
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("cannot stop simulator: %v", err)
-		}
-	})
 	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}
-	var nc *nats.Conn
+	var (
+		nc  *nats.Conn
+		err error
+	)
 	if rc.ext != nil {
 		r.ext = rc.ext
 		r.ext.start(t)
@@ -118,30 +109,16 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	r.pub = p
-	t.Cleanup(func() {
-		if err := p.Stop(context.Background()); err != nil {
-			t.Errorf("cannot stop publisher: %v", err)
-		}
-	})
+	r.pub = testrig.Start(t, "publisher", p)
 
 	if rc.follow {
 		r.follow(opts)
 	}
 	r.lifecycle = rc.lifecycle
-	ecfg := engine.Config{
-		WSURL: s.WSURL(), GammaURL: s.GammaURL(),
-		Workers: cfg.Workers, RingSize: 1 << 14,
-		DisableLifecycle: !rc.lifecycle, DisableRecycling: true,
-		Handler:         p.Handler,
-		OnMarketExpired: p.MarketExpired,
-		Pool:            venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:            venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
-		Logger:          quiet(),
-	}
+	ecfg := enginetest.Loopback(s.WSURL(), s.GammaURL())
+	ecfg.Workers, ecfg.RingSize = cfg.Workers, 1<<14
+	ecfg.DisableLifecycle, ecfg.DisableRecycling = !rc.lifecycle, true
+	ecfg.Handler, ecfg.OnMarketExpired = p.Handler, p.MarketExpired
 	if rc.lifecycle {
 		ecfg.Lifecycle = markets.Config{
 			DiscoveryInterval: 300 * time.Millisecond, ExpiryInterval: 100 * time.Millisecond,
@@ -151,21 +128,8 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 			Now: s.Now,
 		}
 	}
-	app, err := engine.New(ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	app := enginetest.Start(t, ecfg)
 	r.app = app
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := app.Stop(ctx); err != nil {
-			t.Errorf("cannot stop engine: %v", err)
-		}
-	})
 	for _, m := range s.Markets() {
 		if m.Closed || !m.EnableOrderBook {
 			continue
