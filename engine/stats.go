@@ -4,19 +4,21 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/polyfeed/polyfeed/engine/venue"
 )
 
 // Stats is the engine's state in the seed's schema (plus latency
 // percentiles), as served by /stats.
 type Stats struct {
-	Running   bool           `json:"running"`
-	State     string         `json:"state"`
-	Registry  RegistryStats  `json:"registry"`
-	Pool      PoolSummary    `json:"pool"`
-	Router    RouterStats    `json:"router"`
-	Workers   WorkersSummary `json:"workers"`
-	Lifecycle any            `json:"lifecycle,omitempty"`
-	Recycler  any            `json:"recycler,omitempty"`
+	Running   bool              `json:"running"`
+	State     string            `json:"state"`
+	Registry  RegistryStats     `json:"registry"`
+	Pool      venue.PoolSummary `json:"pool"`
+	Router    RouterStats       `json:"router"`
+	Workers   WorkersSummary    `json:"workers"`
+	Lifecycle any               `json:"lifecycle,omitempty"`
+	Recycler  any               `json:"recycler,omitempty"`
 }
 
 // RegistryStats counts assets by state.
@@ -25,42 +27,6 @@ type RegistryStats struct {
 	Pending      int `json:"pending"`
 	Subscribed   int `json:"subscribed"`
 	Expired      int `json:"expired"`
-}
-
-// PoolSummary is the pool in the seed's schema, plus what recycling does to
-// placement.
-type PoolSummary struct {
-	ConnectionCount   int `json:"connection_count"`
-	ActiveConnections int `json:"active_connections"`
-	// Recycling connections take no new assets; RecyclingRefused counts the
-	// assets placed elsewhere that one of them had room for. ClosedInvalidated
-	// counts connections the pool closed whose books were invalidated at once.
-	Recycling         int              `json:"recycling_connections"`
-	RecyclingRefused  uint64           `json:"assets_refused_by_recycling"`
-	ClosedInvalidated uint64           `json:"closed_connections_invalidated"`
-	Connections       []ConnectionStat `json:"connections"`
-}
-
-// ConnectionStat is one connection in the seed's schema plus liveness.
-type ConnectionStat struct {
-	ConnectionID     int64   `json:"connection_id"`
-	Status           string  `json:"status"`
-	AgeSeconds       float64 `json:"age_seconds"`
-	MessagesReceived uint64  `json:"messages_received"`
-	BytesReceived    uint64  `json:"bytes_received"`
-	Reconnects       uint64  `json:"reconnects"`
-	LastDataAgoSec   float64 `json:"last_data_seconds_ago"`
-	Total            int     `json:"total"`
-	Active           int     `json:"active"`
-	Expired          int     `json:"expired"`
-	// PollutionRatio is the registry's view: expired / total assets assigned
-	// to the connection (the seed's schema). RecyclePollutionRatio is what the
-	// recycler triggers on: the share of the assets the socket carries that
-	// are not live on it, (carried − active) / carried; it also counts assets
-	// removed from the registry while still subscribed.
-	PollutionRatio        float64 `json:"pollution_ratio"`
-	Carried               int     `json:"carried"`
-	RecyclePollutionRatio float64 `json:"recycle_pollution_ratio"`
 }
 
 // WorkersSummary is the workers in the seed's schema.
@@ -82,33 +48,7 @@ func (a *App) Stats() Stats {
 	c := a.registry.Counts()
 	s.Registry = RegistryStats{TotalMarkets: c.Total, Pending: c.Pending, Subscribed: c.Subscribed, Expired: c.Expired}
 
-	ps := a.pool.Stats()
-	s.Pool = PoolSummary{ConnectionCount: ps.ConnectionCount, ActiveConnections: ps.ActiveConnections,
-		Recycling: ps.Recycling, RecyclingRefused: ps.RecyclingRefused, ClosedInvalidated: ps.ClosedInvalidated,
-		Connections: []ConnectionStat{}}
-	now := time.Now()
-	for _, pc := range ps.Conns {
-		cs := ConnectionStat{
-			ConnectionID:     pc.ID,
-			Status:           pc.Status.String(),
-			MessagesReceived: pc.Messages,
-			BytesReceived:    pc.Bytes,
-			Reconnects:       pc.Reconnects,
-			Total:            pc.RegTotal,
-			Active:           pc.RegActive,
-			Expired:          pc.RegExpired,
-			PollutionRatio:   pc.Pollution,
-			Carried:          pc.Assets,
-		}
-		if pc.Assets > 0 {
-			cs.RecyclePollutionRatio = float64(max(pc.Assets-pc.RegActive, 0)) / float64(pc.Assets)
-		}
-		cs.AgeSeconds = pc.Age.Seconds()
-		if !pc.LastData.IsZero() {
-			cs.LastDataAgoSec = now.Sub(pc.LastData).Seconds()
-		}
-		s.Pool.Connections = append(s.Pool.Connections, cs)
-	}
+	s.Pool = a.pool.Stats().Summary(time.Now())
 
 	s.Router = a.data.router.stats()
 	ws := a.data.workerStats()
