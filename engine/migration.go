@@ -142,9 +142,21 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 			}
 			return false
 		}
+		// The replacement does not repeat what the old connection
+		// delivered after the switch point: either the switch point was
+		// wrong (then held events were dropped or repeated) or one of the
+		// two streams lost an event. The book cannot be trusted either way,
+		// so it is marked stale and resynced; the event is dropped, as the
+		// snapshot that follows carries it.
 		w.misaligned.Add(1)
 		rt.mig = nil
-		return true
+		if b := rt.book; b != nil {
+			w.invalidate(rt, b)
+		}
+		if w.cfg.resync != nil {
+			w.cfg.resync(rt.id)
+		}
+		return false
 	}
 	if it.kind == itemBookEnd && ms.shadow == nil {
 		// The replacement's subscribe snapshot: not part of the old stream.

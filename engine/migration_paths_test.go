@@ -274,6 +274,62 @@ func TestMigrationMisaligned(t *testing.T) {
 	waitBids(t, d, s.asset, s.bids(7))
 }
 
+// TestMigrationMisalignedAfterSwitch guards the switched migration whose
+// replacement stops repeating the old stream: it aligned on e4, e5 and
+// switched, owing repeats of e6 and e7, but sends e7 without e6. The
+// position it switched on, or one of the streams, cannot be trusted, so
+// the book is marked stale and resynced; applying e7 as it came and
+// keeping the book valid fails here. The next snapshot makes it valid.
+func TestMigrationMisalignedAfterSwitch(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec pathRecorder
+	var mu sync.Mutex
+	var resynced []string
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), policy: Block, resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
+		mu.Lock()
+		resynced = append(resynced, ids...)
+		mu.Unlock()
+	})}, workerConfig{count: 1, ringSize: 1 << 14, factory: rec.factory, logger: quietLogger()})
+	ctx := context.Background()
+	_ = d.startWorkers(ctx)
+	_ = d.startRouter(ctx)
+	defer func() { _ = d.stopRouter(ctx); _ = d.stopWorkers(ctx) }()
+	s := pathStream{pathAsset(3)}
+	sink := d.Sink()
+	sink(1, []byte(s.snapshot(0)), mono.Now())
+	for k := 1; k <= 3; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	m := d.BeginMigration([]string{s.asset}, 1)
+	for k := 4; k <= 7; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	waitBids(t, d, s.asset, s.bids(7))
+	sink(2, []byte(s.snapshot(3)), mono.Now())
+	sink(2, []byte(s.change(4)), mono.Now())
+	sink(2, []byte(s.change(5)), mono.Now()) // two repeats: switch, owing e6 and e7
+	sink(2, []byte(s.change(7)), mono.Now()) // e6 never comes
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(resynced, s.asset) {
+			return fmt.Errorf("resync requests %v; want the misaligned asset", resynced)
+		}
+		return nil
+	})
+	if v, _, _ := d.Book(ctx, s.asset, 0); v.Valid {
+		t.Error("book still valid after the replacement stopped repeating the old stream")
+	}
+	if r := m.Result(); r.Switched != 1 {
+		t.Errorf("result %+v; want the asset switched", r)
+	}
+	if _, misaligned, _ := d.migStats(); misaligned != 1 {
+		t.Errorf("misaligned %d; want 1", misaligned)
+	}
+	sink(2, []byte(s.snapshot(8)), mono.Now())
+	waitBids(t, d, s.asset, s.bids(8))
+}
+
 // TestMigrationLimit guards the bound on what one asset's migration
 // remembers (migLimit), on both sides.
 //

@@ -29,7 +29,10 @@ func TestLateJoiner(t *testing.T) {
 		join = 5 * time.Second
 	}
 	r := newRig(t, rigConfig{
-		sim:       sim.Config{Seed: 21, Markets: 30, Rate: 1000, ChurnPerMinute: 40},
+		// 400 msg/s: the consumers must replay faster than the feed grows
+		// to go live, and under the race detector on a loaded 2-core
+		// machine 1,000 msg/s left them behind for over a minute.
+		sim:       sim.Config{Seed: 21, Markets: 30, Rate: 400, ChurnPerMinute: 40},
 		nats:      natsd.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()},
 		lifecycle: true,
 	})
@@ -46,7 +49,7 @@ func TestLateJoiner(t *testing.T) {
 	defer c.Close()
 	node := streamcheck.StartNode(t, r.srv.ClientURL(), DefaultPrefix)
 	// Under the race detector on a loaded machine the replay takes a while.
-	poll.For(t, 60*time.Second, 100*time.Millisecond, func() error {
+	poll.For(t, 120*time.Second, 100*time.Millisecond, func() error {
 		if !c.Live() {
 			return fmt.Errorf("go consumer still replaying")
 		}

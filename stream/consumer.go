@@ -18,6 +18,10 @@ const (
 	DefaultLookback     = 70 * time.Second
 	DefaultFetchTimeout = 2 * time.Second
 	DefaultRefetchEvery = time.Second
+	// DefaultForgetClosed is how long a Closed book stays readable: long enough for a
+	// program to see the close, far longer than the look-back window, so no message
+	// replayed after a restart of the events consumer can bring the asset back.
+	DefaultForgetClosed = 10 * time.Minute
 	// defaultIdle is how long the events consumer may deliver nothing before the
 	// consumer counts the look-back window as replayed.
 	defaultIdle = 500 * time.Millisecond
@@ -25,6 +29,8 @@ const (
 	// still the one being read (a server with memory storage comes back empty and
 	// the publisher creates the streams again, numbering from 1).
 	recreatedCheckEvery = 2 * time.Second
+	// forgetSweepMax bounds the time between two sweeps for closed books to forget.
+	forgetSweepMax = time.Minute
 	// maxSubjectFilters bounds the server-side filter; longer asset lists are
 	// filtered in the consumer instead.
 	maxSubjectFilters = 256
@@ -52,6 +58,10 @@ type Config struct {
 	// RefetchEvery is the least time between two fetches for the same asset while
 	// it stays out of sync (default DefaultRefetchEvery).
 	RefetchEvery time.Duration
+	// ForgetClosed is how long a book stays readable after its market closed; then
+	// the consumer drops it, so a consumer that runs for days does not keep every
+	// market it ever saw (default DefaultForgetClosed; negative keeps them all).
+	ForgetClosed time.Duration
 	// Handler, if set, is called on the consumer's goroutine after every change of a
 	// book or of its state. The *Book is read-only and valid only during the call.
 	// The handler must not call Close.
@@ -100,9 +110,10 @@ type Consumer struct {
 	live       atomic.Bool
 	// created is when the events stream being read was created; only run uses it
 	// after Start.
-	created   time.Time
-	lastCheck time.Time
-	from      time.Time // start time of the replay being read; run goroutine only
+	created    time.Time
+	lastCheck  time.Time
+	lastForget time.Time // last sweep for closed books to forget; run goroutine only
+	from       time.Time // start time of the replay being read; run goroutine only
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -133,6 +144,9 @@ func New(cfg Config) (*Consumer, error) {
 	}
 	if cfg.RefetchEvery <= 0 {
 		cfg.RefetchEvery = DefaultRefetchEvery
+	}
+	if cfg.ForgetClosed == 0 {
+		cfg.ForgetClosed = DefaultForgetClosed
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -358,6 +372,7 @@ func (c *Consumer) open(ctx context.Context, cfg jetstream.OrderedConsumerConfig
 func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, last uint64) (uint64, bool) {
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(defaultIdle))
+		c.forgetClosed()
 		if errors.Is(err, nats.ErrTimeout) {
 			if c.replayed(ctx, last) {
 				c.catchUp(ctx)
@@ -434,6 +449,22 @@ func (c *Consumer) recreated(ctx context.Context, last uint64) bool {
 	c.log.Warn("events stream was recreated; reading it again from the look-back window",
 		"stream", EventsStream(c.cfg.Prefix), "last_seq", info.State.LastSeq, "read_up_to", last)
 	return true
+}
+
+// forgetClosed drops the books closed for longer than ForgetClosed, sweeping at
+// most every ForgetClosed/4 (and at least every forgetSweepMax).
+func (c *Consumer) forgetClosed() {
+	if c.cfg.ForgetClosed < 0 {
+		return
+	}
+	now := c.cfg.Now()
+	if now.Sub(c.lastForget) < min(c.cfg.ForgetClosed/4, forgetSweepMax) {
+		return
+	}
+	c.lastForget = now
+	c.mu.Lock()
+	c.t.forget(now.Add(-c.cfg.ForgetClosed))
+	c.mu.Unlock()
 }
 
 // process applies one events message, fetching from the books stream when the rules

@@ -288,6 +288,39 @@ func TestStaleAndClosed(t *testing.T) {
 	}
 }
 
+// TestClosedBooksForgotten: a closed book stays readable for ForgetClosed, then the
+// consumer drops it; open books stay, and a consumer that keeps closed books
+// (negative ForgetClosed) still has it.
+func TestClosedBooksForgotten(t *testing.T) {
+	e := setup(t)
+	for _, a := range []string{"a", "b"} {
+		e.pub.Add(a, "m", 1)
+		e.pub.Book(a)
+	}
+	c := e.consumer(t, stream.Config{ForgetClosed: 300 * time.Millisecond})
+	keep := e.consumer(t, stream.Config{ForgetClosed: -1})
+	for _, x := range []*stream.Consumer{c, keep} {
+		poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(x, e.pub, stream.Live, "a", "b"))
+	}
+	e.pub.Status("a", "closed", "market resolved")
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(keep, e.pub, stream.Closed, "a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if _, ok := c.Book("a"); ok {
+			return fmt.Errorf("closed book a still kept")
+		}
+		return nil
+	})
+	if s := c.Stats(); s.Closed != 1 || s.Forgotten != 1 {
+		t.Errorf("stats %+v: want one closed, one forgotten", s)
+	}
+	if _, ok := c.Book("b"); !ok {
+		t.Error("open book b was dropped")
+	}
+	if b, ok := keep.Book("a"); !ok || b.State != stream.Closed || keep.Stats().Forgotten != 0 {
+		t.Errorf("with ForgetClosed < 0: book a %v %v, stats %+v; want it kept, Closed", ok, b.State, keep.Stats())
+	}
+}
+
 // TestServerRestart: the server stops and starts again mid-stream (same port and
 // store); the consumer reconnects and ends exact.
 func TestServerRestart(t *testing.T) {

@@ -53,6 +53,10 @@
 //   - Messages with seq at or below the last applied are duplicates: ignored, not a gap.
 //   - A status live changes nothing: only a valid book ends Stale. Closed is not sticky
 //     against a later book (the contract says none comes).
+//   - A Closed book stays readable for Config.ForgetClosed (10 min), then it is
+//     dropped (Stats.Forgotten), so a consumer that runs for days holds only the
+//     markets still open and the recently closed. A later message of the asset
+//     starts it afresh, as for an asset never seen.
 //   - A delta's best_bid/best_ask are checked against the book after applying it; a
 //     mismatch counts (Mismatches) and repairs the asset like a gap.
 //   - Decoding is strict: "v" must be 1; every field the contract lists must be present

@@ -14,14 +14,15 @@ type Stats struct {
 	EpochChanges uint64 // an asset moved to a higher epoch
 	StaleNotices uint64 // stale statuses and books with valid false
 	Closed       uint64 // closed statuses
+	Forgotten    uint64 // closed books dropped after Config.ForgetClosed
 	DecodeErrors uint64 // messages that broke the contract (bad JSON, fields, subject)
 	Restarts     uint64 // times the events consumer was opened again: after an error, or on a recreated stream
 }
 
 // counters is Stats with atomics: the run goroutine writes, anyone reads.
 type counters struct {
-	received, applied, ignored, gaps, mismatches, resyncs, resyncMisses atomic.Uint64
-	epochChanges, staleNotices, closed, decodeErrors, restarts          atomic.Uint64
+	received, applied, ignored, gaps, mismatches, resyncs, resyncMisses   atomic.Uint64
+	epochChanges, staleNotices, closed, forgotten, decodeErrors, restarts atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -36,6 +37,7 @@ func (c *counters) snapshot() Stats {
 		EpochChanges: c.epochChanges.Load(),
 		StaleNotices: c.staleNotices.Load(),
 		Closed:       c.closed.Load(),
+		Forgotten:    c.forgotten.Load(),
 		DecodeErrors: c.decodeErrors.Load(),
 		Restarts:     c.restarts.Load(),
 	}

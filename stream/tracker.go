@@ -28,6 +28,7 @@ type asset struct {
 	// an out-of-sync asset only if it reaches high-1.
 	high      int64
 	nextFetch time.Time
+	closedAt  time.Time // when the book last became Closed
 }
 
 // verdict is what handle tells the consumer to do after one message.
@@ -120,6 +121,7 @@ func (t *tracker) handle(m *Message, now time.Time) verdict {
 		case StatusClosed:
 			t.c.closed.Add(1)
 			a.book.State, a.book.Reason = Closed, m.Reason
+			a.closedAt = now
 		}
 		// live is informational: only a valid book ends a stale state.
 	}
@@ -184,6 +186,18 @@ func (t *tracker) offer(a *asset, m *Message) bool {
 	t.applyBook(a, m)
 	t.c.resyncs.Add(1)
 	return true
+}
+
+// forget drops the assets whose book is Closed since before cutoff. A later
+// message of such an asset (a new epoch: the market is tracked again) starts it
+// afresh.
+func (t *tracker) forget(cutoff time.Time) {
+	for id, a := range t.assets {
+		if a.book.State == Closed && a.closedAt.Before(cutoff) {
+			delete(t.assets, id)
+			t.c.forgotten.Add(1)
+		}
+	}
 }
 
 // missed counts a fetch that found no book or failed.
