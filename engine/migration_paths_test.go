@@ -285,11 +285,11 @@ func TestMigrationMisalignedAfterSwitch(t *testing.T) {
 	var rec pathRecorder
 	var mu sync.Mutex
 	var resynced []string
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: quietLogger(), policy: Block, resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
+	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), policy: Block, resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
 		mu.Lock()
 		resynced = append(resynced, ids...)
 		mu.Unlock()
-	})}, workerConfig{count: 1, ringSize: 1 << 14, factory: rec.factory, logger: quietLogger()})
+	})}, workerConfig{count: 1, ringSize: 1 << 14, factory: rec.factory, logger: testrig.Logger()})
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)
 	_ = d.startRouter(ctx)
