@@ -57,6 +57,9 @@ func (r *Report) judge() {
 		s := r.Unexplained[0]
 		r.Failures = append(r.Failures, fmt.Sprintf("health: %d red /healthz samples no fault accounts for (first at %s: %s)", len(r.Unexplained), s.At.Round(time.Second), s.HealthWhy))
 	}
+	for _, why := range expectedReports(r.Samples, r.Faults, r.Config.RecoverBound) {
+		r.Failures = append(r.Failures, "health: "+why)
+	}
 	var failed []string
 	for _, f := range r.Faults {
 		if f.Err != "" {
