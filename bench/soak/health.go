@@ -63,37 +63,47 @@ func firstRed(samples []Sample, t time.Duration) time.Duration {
 	return t
 }
 
+// reportCheck is how a fault that must show on /healthz did: when it was
+// first reported (ReportedAt, with the reason Why) and when /healthz was
+// green again (RecoveredAt); Missing says what was not seen, "" if both.
+type reportCheck struct {
+	Fault                   FaultEvent
+	ReportedAt, RecoveredAt time.Duration
+	Why                     string
+	Missing                 string
+}
+
 // expectedReports checks the faults that must show on /healthz
 // (FaultEvent.Expect): each injected one needs a red sample whose reason
 // holds Expect between its start and bound after its end, and a green
-// sample after that within the same bound. It returns what was missing,
-// one line per fault.
-func expectedReports(samples []Sample, faults []FaultEvent, bound time.Duration) []string {
-	var out []string
+// sample after that within the same bound.
+func expectedReports(samples []Sample, faults []FaultEvent, bound time.Duration) []reportCheck {
+	var out []reportCheck
 	for _, f := range faults {
 		if f.Expect == "" || f.Err != "" {
 			continue
 		}
+		c := reportCheck{Fault: f, ReportedAt: -1, RecoveredAt: -1}
 		end := f.Until + bound
-		reported, recovered := time.Duration(-1), false
 		for _, s := range samples {
 			if s.At < f.At || s.At > end {
 				continue
 			}
-			if reported < 0 && !s.Healthy && strings.Contains(s.HealthWhy, f.Expect) {
-				reported = s.At
+			if c.ReportedAt < 0 && !s.Healthy && strings.Contains(s.HealthWhy, f.Expect) {
+				c.ReportedAt, c.Why = s.At, s.HealthWhy
 			}
-			if reported >= 0 && s.At > reported && s.Healthy {
-				recovered = true
+			if c.ReportedAt >= 0 && s.At > c.ReportedAt && s.Healthy {
+				c.RecoveredAt = s.At
 				break
 			}
 		}
 		switch {
-		case reported < 0:
-			out = append(out, fmt.Sprintf("%s at %s: /healthz never reported %q within %s of its end", f.Name, f.At.Round(time.Second), f.Expect, bound))
-		case !recovered:
-			out = append(out, fmt.Sprintf("%s at %s: /healthz reported %q at %s but was not green again within %s of the fault's end", f.Name, f.At.Round(time.Second), f.Expect, reported.Round(time.Second), bound))
+		case c.ReportedAt < 0:
+			c.Missing = fmt.Sprintf("%s at %s: /healthz never reported %q within %s of its end", f.Name, f.At.Round(time.Second), f.Expect, bound)
+		case c.RecoveredAt < 0:
+			c.Missing = fmt.Sprintf("%s at %s: /healthz reported %q at %s but was not green again within %s of the fault's end", f.Name, f.At.Round(time.Second), f.Expect, c.ReportedAt.Round(time.Second), bound)
 		}
+		out = append(out, c)
 	}
 	return out
 }
