@@ -26,7 +26,7 @@ func (c *Config) streamConfigs() (events, books jetstream.StreamConfig) {
 		MaxBytes:    c.EventsMaxBytes,
 		Storage:     c.Storage,
 		Replicas:    c.Replicas,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  c.Duplicates,
 		AllowDirect: true,
 	}
 	books = jetstream.StreamConfig{

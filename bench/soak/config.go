@@ -47,7 +47,8 @@ type Config struct {
 	// one minute, at most half the run). Default 0.2.
 	WarmupFraction float64
 	// StuckHandler adds a stuck handler to the fault cycle: polyfeed's
-	// worker 0 blocks for a few seconds on request. Only a polyfeed built
+	// worker 0 blocks for 25 s on request, past the engine's StuckAfter,
+	// and /healthz must report it and recover. Only a polyfeed built
 	// with -tags soakstuck can take the request; any other fails the
 	// injection, which the report shows.
 	StuckHandler bool

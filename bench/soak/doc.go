@@ -7,11 +7,12 @@
 // code, bad frames, asset and socket stalls, Gamma errors and hangs, empty
 // and cut-short Gamma listings, markets that lose a whole side). With
 // StuckHandler (make soak sets it) the schedule also blocks one of
-// polyfeed's handlers for 5 s; that needs a polyfeed built with -tags
-// soakstuck (cmd/polyfeed/soakstuck.go), which takes the request through
-// a file named by POLYFEED_SOAK_STUCK. polyfeed lists Gamma every
-// DiscoveryInterval (5 s), so each Gamma fault meets several listings.
-// Every Sample
+// polyfeed's handlers for 25 s, past the engine's StuckAfter (10 s), so
+// /healthz must report the stuck worker and recover; that needs a polyfeed
+// built with -tags soakstuck (cmd/polyfeed/soakstuck.go), which takes the
+// request through a file named by POLYFEED_SOAK_STUCK. polyfeed lists
+// Gamma every DiscoveryInterval (5 s), so each Gamma fault meets several
+// listings. Every Sample
 // interval the driver asks /healthz first, then records polyfeed's
 // resident memory (/proc/PID/status VmRSS), open file descriptors
 // (/proc/PID/fd), heap in use and goroutines (/metrics), the live heap
@@ -55,6 +56,13 @@
 //     (no green sample since the fault started) and at most RecoverBound
 //     (15 s) after that fault ended; a red sample with no fault before it
 //     always fails;
+//   - a fault that must show on /healthz (the stuck handler: its reason
+//     names a worker "stuck") did not: no red sample with that reason
+//     from the fault's start to RecoverBound after its end, or no green
+//     sample after it within the same bound. Its red samples are explained
+//     until the first green one after its first red one (the report comes
+//     only after StuckAfter, so the green samples before it are no
+//     recovery);
 //   - the engine dropped any event (at the venue's rates the engine is idle
 //     most of the time, so a drop is a fault, even though DropAndResync
 //     would repair the book);

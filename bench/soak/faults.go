@@ -25,6 +25,11 @@ type fault struct {
 	// only a polyfeed built with -tags soakstuck reads
 	// (cmd/polyfeed/soakstuck.go).
 	Stuck time.Duration
+	// Expect, when set, is what polyfeed's /healthz must say while the
+	// fault lasts (part of its 503 reason), and /healthz must be green
+	// again within RecoverBound of the fault's end: such a fault tests a
+	// report, not only that the engine survives (expectedReports).
+	Expect string
 }
 
 // faultCycle is what the soak injects, in turn, one every FaultEvery
@@ -48,9 +53,16 @@ var faultCycle = []fault{
 	{Name: "gamma cut-short keyset listings", Spec: "gammacut=0.5"},
 }
 
-// stuckFault blocks polyfeed's worker 0 for a few seconds: its ring fills,
-// its assets go stale and resync, and the other workers must not notice.
-var stuckFault = fault{Name: "stuck handler (worker 0, 5s)", Stuck: 5 * time.Second}
+// stuckFault blocks polyfeed's worker 0 for 25 s, longer than the
+// engine's StuckAfter (engine.Config, 10 s by default): /healthz must turn
+// red naming the stuck worker once it has made no progress for 10 s, and
+// green again when the handler returns. The red stretch (about 15 s) holds
+// at least two 5-s samples. Worker 0's ring (65,536 items) holds 25 s of
+// its share of the soak's 2,000 messages/s (about 30,000 items), so the
+// engine drops nothing, and the other workers must not notice. (The stream
+// publisher may drop part of the burst when worker 0 catches up: its queue
+// is smaller, and the soak does not judge the stream.)
+var stuckFault = fault{Name: "stuck handler (worker 0, 25s, past StuckAfter)", Stuck: 25 * time.Second, Expect: "stuck"}
 
 // schedule is the fault cycle of a run: faultCycle, plus the stuck
 // handler when polyfeed was built to take it.
@@ -68,6 +80,8 @@ type FaultEvent struct {
 	At, Until time.Duration
 	Name      string
 	Err       string
+	// Expect is the fault's expected /healthz report (fault.Expect).
+	Expect string
 }
 
 // inject applies f against the simulator at base, or, for a stuck

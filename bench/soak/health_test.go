@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,6 +58,67 @@ func TestUnexplainedRed(t *testing.T) {
 				if got[i] != tc.want[i] {
 					t.Fatalf("unexplained at %v s; want %v", got, tc.want)
 				}
+			}
+		})
+	}
+}
+
+// stuckSeries is healthSeries with the red samples' reason a stuck worker's.
+func stuckSeries(red ...int) []Sample {
+	ss := healthSeries(red...)
+	for i := range ss {
+		if !ss[i].Healthy {
+			ss[i].HealthWhy = `GET /healthz: 503 {"status":"unhealthy","reason":"stuck for 10s: worker_0"}`
+		}
+	}
+	return ss
+}
+
+// TestStuckFaultHealth: a fault that must show on /healthz (the stuck
+// handler, 25 s from 60 s) is judged on its report and its recovery; the
+// green samples before its report (StuckAfter has not passed yet) are no
+// recovery that would make its red ones unexplained.
+func TestStuckFaultHealth(t *testing.T) {
+	sec := func(s int) time.Duration { return time.Duration(s) * time.Second }
+	faults := []FaultEvent{
+		{At: sec(30), Until: sec(30), Name: "close 1006"},
+		{At: sec(60), Until: sec(85), Name: "stuck handler", Expect: "stuck"},
+		{At: sec(120), Until: sec(145), Name: "stuck handler (untaken)", Expect: "stuck", Err: "not taken"},
+	}
+	for _, tc := range []struct {
+		name        string
+		samples     []Sample
+		unexplained []int
+		missing     string // part of the one expectedReports line, "" for none
+	}{
+		{"reported after StuckAfter, then green", stuckSeries(75, 80, 85), nil, ""},
+		{"reported until the bound", stuckSeries(75, 80, 85, 90, 95), nil, ""},
+		{"never reported", stuckSeries(), nil, "never reported"},
+		{"red for another reason", healthSeries(75, 80), nil, "never reported"},
+		{"reported, never green again", stuckSeries(75, 80, 85, 90, 95, 100, 105), []int{105}, "not green again"},
+		{"red again after recovering", stuckSeries(75, 80, 90), []int{90}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := secs(unexplainedRed(tc.samples, faults, 15*time.Second))
+			if len(got) != len(tc.unexplained) {
+				t.Fatalf("unexplained at %v s; want %v", got, tc.unexplained)
+			}
+			for i := range got {
+				if got[i] != tc.unexplained[i] {
+					t.Fatalf("unexplained at %v s; want %v", got, tc.unexplained)
+				}
+			}
+			var miss []string
+			for _, c := range expectedReports(tc.samples, faults, 15*time.Second) {
+				if c.Missing != "" {
+					miss = append(miss, c.Missing)
+				}
+			}
+			switch {
+			case tc.missing == "" && len(miss) != 0:
+				t.Errorf("missing reports %q; want none", miss)
+			case tc.missing != "" && (len(miss) != 1 || !strings.Contains(miss[0], tc.missing)):
+				t.Errorf("missing reports %q; want one saying %q", miss, tc.missing)
 			}
 		})
 	}

@@ -57,6 +57,11 @@ func (r *Report) judge() {
 		s := r.Unexplained[0]
 		r.Failures = append(r.Failures, fmt.Sprintf("health: %d red /healthz samples no fault accounts for (first at %s: %s)", len(r.Unexplained), s.At.Round(time.Second), s.HealthWhy))
 	}
+	for _, c := range expectedReports(r.Samples, r.Faults, r.Config.RecoverBound) {
+		if c.Missing != "" {
+			r.Failures = append(r.Failures, "health: "+c.Missing)
+		}
+	}
 	var failed []string
 	for _, f := range r.Faults {
 		if f.Err != "" {
@@ -155,6 +160,13 @@ func (r *Report) writeMarkdown(w io.Writer, ps []plot.Panel) error {
 		}
 	}
 	fmt.Fprintf(w, "| /healthz red | %d samples, %d not accounted for by a fault (fault end + %s, until recovery) |\n", unhealthy, len(r.Unexplained), c.RecoverBound)
+	for _, rc := range expectedReports(r.Samples, r.Faults, c.RecoverBound) {
+		res := rc.Missing
+		if res == "" {
+			res = fmt.Sprintf("reported at %s (%s), green again at %s", rc.ReportedAt.Round(time.Second), tableCell(rc.Why), rc.RecoveredAt.Round(time.Second))
+		}
+		fmt.Fprintf(w, "| /healthz report of %s at %s | %s |\n", rc.Fault.Name, rc.Fault.At.Round(time.Second), res)
+	}
 	fmt.Fprintf(w, "| dropped events | %d |\n", r.dropped())
 	fmt.Fprintf(w, "| bad asset ids rejected (400) | %d of %d |\n", len(badIDs)-len(r.BadIDFails), len(badIDs))
 	fmt.Fprintf(w, "| SIGTERM to exit | %s %s |\n", r.StopTook.Round(time.Millisecond), orOK(r.StopErr))
@@ -229,4 +241,9 @@ func panelTitles(ps []plot.Panel) string {
 		t = append(t, p.Title)
 	}
 	return strings.Join(t, ", ")
+}
+
+// tableCell makes s safe inside a Markdown table cell.
+func tableCell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }

@@ -166,7 +166,7 @@ func loaded(ctx context.Context, cfg Config, rep *Report, feed *proc.Child, simB
 			}
 			f := cycle[next%len(cycle)]
 			next++
-			ev := FaultEvent{At: at, Until: at, Name: f.Name}
+			ev := FaultEvent{At: at, Until: at, Name: f.Name, Expect: f.Expect}
 			if f.Spec != "" {
 				ev.Until = at + cfg.FaultLength // until the clear below records the real end
 			}

@@ -41,6 +41,9 @@ func TestJudge(t *testing.T) {
 			r.SampleErrors = []string{"a", "b", "c", "d", "e"}
 		}},
 		{"a slow stop", "stop:", func(r *Report) { r.StopErr = "did not exit" }},
+		{"a stuck handler /healthz never reported", "never reported \"stuck\"", func(r *Report) {
+			r.Faults = append(r.Faults, FaultEvent{At: time.Minute, Until: 85 * time.Second, Name: "stuck handler", Expect: "stuck"})
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := healthy()
@@ -82,5 +85,31 @@ func TestParseHeapAlloc(t *testing.T) {
 	}
 	if _, err := parseHeapAlloc(strings.NewReader("heap profile: 0: 0 [0: 0] @ heap/1048576\n")); err == nil {
 		t.Error("parseHeapAlloc found HeapAlloc in a profile without one")
+	}
+}
+
+// TestReportShowsStuckReport: the written report says when /healthz
+// reported the stuck handler, with its reason, and when it recovered.
+func TestReportShowsStuckReport(t *testing.T) {
+	r := &Report{Config: Config{Converge: time.Minute, RecoverBound: 15 * time.Second}, Books: 10}
+	for i := range 37 {
+		s := Sample{At: time.Duration(i) * 5 * time.Second, Healthy: true, Complete: true}
+		if i == 15 || i == 16 {
+			s.Healthy, s.HealthWhy = false, `503 {"reason":"stuck for 10s: worker_0"}`
+		}
+		r.Samples = append(r.Samples, s)
+	}
+	r.Faults = []FaultEvent{{At: time.Minute, Until: 85 * time.Second, Name: "stuck handler", Expect: "stuck"}}
+	r.judge()
+	if !r.Passed() {
+		t.Fatalf("failures %q", r.Failures)
+	}
+	var b bytes.Buffer
+	if err := r.writeMarkdown(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := `| /healthz report of stuck handler at 1m0s | reported at 1m15s (503 {"reason":"stuck for 10s: worker_0"}), green again at 1m25s |`
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q:\n%s", want, b.String())
 	}
 }
