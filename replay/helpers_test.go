@@ -78,7 +78,7 @@ func stopApp(t *testing.T, a *engine.App) {
 func replayConfig() engine.Config {
 	return engine.Config{
 		WSURL: "ws://127.0.0.1:1/ws/market", GammaURL: "http://127.0.0.1:1",
-		Workers: 4, RingSize: 1 << 14, Backpressure: engine.Block,
+		Workers: 4, RingSize: 1 << 14, Backpressure: engine.Block, InboundBytes: InboundBytes,
 		DisableLifecycle: true, DisableRecycling: true, AssetStaleAfter: -1,
 		Logger: quietLogger(),
 	}
