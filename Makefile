@@ -140,9 +140,12 @@ bench-publish:
 	$(GO) test -run '^$$' -bench 'PublishCPU' -benchtime 1x ./publish | tee -a bench/out/publish.txt
 	$(GO) test -run '^$$' -bench 'PublishLatency' -benchtime 1x -count 3 ./publish | tee -a bench/out/publish.txt
 
-# Recording: polyfeed's CPU per venue message with and without --record at
-# 2,000 and 10,000 msg/s (same run, alternating), bytes on disk per message,
-# and replay speed at --speed max. About 2 minutes; report in bench/out/record.txt.
+# Recording (issue 16's goals, side by side in one run): two polyfeed processes on one
+# polysim at 2,000 and then 10,000 msg/s, one with --record and one without, measured over
+# the same windows (rounds swap which one records): CPU per venue message and the
+# overhead, bytes on disk per venue message; then `polyfeed replay --speed max` of the
+# 10,000 msg/s recording three times (events/s, events per CPU-second). Prints each goal
+# as met or NOT met. About 2 minutes; report in bench/out/record.txt.
 bench-record:
 	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/recbench
 	@mkdir -p bench/out
