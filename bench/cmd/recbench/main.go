@@ -24,8 +24,8 @@
 // window's, with the pooled figure (all CPU over all messages) beside it.
 // Messages are what polysim sent in the window, apportioned to the two
 // processes by the events each routed (they are equal when both are
-// healthy). Publishing to NATS is off in both processes: its cost would
-// dilute the recorder's in the ratio. Linux only.
+// healthy). Publishing to NATS is off in both processes unless -publish:
+// its cost would dilute the recorder's in the ratio. Linux only.
 package main
 
 import (
@@ -68,6 +68,7 @@ type options struct {
 	windows, rounds   int
 	markets, replays  int
 	keep              string
+	publish           bool
 }
 
 func parse() (options, error) {
@@ -81,6 +82,7 @@ func parse() (options, error) {
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds per rate; each swaps which process records")
 	flag.IntVar(&o.markets, "markets", 500, "simulated markets")
 	flag.IntVar(&o.replays, "replays", 3, "replays at --speed max of the last recording")
+	flag.BoolVar(&o.publish, "publish", false, "publish to NATS in both processes (an in-process server each, streams in memory), as polyfeed does by default")
 	flag.StringVar(&o.keep, "keep", "", "keep the work directory (recordings, logs) here instead of deleting it")
 	flag.Parse()
 	for _, s := range strings.Split(*rates, ",") {
@@ -111,8 +113,8 @@ func run() error {
 		return err
 	}
 	fmt.Printf("recbench: %s, %s, %d CPUs, load %s\n", runtime.Version(), cpuModel(), runtime.NumCPU(), loadAvg())
-	fmt.Printf("command: recbench -rates %s -window %s -warmup %s -windows %d -rounds %d -markets %d -replays %d\n\n",
-		joinInts(o.rates), o.window, o.warmup, o.windows, o.rounds, o.markets, o.replays)
+	fmt.Printf("command: recbench -rates %s -window %s -warmup %s -windows %d -rounds %d -markets %d -replays %d -publish=%v\n\n",
+		joinInts(o.rates), o.window, o.warmup, o.windows, o.rounds, o.markets, o.replays, o.publish)
 
 	var sums []rateSummary
 	var lastRec string
@@ -309,7 +311,12 @@ func startFeeds(o options, work, simAddr string, rate, round int) ([2]*feed, err
 		}
 		f := &feed{admin: addr}
 		args := []string{"--ws-url", "ws://" + simAddr + "/ws/market", "--gamma-url", "http://" + simAddr,
-			"--http-addr", addr, "--log-level", "warn", "--publish=false"}
+			"--http-addr", addr, "--log-level", "warn"}
+		if o.publish {
+			args = append(args, "--nats-listen", "", "--nats-memory")
+		} else {
+			args = append(args, "--publish=false")
+		}
 		name := fmt.Sprintf("polyfeed-%d-r%d-%c", rate, round+1, 'a'+i)
 		if i == round%2 {
 			f.record = filepath.Join(work, "rec-"+name)
