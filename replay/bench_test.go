@@ -82,13 +82,11 @@ func TestMain(m *testing.M) {
 // wall time and per CPU-second of the process (the machine is shared).
 func BenchmarkReplay(b *testing.B) {
 	for _, in := range []int{engine.DefaultInboundBytes, InboundBytes} {
-		for _, w := range []int{2, 4} {
-			b.Run(fmt.Sprintf("inbound=%dM/workers=%d", in>>20, w), func(b *testing.B) { benchReplay(b, in, w) })
-		}
+		b.Run(fmt.Sprintf("inbound=%dM", in>>20), func(b *testing.B) { benchReplay(b, in) })
 	}
 }
 
-func benchReplay(b *testing.B, inbound, workers int) {
+func benchReplay(b *testing.B, inbound int) {
 	dir, err := benchRecording()
 	if err != nil {
 		b.Fatalf("cannot make the recording: %v", err)
@@ -100,7 +98,7 @@ func benchReplay(b *testing.B, inbound, workers int) {
 		b.StopTimer()
 		app, err := engine.New(engine.Config{
 			WSURL: "ws://127.0.0.1:1/ws/market", GammaURL: "http://127.0.0.1:1",
-			Backpressure: engine.Block, InboundBytes: inbound, Workers: workers, DisableLifecycle: true, DisableRecycling: true, AssetStaleAfter: -1,
+			Backpressure: engine.Block, InboundBytes: inbound, DisableLifecycle: true, DisableRecycling: true, AssetStaleAfter: -1,
 			Logger: quietLogger(),
 		})
 		if err != nil {
