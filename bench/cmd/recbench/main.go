@@ -144,8 +144,8 @@ func run() error {
 
 	fmt.Printf("\nsummary (load %s)\n", loadAvg())
 	for _, s := range sums {
-		fmt.Printf("  overhead of --record at %6d msg/s: %+6.1f %% CPU per message (median of %d windows; pooled %+.1f %%; goal <= %.0f %%: %s)\n",
-			s.rate, s.medianPct, s.windows, s.pooledPct, goalOverheadPct, verdict(s.medianPct <= goalOverheadPct))
+		fmt.Printf("  overhead of --record at %6d msg/s: %+6.1f %% CPU per message (median of %d windows; pooled %+.1f %%: %.2f → %.2f µs/msg; goal <= %.0f %%: %s)\n",
+			s.rate, s.medianPct, s.windows, s.pooledPct, s.offUs, s.onUs, goalOverheadPct, verdict(s.medianPct <= goalOverheadPct))
 	}
 	for _, s := range sums {
 		fmt.Printf("  bytes on disk at %6d msg/s: %6.1f B per venue message (goal <= %.0f: %s); recorder drops %d\n",
@@ -170,6 +170,7 @@ type rateSummary struct {
 	rate                 int
 	windows              int
 	medianPct, pooledPct float64
+	offUs, onUs          float64 // pooled CPU µs per message without and with --record
 	diskPerMsg           float64
 	drops                uint64
 }
@@ -295,7 +296,7 @@ func measureRate(o options, work string, rate int) (rateSummary, string, error) 
 		fmt.Fprintln(os.Stderr, "recbench:", err)
 	}
 	uo, un := offCPU.Seconds()/offMsgs, onCPU.Seconds()/onMsgs
-	return rateSummary{rate: rate, windows: len(pcts), medianPct: median(pcts), pooledPct: 100 * (un - uo) / uo,
+	return rateSummary{rate: rate, windows: len(pcts), medianPct: median(pcts), pooledPct: 100 * (un - uo) / uo, offUs: uo * 1e6, onUs: un * 1e6,
 		diskPerMsg: fileB / onMsgs, drops: drops}, lastRec, nil
 }
 
