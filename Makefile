@@ -112,7 +112,10 @@ bench-micro:
 # on any step with headroom: paced engine-alone steps offered at most a third
 # of the run's own unpaced maximum, and every whole-path step; a saturated
 # step is reported, not gated; a run that gates no step fails. A few
-# minutes here (the harness alone took 53 s in PERFORMANCE.md's run).
+# minutes here (the harness alone took 53 s in PERFORMANCE.md's run). Then
+# the publisher's, the recorder's (bench-record: recording overhead, bytes on
+# disk and replay speed, each goal printed as met or NOT met) and the
+# side-by-side benchmarks, each with its own report under bench/out/.
 bench:
 	$(MAKE) bench-micro BENCHTIME=200ms COUNT=5
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(BENCHOUT) > bench/out/micro.benchstat.txt || echo "benchstat unavailable; raw output in $(BENCHOUT)"
