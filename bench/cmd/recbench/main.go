@@ -24,7 +24,8 @@
 // window's, with the pooled figure (all CPU over all messages) beside it.
 // Messages are what polysim sent in the window, apportioned to the two
 // processes by the events each routed (they are equal when both are
-// healthy). Publishing to NATS is off in both processes unless -publish:
+// healthy; a window where they are not, or where the simulator strayed
+// from the offered rate, is printed, marked and left out). Publishing to NATS is off in both processes unless -publish:
 // its cost would dilute the recorder's in the ratio. Linux only.
 package main
 
@@ -127,7 +128,9 @@ func run() error {
 		lastRec = rec
 	}
 
-	fmt.Printf("\nreplay --speed max of the %d msg/s recording (%s):\n", o.rates[len(o.rates)-1], recSize(lastRec))
+	if o.replays > 0 {
+		fmt.Printf("\nreplay --speed max of the %d msg/s recording (%s):\n", o.rates[len(o.rates)-1], recSize(lastRec))
+	}
 	var rates, perCPU []float64
 	for i := range o.replays {
 		out, err := exec.Command(o.polyfeed, "replay", lastRec, "--speed", "max", "--exit", "--http-addr", "", "--log-level", "warn").Output()
@@ -144,8 +147,8 @@ func run() error {
 
 	fmt.Printf("\nsummary (load %s)\n", loadAvg())
 	for _, s := range sums {
-		fmt.Printf("  overhead of --record at %6d msg/s: %+6.1f %% CPU per message (median of %d windows; pooled %+.1f %%: %.2f → %.2f µs/msg; goal <= %.0f %%: %s)\n",
-			s.rate, s.medianPct, s.windows, s.pooledPct, s.offUs, s.onUs, goalOverheadPct, verdict(s.medianPct <= goalOverheadPct))
+		fmt.Printf("  overhead of --record at %6d msg/s: %+6.1f %% CPU per message (median of %d windows, %d excluded; pooled %+.1f %%: %.2f → %.2f µs/msg; goal <= %.0f %%: %s)\n",
+			s.rate, s.medianPct, s.windows, s.excluded, s.pooledPct, s.offUs, s.onUs, goalOverheadPct, verdict(s.medianPct <= goalOverheadPct))
 	}
 	for _, s := range sums {
 		fmt.Printf("  bytes on disk at %6d msg/s: %6.1f B per venue message (goal <= %.0f: %s); recorder drops %d\n",
@@ -168,7 +171,7 @@ func verdict(ok bool) string {
 
 type rateSummary struct {
 	rate                 int
-	windows              int
+	windows, excluded    int
 	medianPct, pooledPct float64
 	offUs, onUs          float64 // pooled CPU µs per message without and with --record
 	diskPerMsg           float64
@@ -246,6 +249,7 @@ func measureRate(o options, work string, rate int) (rateSummary, string, error) 
 	var offMsgs, onMsgs, fileB float64
 	var drops uint64
 	var lastRec string
+	excluded := 0
 	for round := range o.rounds {
 		feeds, err := startFeeds(o, work, simAddr, rate, round)
 		if err != nil {
@@ -277,6 +281,14 @@ func measureRate(o options, work string, rate int) (rateSummary, string, error) 
 				mo, mn := msgs*float64(so.events)/total, msgs*float64(sn.events)/total
 				uo, un := so.cpu.Seconds()*1e6/mo, sn.cpu.Seconds()*1e6/mn
 				pct := 100 * (un - uo) / uo
+				line := fmt.Sprintf("%-6d %-5d %-6d %11.0f %11.2f %11.2f %+8.1f%% %10.1f", rate, round+1, w+1, mn, uo, un, pct, float64(sn.fileB)/mn)
+				if why := unfair(so.events, sn.events, msgs, float64(2*rate)*o.window.Seconds()); why != "" {
+					// Not the same work in both, or not the offered rate: no
+					// ratio of CPU per message says anything about recording.
+					fmt.Printf("%s  excluded: %s\n", line, why)
+					excluded++
+					continue
+				}
 				pcts = append(pcts, pct)
 				offCPU += so.cpu
 				onCPU += sn.cpu
@@ -284,7 +296,7 @@ func measureRate(o options, work string, rate int) (rateSummary, string, error) 
 				onMsgs += mn
 				fileB += float64(sn.fileB)
 				drops += sn.drops
-				fmt.Printf("%-6d %-5d %-6d %11.0f %11.2f %11.2f %+8.1f%% %10.1f\n", rate, round+1, w+1, mn, uo, un, pct, float64(sn.fileB)/mn)
+				fmt.Println(line)
 			}
 			return nil
 		}()
@@ -295,8 +307,11 @@ func measureRate(o options, work string, rate int) (rateSummary, string, error) 
 	if _, err := sim.Stop(10 * time.Second); err != nil {
 		fmt.Fprintln(os.Stderr, "recbench:", err)
 	}
+	if len(pcts) == 0 {
+		return rateSummary{}, "", fmt.Errorf("cannot measure at %d msg/s: all %d windows excluded", rate, excluded)
+	}
 	uo, un := offCPU.Seconds()/offMsgs, onCPU.Seconds()/onMsgs
-	return rateSummary{rate: rate, windows: len(pcts), medianPct: median(pcts), pooledPct: 100 * (un - uo) / uo, offUs: uo * 1e6, onUs: un * 1e6,
+	return rateSummary{rate: rate, windows: len(pcts), excluded: excluded, medianPct: median(pcts), pooledPct: 100 * (un - uo) / uo, offUs: uo * 1e6, onUs: un * 1e6,
 		diskPerMsg: fileB / onMsgs, drops: drops}, lastRec, nil
 }
 
@@ -380,6 +395,21 @@ func window(off, on *feed, simAddr string, d time.Duration) (so, sn sample, msgs
 	sn = sample{cpu: n1.cpu - n0.cpu, events: n1.events - n0.events, fileB: n1.rec.FileBytes - n0.rec.FileBytes,
 		drops: n1.rec.Dropped - n0.rec.Dropped}
 	return so, sn, float64(s1 - s0), nil
+}
+
+// unfair says why a window cannot compare the two processes, or "": their
+// routed events differ by more than a tenth (one of them resynced, say, and
+// took snapshots the other did not), or the simulator sent more than a
+// quarter off the offered rate to the two (it fell behind, then caught up).
+func unfair(evOff, evOn uint64, msgs, want float64) string {
+	a, b := float64(evOff), float64(evOn)
+	if d := max(a, b) - min(a, b); d > 0.1*max(a, b) {
+		return fmt.Sprintf("events %d without, %d with --record", evOff, evOn)
+	}
+	if msgs < 0.75*want || msgs > 1.25*want {
+		return fmt.Sprintf("%.0f messages sent, %.0f offered", msgs, want)
+	}
+	return ""
 }
 
 // cpuTime is the time pid's threads have spent on a CPU, user and system,
