@@ -23,7 +23,7 @@ vet:
 # unit, integration (simulator on loopback), end-to-end and short fault tests, all under the
 # race detector.
 test: vet
-	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./fixed ./book ./engine/... ./internal/... ./stream/... ./cluster/... 2>&1) || { echo "$$out"; exit 1; }
+	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./fixed ./book ./engine/... ./internal/... ./stream/... ./cluster/... ./record/... ./replay/... 2>&1) || { echo "$$out"; exit 1; }
 	@out=$$($(GO) test -short -count=1 -run '^$$' -bench . -benchtime 1x ./publish 2>&1) || { echo "$$out"; exit 1; }
 	$(GO) test -short -count=1 -run 'Alloc' $(PKGS)
 	$(GO) test -race -short -count=1 -timeout 15m $(PKGS)
