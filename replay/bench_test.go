@@ -32,12 +32,21 @@ var benchRecording = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	w, err := record.New(record.Config{Dir: dir, Logger: quietLogger()})
-	if err != nil {
+	if err := writeRecording(dir, c); err != nil {
+		_ = os.RemoveAll(dir)
 		return "", err
 	}
+	return dir, nil
+})
+
+// writeRecording records corpus c into dir as one connection's frames.
+func writeRecording(dir string, c *harness.Corpus) error {
+	w, err := record.New(record.Config{Dir: dir, Logger: quietLogger()})
+	if err != nil {
+		return err
+	}
 	if err := w.Start(context.Background()); err != nil {
-		return "", err
+		return err
 	}
 	t := time.Now().UnixNano()
 	w.OnOpen(1, "ws://127.0.0.1/ws/market")
@@ -56,13 +65,13 @@ var benchRecording = sync.OnceValues(func() (string, error) {
 		}
 	}
 	if err := w.Stop(context.Background()); err != nil {
-		return "", err
+		return err
 	}
 	if st := w.Stats(); st.Dropped > 0 {
-		return "", fmt.Errorf("cannot record the corpus whole: the writer dropped %d records", st.Dropped)
+		return fmt.Errorf("cannot record the corpus whole: the writer dropped %d records", st.Dropped)
 	}
-	return dir, nil
-})
+	return nil
+}
 
 // TestMain removes the benchmarks' recording, if one was made.
 func TestMain(m *testing.M) {
@@ -91,7 +100,7 @@ func benchReplay(b *testing.B, inbound int) {
 	if err != nil {
 		b.Fatalf("cannot make the recording: %v", err)
 	}
-	var events uint64
+	var events, first uint64
 	var wall, cpu time.Duration
 	b.ReportAllocs()
 	for b.Loop() {
@@ -125,7 +134,12 @@ func benchReplay(b *testing.B, inbound int) {
 		}
 		wall += time.Since(t0)
 		cpu += processCPU() - c0
-		events += app.Stats().Router.Events
+		n := app.Stats().Router.Events
+		if n == 0 || (first != 0 && n != first) {
+			b.Fatalf("replay routed %d events; want the same non-zero count every time (first %d)", n, first)
+		}
+		first = n
+		events += n
 		_ = r.Close()
 		b.StopTimer()
 		if err := app.Stop(context.Background()); err != nil {
