@@ -148,11 +148,15 @@ bench-publish:
 # the same windows (rounds swap which one records): CPU per venue message and the
 # overhead, bytes on disk per venue message; then `polyfeed replay --speed max` of the
 # 10,000 msg/s recording three times (events/s, events per CPU-second). Prints each goal
-# as met or NOT met. About 2 minutes; report in bench/out/record.txt.
+# as met or NOT met. First with publishing off in both processes (the engine alone, the
+# strict comparison), then on (polyfeed's default: an in-process NATS server each). About
+# 4½ minutes; report in bench/out/record.txt.
 bench-record:
 	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/recbench
 	@mkdir -p bench/out
 	./bin/recbench -polyfeed ./bin/polyfeed -polysim ./bin/polysim | tee bench/out/record.txt
+	@echo | tee -a bench/out/record.txt
+	./bin/recbench -polyfeed ./bin/polyfeed -polysim ./bin/polysim -publish -replays 0 | tee -a bench/out/record.txt
 
 # CPU, heap, allocs, block and mutex profiles of one engine-alone and one
 # whole-path run, under bench/out/profiles/ (read with go tool pprof; see
