@@ -416,7 +416,7 @@ func unfair(evOff, evOn uint64, msgs, want float64) string {
 // in nanoseconds from each thread's /proc/PID/task/TID/schedstat: the
 // 10 ms ticks of /proc/PID/stat are too coarse for a few seconds of a
 // process that uses a few percent of a core (a 5 s window at 2,000 msg/s
-// is some 10 ticks). A thread that exits mid-window takes its time with
+// is some 15 ticks). A thread that exits mid-window takes its time with
 // it; Go's threads live as long as the process.
 func cpuTime(pid int) (time.Duration, error) {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
