@@ -23,10 +23,13 @@
 // each round has several windows; the overhead reported is the median
 // window's, with the pooled figure (all CPU over all messages) beside it.
 // Messages are what polysim sent in the window, apportioned to the two
-// processes by the events each routed (they are equal when both are
-// healthy; a window where they are not, or where the simulator strayed
-// from the offered rate, is printed, marked and left out). Publishing to NATS is off in both processes unless -publish:
-// its cost would dilute the recorder's in the ratio. Linux only.
+// processes by the data frames each read off its sockets (/stats, the
+// pool's connections; counted at the socket, so a process whose router
+// lags still counts what it was sent). They are equal when both are
+// healthy; a window where they are not, or where the simulator strayed from
+// the offered rate, is printed, marked and left out. Publishing to NATS is
+// off in both processes unless -publish: its cost would dilute the
+// recorder's in the ratio. Linux only.
 package main
 
 import (
@@ -188,14 +191,14 @@ type feed struct {
 // sample is what one process did over one window.
 type sample struct {
 	cpu    time.Duration
-	events uint64
+	frames int64 // data frames read off the sockets (negative: a socket was replaced)
 	fileB  uint64
 	drops  uint64
 }
 
 type reading struct {
 	cpu    time.Duration
-	events uint64
+	frames int64
 	rec    recording
 }
 
@@ -209,9 +212,11 @@ var client = &http.Client{Timeout: 5 * time.Second}
 
 func (f *feed) read() (reading, error) {
 	var st struct {
-		Router struct {
-			Events uint64 `json:"events"`
-		} `json:"router"`
+		Pool struct {
+			Connections []struct {
+				Frames int64 `json:"messages_received"` // data frames
+			} `json:"connections"`
+		} `json:"pool"`
 		Recording recording `json:"recording"`
 	}
 	if _, err := httpjson.Get(client, "http://"+f.admin+"/stats", &st); err != nil {
@@ -221,7 +226,11 @@ func (f *feed) read() (reading, error) {
 	if err != nil {
 		return reading{}, err
 	}
-	return reading{cpu: cpu, events: st.Router.Events, rec: st.Recording}, nil
+	var frames int64
+	for _, c := range st.Pool.Connections {
+		frames += c.Frames
+	}
+	return reading{cpu: cpu, frames: frames, rec: st.Recording}, nil
 }
 
 // measureRate runs the rounds at one rate and prints a line per window. It
@@ -274,15 +283,15 @@ func measureRate(o options, work string, rate int) (rateSummary, string, error) 
 				if err != nil {
 					return err
 				}
-				total := float64(so.events + sn.events)
-				if total == 0 || msgs == 0 {
+				total := float64(so.frames + sn.frames)
+				if total <= 0 || msgs == 0 {
 					return fmt.Errorf("no messages in window %d at %d msg/s (see the logs in %s)", w, rate, work)
 				}
-				mo, mn := msgs*float64(so.events)/total, msgs*float64(sn.events)/total
+				mo, mn := msgs*float64(so.frames)/total, msgs*float64(sn.frames)/total
 				uo, un := so.cpu.Seconds()*1e6/mo, sn.cpu.Seconds()*1e6/mn
 				pct := 100 * (un - uo) / uo
 				line := fmt.Sprintf("%-6d %-5d %-6d %11.0f %11.2f %11.2f %+8.1f%% %10.1f", rate, round+1, w+1, mn, uo, un, pct, float64(sn.fileB)/mn)
-				if why := unfair(so.events, sn.events, msgs, float64(2*rate)*o.window.Seconds()); why != "" {
+				if why := unfair(so.frames, sn.frames, msgs, float64(2*rate)*o.window.Seconds()); why != "" {
 					// Not the same work in both, or not the offered rate: no
 					// ratio of CPU per message says anything about recording.
 					fmt.Printf("%s  excluded: %s\n", line, why)
@@ -391,20 +400,21 @@ func window(off, on *feed, simAddr string, d time.Duration) (so, sn sample, msgs
 	if err != nil {
 		return so, sn, 0, err
 	}
-	so = sample{cpu: o1.cpu - o0.cpu, events: o1.events - o0.events}
-	sn = sample{cpu: n1.cpu - n0.cpu, events: n1.events - n0.events, fileB: n1.rec.FileBytes - n0.rec.FileBytes,
+	so = sample{cpu: o1.cpu - o0.cpu, frames: o1.frames - o0.frames}
+	sn = sample{cpu: n1.cpu - n0.cpu, frames: n1.frames - n0.frames, fileB: n1.rec.FileBytes - n0.rec.FileBytes,
 		drops: n1.rec.Dropped - n0.rec.Dropped}
 	return so, sn, float64(s1 - s0), nil
 }
 
-// unfair says why a window cannot compare the two processes, or "": their
-// routed events differ by more than a tenth (one of them resynced, say, and
-// took snapshots the other did not), or the simulator sent more than a
-// quarter off the offered rate to the two (it fell behind, then caught up).
-func unfair(evOff, evOn uint64, msgs, want float64) string {
-	a, b := float64(evOff), float64(evOn)
-	if d := max(a, b) - min(a, b); d > 0.1*max(a, b) {
-		return fmt.Sprintf("events %d without, %d with --record", evOff, evOn)
+// unfair says why a window cannot compare the two processes, or "": the
+// frames their sockets read differ by more than a tenth (one of them
+// resynced, or replaced a socket and lost its count), or the simulator sent
+// more than a quarter off the offered rate to the two (it fell behind, then
+// caught up).
+func unfair(frOff, frOn int64, msgs, want float64) string {
+	a, b := float64(frOff), float64(frOn)
+	if a <= 0 || b <= 0 || max(a, b)-min(a, b) > 0.1*max(a, b) {
+		return fmt.Sprintf("frames %d without, %d with --record", frOff, frOn)
 	}
 	if msgs < 0.75*want || msgs > 1.25*want {
 		return fmt.Sprintf("%.0f messages sent, %.0f offered", msgs, want)
