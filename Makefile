@@ -23,7 +23,7 @@ vet:
 # unit, integration (simulator on loopback), end-to-end and short fault tests, all under the
 # race detector.
 test: vet
-	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./fixed ./book ./engine/... ./internal/... ./stream/... ./cluster/... 2>&1) || { echo "$$out"; exit 1; }
+	@out=$$($(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./ring ./fixed ./book ./engine/... ./internal/... ./stream/... ./cluster/... ./record/... ./replay/... 2>&1) || { echo "$$out"; exit 1; }
 	@out=$$($(GO) test -short -count=1 -run '^$$' -bench . -benchtime 1x ./publish 2>&1) || { echo "$$out"; exit 1; }
 	$(GO) test -short -count=1 -run 'Alloc' $(PKGS)
 	$(GO) test -race -short -count=1 -timeout 15m $(PKGS)
@@ -112,7 +112,10 @@ bench-micro:
 # on any step with headroom: paced engine-alone steps offered at most a third
 # of the run's own unpaced maximum, and every whole-path step; a saturated
 # step is reported, not gated; a run that gates no step fails. A few
-# minutes here (the harness alone took 53 s in PERFORMANCE.md's run).
+# minutes here (the harness alone took 53 s in PERFORMANCE.md's run). Then
+# the publisher's, the recorder's (bench-record: recording overhead, bytes on
+# disk and replay speed, each goal printed as met or NOT met) and the
+# side-by-side benchmarks, each with its own report under bench/out/.
 bench:
 	$(MAKE) bench-micro BENCHTIME=200ms COUNT=5
 	$(GO) run golang.org/x/perf/cmd/benchstat@latest $(BENCHOUT) > bench/out/micro.benchstat.txt || echo "benchstat unavailable; raw output in $(BENCHOUT)"
@@ -140,13 +143,20 @@ bench-publish:
 	$(GO) test -run '^$$' -bench 'PublishCPU' -benchtime 1x ./publish | tee -a bench/out/publish.txt
 	$(GO) test -run '^$$' -bench 'PublishLatency' -benchtime 1x -count 3 ./publish | tee -a bench/out/publish.txt
 
-# Recording: polyfeed's CPU per venue message with and without --record at
-# 2,000 and 10,000 msg/s (same run, alternating), bytes on disk per message,
-# and replay speed at --speed max. About 2 minutes; report in bench/out/record.txt.
+# Recording (issue 16's goals, side by side in one run): two polyfeed processes on one
+# polysim at 2,000 and then 10,000 msg/s, one with --record and one without, measured over
+# the same windows (rounds swap which one records): CPU per venue message and the
+# overhead, bytes on disk per venue message; then `polyfeed replay --speed max` of the
+# 10,000 msg/s recording three times (events/s, events per CPU-second). Prints each goal
+# as met or NOT met. First with publishing off in both processes (the engine alone, the
+# strict comparison), then on (polyfeed's default: an in-process NATS server each). About
+# 4½ minutes; report in bench/out/record.txt.
 bench-record:
 	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/recbench
 	@mkdir -p bench/out
 	./bin/recbench -polyfeed ./bin/polyfeed -polysim ./bin/polysim | tee bench/out/record.txt
+	@echo | tee -a bench/out/record.txt
+	./bin/recbench -polyfeed ./bin/polyfeed -polysim ./bin/polysim -publish -replays 0 | tee -a bench/out/record.txt
 
 # CPU, heap, allocs, block and mutex profiles of one engine-alone and one
 # whole-path run, under bench/out/profiles/ (read with go tool pprof; see

@@ -162,14 +162,24 @@ var errUnknownKind = errors.New("unknown record kind")
 
 // stream decodes the records of one decompressed file stream.
 type stream struct {
-	br    *bufio.Reader
-	body  []byte
-	lastT int64
+	br *bufio.Reader
+	// body holds a record longer than br's buffer; shorter ones are
+	// decoded in place (Peek), without a copy.
+	body []byte
+	// consumed is what the record last returned still holds of br's
+	// buffer: discarded at the next call, so the record stays valid until
+	// then.
+	consumed int
+	lastT    int64
 }
+
+// streamBuffer is the decompressed bytes a stream reads ahead; records up
+// to this long are decoded in place.
+const streamBuffer = 256 << 10
 
 // newStream checks the magic and the version.
 func newStream(r io.Reader) (*stream, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(r, streamBuffer)
 	head := make([]byte, len(magic)+1)
 	if _, err := io.ReadFull(br, head); err != nil {
 		return nil, fmt.Errorf("cannot read header: %w", err)
@@ -186,6 +196,10 @@ func newStream(r io.Reader) (*stream, error) {
 // next decodes one record into rec. io.EOF: the stream ended cleanly at a
 // record boundary. Any other error: the stream is damaged or cut here.
 func (s *stream) next(rec *Record) error {
+	if s.consumed > 0 {
+		_, _ = s.br.Discard(s.consumed) // peeked before: always there
+		s.consumed = 0
+	}
 	n, err := binary.ReadUvarint(s.br)
 	if err == io.EOF {
 		return io.EOF
@@ -196,23 +210,21 @@ func (s *stream) next(rec *Record) error {
 	if n < 2 || n > maxBody {
 		return fmt.Errorf("cannot read record: length %d: %w", n, errDamaged)
 	}
-	// Grow in steps: a damaged length must not allocate what the file
-	// does not hold.
-	s.body = s.body[:0]
-	for rem := int(n); rem > 0; {
-		step := min(rem, 1<<20)
-		s.body = slices.Grow(s.body, step)
-		m, err := io.ReadFull(s.br, s.body[len(s.body):len(s.body)+step])
-		s.body = s.body[:len(s.body)+m]
+	var body []byte
+	if n <= streamBuffer {
+		// The common case: decode where the decompressor put it.
+		body, err = s.br.Peek(int(n))
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return fmt.Errorf("cannot read record: %w", err)
 		}
-		rem -= step
+		s.consumed = int(n)
+	} else if body, err = s.readLong(int(n)); err != nil {
+		return err
 	}
-	d := decoder{b: s.body}
+	d := decoder{b: body}
 	kind := Kind(d.byte1())
 	dt := d.varint()
 	if d.err != nil {
@@ -230,6 +242,30 @@ func (s *stream) next(rec *Record) error {
 	return nil
 }
 
-// readerConcurrency lets the decompressor work ahead of the consumer on its
-// own goroutine (owned by the Reader; Close stops it).
-const readerConcurrency = 2
+// readLong copies a record longer than the read-ahead buffer into body,
+// growing it in steps: a damaged length must not allocate what the file
+// does not hold.
+func (s *stream) readLong(n int) ([]byte, error) {
+	s.body = s.body[:0]
+	for rem := n; rem > 0; {
+		step := min(rem, 1<<20)
+		s.body = slices.Grow(s.body, step)
+		m, err := io.ReadFull(s.br, s.body[len(s.body):len(s.body)+step])
+		s.body = s.body[:len(s.body)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("cannot read record: %w", err)
+		}
+		rem -= step
+	}
+	return s.body, nil
+}
+
+// readerConcurrency 1 decodes synchronously, on the consumer's goroutine
+// inside Read. A replay's consumer waits on the engine's router most of the
+// time, so the decoding fits in those waits; the asynchronous stream
+// decoder (2 and more) added goroutine hand-offs per block and cost more
+// CPU per event for no faster replay (BenchmarkReplay, PERFORMANCE.md).
+const readerConcurrency = 1

@@ -19,6 +19,7 @@ func replayConfig() engine.Config {
 	cfg := enginetest.Loopback("ws://127.0.0.1:1/ws/market", "http://127.0.0.1:1")
 	cfg.Workers, cfg.RingSize, cfg.Backpressure = 4, 1<<14, engine.Block
 	cfg.DisableLifecycle, cfg.DisableRecycling, cfg.AssetStaleAfter = true, true, -1
+	cfg.InboundBytes = InboundBytes
 	return cfg
 }
 

@@ -38,6 +38,17 @@ type Engine interface {
 	RollbackMigration(m *engine.Migration) engine.MigrationResult
 }
 
+// InboundBytes is the inbound queue bound (engine.Config.InboundBytes) an
+// engine fed by a replay should have: the engine's minimum. At --speed max
+// the replay fills whatever bound the engine has, as the router is slower
+// than the reader; with the live default (64 MiB, room for a startup dump
+// of 10,000 markets) every frame waits behind 64 MiB of others, the router
+// reads it back from memory rather than the cache, and the queue's growth
+// to 64 MiB, twice, is most of a short replay's allocation. At 1 MiB (a few
+// thousand frames) the reader waits once per router swap, not per frame.
+// Measured in PERFORMANCE.md (BenchmarkReplay).
+const InboundBytes = 1 << 20
+
 // Config configures Run.
 type Config struct {
 	// Speed is the pace: 1 replays in recorded time, 10 ten times faster,

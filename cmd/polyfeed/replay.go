@@ -115,13 +115,14 @@ func parseTime(s string) (int64, error) {
 
 // replayEngineConfig is an engine fed only by the replay: no sockets, no
 // discovery, no recycling, no stale-asset resyncs (they would ask a venue
-// that is not there), and a blocking router so --speed max loses nothing.
+// that is not there), a blocking router so --speed max loses nothing, and
+// the small inbound queue replay.InboundBytes explains.
 // A publisher the live run attaches to the engine (Config.Handler) attaches
 // here the same way, so consumers of the live stream run unchanged.
 func replayEngineConfig(o replayOptions, log *slog.Logger) engine.Config {
 	return engine.Config{
 		WSURL: "ws://127.0.0.1:1/ws/market", GammaURL: "http://127.0.0.1:1", // never dialed
-		Workers: o.Workers, Backpressure: engine.Block,
+		Workers: o.Workers, Backpressure: engine.Block, InboundBytes: replay.InboundBytes,
 		DisableLifecycle: true, DisableRecycling: true, AssetStaleAfter: -1,
 		Logger: log,
 	}
