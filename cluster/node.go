@@ -206,6 +206,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.handovers = newHandovers(n.nc, js, &n.cfg, n.wake)
 	n.claims = newClaims(n.nc, &n.cfg, n.wake, n.handovers.seen)
 	n.handovers.announce = n.claims.announce
+	if n.cfg.Publisher != nil {
+		n.handovers.restarting = n.claims.restarting
+	}
 	if err := n.claims.subscribe(); err != nil {
 		return err
 	}
