@@ -128,9 +128,9 @@ type handovers struct {
 	// shown in Publisher.Epoch yet (claims.restarting); nil: never.
 	restarting func(asset string) bool
 	mu         sync.Mutex
-	m        map[string]*handover // by condition id
-	events   jetstream.Stream     // nil until found
-	badBook  uint64
+	m          map[string]*handover // by condition id
+	events     jetstream.Stream     // nil until found
+	badBook    uint64
 }
 
 // newHandovers returns the tracker; its announce must be set before use.
