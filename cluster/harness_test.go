@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 
 	"io"
 	"log/slog"
@@ -57,13 +58,37 @@ type member struct {
 	booked  map[string]time.Time // asset -> when we last started an epoch
 	gained  map[string]time.Time // asset -> when its market became ours (firstBook)
 	yielded map[string]bool      // asset -> a higher epoch is on the stream
+	// restartDue holds the restarts not applied yet (yields only).
+	restartDue map[string]restartNote
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // Restart publishes a fresh book for asset under a new epoch above `above`.
+// A member with a publisher like the engine's (startPublisher) does it on
+// its next round after restartLag, and only if it still publishes the
+// asset then.
 func (m *member) Restart(asset string, above uint64) {
+	if m.yields {
+		m.mu.Lock()
+		m.restartDue[asset] = restartNote{above: above, at: time.Now().Add(restartLag)}
+		m.mu.Unlock()
+		return
+	}
+	m.restartNow(asset, above)
+}
+
+// restartLag stands for the engine's tick: the publisher's worker applies
+// a restart when it next reads its notes.
+const restartLag = 250 * time.Millisecond
+
+type restartNote struct {
+	above uint64
+	at    time.Time
+}
+
+func (m *member) restartNow(asset string, above uint64) {
 	for _, mk := range m.node.Markets() {
 		if slices.Contains(mk.AssetIDs, asset) {
 			for lastEpoch.Load() <= above {
@@ -127,7 +152,8 @@ func startPublisher(t testing.TB, url, cluster, id string, firstBook time.Durati
 
 func newMember(t testing.TB, nc *nats.Conn, id string) *member {
 	return &member{t: t, id: id, nc: nc, epochs: map[string]uint64{}, booked: map[string]time.Time{},
-		gained: map[string]time.Time{}, yielded: map[string]bool{}, done: make(chan struct{})}
+		gained: map[string]time.Time{}, yielded: map[string]bool{}, restartDue: map[string]restartNote{},
+		done: make(chan struct{})}
 }
 
 // watchBook yields an asset we publish whose book is on the stream under a
@@ -197,6 +223,16 @@ func (m *member) sync() {
 		for _, a := range mk.AssetIDs {
 			m.mu.Lock()
 			e, has := m.epochs[a]
+			r, due := m.restartDue[a]
+			if due && !now.Before(r.at) {
+				delete(m.restartDue, a)
+			}
+			m.mu.Unlock()
+			if due && !now.Before(r.at) && pub && has {
+				m.restartNow(a, r.above)
+			}
+			m.mu.Lock()
+			e, has = m.epochs[a]
 			yielded := m.yielded[a]
 			since, gained := m.gained[a]
 			switch {
@@ -208,7 +244,7 @@ func (m *member) sync() {
 			m.mu.Unlock()
 			switch {
 			case pub && !has:
-				if now.Sub(since) >= m.firstBook {
+				if now.Sub(since) >= snapshotDelay(a, m.firstBook) {
 					m.publishBook(mk.ConditionID, a)
 				}
 			case !pub && has:
@@ -222,6 +258,17 @@ func (m *member) sync() {
 			}
 		}
 	}
+}
+
+// snapshotDelay spreads first books between d/2 and d, per asset, as
+// snapshots arrive over a while after a burst of subscriptions.
+func snapshotDelay(asset string, d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(asset))
+	return d/2 + time.Duration(h.Sum32())%(d/2+1)
 }
 
 // publishMoved publishes `stale` "moved" under epoch, as the publisher does
