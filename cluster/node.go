@@ -75,6 +75,7 @@ type Node struct {
 	listing   *listing
 	handovers *handovers
 	claims    *claims
+	moves     *moves // nil without a Publisher
 
 	view    atomic.Pointer[view]
 	changes chan struct{} // cap 1: a coalescing "re-read the roles" signal
@@ -206,14 +207,22 @@ func (n *Node) Start(ctx context.Context) error {
 	n.handovers = newHandovers(n.nc, js, &n.cfg, n.wake)
 	n.claims = newClaims(n.nc, &n.cfg, n.wake, n.handovers.seen)
 	n.handovers.announce = n.claims.announce
-	if n.cfg.Publisher != nil {
-		n.handovers.restarting = n.claims.restarting
-	}
 	if err := n.claims.subscribe(); err != nil {
 		return err
 	}
+	if n.cfg.Publisher != nil {
+		n.handovers.restarting = n.claims.restarting
+		n.moves = newMoves(n.nc, &n.cfg, n.claims, n.wake)
+		if err := n.moves.subscribe(); err != nil {
+			n.claims.unsubscribe()
+			return err
+		}
+	}
 	if err := n.members.beat(ctx); err != nil {
 		n.claims.unsubscribe()
+		if n.moves != nil {
+			n.moves.unsubscribe()
+		}
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -282,6 +291,9 @@ func (n *Node) halt() {
 	}
 	if n.claims != nil {
 		n.claims.unsubscribe()
+	}
+	if n.moves != nil {
+		n.moves.unsubscribe()
 	}
 }
 
@@ -390,6 +402,9 @@ func (c *controller) step(ctx context.Context, now time.Time) {
 	}
 	n.handovers.reannounce(now)
 	n.claims.resolve(n.view.Load(), now)
+	if n.moves != nil {
+		n.moves.resolve(n.view.Load(), now)
+	}
 	ms := n.members.members()
 	cur := n.view.Load().assign.Members()
 	if slices.Equal(ms, cur) {
