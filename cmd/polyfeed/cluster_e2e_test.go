@@ -128,7 +128,7 @@ type rig struct {
 	consumer *pfstream.Consumer
 }
 
-func newRig(t *testing.T, n, replicas int, natsURL string) *rig {
+func newRig(t *testing.T, n, replicas int, natsURL string, extra ...string) *rig {
 	polyfeed, polysim := binaries(t)
 	markets, rate := clusterSize()
 	sim := start(t, polysim, "--addr=127.0.0.1:0", "--markets="+strconv.Itoa(markets), "--rate="+rate,
@@ -147,6 +147,7 @@ func newRig(t *testing.T, n, replicas int, natsURL string) *rig {
 			"--http-addr=127.0.0.1:0", "--log-format=json", "--log-level=info", "--workers=2",
 			"--nats-url=" + natsURL, "--cluster=e2e", "--cluster-id=" + m.id, "--replicas=" + strconv.Itoa(replicas),
 			"--cluster-drain-timeout=8s"}
+		m.args = append(m.args, extra...)
 		r.members = append(r.members, m)
 		r.startMember(m)
 	}
@@ -370,6 +371,7 @@ type seen struct {
 	firstBook map[int64]time.Time
 	lastMsg   map[int64]time.Time
 	moved     map[int64]time.Time
+	times     []time.Time // every message's arrival
 }
 
 func newMonitor(t *testing.T, nc *nats.Conn) *monitor {
@@ -398,6 +400,7 @@ func newMonitor(t *testing.T, nc *nats.Conn) *monitor {
 		}
 		s.max = max(s.max, epoch)
 		s.lastMsg[epoch] = now
+		s.times = append(s.times, now)
 		if strings.Contains(msg.Subject, ".book.") {
 			if _, ok := s.firstBook[epoch]; !ok {
 				s.firstBook[epoch] = now
