@@ -222,7 +222,7 @@ func (m *member) sync() {
 		pub := m.node.Publishes(mk.ConditionID)
 		for _, a := range mk.AssetIDs {
 			m.mu.Lock()
-			e, has := m.epochs[a]
+			_, has := m.epochs[a]
 			r, due := m.restartDue[a]
 			if due && !now.Before(r.at) {
 				delete(m.restartDue, a)
@@ -232,7 +232,7 @@ func (m *member) sync() {
 				m.restartNow(a, r.above)
 			}
 			m.mu.Lock()
-			e, has = m.epochs[a]
+			e, has := m.epochs[a]
 			yielded := m.yielded[a]
 			since, gained := m.gained[a]
 			switch {
