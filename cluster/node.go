@@ -218,7 +218,9 @@ func (n *Node) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := n.members.beat(ctx); err != nil {
+	// The first heartbeat may wait up to Expiry: a loaded server that is
+	// slower than one heartbeat period is no reason to refuse to start.
+	if err := n.members.beat(ctx, n.cfg.Expiry); err != nil {
 		n.claims.unsubscribe()
 		if n.moves != nil {
 			n.moves.unsubscribe()
@@ -307,7 +309,7 @@ func (n *Node) Drain(ctx context.Context) error {
 		return errors.New("cannot drain cluster node: not running")
 	}
 	n.members.draining.Store(true)
-	_ = n.members.beat(ctx) // counted and logged; the others also see us go at Stop
+	_ = n.members.beat(ctx, n.cfg.Heartbeat) // counted and logged; the others also see us go at Stop
 	select {
 	case n.drainCh <- struct{}{}:
 	default:
