@@ -85,9 +85,10 @@ func (m *monitor) gapAround(id string, at time.Time, window time.Duration) (arou
 func TestClusterNATSNodeLoss(t *testing.T) {
 	skipClusterUnlessEnabled(t)
 	if os.Getenv("POLYFEED_CLUSTER_NATSHA") == "" {
-		// Known failures (docs/CLUSTER.md, "Known issues"): a few assets of
-		// the member on the killed node go 5.8-6.4 s without a message, and
-		// one consumer book stays syncing afterwards.
+		// Known failures (docs/CLUSTER.md, "Known issues"): busy assets go
+		// 6-15 s without a message across the node's kill (the publisher
+		// counts its duplicate probes on R3 as lost; a stream-leader
+		// election is slow on a loaded machine).
 		t.Skip("known failures on a NATS node's kill -9; set POLYFEED_CLUSTER_NATSHA=1 to run")
 	}
 	nodes, list := natsCluster(t, 3)
