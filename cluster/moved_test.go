@@ -44,8 +44,8 @@ func TestMovedAboveOurs(t *testing.T) {
 	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		ms.mu.Lock()
 		defer ms.mu.Unlock()
-		if len(ms.pending) != 2 {
-			return fmt.Errorf("%d assets pending; want A and C", len(ms.pending))
+		if len(ms.pending) != 2 || ms.pending["A"].epoch != 500 {
+			return fmt.Errorf("pending %v; want A at 500 and C", ms.pending)
 		}
 		return nil
 	})
