@@ -85,16 +85,20 @@ type handover struct {
 // stream. With a Publisher our epoch is read again first: it rises while we
 // still publish (a restart asked for by a claim, or the first book of an
 // asset whose snapshot came after the handover started), and a book of
-// ours must never pass for the new publisher's. An asset whose restart is
-// still on its way to the publisher (restarting) is not done: its next
-// epoch is not known yet. hs.mu held.
+// ours must never pass for the new publisher's. An asset our publisher
+// does not publish (no epoch) has nothing to hand over. An asset whose
+// restart is still on its way to the publisher (restarting) is not done:
+// its next epoch is not known yet. hs.mu held.
 func (hs *handovers) done(h *handover) bool {
 	hs.refresh(h)
 	for _, a := range h.assets {
-		if !h.known[a] || h.maxSeen[a] <= h.above[a] {
+		if hs.restarting != nil && hs.restarting(a) {
 			return false
 		}
-		if hs.restarting != nil && hs.restarting(a) {
+		if hs.cfg.Publisher != nil && h.above[a] == 0 {
+			continue // we publish nothing of it: nothing to hand over
+		}
+		if !h.known[a] || h.maxSeen[a] <= h.above[a] {
 			return false
 		}
 	}
@@ -169,21 +173,23 @@ func (hs *handovers) start(ctx context.Context, conditionID string, assets []str
 		hs.mu.Unlock()
 	}
 	for _, a := range assets {
+		if hs.cfg.Publisher != nil {
+			// Our epoch is the publisher's (done reads it again), 0 while
+			// it publishes nothing. A new publisher quicker than our settle
+			// delay answers our claim with its epochs, so the stream need
+			// not be read: at start-up a member hands over thousands of
+			// markets at once, and one request per asset on this goroutine
+			// held the controller for seconds.
+			hs.mu.Lock()
+			h.above[a], h.known[a] = 0, true
+			hs.mu.Unlock()
+			continue
+		}
 		// The new publisher may have been quicker than our settle delay:
 		// its book is then already the latest on the events stream.
 		last, at, lastOK := hs.lastBook(ctx, a)
 		above, ok := last, lastOK
-		if hs.cfg.Publisher != nil {
-			// Our epoch is the publisher's, 0 while it has published
-			// nothing: the stream's latest book is then another member's,
-			// and treating it as ours made the new publisher restart for
-			// nothing and let our own first book (the snapshot came late)
-			// pass for the new publisher's.
-			above, ok = 0, true
-			if e, has := hs.cfg.Publisher.Epoch(a); has {
-				above = e
-			}
-		} else if lastOK && last > 0 && !since.IsZero() && !at.Before(since) {
+		if lastOK && last > 0 && !since.IsZero() && !at.Before(since) {
 			// Stored after the member that takes the market appeared: its
 			// book, not ours (ours come at most once a minute when idle;
 			// one that falls in this window only ends the handover early).
