@@ -69,12 +69,66 @@ type claims struct {
 	mu      sync.Mutex
 	pending map[string]pendingClaim // by condition id
 
+	// asked holds the restarts requested from the Publisher that may not
+	// show in its Epoch yet (it applies them on its next engine tick), by
+	// asset. Under rmu, which is never held with mu or handovers.mu taken
+	// after it.
+	rmu   sync.Mutex
+	asked map[string]askedRestart
+
 	restarts atomic.Uint64
 	bad      atomic.Uint64
 }
 
+// askedRestart is one requested restart: the new epoch will be above
+// `above`, unless the publisher drops it (the asset closed or moved away
+// meanwhile), which `until` bounds.
+type askedRestart struct {
+	above uint64
+	until time.Time
+}
+
+// restartWait bounds how long a requested restart may take to show in
+// Publisher.Epoch: the publisher applies it at its next engine tick
+// (250 ms), later on a loaded machine; one it drops never shows.
+const restartWait = 2 * time.Second
+
 func newClaims(nc *nats.Conn, cfg *Config, wake func(), onAck func(string, map[string]uint64)) *claims {
-	return &claims{nc: nc, cfg: cfg, wake: wake, onAck: onAck, pending: map[string]pendingClaim{}}
+	return &claims{nc: nc, cfg: cfg, wake: wake, onAck: onAck, pending: map[string]pendingClaim{}, asked: map[string]askedRestart{}}
+}
+
+// restarting reports whether a restart of the asset was requested and has
+// not shown in the publisher's epoch yet: until it does, this member's next
+// epoch for it is unknown, so a handover of it cannot end (a book of the
+// restarted epoch would be above the new publisher's) and no claim can name
+// it. Any goroutine.
+func (cs *claims) restarting(asset string) bool {
+	cs.rmu.Lock()
+	defer cs.rmu.Unlock()
+	r, ok := cs.asked[asset]
+	if !ok {
+		return false
+	}
+	if e, has := cs.cfg.Publisher.Epoch(asset); (has && e > r.above) || time.Now().After(r.until) {
+		delete(cs.asked, asset)
+		return false
+	}
+	return true
+}
+
+// ask requests a restart of the asset above `above` unless one at least as
+// high is still on its way: several members can claim one market while
+// their views settle, and each claim used to start another epoch.
+func (cs *claims) ask(asset string, above uint64, now time.Time) {
+	cs.rmu.Lock()
+	if r, ok := cs.asked[asset]; ok && r.above >= above && now.Before(r.until) {
+		cs.rmu.Unlock()
+		return
+	}
+	cs.asked[asset] = askedRestart{above: above, until: now.Add(restartWait)}
+	cs.rmu.Unlock()
+	cs.restarts.Add(1)
+	cs.cfg.Publisher.Restart(asset, above)
 }
 
 func (cs *claims) subscribe() error {
@@ -121,7 +175,13 @@ func (cs *claims) onClaim(msg *nats.Msg) {
 // resolve acts on the claims for markets this member now publishes and drops
 // the expired ones.
 func (cs *claims) resolve(v *view, now time.Time) {
-
+	cs.rmu.Lock()
+	for a, r := range cs.asked {
+		if now.After(r.until) {
+			delete(cs.asked, a) // restarting drops the ones that showed
+		}
+	}
+	cs.rmu.Unlock()
 	cs.mu.Lock()
 	type action struct {
 		cid string
@@ -144,8 +204,7 @@ func (cs *claims) resolve(v *view, now time.Time) {
 			e, ok := cs.cfg.Publisher.Epoch(asset)
 			switch {
 			case ok && e <= above:
-				cs.restarts.Add(1)
-				cs.cfg.Publisher.Restart(asset, above)
+				cs.ask(asset, above, now)
 			case ok:
 				ahead[asset] = e
 			}

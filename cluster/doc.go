@@ -72,7 +72,11 @@
 //     ReadStatus and Status.Write for a status subcommand.
 //
 // Markets that are not in the shared listing get the plain assignment, with
-// no handover: share the listing before acting on a market.
+// no handover: share the listing before acting on a market. With a
+// Publisher, a member also watches the stream's `status` messages: a
+// `stale` "moved" under a higher epoch than its own, on a market it
+// publishes, means its publisher had yielded to a member that has since
+// stopped, and it restarts the asset above that epoch.
 //
 // # Concurrency
 //

@@ -74,20 +74,49 @@ type handover struct {
 	assets    []string
 	above     map[string]uint64 // our epoch per asset; the new owner's is higher
 	known     map[string]bool   // above is known for the asset
-	maxSeen   map[string]uint64 // highest book epoch seen since subscribing
+	maxSeen   map[string]uint64 // highest book epoch seen since subscribing, ours included
 	subs      []*nats.Subscription
 	started   time.Time
 	deadline  time.Time
 	announced time.Time // last claim sent; zero until the epochs are known
 }
 
-func (h *handover) done() bool {
+// done reports whether every asset has a book above our epoch on the
+// stream. With a Publisher our epoch is read again first: it rises while we
+// still publish (a restart asked for by a claim, or the first book of an
+// asset whose snapshot came after the handover started), and a book of
+// ours must never pass for the new publisher's. An asset our publisher
+// does not publish (no epoch) has nothing to hand over. An asset whose
+// restart is still on its way to the publisher (restarting) is not done:
+// its next epoch is not known yet. hs.mu held.
+func (hs *handovers) done(h *handover) bool {
+	hs.refresh(h)
 	for _, a := range h.assets {
+		if hs.restarting != nil && hs.restarting(a) {
+			return false
+		}
+		if hs.cfg.Publisher != nil && h.above[a] == 0 {
+			continue // we publish nothing of it: nothing to hand over
+		}
 		if !h.known[a] || h.maxSeen[a] <= h.above[a] {
 			return false
 		}
 	}
 	return true
+}
+
+// refresh raises the handover's epochs to the publisher's current ones.
+// hs.mu held.
+func (hs *handovers) refresh(h *handover) {
+	if hs.cfg.Publisher == nil {
+		return
+	}
+	for _, a := range h.assets {
+		if e, ok := hs.cfg.Publisher.Epoch(a); ok && e > h.above[a] {
+			h.above[a] = e
+		}
+		h.known[a] = true
+	}
 }
 
 // handovers tracks the markets being handed over. Book callbacks run on the
@@ -99,10 +128,13 @@ type handovers struct {
 	cfg      *Config
 	wake     func()
 	announce func(conditionID string, epochs map[string]uint64)
-	mu       sync.Mutex
-	m        map[string]*handover // by condition id
-	events   jetstream.Stream     // nil until found
-	badBook  uint64
+	// restarting reports whether a Publisher.Restart of the asset has not
+	// shown in Publisher.Epoch yet (claims.restarting); nil: never.
+	restarting func(asset string) bool
+	mu         sync.Mutex
+	m          map[string]*handover // by condition id
+	events     jetstream.Stream     // nil until found
+	badBook    uint64
 }
 
 // newHandovers returns the tracker; its announce must be set before use.
@@ -141,15 +173,23 @@ func (hs *handovers) start(ctx context.Context, conditionID string, assets []str
 		hs.mu.Unlock()
 	}
 	for _, a := range assets {
+		if hs.cfg.Publisher != nil {
+			// Our epoch is the publisher's (done reads it again), 0 while
+			// it publishes nothing. A new publisher quicker than our settle
+			// delay answers our claim with its epochs, so the stream need
+			// not be read: at start-up a member hands over thousands of
+			// markets at once, and one request per asset on this goroutine
+			// held the controller for seconds.
+			hs.mu.Lock()
+			h.above[a], h.known[a] = 0, true
+			hs.mu.Unlock()
+			continue
+		}
 		// The new publisher may have been quicker than our settle delay:
 		// its book is then already the latest on the events stream.
 		last, at, lastOK := hs.lastBook(ctx, a)
 		above, ok := last, lastOK
-		if hs.cfg.Publisher != nil {
-			if e, has := hs.cfg.Publisher.Epoch(a); has {
-				above, ok = e, true
-			}
-		} else if lastOK && last > 0 && !since.IsZero() && !at.Before(since) {
+		if lastOK && last > 0 && !since.IsZero() && !at.Before(since) {
 			// Stored after the member that takes the market appeared: its
 			// book, not ours (ours come at most once a minute when idle;
 			// one that falls in this window only ends the handover early).
@@ -164,7 +204,7 @@ func (hs *handovers) start(ctx context.Context, conditionID string, assets []str
 	}
 	hs.mu.Lock()
 	h.announced = now
-	epochs := h.claimEpochs()
+	epochs := hs.claimEpochs(h)
 	hs.mu.Unlock()
 	if len(epochs) > 0 {
 		hs.announce(conditionID, epochs)
@@ -173,10 +213,15 @@ func (hs *handovers) start(ctx context.Context, conditionID string, assets []str
 	return nil
 }
 
-// claimEpochs returns the epochs the new publisher has to overtake.
-func (h *handover) claimEpochs() map[string]uint64 {
+// claimEpochs returns the epochs the new publisher has to overtake: ours
+// as they are now. hs.mu held.
+func (hs *handovers) claimEpochs(h *handover) map[string]uint64 {
+	hs.refresh(h)
 	m := map[string]uint64{}
 	for _, a := range h.assets {
+		if hs.restarting != nil && hs.restarting(a) {
+			continue // claimed once the new epoch is known
+		}
 		if h.known[a] && h.above[a] > 0 && h.maxSeen[a] <= h.above[a] {
 			m[a] = h.above[a]
 		}
@@ -195,9 +240,9 @@ func (hs *handovers) reannounce(now time.Time) {
 	var out []claimOut
 	hs.mu.Lock()
 	for cid, h := range hs.m {
-		if !h.announced.IsZero() && now.Sub(h.announced) >= time.Second && !h.done() {
+		if !h.announced.IsZero() && now.Sub(h.announced) >= time.Second && !hs.done(h) {
 			h.announced = now
-			if e := h.claimEpochs(); len(e) > 0 {
+			if e := hs.claimEpochs(h); len(e) > 0 {
 				out = append(out, claimOut{cid, e})
 			}
 		}
@@ -264,7 +309,7 @@ func (hs *handovers) seen(conditionID string, epochs map[string]uint64) {
 			h.maxSeen[asset] = epoch
 		}
 	}
-	if h.done() {
+	if hs.done(h) {
 		hs.wake()
 	}
 }
@@ -288,7 +333,7 @@ func (hs *handovers) collect(now time.Time, frozen bool) (done, timedOut []strin
 	hs.mu.Lock()
 	for cid, h := range hs.m {
 		switch {
-		case h.done():
+		case hs.done(h):
 			done = append(done, cid)
 			took = append(took, now.Sub(h.started))
 		case !frozen && now.After(h.deadline):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 
 	"io"
 	"log/slog"
@@ -42,22 +43,60 @@ type member struct {
 	nc   *nats.Conn
 	node *Node
 
-	mu     sync.Mutex
-	epochs map[string]uint64    // asset -> epoch we publish it under
-	books  int                  // books published
-	booked map[string]time.Time // asset -> when we last started an epoch
+	// Optional behaviour of the engine's stream publisher, set before
+	// Start (startPublisher): the first book of a gained asset waits for
+	// firstBook (the venue's subscribe and snapshot), and an asset whose
+	// book is seen under a higher epoch than ours is yielded: nothing more
+	// until Restart (publish.Publisher's watchBook). Releasing an asset it
+	// has not yielded publishes `stale` "moved" under its epoch.
+	firstBook time.Duration
+	yields    bool
+
+	mu      sync.Mutex
+	epochs  map[string]uint64    // asset -> epoch we publish it under
+	books   int                  // books published
+	booked  map[string]time.Time // asset -> when we last started an epoch
+	gained  map[string]time.Time // asset -> when its market became ours (firstBook)
+	yielded map[string]bool      // asset -> a higher epoch is on the stream
+	// restartDue holds the restarts not applied yet (yields only).
+	restartDue map[string]restartNote
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // Restart publishes a fresh book for asset under a new epoch above `above`.
+// A member with a publisher like the engine's (startPublisher) does it on
+// its next round after restartLag, and only if it still publishes the
+// asset then.
 func (m *member) Restart(asset string, above uint64) {
+	if m.yields {
+		m.mu.Lock()
+		m.restartDue[asset] = restartNote{above: above, at: time.Now().Add(restartLag)}
+		m.mu.Unlock()
+		return
+	}
+	m.restartNow(asset, above)
+}
+
+// restartLag stands for the engine's tick: the publisher's worker applies
+// a restart when it next reads its notes.
+const restartLag = 250 * time.Millisecond
+
+type restartNote struct {
+	above uint64
+	at    time.Time
+}
+
+func (m *member) restartNow(asset string, above uint64) {
 	for _, mk := range m.node.Markets() {
 		if slices.Contains(mk.AssetIDs, asset) {
 			for lastEpoch.Load() <= above {
 				nextEpoch()
 			}
+			m.mu.Lock()
+			delete(m.yielded, asset)
+			m.mu.Unlock()
 			m.publishBook(mk.ConditionID, asset)
 			return
 		}
@@ -93,7 +132,48 @@ func startMember(t testing.TB, url, cluster, id string, edit func(*Config)) *mem
 // startMemberOn starts a member on the given connection.
 func startMemberOn(t testing.TB, nc *nats.Conn, cluster, id string, edit func(*Config)) *member {
 	t.Helper()
-	m := &member{t: t, id: id, nc: nc, epochs: map[string]uint64{}, booked: map[string]time.Time{}, done: make(chan struct{})}
+	return newMember(t, nc, id).start(cluster, edit)
+}
+
+// startPublisher starts a member whose publisher behaves as the engine's:
+// it yields to higher epochs, says "moved", and publishes a gained asset's
+// first book only after firstBook.
+func startPublisher(t testing.TB, url, cluster, id string, firstBook time.Duration) *member {
+	t.Helper()
+	m := newMember(t, connect(t, url), id)
+	m.yields, m.firstBook = true, firstBook
+	sub, err := m.nc.Subscribe(BookSubject("polyfeed", "*"), m.watchBook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return m.start(cluster, nil)
+}
+
+func newMember(t testing.TB, nc *nats.Conn, id string) *member {
+	return &member{t: t, id: id, nc: nc, epochs: map[string]uint64{}, booked: map[string]time.Time{},
+		gained: map[string]time.Time{}, yielded: map[string]bool{}, restartDue: map[string]restartNote{},
+		done: make(chan struct{})}
+}
+
+// watchBook yields an asset we publish whose book is on the stream under a
+// higher epoch (NATS delivery goroutine).
+func (m *member) watchBook(msg *nats.Msg) {
+	asset, epoch, ok := parseBook(msg.Data)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	if e, has := m.epochs[asset]; has && epoch > e {
+		m.yielded[asset] = true
+	}
+	m.mu.Unlock()
+}
+
+// start starts the member's node and publishing loop.
+func (m *member) start(cluster string, edit func(*Config)) *member {
+	t, id := m.t, m.id
+	t.Helper()
 	cfg := testConfig(cluster, id)
 	cfg.Publisher = m
 	if cluster == "" { // the defaults, for timing runs
@@ -137,22 +217,68 @@ func (m *member) publishLoop(ctx context.Context) {
 // sync starts publishing the markets the node gained and forgets the ones it
 // released.
 func (m *member) sync() {
+	now := time.Now()
 	for _, mk := range m.node.Markets() {
 		pub := m.node.Publishes(mk.ConditionID)
 		for _, a := range mk.AssetIDs {
 			m.mu.Lock()
 			_, has := m.epochs[a]
+			r, due := m.restartDue[a]
+			if due && !now.Before(r.at) {
+				delete(m.restartDue, a)
+			}
+			m.mu.Unlock()
+			if due && !now.Before(r.at) && pub && has {
+				m.restartNow(a, r.above)
+			}
+			m.mu.Lock()
+			e, has := m.epochs[a]
+			yielded := m.yielded[a]
+			since, gained := m.gained[a]
+			switch {
+			case pub && !gained:
+				m.gained[a], since = now, now
+			case !pub:
+				delete(m.gained, a)
+			}
 			m.mu.Unlock()
 			switch {
 			case pub && !has:
-				m.publishBook(mk.ConditionID, a)
+				if now.Sub(since) >= snapshotDelay(a, m.firstBook) {
+					m.publishBook(mk.ConditionID, a)
+				}
 			case !pub && has:
+				if m.yields && !yielded {
+					m.publishMoved(mk.ConditionID, a, e)
+				}
 				m.mu.Lock()
 				delete(m.epochs, a)
+				delete(m.yielded, a)
 				m.mu.Unlock()
 			}
 		}
 	}
+}
+
+// snapshotDelay spreads first books between d/2 and d, per asset, as
+// snapshots arrive over a while after a burst of subscriptions.
+func snapshotDelay(asset string, d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(asset))
+	return d/2 + time.Duration(h.Sum32())%(d/2+1)
+}
+
+// publishMoved publishes `stale` "moved" under epoch, as the publisher does
+// when an asset stops being ours.
+func (m *member) publishMoved(market, asset string, epoch uint64) {
+	b, _ := json.Marshal(map[string]any{
+		"v": 1, "type": "status", "asset_id": asset, "market": market,
+		"epoch": epoch, "seq": 2, "ts_ms": time.Now().UnixMilli(), "state": "stale", "reason": "moved",
+	})
+	_ = m.nc.Publish("polyfeed.v1.status."+asset, b)
 }
 
 // publishBook publishes a book for asset under a new epoch, as the publisher
@@ -165,11 +291,23 @@ func (m *member) publishBook(market, asset string) {
 		"bids": [][]string{{"0.48", "10"}}, "asks": [][]string{{"0.52", "10"}},
 		"tick_size": "0.01", "valid": true,
 	})
+	// The epoch is ours before the book goes out, so that its echo is not
+	// taken for a higher epoch's.
+	m.mu.Lock()
+	old, had := m.epochs[asset]
+	m.epochs[asset] = e
+	m.mu.Unlock()
 	if err := m.nc.Publish(BookSubject("polyfeed", asset), b); err != nil {
+		m.mu.Lock()
+		if had {
+			m.epochs[asset] = old
+		} else {
+			delete(m.epochs, asset)
+		}
+		m.mu.Unlock()
 		return
 	}
 	m.mu.Lock()
-	m.epochs[asset] = e
 	m.books++
 	m.booked[asset] = time.Now()
 	m.mu.Unlock()

@@ -75,8 +75,15 @@ type listing struct {
 
 	mu      sync.RWMutex
 	markets map[string]listed
-	ready   chan struct{}
-	once    sync.Once
+	// local holds the markets this member shared whose entries have not
+	// come back through the watch yet. They are part of the snapshot at
+	// once: at start-up a listing of thousands of markets takes seconds to
+	// write, and a member set that changes meanwhile hands over only the
+	// markets in the snapshot. The others would change publisher without
+	// make before break.
+	local map[string]Market
+	ready chan struct{}
+	once  sync.Once
 
 	writes    atomic.Uint64
 	writeErrs atomic.Uint64
@@ -85,7 +92,7 @@ type listing struct {
 }
 
 func newListing(js jetstream.JetStream, kv jetstream.KeyValue, cfg *Config, wake func()) *listing {
-	return &listing{kv: kv, js: js, cfg: cfg, log: cfg.Logger, wake: wake, markets: map[string]listed{}, ready: make(chan struct{})}
+	return &listing{kv: kv, js: js, cfg: cfg, log: cfg.Logger, wake: wake, markets: map[string]listed{}, local: map[string]Market{}, ready: make(chan struct{})}
 }
 
 // listingBatch is how many listing writes are in flight at once: enough to
@@ -130,9 +137,14 @@ func (l *listing) put(ctx context.Context, ms []Market) (int, error) {
 		if err != nil {
 			return written, fmt.Errorf("cannot encode market %s: %w", m.ConditionID, err)
 		}
-		l.mu.RLock()
+		l.mu.Lock()
 		cur, ok := l.markets[m.ConditionID]
-		l.mu.RUnlock()
+		if !ok {
+			mine := *m
+			mine.AssetIDs, mine.Outcomes = slices.Clone(m.AssetIDs), slices.Clone(m.Outcomes)
+			l.local[m.ConditionID] = mine
+		}
+		l.mu.Unlock()
 		if ok && bytes.Equal(cur.raw, raw) && cur.created.After(refresh) {
 			continue
 		}
@@ -210,6 +222,7 @@ func (l *listing) apply(e jetstream.KeyValueEntry) {
 	if op := e.Operation(); op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge {
 		l.mu.Lock()
 		delete(l.markets, key)
+		delete(l.local, key)
 		l.mu.Unlock()
 		l.wake()
 		return
@@ -224,6 +237,7 @@ func (l *listing) apply(e jetstream.KeyValueEntry) {
 	}
 	l.mu.Lock()
 	l.markets[key] = listed{m: m, raw: slices.Clone(e.Value()), created: e.Created()}
+	delete(l.local, key)
 	l.mu.Unlock()
 	l.wake()
 }
@@ -232,9 +246,12 @@ func (l *listing) apply(e jetstream.KeyValueEntry) {
 // the slice but must not modify the markets' slices.
 func (l *listing) snapshot() []Market {
 	l.mu.RLock()
-	ms := make([]Market, 0, len(l.markets))
+	ms := make([]Market, 0, len(l.markets)+len(l.local))
 	for _, e := range l.markets {
 		ms = append(ms, e.m)
+	}
+	for _, m := range l.local { // never also in markets
+		ms = append(ms, m)
 	}
 	l.mu.RUnlock()
 	slices.SortFunc(ms, func(a, b Market) int { return strings.Compare(a.ConditionID, b.ConditionID) })
@@ -244,5 +261,5 @@ func (l *listing) snapshot() []Market {
 func (l *listing) len() int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return len(l.markets)
+	return len(l.markets) + len(l.local)
 }

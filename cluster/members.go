@@ -99,15 +99,16 @@ func newMembership(kv jetstream.KeyValue, cfg *Config, nonce string, wake func()
 	}
 }
 
-// beat writes this member's key once.
-func (m *membership) beat(ctx context.Context) error {
+// beat writes this member's key once, waiting at most `wait` for the
+// server.
+func (m *membership) beat(ctx context.Context, wait time.Duration) error {
 	hb := m.self
 	hb.Leaving = m.draining.Load()
 	b, err := json.Marshal(hb)
 	if err != nil {
 		return fmt.Errorf("cannot encode heartbeat: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.Heartbeat)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	rev, err := m.kv.Put(ctx, m.cfg.ID, b)
 	if err != nil {
@@ -134,7 +135,7 @@ func (m *membership) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = m.beat(ctx) // counted and logged by beat
+			_ = m.beat(ctx, m.cfg.Heartbeat) // counted and logged by beat; the next one is due anyway
 		}
 	}
 }

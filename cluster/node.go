@@ -75,6 +75,7 @@ type Node struct {
 	listing   *listing
 	handovers *handovers
 	claims    *claims
+	moves     *moves // nil without a Publisher
 
 	view    atomic.Pointer[view]
 	changes chan struct{} // cap 1: a coalescing "re-read the roles" signal
@@ -209,8 +210,21 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.claims.subscribe(); err != nil {
 		return err
 	}
-	if err := n.members.beat(ctx); err != nil {
+	if n.cfg.Publisher != nil {
+		n.handovers.restarting = n.claims.restarting
+		n.moves = newMoves(n.nc, &n.cfg, n.claims, n.wake)
+		if err := n.moves.subscribe(); err != nil {
+			n.claims.unsubscribe()
+			return err
+		}
+	}
+	// The first heartbeat may wait up to Expiry: a loaded server that is
+	// slower than one heartbeat period is no reason to refuse to start.
+	if err := n.members.beat(ctx, n.cfg.Expiry); err != nil {
 		n.claims.unsubscribe()
+		if n.moves != nil {
+			n.moves.unsubscribe()
+		}
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -280,6 +294,9 @@ func (n *Node) halt() {
 	if n.claims != nil {
 		n.claims.unsubscribe()
 	}
+	if n.moves != nil {
+		n.moves.unsubscribe()
+	}
 }
 
 // Drain hands every market this member publishes to the others before it
@@ -292,7 +309,7 @@ func (n *Node) Drain(ctx context.Context) error {
 		return errors.New("cannot drain cluster node: not running")
 	}
 	n.members.draining.Store(true)
-	_ = n.members.beat(ctx) // counted and logged; the others also see us go at Stop
+	_ = n.members.beat(ctx, n.cfg.Heartbeat) // counted and logged; the others also see us go at Stop
 	select {
 	case n.drainCh <- struct{}{}:
 	default:
@@ -387,6 +404,9 @@ func (c *controller) step(ctx context.Context, now time.Time) {
 	}
 	n.handovers.reannounce(now)
 	n.claims.resolve(n.view.Load(), now)
+	if n.moves != nil {
+		n.moves.resolve(n.view.Load(), now)
+	}
 	ms := n.members.members()
 	cur := n.view.Load().assign.Members()
 	if slices.Equal(ms, cur) {

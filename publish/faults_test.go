@@ -14,6 +14,7 @@ import (
 	"github.com/polyfeed/polyfeed/internal/natsd"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
+	"github.com/polyfeed/polyfeed/internal/streamcheck"
 	"github.com/polyfeed/polyfeed/stream"
 )
 
@@ -202,4 +203,41 @@ func TestStreamsDeleted(t *testing.T) {
 	if st := r.pub.Stats(); st.Dropped == 0 || st.StaleNotices == 0 {
 		t.Errorf("stats %+v: want drops and stale notices after the streams were deleted", st)
 	}
+}
+
+// TestClosedDuringOutage: a market expires while NATS is away, after its
+// assets lost messages. When NATS is back its assets get the final book
+// before `closed`, so a consumer that missed messages ends Closed with the
+// final levels instead of syncing forever (the last book it could resync
+// from is older than the gap, and nothing follows `closed`).
+func TestClosedDuringOutage(t *testing.T) {
+	r := newRig(t, rigConfig{
+		sim:    sim.Config{Seed: 12, Markets: 10, Rate: 600},
+		nats:   natsd.Config{Listen: freePort(t), DataDir: t.TempDir()},
+		pub:    func(c *Config) { c.AckTimeout = time.Second },
+		follow: true,
+	})
+	r.waitValid()
+	m := r.markets[0]
+	if err := r.srv.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if st := r.pub.Stats(); st.Dropped < 50 || st.Ready {
+			return fmt.Errorf("publisher has not dropped enough yet: %+v", st)
+		}
+		return nil
+	})
+	r.sim.Pause() // the market's last state: the truth from now on
+	time.Sleep(300 * time.Millisecond)
+	r.pub.MarketExpired(m)
+	r.startNATS()
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+		for _, id := range m.AssetIDs {
+			if b, ok := r.cons.Book(id); !ok || b.State != stream.Closed {
+				return fmt.Errorf("consumer: asset %s of the expired market is %v (%s)", id, b.State, b.Reason)
+			}
+		}
+		return streamcheck.GoEqualsTruth(r.cons, m.AssetIDs, r.truth)
+	})
 }

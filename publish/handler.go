@@ -187,7 +187,13 @@ func (h *handler) OnTick(books iter.Seq[*book.Book]) {
 		case st.closed || st.yielded:
 		case st.closing:
 			if h.canSend() {
-				st.broken = false // closed is the last message: no book owed
+				if st.broken {
+					// Messages were lost (NATS away, a full queue): a
+					// consumer that missed them resyncs from this final
+					// book; nothing after closed could repair it.
+					h.repair(st, b)
+				}
+				st.broken = false // closed is the last message: no further book owed
 				h.status(st, StateClosed, reasonExpired, b.UpdatedAt())
 				if !st.broken {
 					st.closed = true

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// natsCluster starts n nats-server processes routed into one JetStream
+// cluster on loopback and waits until JetStream answers (a metadata leader
+// is elected). It returns the nodes and their client URLs joined by commas.
+func natsCluster(t *testing.T, n int) ([]*natsProc, string) {
+	t.Helper()
+	ports, routes := make([]int, n), make([]string, n)
+	for i := range n {
+		ports[i] = freePort(t)
+		routes[i] = "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
+	}
+	nodes := make([]*natsProc, n)
+	urls := make([]string, n)
+	dir := t.TempDir()
+	for i := range n {
+		nodes[i] = startNATS(t, "-a", "127.0.0.1", "-p", strconv.Itoa(ports[i]), "-js",
+			"-sd", filepath.Join(dir, fmt.Sprintf("n%d", i)), "-n", fmt.Sprintf("n%d", i),
+			"--cluster_name", "polyfeed-e2e", "--cluster", routes[i], "--routes", strings.Join(routes, ","))
+		urls[i] = nodes[i].url
+	}
+	list := strings.Join(urls, ",")
+	nc, err := nats.Connect(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 60*time.Second, 250*time.Millisecond, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := js.AccountInfo(ctx)
+		return err
+	})
+	return nodes, list
+}
+
+// gapAround returns, for the asset, the time from the last message before
+// `at` to the first after it (zero when none came after), and the longest
+// gap between its messages in the window before `at`.
+func (m *monitor) gapAround(id string, at time.Time, window time.Duration) (around, before time.Duration, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.assets[id]
+	if s == nil {
+		return 0, 0, false
+	}
+	i, _ := slices.BinarySearchFunc(s.times, at, func(a, b time.Time) int { return a.Compare(b) })
+	if i == 0 || i == len(s.times) {
+		return 0, 0, false
+	}
+	around = s.times[i].Sub(s.times[i-1])
+	prev := at.Add(-window)
+	for j := i - 1; j > 0 && s.times[j].After(prev); j-- {
+		before = max(before, s.times[j].Sub(s.times[j-1]))
+	}
+	return around, before, true
+}
+
+// TestClusterNATSNodeLoss: the same cluster on a 3-node NATS cluster (three
+// nats-server processes with routes on loopback; the buckets and streams
+// R3). One NATS node is killed with -9 mid-run: the publishers fail over
+// to the other nodes, no busy asset goes unpublished for more than 5 s, the
+// members keep every market exactly once, and the consumer's books equal
+// the truth at the end.
+func TestClusterNATSNodeLoss(t *testing.T) {
+	skipClusterUnlessEnabled(t)
+	if os.Getenv("POLYFEED_CLUSTER_NATSHA") == "" {
+		// Known failures (docs/CLUSTER.md, "Known issues"): busy assets go
+		// 6-15 s without a message across the node's kill (the publisher
+		// counts its duplicate probes on R3 as lost; a stream-leader
+		// election is slow on a loaded machine).
+		t.Skip("known failures on a NATS node's kill -9; set POLYFEED_CLUSTER_NATSHA=1 to run")
+	}
+	nodes, list := natsCluster(t, 3)
+	r := newRig(t, 3, 1, list, "--cluster-storage-replicas=3")
+	r.startConsumer()
+	ids, who := r.waitCoverage(r.members, 1, 180*time.Second)
+
+	// Kill a node this test's own connection does not use, so that what
+	// the monitor misses is what the publishers did not publish.
+	victim := -1
+	for i, n := range nodes {
+		if n.url != r.nc.ConnectedUrl() {
+			victim = i
+			break
+		}
+	}
+	time.Sleep(10 * time.Second) // a baseline of every asset's message gaps
+	killed := time.Now()
+	if err := nodes[victim].p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-nodes[victim].p.done
+	t.Logf("killed NATS node n%d (%s); the test is on %s", victim, nodes[victim].url, r.nc.ConnectedUrl())
+	time.Sleep(20 * time.Second)
+
+	// Busy assets: none of their gaps in the 10 s before the kill exceeded
+	// 2.5 s. Each must have had a message within 5 s across the kill.
+	var around []time.Duration
+	busy, late := 0, 0
+	for _, id := range ids {
+		a, b, ok := r.mon.gapAround(id, killed, 10*time.Second)
+		if !ok || b > 2500*time.Millisecond {
+			continue
+		}
+		busy++
+		around = append(around, a)
+		if a > 5*time.Second {
+			late++
+			if late <= 5 {
+				t.Errorf("asset %s (carried by %v): %v without a message across the node's kill (longest gap before: %v)", id, who[id], a.Round(time.Millisecond), b.Round(time.Millisecond))
+			}
+		}
+	}
+	t.Logf("NATS node loss: %d busy assets of %d; gap across the kill %s; %d over 5 s", busy, len(ids), dist(around), late)
+	t.Logf("consumer stats after the kill: %+v", r.consumer.Stats())
+	if busy < len(ids)/4 {
+		t.Errorf("only %d of %d assets were busy enough to measure", busy, len(ids))
+	}
+	_, after := r.waitCoverage(r.members, 1, 60*time.Second)
+	moved := 0
+	for _, id := range ids {
+		if len(after[id]) > 0 && slices.Compare(who[id], after[id]) != 0 {
+			moved++
+		}
+	}
+	if moved > 0 {
+		t.Errorf("%d assets changed member although no member left", moved)
+	}
+	t.Logf("consumer stats after the node loss: %+v", r.consumer.Stats())
+	r.checkTruth(ids)
+}
