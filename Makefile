@@ -4,7 +4,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 COUNT     ?= 1
-SOAK_DURATION ?= 3m
+SOAK_DURATION ?= 10m
 SOAK_FLAGS    ?=
 
 .PHONY: all build test test-full test-cluster test-short test-faults race vet lint fuzz soak bench bench-micro bench-publish bench-record bench-side profile clean

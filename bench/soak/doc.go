@@ -77,7 +77,9 @@
 //
 // # Running
 //
-//	make soak                        # 3 minutes
+//	make soak                        # 10 minutes: the embedded NATS server's memory
+//	                                 # settles after about 6 (docs/STREAM.md), so a
+//	                                 # shorter run judges memory on a rising curve
 //	make soak SOAK_DURATION=1h       # hourly check before a release
 //	make soak SOAK_DURATION=24h      # day-long run (SOAK_FLAGS="-sample 30s" keeps the plot readable)
 //	make soak SOAK_FLAGS="-markets 1000 -rate 2000 -churn 30 -fault-every 30s"
