@@ -27,9 +27,10 @@ type outMsg struct {
 }
 
 // sender publishes every worker's queue: one goroutine for all of them, so
-// that at moderate rates one wake-up, one write and one acknowledgement
-// carry the messages of every worker (PERFORMANCE.md has the profiles). It
-// is the only goroutine that publishes, so a slow or absent server makes it
+// that one wake-up, one write and one acknowledgement carry the messages of
+// every worker (PERFORMANCE.md measures what that saves: little, as most of
+// publishing's cost is per message in the client and the server). It is
+// the only goroutine that publishes, so a slow or absent server makes it
 // wait, never a worker: the queues in front of it are bounded, and what
 // does not fit is dropped by the handlers.
 //
