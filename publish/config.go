@@ -79,8 +79,8 @@ type Config struct {
 	// more messages before it publishes, so that one write carries
 	// several: fewer wake-ups of the client and the server, for up to
 	// Linger of latency. Default none (0 or negative). Measured at 2,000
-	// events/s (PERFORMANCE.md), 1 ms takes about 15 % off the CPU that
-	// publishing adds and adds 1 ms to every message's latency; the
+	// events/s (PERFORMANCE.md), 1 ms took 0–35 % off the CPU that
+	// publishing adds and added 1 ms to every message's latency; the
 	// default keeps the latency budget (p99 at most 5 ms) for the server
 	// and the consumers.
 	Linger time.Duration
