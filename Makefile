@@ -133,14 +133,18 @@ bench-side:
 	./bin/polyside -out bench/out/sidebyside | tee bench/out/sidebyside.txt
 
 # The stream publisher (publish/bench_test.go): its ceiling (events/s and CPU per event, file
-# and memory storage), the process CPU per event at 2,000 events/s with publishing off and on,
-# and handler → reader latency at 2,000 and 10,000 events/s (the stream library's handler, and a
-# core NATS subscriber).
+# and memory storage), the process CPU per event at 2,000 events/s with publishing off and on
+# (three passes over every mode, so each mode's figures interleave with the others' on a shared
+# machine), and handler → reader latency at 2,000 and 10,000 events/s (the stream library's
+# handler, and a core NATS subscriber). The load average is recorded before each part.
 bench-publish:
 	@mkdir -p bench/out
-	$(GO) test -run '^$$' -bench 'PublishCeiling' -benchtime 100000x -count 3 ./publish | tee bench/out/publish.txt
-	$(GO) test -run '^$$' -bench 'PublishCPU' -benchtime 1x ./publish | tee -a bench/out/publish.txt
+	(uptime; $(GO) version; grep -m1 'model name' /proc/cpuinfo) | tee bench/out/publish.txt
+	$(GO) test -run '^$$' -bench 'PublishCeiling' -benchtime 100000x -count 3 ./publish | tee -a bench/out/publish.txt
+	for i in 1 2 3; do uptime; $(GO) test -run '^$$' -bench 'PublishCPU' -benchtime 1x ./publish -args -publish.cpuwindow 5s || exit 1; done 2>&1 | tee -a bench/out/publish.txt
+	uptime | tee -a bench/out/publish.txt
 	$(GO) test -run '^$$' -bench 'PublishLatency' -benchtime 1x -count 3 ./publish | tee -a bench/out/publish.txt
+	uptime | tee -a bench/out/publish.txt
 
 # Recording (issue 16's goals, side by side in one run): two polyfeed processes on one
 # polysim at 2,000 and then 10,000 msg/s, one with --record and one without, measured over

@@ -1,11 +1,15 @@
 package publish
 
 import (
+	"bytes"
 	"context"
+	"flag"
 	"fmt"
-	"runtime"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -24,8 +28,9 @@ import (
 )
 
 // benchStream starts an embedded server on a loopback port (as polyfeed
-// runs it) and a started publisher on it.
-func benchStream(b *testing.B, storage string, workers int) *Publisher {
+// runs it) and a started publisher on it; opts adjust its Config before
+// New.
+func benchStream(b *testing.B, storage string, workers int, opts ...func(*Config)) *Publisher {
 	b.Helper()
 	cfg := natsd.Config{Listen: "127.0.0.1:0", DataDir: b.TempDir(), Memory: storage == "memory", Logger: quiet()}
 	srv, err := natsd.New(cfg)
@@ -41,12 +46,37 @@ func benchStream(b *testing.B, storage string, workers int) *Publisher {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return benchPublisher(b, nc, storage, workers, opts...)
+}
+
+// benchExternal starts a nats-server process (as `polyfeed --nats-url`
+// uses one) and a started publisher connected to it. The process is
+// returned so that its CPU can be read apart from the publisher's.
+func benchExternal(b *testing.B, storage string, workers int, opts ...func(*Config)) (*Publisher, *os.Process) {
+	b.Helper()
+	ext := &extServer{bin: natsServerBinary(b), addr: freePort(b), dir: b.TempDir()}
+	ext.start(b)
+	b.Cleanup(func() { ext.kill(b) })
+	nc, err := nats.Connect(ext.url(), nats.MaxReconnects(-1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return benchPublisher(b, nc, storage, workers, opts...), ext.cmd.Process
+}
+
+func benchPublisher(b *testing.B, nc *nats.Conn, storage string, workers int, opts ...func(*Config)) *Publisher {
+	b.Helper()
+	ctx := context.Background()
 	b.Cleanup(nc.Close)
 	st := jetstream.FileStorage
 	if storage == "memory" {
 		st = jetstream.MemoryStorage
 	}
-	p, err := New(Config{Conn: nc, Workers: workers, Storage: st, Logger: quiet()})
+	pc := Config{Conn: nc, Workers: workers, Storage: st, Logger: quiet()}
+	for _, o := range opts {
+		o(&pc)
+	}
+	p, err := New(pc)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +139,9 @@ func BenchmarkPublishCeiling(b *testing.B) {
 				ev.Size = fixed.FromInt(int64(100 + i%50))
 				_ = books[k].Set(ev.Side, ev.Price, ev.Size)
 				for h.q.Free() < 4 {
-					runtime.Gosched()
+					// Wait for the sender without spinning: on two cores a
+					// spinning driver takes the core the server needs.
+					time.Sleep(50 * time.Microsecond)
 				}
 				h.OnEvent(ev, books[k])
 			}
@@ -128,48 +160,83 @@ func BenchmarkPublishCeiling(b *testing.B) {
 }
 
 // BenchmarkPublishCPU: process CPU per engine event at a paced 2,000
-// events/s, with publishing off and on (embedded server, memory and file
-// storage, the default linger; memory storage with no linger and a 2 ms
-// one), side by side in one run. Frames recorded from the simulator
-// are replayed into the engine's FrameSink, so the process holds the
-// engine, the publisher and the server, and a paced feeder common to all
+// events/s, with publishing off and on, side by side in one run: the
+// embedded server with memory and file storage (its work is then in this
+// process, as in `polyfeed` by default), an external nats-server process
+// (as with `--nats-url`: this process holds only the engine and the
+// publisher; the server's CPU is reported apart), and memory storage with
+// a 1 ms and a 5 ms linger. With publishing on it also reports the
+// messages the sender took per round: each round costs a wake-up of the
+// sender, the client's flusher, the server's reader and JetStream's stream
+// loop, whatever it carries. Frames recorded from the simulator are
+// replayed into the engine's FrameSink by a paced feeder common to all
 // modes. Run with -benchtime 1x; -short shortens the window.
 func BenchmarkPublishCPU(b *testing.B) {
-	ctx := context.Background()
-	corpus, err := harness.Record(ctx, harness.CorpusConfig{Seed: 1, Markets: 200, Messages: 20_000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	window := 10 * time.Second
+	corpus := cpuCorpus(b)
+	window := *cpuWindow
 	if testing.Short() {
 		window = time.Second
 	}
 	const rate = 2000.0
-	for _, mode := range []string{"off", "memory", "file", "memory-linger0", "memory-linger2ms", "memory-linger5ms"} {
+	for _, mode := range []string{"off", "memory", "file", "external-memory", "memory-linger1ms", "memory-linger5ms"} {
 		b.Run(mode, func(b *testing.B) {
 			for range b.N {
-				cpu, events := cpuRun(b, corpus, mode, rate, window)
-				b.ReportMetric(float64(cpu.Microseconds())/float64(events), "cpu-µs/event")
-				b.ReportMetric(100*cpu.Seconds()/window.Seconds(), "cpu-%")
+				r := cpuRun(b, corpus, mode, rate, window)
+				b.ReportMetric(float64(r.cpu.Microseconds())/float64(r.events), "cpu-µs/event")
+				b.ReportMetric(100*r.cpu.Seconds()/window.Seconds(), "cpu-%")
+				if r.perRound > 0 {
+					b.ReportMetric(r.perRound, "msgs/round")
+				}
+				if r.serverCPU > 0 {
+					b.ReportMetric(float64(r.serverCPU.Microseconds())/float64(r.events), "server-cpu-µs/event")
+				}
 			}
 		})
 	}
 }
 
-func cpuRun(b *testing.B, c *harness.Corpus, mode string, rate float64, window time.Duration) (time.Duration, uint64) {
+// cpuResult is one BenchmarkPublishCPU mode's window.
+type cpuResult struct {
+	cpu       time.Duration // this process: engine, publisher, and an embedded server
+	serverCPU time.Duration // an external server's process
+	events    uint64
+	perRound  float64 // messages the sender took per round
+}
+
+// cpuWindow is each BenchmarkPublishCPU mode's measured window. With
+// -count N the modes alternate N times in one process (the corpus is
+// recorded once), which is how to compare them on a shared machine.
+var cpuWindow = flag.Duration("publish.cpuwindow", 10*time.Second, "BenchmarkPublishCPU's window per mode")
+
+var (
+	corpusOnce sync.Once
+	corpus     *harness.Corpus
+	corpusErr  error
+)
+
+func cpuCorpus(b *testing.B) *harness.Corpus {
+	corpusOnce.Do(func() {
+		corpus, corpusErr = harness.Record(context.Background(), harness.CorpusConfig{Seed: 1, Markets: 200, Messages: 20_000})
+	})
+	if corpusErr != nil {
+		b.Fatal(corpusErr)
+	}
+	return corpus
+}
+
+func cpuRun(b *testing.B, c *harness.Corpus, mode string, rate float64, window time.Duration) (r cpuResult) {
 	ctx := context.Background()
 	var factory engine.HandlerFactory = func(int) engine.Handler { return engine.HandlerFunc(func(*engine.Event, *book.Book) {}) }
 	var p *Publisher
-	if mode != "off" {
-		storage, linger, _ := strings.Cut(mode, "-linger")
-		p = benchStream(b, storage, 2)
-		switch linger {
-		case "":
-		case "0":
-			p.cfg.Linger = -1
-		default:
-			p.cfg.Linger, _ = time.ParseDuration(linger)
-		}
+	var server *os.Process
+	switch storage, linger, _ := strings.Cut(mode, "-linger"); {
+	case mode == "off":
+	case strings.HasPrefix(storage, "external-"):
+		p, server = benchExternal(b, strings.TrimPrefix(storage, "external-"), 2, withLinger(linger))
+	default:
+		p = benchStream(b, storage, 2, withLinger(linger))
+	}
+	if p != nil {
 		factory = p.Handler
 	}
 	app, err := engine.New(engine.Config{
@@ -206,15 +273,18 @@ func cpuRun(b *testing.B, c *harness.Corpus, mode string, rate float64, window t
 		}
 	}
 	settle()
-	cpu0 := processCPU()
+	var queued0, rounds0 uint64
+	if p != nil {
+		queued0, rounds0 = p.Stats().Queued, p.sender.rounds.Load()
+	}
+	cpu0, server0 := processCPU(), childCPU(b, server)
 	start := mono.Now()
-	var events uint64
 	i := c.SnapshotFrames
 	for now := start; now < start+int64(window); now = mono.Now() {
 		due := uint64(rate * float64(now-start) / 1e9)
-		for events < due {
+		for r.events < due {
 			sink(1, c.Frames[i], mono.Now())
-			events += uint64(c.Events[i])
+			r.events += uint64(c.Events[i])
 			if i++; i == len(c.Frames) {
 				i = c.SnapshotFrames
 			}
@@ -222,16 +292,57 @@ func cpuRun(b *testing.B, c *harness.Corpus, mode string, rate float64, window t
 		time.Sleep(time.Millisecond)
 	}
 	settle()
-	cpu := processCPU() - cpu0
+	r.cpu, r.serverCPU = processCPU()-cpu0, childCPU(b, server)-server0
 	if d := app.Stats().Router.Dropped; d != 0 {
 		b.Fatalf("engine dropped %d events", d)
 	}
 	if p != nil {
-		if st := p.Stats(); st.Dropped != 0 {
+		st := p.Stats()
+		if st.Dropped != 0 {
 			b.Fatalf("publisher dropped %d messages", st.Dropped)
 		}
+		if n := p.sender.rounds.Load() - rounds0; n > 0 {
+			r.perRound = float64(st.Queued-queued0) / float64(n)
+		}
 	}
-	return cpu, events
+	return r
+}
+
+// withLinger sets Config.Linger from a benchmark name's suffix: "" keeps
+// the default, else a duration ("1ms").
+func withLinger(linger string) func(*Config) {
+	return func(c *Config) {
+		if linger == "" {
+			return
+		}
+		d, err := time.ParseDuration(linger)
+		if err != nil {
+			panic(err)
+		}
+		c.Linger = d
+	}
+}
+
+// childCPU is a child process's user+system CPU so far (/proc; 0 for
+// nil).
+func childCPU(b *testing.B, p *os.Process) time.Duration {
+	if p == nil {
+		return 0
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command's closing parenthesis: state is the 3rd
+	// field of the line, utime and stime the 14th and 15th, in clock ticks
+	// (100 a second on Linux).
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("cannot read CPU of process %d: %q", p.Pid, raw)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func processCPU() time.Duration {
@@ -244,18 +355,18 @@ func processCPU() time.Duration {
 
 // BenchmarkPublishLatency: from the handler's OnEvent to a reader's
 // callback on another connection, at a paced 2,000 and 10,000 events/s,
-// memory storage, the default linger and none. The reader is either a
-// core NATS subscriber ("core": the server delivers to subscribers once
+// memory storage, the default (no linger) and a 1 ms linger. The reader
+// is either a core NATS subscriber ("core": the server delivers to subscribers once
 // JetStream stored the message) or the stream library's Consumer handler
 // ("stream": an ordered JetStream consumer, the contract's rules, the
 // book updated), which is what a user sees. Run with -benchtime 1x.
 func BenchmarkPublishLatency(b *testing.B) {
 	for _, via := range []string{"stream", "core"} {
 		for _, rate := range []int{2000, 10_000} {
-			for _, linger := range []time.Duration{0, -1} {
+			for _, linger := range []string{"", "1ms"} {
 				name := fmt.Sprint(via, "-", rate)
-				if linger < 0 {
-					name += "-nolinger"
+				if linger != "" {
+					name += "-linger" + linger
 				}
 				b.Run(name, func(b *testing.B) {
 					for range b.N {
@@ -269,12 +380,10 @@ func BenchmarkPublishLatency(b *testing.B) {
 	}
 }
 
-func latencyRun(b *testing.B, via string, rate int, linger, window time.Duration) (p50, p99 time.Duration) {
-	p := benchStream(b, "memory", 1)
-	if linger != 0 {
-		p.cfg.Linger = linger
-	}
-	p.cfg.BookEvery, p.cfg.BookMaxAge = 1<<30, time.Hour // deltas only: seq = 1 + event number
+func latencyRun(b *testing.B, via string, rate int, linger string, window time.Duration) (p50, p99 time.Duration) {
+	p := benchStream(b, "memory", 1, withLinger(linger), func(c *Config) {
+		c.BookEvery, c.BookMaxAge = 1<<30, time.Hour // deltas only: seq = 1 + event number
+	})
 	h := p.handlers[0]
 	const assets = 100
 	n := rate * int(window/time.Second)

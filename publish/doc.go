@@ -18,21 +18,22 @@
 //
 // # Shape
 //
-//	worker w ──OnEvent/OnTick──▶ encode ──TryStage──▶ SPSC ring w ──▶ sender w ──PublishMsg──▶ NATS
-//	    ▲                                                        │ (one acknowledged batch per ≤256 msgs or 5 ms,
-//	    │                                                        │  bounded unacknowledged messages)
-//	    └────────── inbox w: lost messages, higher epochs, closed ◀┘ ack errors and timeouts, book watcher
+//	worker 0 ──OnEvent/OnTick──▶ encode ──TryStage──▶ SPSC ring 0 ──┐
+//	worker 1 ──OnEvent/OnTick──▶ encode ──TryStage──▶ SPSC ring 1 ──┼──▶ sender ──PublishMsg──▶ NATS
+//	   ▲            (a bell wakes the sender when it is parked)      │   (one acknowledged batch per ≤256 msgs
+//	   │                                                             │    or 5 ms, bounded unacknowledged messages)
+//	   └──── inbox w: lost messages, higher epochs, closed ◀─────────┘   ack errors and timeouts, book watcher
 //
 // The handler runs on the engine worker that owns the book. It never waits:
 // a message that does not fit its worker's queue, or that is encoded while
 // NATS is unreachable, is dropped and counted, its seq stays used (consumers
 // see the gap), and the asset owes a `stale` status and a fresh `book`,
 // which the handler publishes on a later tick once NATS takes messages
-// again. Each worker has its own sender goroutine, so a slow server stalls
-// only senders, never the engine. Senders publish plain NATS messages and
-// ask JetStream to acknowledge the last one of each batch (sender.go says
-// why that covers the batch); when the streams had to be made again, every
-// asset gets a fresh book.
+// again. One sender goroutine serves every worker's queue, so a slow server
+// stalls only the sender, never the engine. The sender publishes plain
+// NATS messages and asks JetStream to acknowledge the last one of each
+// batch (sender.go says why that covers the batch); when the streams had
+// to be made again, every asset gets a fresh book.
 //
 // # Concurrency
 //

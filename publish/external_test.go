@@ -23,7 +23,7 @@ var (
 
 // natsServerBinary builds the nats-server command of the module's
 // nats-server version once per test binary.
-func natsServerBinary(t *testing.T) string {
+func natsServerBinary(t testing.TB) string {
 	t.Helper()
 	natsServerOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "polyfeed-nats-bin-")
@@ -57,7 +57,7 @@ type extServer struct {
 
 func (e *extServer) url() string { return "nats://" + e.addr }
 
-func (e *extServer) start(t *testing.T) {
+func (e *extServer) start(t testing.TB) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(e.addr)
 	e.cmd = exec.Command(e.bin, "-js", "-a", host, "-p", port, "-sd", e.dir)
@@ -74,7 +74,7 @@ func (e *extServer) start(t *testing.T) {
 }
 
 // kill ends the process with SIGKILL (no clean shutdown) and reaps it.
-func (e *extServer) kill(t *testing.T) {
+func (e *extServer) kill(t testing.TB) {
 	t.Helper()
 	if e.cmd == nil {
 		return

@@ -19,7 +19,7 @@ import (
 )
 
 // freePort returns a loopback address free right now.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

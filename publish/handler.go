@@ -60,6 +60,7 @@ type handler struct {
 	p      *Publisher
 	w      int
 	q      *ring.SPSC[outMsg]
+	bell   *bell // wakes the sender
 	in     *inbox
 	assets map[string]*asset
 	env    envelope
@@ -349,7 +350,7 @@ func (h *handler) push(st *asset, sub int) bool {
 	}
 	off := len(h.slab)
 	h.slab = append(h.slab, h.buf...)
-	m := outMsg{subject: st.subjects[sub], asset: st.id, epoch: st.epoch, seq: st.seq, data: h.slab[off:len(h.slab):len(h.slab)]}
+	m := outMsg{subject: st.subjects[sub], asset: st.id, epoch: st.epoch, seq: st.seq, data: h.slab[off:len(h.slab):len(h.slab)], w: h.w}
 	if !h.q.TryStage(m) {
 		st.broken = true
 		h.dropped.Add(1)
@@ -360,11 +361,13 @@ func (h *handler) push(st *asset, sub int) bool {
 	return true
 }
 
-// flush makes staged messages visible to the sender: one store per call.
+// flush makes staged messages visible to the sender, and wakes it if it
+// is parked: one store and one load per call.
 func (h *handler) flush() {
 	if h.staged {
 		h.q.Publish()
 		h.staged = false
+		h.bell.ring()
 	}
 }
 

@@ -23,7 +23,7 @@ type Publisher struct {
 	cfg      Config
 	log      *slog.Logger
 	handlers []*handler
-	senders  []*sender
+	sender   *sender // one for every worker's queue
 
 	// epochs holds each asset's epoch found on the BOOKS stream at Start;
 	// read-only afterwards.
@@ -71,16 +71,18 @@ func New(cfg Config) (*Publisher, error) {
 		done:   make(chan struct{}),
 	}
 	now := time.Now().UnixNano()
+	b := newBell()
+	qs := make([]*ring.SPSC[outMsg], cfg.Workers)
+	ins := make([]*inbox, cfg.Workers)
 	for w := range cfg.Workers {
-		q := ring.New[outMsg](cfg.QueueSize)
-		in := &inbox{}
-		s, err := newSender(p, q, in)
-		if err != nil {
-			return nil, fmt.Errorf("cannot create JetStream context: %w", err)
-		}
-		p.senders = append(p.senders, s)
-		p.handlers = append(p.handlers, &handler{p: p, w: w, q: q, in: in, assets: map[string]*asset{}, now: now})
+		qs[w], ins[w] = ring.New[outMsg](cfg.QueueSize), &inbox{}
+		p.handlers = append(p.handlers, &handler{p: p, w: w, q: qs[w], bell: b, in: ins[w], assets: map[string]*asset{}, now: now})
 	}
+	s, err := newSender(p, qs, ins, b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create JetStream context: %w", err)
+	}
+	p.sender = s
 	return p, nil
 }
 
@@ -103,15 +105,15 @@ func (p *Publisher) MarketExpired(m markets.Market) {
 }
 
 // Start creates or updates the streams, reads the epochs already on the
-// BOOKS stream, and starts the senders and the epoch watcher.
+// BOOKS stream, and starts the sender and the epoch watcher.
 func (p *Publisher) Start(ctx context.Context) error {
 	if !p.started.CompareAndSwap(false, true) {
 		return errors.New("cannot start publisher: already started")
 	}
-	if err := p.senders[0].ensure(ctx); err != nil {
+	if err := p.sender.ensure(ctx); err != nil {
 		return err
 	}
-	epochs, err := loadEpochs(ctx, p.senders[0].js, &p.cfg)
+	epochs, err := loadEpochs(ctx, p.sender.js, &p.cfg)
 	if err != nil {
 		return err
 	}
@@ -120,9 +122,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
 		p.ready.Store(false)
 		p.disconnect.Add(1)
-		for _, s := range p.senders {
-			s.failAll(fmt.Errorf("cannot publish: disconnected: %w", err))
-		}
+		p.sender.disconnected(fmt.Errorf("cannot publish: disconnected: %w", err))
 		p.log.Warn("NATS disconnected; dropping messages until it is back", "err", err)
 	})
 	nc.SetReconnectHandler(func(c *nats.Conn) {
@@ -137,23 +137,19 @@ func (p *Publisher) Start(ctx context.Context) error {
 	// A watcher that falls behind drops books rather than slow the client.
 	_ = sub.SetPendingLimits(1<<16, 64<<20)
 	p.sub = sub
-	for _, s := range p.senders {
-		if err := s.start(); err != nil {
-			return err
-		}
+	if err := p.sender.start(); err != nil {
+		return err
 	}
 	p.ready.Store(nc.IsConnected())
-	p.wg.Add(1 + len(p.senders))
+	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
 		p.maintain()
 	}()
-	for _, s := range p.senders {
-		go func() {
-			defer p.wg.Done()
-			s.run(p.done, p.cfg.StopTimeout)
-		}()
-	}
+	go func() {
+		defer p.wg.Done()
+		p.sender.run(p.done, p.cfg.StopTimeout)
+	}()
 	p.log.Info("publishing", "prefix", p.cfg.Prefix, "events", EventsStream(p.cfg.Prefix), "books", BooksStream(p.cfg.Prefix),
 		"known_assets", len(epochs), "workers", len(p.handlers))
 	return nil
@@ -217,7 +213,7 @@ func (p *Publisher) maintain() {
 		}
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := p.senders[0].ensure(ctx)
+			err := p.sender.ensure(ctx)
 			cancel()
 			if err == nil {
 				p.ready.Store(p.cfg.Conn.IsConnected())

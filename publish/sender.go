@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,19 +16,27 @@ import (
 	"github.com/polyfeed/polyfeed/ring"
 )
 
-// outMsg is one encoded message waiting for its sender.
+// outMsg is one encoded message waiting for the sender.
 type outMsg struct {
 	subject string
 	asset   string
 	epoch   int64
 	seq     uint64
 	data    []byte // a slice of the handler's slab: the sender only reads it
+	w       int    // the worker whose handler queued it: loss notes go back there
 }
 
-// sender publishes one worker's queue. It is the only goroutine that
-// publishes that worker's messages, so a slow or absent server makes it
-// wait, never the worker: the queue in front of it is bounded, and what
-// does not fit is dropped by the handler.
+// sender publishes every worker's queue: one goroutine for all of them, so
+// that one wake-up, one write and one acknowledgement carry the messages of
+// every worker (PERFORMANCE.md measures what that saves: little, as most of
+// publishing's cost is per message in the client and the server). It is
+// the only goroutine that publishes, so a slow or absent server makes it
+// wait, never a worker: the queues in front of it are bounded, and what
+// does not fit is dropped by the handlers.
+//
+// A sender that was idle and is woken waits Config.Linger before it
+// drains the queues, so that one round carries what arrived meanwhile;
+// a busy sender never waits.
 //
 // Acknowledgements are per batch, not per message. Messages are plain NATS
 // publishes into the stream's subjects; the last message of a batch
@@ -36,7 +44,7 @@ type outMsg struct {
 // JetStream stores one connection's messages in order, that
 // acknowledgement covers the batch. A batch closes when it holds
 // MaxPendingAcks (at most 256) messages or is ackEvery old; a batch still
-// open when the queue runs dry is closed by the probe timer, which
+// open when the queues run dry is closed by the sender's timer, which
 // publishes its last message again with a reply subject (the same
 // Nats-Msg-Id: JetStream stores it once and acknowledges the duplicate).
 // An error reply, no reply within AckTimeout, or a disconnect marks every
@@ -44,16 +52,20 @@ type outMsg struct {
 // drops silently inside an acknowledged batch, consumers still see as a
 // seq gap, which the contract tells them to repair from BOOKS.
 //
-// Every publish happens with mu held, so the probe cannot close a batch
-// between a message's record and its publish.
+// Acknowledgements arrive on a channel subscription, which the client's
+// reader fills directly; the sender reads it in the same select it parks
+// in, so batches, the timer and the acknowledgements belong to the sender
+// goroutine alone and need no lock. Only the counters below are shared.
 type sender struct {
 	p     *Publisher
-	q     *ring.SPSC[outMsg]
+	qs    []*ring.SPSC[outMsg] // one per worker
+	ins   []*inbox             // one per worker: loss notes
+	bell  *bell
 	js    jetstream.JetStream // stream management only
 	nc    *nats.Conn
-	in    *inbox
 	batch []outMsg
 	max   int // messages per acknowledged batch
+	next  int // the queue the next round starts with, for fairness
 
 	msg   nats.Msg // reused for every publish; nats.go copies it out
 	hdr   nats.Header
@@ -63,24 +75,29 @@ type sender struct {
 
 	inboxPrefix string
 	sub         *nats.Subscription
-	timer       *time.Timer // fails batches not acknowledged within AckTimeout
-	probe       *time.Timer // closes the open batch when the queue ran dry
+	acks        chan *nats.Msg
+	fails       chan error  // disconnects, from the client's callback goroutine
+	timer       *time.Timer // the batch probe and the acknowledgement deadline
+	armed       time.Time   // when timer fires; zero when stopped
 
-	mu       sync.Mutex // guards publishing, batches, open and free: the sender, the ack callback and the timers
-	batches  []*ackBatch
-	open     *ackBatch // the batch new messages join; not acknowledged yet
-	free     []*ackBatch
-	nextID   uint64
-	inFlight atomic.Int64 // messages sent, not yet acknowledged or lost
+	batches []*ackBatch // oldest first
+	open    *ackBatch   // the batch new messages join; not acknowledged yet
+	free    []*ackBatch
+	nextID  uint64
 
+	inFlight  atomic.Int64 // messages sent, not yet acknowledged or lost
 	published atomic.Uint64
 	dropped   atomic.Uint64
-	_         [48]byte
+	rounds    atomic.Uint64 // rounds that took messages (the benchmarks' messages per round)
 }
 
 // ackEvery bounds how long a batch stays open: the acknowledgement of
 // every message is asked for within it.
 const ackEvery = 5 * time.Millisecond
+
+// roundMax bounds the messages one round takes from the queues before it
+// publishes them.
+const roundMax = 512
 
 // ackBatch is one batch of messages acknowledged together.
 type ackBatch struct {
@@ -88,95 +105,272 @@ type ackBatch struct {
 	opened time.Time
 	asked  time.Time // zero while open
 	n      int
-	notes  []note // one per message: its asset and epoch, for the loss notes
+	lost   []loss // one per message: whom to tell if the batch is lost
 	// the last message, for the probe
 	subject, msgID string
 	data           []byte
 }
 
-func newSender(p *Publisher, q *ring.SPSC[outMsg], in *inbox) (*sender, error) {
+// loss is what a lost message's handler needs to hear.
+type loss struct {
+	w     int
+	asset string
+	epoch int64
+}
+
+func newSender(p *Publisher, qs []*ring.SPSC[outMsg], ins []*inbox, b *bell) (*sender, error) {
 	js, err := jetstream.New(p.cfg.Conn)
 	if err != nil {
 		return nil, err
 	}
 	s := &sender{
-		p: p, q: q, js: js, nc: p.cfg.Conn, in: in,
-		batch: make([]outMsg, 256), max: min(256, p.cfg.MaxPendingAcks),
+		p: p, qs: qs, ins: ins, bell: b, js: js, nc: p.cfg.Conn,
+		batch: make([]outMsg, roundMax), max: min(256, p.cfg.MaxPendingAcks),
 		id: make([]string, 1),
+		// Every outstanding batch holds at least one message, so at most
+		// MaxPendingAcks acknowledgements can be on their way at once.
+		acks:  make(chan *nats.Msg, p.cfg.MaxPendingAcks+1),
+		fails: make(chan error, 1),
 	}
 	s.hdr = nats.Header{jetstream.MsgIDHeader: s.id}
 	s.inboxPrefix = p.cfg.Conn.NewRespInbox() + "."
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
 	return s, nil
 }
 
-// start subscribes to the acknowledgements. The client delivers them on
-// one goroutine of its own for the whole subscription: one hop per batch.
+// start subscribes to the acknowledgements.
 func (s *sender) start() error {
-	sub, err := s.nc.Subscribe(s.inboxPrefix+"*", s.acked)
+	sub, err := s.nc.ChanSubscribe(s.inboxPrefix+"*", s.acks)
 	if err != nil {
 		return fmt.Errorf("cannot subscribe to acknowledgements: %w", err)
 	}
-	_ = sub.SetPendingLimits(-1, -1)
 	s.sub = sub
-	s.timer = time.AfterFunc(time.Hour, s.expire)
-	s.timer.Stop()
-	s.probe = time.AfterFunc(time.Hour, s.closeOpen)
-	s.probe.Stop()
 	return nil
+}
+
+// disconnected fails every pending batch (the client's callback goroutine:
+// no reply can come for them). The sender does it at its next select.
+func (s *sender) disconnected(err error) {
+	select {
+	case s.fails <- err:
+	default: // one pending is enough: it fails all
+	}
 }
 
 // run publishes until done is closed, then publishes what is still queued
 // and waits (bounded by flushWait) for the acknowledgements.
 func (s *sender) run(done <-chan struct{}, flushWait time.Duration) {
 	for {
-		n := s.q.PopBatch(s.batch)
-		if n == 0 {
-			if !s.q.Wait(done) {
-				break
-			}
-			if s.p.cfg.Linger > 0 {
-				// Woken by one message: let a few more join it, so that one
-				// write and one acknowledgement carry several.
-				time.Sleep(s.p.cfg.Linger)
-			}
+		if s.round() > 0 {
+			s.poll()
 			continue
 		}
-		s.sendAll(s.batch[:n])
+		if !s.park(done) {
+			break
+		}
 	}
-	for n := s.q.PopBatch(s.batch); n > 0; n = s.q.PopBatch(s.batch) {
-		s.sendAll(s.batch[:n])
+	for s.round() > 0 {
+		s.poll() // what the handlers queued before the engine stopped
 	}
 	s.closeOpen()
 	_ = s.nc.FlushTimeout(flushWait)
-	for deadline := time.Now().Add(flushWait); s.inFlight.Load() > 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
+	deadline := time.NewTimer(flushWait)
+	for s.inFlight.Load() > 0 {
+		select {
+		case m := <-s.acks:
+			s.acked(m)
+			continue
+		case err := <-s.fails:
+			s.failAll(err)
+			continue
+		case <-deadline.C:
+		}
+		break
 	}
+	deadline.Stop()
 	s.timer.Stop()
-	s.probe.Stop()
 	_ = s.sub.Unsubscribe()
 	s.failAll(errors.New("publisher stopped before the acknowledgement"))
 }
 
-func (s *sender) sendAll(ms []outMsg) {
-	for len(ms) > 0 {
-		k := min(len(ms), s.max)
-		s.sendBatch(ms[:k])
-		ms = ms[k:]
+// park waits, with every queue empty, for a handler's bell, an
+// acknowledgement, the timer, a disconnect or done. It returns false when
+// done is closed. Woken by the bell, it lingers (Config.Linger) before it
+// returns, so that the next round carries what arrives meanwhile.
+func (s *sender) park(done <-chan struct{}) bool {
+	s.bell.sleeping.Store(1)
+	if s.queued() {
+		s.bell.sleeping.Store(0)
+		return true
 	}
-	clear(s.batch) // release the slabs
+	for {
+		s.arm(time.Time{})
+		select {
+		case <-s.bell.ch:
+			s.bell.sleeping.Store(0) // usually already 0: ring cleared it
+			if s.queued() {
+				s.linger(done)
+				return true
+			}
+			s.bell.sleeping.Store(1) // a stale token: announce again, look again
+			if s.queued() {
+				s.bell.sleeping.Store(0)
+				return true
+			}
+		case m := <-s.acks:
+			s.acked(m)
+		case err := <-s.fails:
+			s.failAll(err)
+		case <-s.timer.C:
+			s.armed = time.Time{}
+			s.tick(time.Now())
+		case <-done:
+			s.bell.sleeping.Store(0)
+			return false
+		}
+	}
 }
 
-// sendBatch publishes ms into the open batch, and asks for the batch's
+// poll serves, without waiting, what arrived while the sender was busy:
+// acknowledgements, a disconnect, and the timer (armed for the open
+// batch's probe and the oldest acknowledgement's deadline).
+func (s *sender) poll() {
+	s.arm(time.Time{})
+	for {
+		select {
+		case m := <-s.acks:
+			s.acked(m)
+		case err := <-s.fails:
+			s.failAll(err)
+		case <-s.timer.C:
+			s.armed = time.Time{}
+			s.tick(time.Now())
+			s.arm(time.Time{})
+		default:
+			return
+		}
+	}
+}
+
+// linger waits Config.Linger after an idle sender was woken, serving
+// acknowledgements and the timer meanwhile.
+func (s *sender) linger(done <-chan struct{}) {
+	d := s.p.cfg.Linger
+	if d <= 0 {
+		return
+	}
+	until := time.Now().Add(d)
+	for {
+		s.arm(until)
+		select {
+		case m := <-s.acks:
+			s.acked(m)
+			continue
+		case err := <-s.fails:
+			s.failAll(err)
+			continue
+		case <-s.timer.C:
+			s.armed = time.Time{}
+			now := time.Now()
+			s.tick(now)
+			if now.Before(until) {
+				continue
+			}
+		case <-done:
+		}
+		return
+	}
+}
+
+// queued reports whether any queue holds a published message.
+func (s *sender) queued() bool {
+	for _, q := range s.qs {
+		if q.Len() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// arm sets the timer to the earliest of extra (if not zero), the open
+// batch's probe and the oldest asked batch's deadline.
+func (s *sender) arm(extra time.Time) {
+	at := extra
+	earlier := func(t time.Time) {
+		if at.IsZero() || t.Before(at) {
+			at = t
+		}
+	}
+	if b := s.open; b != nil && b.subject != "" {
+		earlier(b.opened.Add(ackEvery))
+	}
+	for _, b := range s.batches {
+		if !b.asked.IsZero() {
+			earlier(b.asked.Add(s.p.cfg.AckTimeout))
+			break
+		}
+	}
+	if at.Equal(s.armed) {
+		return
+	}
+	s.armed = at
+	if at.IsZero() {
+		s.timer.Stop()
+		return
+	}
+	s.timer.Reset(max(time.Until(at), 0))
+}
+
+// tick closes the open batch when it is ackEvery old, and fails the
+// batches whose acknowledgement is AckTimeout late.
+func (s *sender) tick(now time.Time) {
+	if b := s.open; b != nil && b.subject != "" && !now.Before(b.opened.Add(ackEvery)) {
+		s.closeOpen()
+	}
+	cutoff := now.Add(-s.p.cfg.AckTimeout)
+	for len(s.batches) > 0 && !s.batches[0].asked.IsZero() && !s.batches[0].asked.After(cutoff) {
+		s.lostBatch(s.batches[0], nats.ErrTimeout)
+		s.remove(0)
+	}
+}
+
+// round takes up to roundMax messages from the queues, starting with a
+// different queue each round, and publishes them. It returns how many it
+// took.
+func (s *sender) round() int {
+	n := 0
+	for i := range s.qs {
+		q := s.qs[(s.next+i)%len(s.qs)]
+		n += q.PopBatch(s.batch[n:])
+		if n == len(s.batch) {
+			break
+		}
+	}
+	s.next = (s.next + 1) % len(s.qs)
+	if n == 0 {
+		return 0
+	}
+	s.rounds.Add(1)
+	ms := s.batch[:n]
+	for len(ms) > 0 {
+		k := min(len(ms), s.max)
+		s.send(ms[:k])
+		ms = ms[k:]
+	}
+	clear(s.batch[:n]) // release the slabs
+	return n
+}
+
+// send publishes ms into the open batch, and asks for the batch's
 // acknowledgement when it is full or ackEvery old.
-func (s *sender) sendBatch(ms []outMsg) {
+func (s *sender) send(ms []outMsg) {
 	if !s.p.ready.Load() || !s.room(len(ms)) {
 		// Unreachable (fail fast instead of filling a reconnect buffer), or
 		// too many unacknowledged messages for AckTimeout.
 		s.lose(ms)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	b := s.open
 	if b == nil {
 		b = s.newBatch()
@@ -188,55 +382,51 @@ func (s *sender) sendBatch(ms []outMsg) {
 		m := &ms[i]
 		b.n++
 		s.inFlight.Add(1)
-		b.notes = append(b.notes, note{kind: noteLost, asset: m.asset, epoch: m.epoch})
+		b.lost = append(b.lost, loss{w: m.w, asset: m.asset, epoch: m.epoch})
 		s.idBuf = appendMsgID(s.idBuf[:0], m.asset, m.epoch, m.seq)
-		s.id[0] = string(s.idBuf)
+		// The header is encoded into the connection's buffer by the
+		// publish: a view of idBuf serves, and is cloned only when kept.
+		s.id[0] = unsafe.String(unsafe.SliceData(s.idBuf), len(s.idBuf))
 		last := i == len(ms)-1
 		reply := ""
 		if last && ask {
 			reply = s.replyTo(b, now)
 		}
 		if err := s.publish(m.subject, m.data, reply); err != nil {
-			s.open = nil
 			s.failBatch(b, err)
 			s.lose(ms[i+1:])
 			return
 		}
 		if last && !ask {
-			b.subject, b.data, b.msgID = m.subject, m.data, s.id[0]
+			b.subject, b.data, b.msgID = m.subject, m.data, string(s.idBuf)
 		}
-	}
-	if !ask && b.n == len(ms) {
-		s.probe.Reset(ackEvery) // the batch's first messages: close it in time
 	}
 }
 
 // publish sends one message with the reused nats.Msg and header (the
-// header's id is s.id[0]); with s.mu held.
+// header's id is s.id[0]).
 func (s *sender) publish(subject string, data []byte, reply string) error {
 	s.msg = nats.Msg{Subject: subject, Reply: reply, Data: data, Header: s.hdr}
-	return s.nc.PublishMsg(&s.msg)
+	err := s.nc.PublishMsg(&s.msg)
+	s.id[0] = ""
+	return err
 }
 
-// replyTo closes b: its next publish asks for the acknowledgement; with
-// s.mu held.
+// replyTo closes b: its next publish asks for the acknowledgement.
 func (s *sender) replyTo(b *ackBatch, now time.Time) string {
-	s.open = nil
+	if s.open == b {
+		s.open = nil
+	}
 	b.asked = now
 	b.subject, b.data = "", nil
-	if len(s.batches) == 0 || s.batches[0] == b {
-		s.timer.Reset(s.p.cfg.AckTimeout)
-	}
 	s.reply = strconv.AppendUint(append(s.reply[:0], s.inboxPrefix...), b.id, 10)
 	return string(s.reply)
 }
 
 // closeOpen asks for the open batch's acknowledgement by publishing its
-// last message again with a reply subject (probe timer, and the sender
-// when it stops).
+// last message again with a reply subject (the timer, a sender waiting for
+// room, and the sender when it stops).
 func (s *sender) closeOpen() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	b := s.open
 	if b == nil || b.subject == "" {
 		return
@@ -250,22 +440,36 @@ func (s *sender) closeOpen() {
 }
 
 // room waits until n more messages fit under MaxPendingAcks, for at most
-// AckTimeout.
+// AckTimeout, serving acknowledgements meanwhile.
 func (s *sender) room(n int) bool {
 	limit := int64(s.p.cfg.MaxPendingAcks)
 	if s.inFlight.Load()+int64(n) <= limit {
 		return true
 	}
-	for deadline := time.Now().Add(s.p.cfg.AckTimeout); time.Now().Before(deadline) && s.p.ready.Load(); {
-		time.Sleep(100 * time.Microsecond)
-		if s.inFlight.Load()+int64(n) <= limit {
-			return true
+	s.closeOpen() // its acknowledgement is what frees room
+	deadline := time.NewTimer(s.p.cfg.AckTimeout)
+	defer deadline.Stop()
+	for s.inFlight.Load()+int64(n) > limit {
+		if !s.p.ready.Load() {
+			return false
+		}
+		s.arm(time.Time{})
+		select {
+		case m := <-s.acks:
+			s.acked(m)
+		case err := <-s.fails:
+			s.failAll(err)
+		case <-s.timer.C:
+			s.armed = time.Time{}
+			s.tick(time.Now())
+		case <-deadline.C:
+			return false
 		}
 	}
-	return false
+	return true
 }
 
-// newBatch opens the next batch; with s.mu held.
+// newBatch opens the next batch.
 func (s *sender) newBatch() *ackBatch {
 	var b *ackBatch
 	if k := len(s.free); k > 0 {
@@ -274,12 +478,12 @@ func (s *sender) newBatch() *ackBatch {
 		b = &ackBatch{}
 	}
 	s.nextID++
-	b.id, b.opened, b.asked, b.n, b.notes = s.nextID, time.Now(), time.Time{}, 0, b.notes[:0]
+	b.id, b.opened, b.asked, b.n, b.lost = s.nextID, time.Now(), time.Time{}, 0, b.lost[:0]
 	s.batches = append(s.batches, b)
 	return b
 }
 
-// acked runs on the client's delivery goroutine for each reply.
+// acked handles one reply.
 func (s *sender) acked(m *nats.Msg) {
 	if len(m.Subject) <= len(s.inboxPrefix) {
 		return
@@ -288,43 +492,32 @@ func (s *sender) acked(m *nats.Msg) {
 	if err != nil {
 		return
 	}
+	i := s.find(id)
+	if i < 0 {
+		return // already failed (timeout, disconnect)
+	}
 	switch {
 	case len(m.Data) == 0 && m.Header.Get("Status") == "503":
-		s.fail(id, jetstream.ErrNoStreamResponse)
+		s.lostBatch(s.batches[i], jetstream.ErrNoStreamResponse)
 	case bytes.Contains(m.Data, []byte(`"error"`)):
-		s.fail(id, fmt.Errorf("cannot store message: %s", m.Data))
+		s.lostBatch(s.batches[i], fmt.Errorf("cannot store message: %s", m.Data))
 	default:
-		s.done(id)
+		s.published.Add(uint64(s.batches[i].n))
 	}
+	s.remove(i)
 }
 
-// done counts batch id published.
-func (s *sender) done(id uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// find returns the index of batch id, or -1.
+func (s *sender) find(id uint64) int {
 	for i, b := range s.batches {
 		if b.id == id {
-			s.published.Add(uint64(b.n))
-			s.remove(i)
-			return
+			return i
 		}
 	}
+	return -1
 }
 
-// fail marks every asset of batch id lost.
-func (s *sender) fail(id uint64, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, b := range s.batches {
-		if b.id == id {
-			s.lostBatch(b, err)
-			s.remove(i)
-			return
-		}
-	}
-}
-
-// failBatch marks every asset of b lost; with s.mu held.
+// failBatch marks every asset of b lost.
 func (s *sender) failBatch(b *ackBatch, err error) {
 	for i, x := range s.batches {
 		if x == b {
@@ -335,29 +528,9 @@ func (s *sender) failBatch(b *ackBatch, err error) {
 	}
 }
 
-// expire fails the batches older than AckTimeout (timer goroutine).
-func (s *sender) expire() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cutoff := time.Now().Add(-s.p.cfg.AckTimeout)
-	for len(s.batches) > 0 && !s.batches[0].asked.IsZero() && !s.batches[0].asked.After(cutoff) {
-		s.lostBatch(s.batches[0], nats.ErrTimeout)
-		s.remove(0)
-	}
-	if len(s.batches) > 0 {
-		next := ackEvery // the first batch is still open: the probe asks soon
-		if b := s.batches[0]; !b.asked.IsZero() {
-			next = max(time.Until(b.asked.Add(s.p.cfg.AckTimeout)), time.Millisecond)
-		}
-		s.timer.Reset(next)
-	}
-}
-
 // failAll fails every pending batch: on stop, and on a disconnect, after
 // which no reply can come.
 func (s *sender) failAll(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for len(s.batches) > 0 {
 		s.lostBatch(s.batches[0], err)
 		s.remove(0)
@@ -365,7 +538,7 @@ func (s *sender) failAll(err error) {
 	s.open = nil
 }
 
-// remove drops batches[i] and keeps it for reuse; with s.mu held.
+// remove drops batches[i] and keeps it for reuse.
 func (s *sender) remove(i int) {
 	b := s.batches[i]
 	s.inFlight.Add(-int64(b.n))
@@ -375,19 +548,19 @@ func (s *sender) remove(i int) {
 	if s.open == b {
 		s.open = nil
 	}
-	clear(b.notes)
+	clear(b.lost)
 	b.subject, b.data, b.msgID = "", nil, ""
 	s.free = append(s.free, b)
 }
 
-// lostBatch tells the handler every asset of b lost a message; with s.mu held.
+// lostBatch tells the handlers every asset of b lost a message.
 func (s *sender) lostBatch(b *ackBatch, err error) {
 	s.dropped.Add(uint64(b.n))
-	for _, n := range b.notes {
-		s.in.put(n)
+	for _, l := range b.lost {
+		s.ins[l.w].put(note{kind: noteLost, asset: l.asset, epoch: l.epoch})
 	}
-	if len(b.notes) > 0 {
-		s.p.failed("message not acknowledged", err, b.notes[0].asset)
+	if len(b.lost) > 0 {
+		s.p.failed("message not acknowledged", err, b.lost[0].asset)
 	}
 }
 
@@ -395,13 +568,12 @@ func (s *sender) lostBatch(b *ackBatch, err error) {
 func (s *sender) lose(ms []outMsg) {
 	for i := range ms {
 		s.dropped.Add(1)
-		s.in.put(note{kind: noteLost, asset: ms[i].asset, epoch: ms[i].epoch})
+		s.ins[ms[i].w].put(note{kind: noteLost, asset: ms[i].asset, epoch: ms[i].epoch})
 	}
 }
 
 // pending is the number of unacknowledged messages.
 func (s *sender) pending() int { return int(s.inFlight.Load()) }
 
-// ensure is used by Start and the reconnect loop (any sender's context
-// will do: stream management is not per worker).
+// ensure is used by Start and the reconnect loop.
 func (s *sender) ensure(ctx context.Context) error { return ensureStreams(ctx, s.js, &s.p.cfg) }

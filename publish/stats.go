@@ -7,14 +7,14 @@ type Stats struct {
 	Connection string `json:"connection"`
 	// Ready: connected and the streams exist; messages flow.
 	Ready bool `json:"ready"`
-	// Queued counts messages handed to the senders, Published those the
+	// Queued counts messages handed to the sender, Published those the
 	// server acknowledged, Dropped those never stored (queue full, NATS
 	// unreachable, publish or acknowledgement failure).
 	Queued    uint64 `json:"queued"`
 	Published uint64 `json:"published"`
 	Dropped   uint64 `json:"dropped"`
 	// PendingAcks is messages published and not yet acknowledged;
-	// QueueDepth is messages waiting for a sender.
+	// QueueDepth is messages waiting for the sender.
 	PendingAcks int `json:"pending_acks"`
 	QueueDepth  int `json:"queue_depth"`
 	// StaleNotices counts status stale messages published.
@@ -56,10 +56,8 @@ func (p *Publisher) Stats() Stats {
 		st.Resumed += h.resumed.Load()
 		st.QueueDepth += h.q.Len()
 	}
-	for _, s := range p.senders {
-		st.Published += s.published.Load()
-		st.Dropped += s.dropped.Load()
-		st.PendingAcks += s.pending()
-	}
+	st.Published = p.sender.published.Load()
+	st.Dropped += p.sender.dropped.Load()
+	st.PendingAcks = p.sender.pending()
 	return st
 }
