@@ -48,7 +48,12 @@ type outMsg struct {
 // publishes its last message again with a reply subject (the same
 // Nats-Msg-Id: JetStream stores it once and acknowledges the duplicate).
 // An error reply, no reply within AckTimeout, or a disconnect marks every
-// asset of the batch lost (stale and a fresh book follow). What the server
+// asset of the batch lost (stale and a fresh book follow). One error reply
+// is not a loss: a clustered stream answers a probe whose original is
+// still being replicated with 409 "duplicate message id is in process"
+// (err_code 10158); the probe is sent again after probeRetry, within the
+// same AckTimeout. Counting it lost sent a stale notice and a repair book
+// per asset for messages that were stored. What the server
 // drops silently inside an acknowledged batch, consumers still see as a
 // seq gap, which the contract tells them to repair from BOOKS.
 //
@@ -88,12 +93,20 @@ type sender struct {
 	inFlight  atomic.Int64 // messages sent, not yet acknowledged or lost
 	published atomic.Uint64
 	dropped   atomic.Uint64
+	retried   atomic.Uint64 // probes sent again (original still being replicated)
 	rounds    atomic.Uint64 // rounds that took messages (the benchmarks' messages per round)
 }
 
 // ackEvery bounds how long a batch stays open: the acknowledgement of
 // every message is asked for within it.
 const ackEvery = 5 * time.Millisecond
+
+// probeRetry is how long the sender waits before it asks again for a
+// batch whose probe met its original still being replicated.
+const probeRetry = 20 * time.Millisecond
+
+// errCodeInProcess is JetStream's "duplicate message id is in process".
+var errCodeInProcess = []byte(`"err_code":10158`)
 
 // roundMax bounds the messages one round takes from the queues before it
 // publishes them.
@@ -106,9 +119,11 @@ type ackBatch struct {
 	asked  time.Time // zero while open
 	n      int
 	lost   []loss // one per message: whom to tell if the batch is lost
-	// the last message, for the probe
+	// the last message, for the probe; kept after a probe for its retry
 	subject, msgID string
 	data           []byte
+	probed         bool      // asked by a probe (the last message published again)
+	retryAt        time.Time // when to send the probe again; zero if not due
 }
 
 // loss is what a lost message's handler needs to hear.
@@ -311,6 +326,11 @@ func (s *sender) arm(extra time.Time) {
 			break
 		}
 	}
+	for _, b := range s.batches {
+		if !b.retryAt.IsZero() {
+			earlier(b.retryAt)
+		}
+	}
 	if at.Equal(s.armed) {
 		return
 	}
@@ -327,6 +347,14 @@ func (s *sender) arm(extra time.Time) {
 func (s *sender) tick(now time.Time) {
 	if b := s.open; b != nil && b.subject != "" && !now.Before(b.opened.Add(ackEvery)) {
 		s.closeOpen()
+	}
+	for i := 0; i < len(s.batches); i++ {
+		if b := s.batches[i]; !b.retryAt.IsZero() && !now.Before(b.retryAt) {
+			n := len(s.batches)
+			if s.reprobe(b); len(s.batches) < n {
+				i-- // a failed publish removed b
+			}
+		}
 	}
 	cutoff := now.Add(-s.p.cfg.AckTimeout)
 	for len(s.batches) > 0 && !s.batches[0].asked.IsZero() && !s.batches[0].asked.After(cutoff) {
@@ -431,10 +459,23 @@ func (s *sender) closeOpen() {
 	if b == nil || b.subject == "" {
 		return
 	}
-	subject, data := b.subject, b.data
-	s.id[0] = b.msgID
+	subject, data, id := b.subject, b.data, b.msgID
+	s.id[0] = id
 	reply := s.replyTo(b, time.Now())
+	b.subject, b.data, b.msgID, b.probed = subject, data, id, true
 	if err := s.publish(subject, data, reply); err != nil {
+		s.failBatch(b, err)
+	}
+}
+
+// reprobe publishes a probed batch's last message again, with the same
+// reply subject; AckTimeout still counts from the first ask.
+func (s *sender) reprobe(b *ackBatch) {
+	b.retryAt = time.Time{}
+	s.retried.Add(1)
+	s.id[0] = b.msgID
+	s.reply = strconv.AppendUint(append(s.reply[:0], s.inboxPrefix...), b.id, 10)
+	if err := s.publish(b.subject, b.data, string(s.reply)); err != nil {
 		s.failBatch(b, err)
 	}
 }
@@ -496,7 +537,11 @@ func (s *sender) acked(m *nats.Msg) {
 	if i < 0 {
 		return // already failed (timeout, disconnect)
 	}
-	switch {
+	switch b := s.batches[i]; {
+	case b.probed && bytes.Contains(m.Data, errCodeInProcess):
+		b.retryAt = time.Now().Add(probeRetry)
+		s.arm(time.Time{})
+		return
 	case len(m.Data) == 0 && m.Header.Get("Status") == "503":
 		s.lostBatch(s.batches[i], jetstream.ErrNoStreamResponse)
 	case bytes.Contains(m.Data, []byte(`"error"`)):
@@ -549,7 +594,7 @@ func (s *sender) remove(i int) {
 		s.open = nil
 	}
 	clear(b.lost)
-	b.subject, b.data, b.msgID = "", nil, ""
+	b.subject, b.data, b.msgID, b.probed, b.retryAt = "", nil, "", false, time.Time{}
 	s.free = append(s.free, b)
 }
 

@@ -4,10 +4,16 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/book"
@@ -108,4 +114,115 @@ func TestSenderServesEveryWorker(t *testing.T) {
 	if err := p.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSenderProbeWhileReplicating: on a three-node cluster with R3 streams, a
+// batch closed by the timer is acknowledged through a probe that repeats its
+// last message, and the probe often reaches the stream leader while the
+// original is still being replicated: JetStream answers 409 "duplicate
+// message id is in process". The sender must ask again, not count the batch
+// lost: every message is stored, none dropped, no stale notice.
+func TestSenderProbeWhileReplicating(t *testing.T) {
+	const workers, assets, events = 2, 20, 400
+	urls := runNATSCluster(t, 3)
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx := context.Background()
+	p, err := New(Config{Conn: nc, Workers: workers, Replicas: 3, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Stop(ctx) }()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() { // worker w: the only caller of its handler
+			defer wg.Done()
+			h := p.handlers[w]
+			books := make([]*book.Book, assets)
+			evs := make([]engine.Event, assets)
+			for k := range books {
+				id := fmt.Sprintf("%d%076d", w+1, k)
+				books[k] = book.New(id)
+				books[k].ApplySnapshot([]book.Level{{Price: 400_000, Size: fixed.FromInt(10)}}, []book.Level{{Price: 600_000, Size: fixed.FromInt(10)}}, 1)
+				evs[k] = engine.Event{Kind: engine.EventBook, AssetID: id, Market: "m", Timestamp: 1}
+				h.OnEvent(&evs[k], books[k])
+				evs[k].Kind, evs[k].Side, evs[k].Price = engine.EventLevel, book.Bid, 400_000
+			}
+			for i := range events {
+				k := i % assets
+				evs[k].Size = fixed.FromInt(int64(10 + i%7))
+				_ = books[k].Set(evs[k].Side, evs[k].Price, evs[k].Size)
+				h.OnEvent(&evs[k], books[k])
+				// A trickle: the open batch is closed by the timer's probe.
+				time.Sleep(3 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	want := uint64(workers * (assets + events))
+	poll.For(t, 60*time.Second, 10*time.Millisecond, func() error {
+		if st := p.Stats(); st.Published+st.Dropped != want || st.PendingAcks != 0 {
+			return fmt.Errorf("stats %+v; want %d published or dropped, none pending", st, want)
+		}
+		return nil
+	})
+	st := p.Stats()
+	t.Logf("probes sent again: %d", st.AckRetries)
+	if st.Dropped != 0 || st.StaleNotices != 0 {
+		t.Errorf("%d dropped, %d stale notices on a healthy cluster (%d probes sent again)", st.Dropped, st.StaleNotices, st.AckRetries)
+	}
+}
+
+// runNATSCluster starts n in-process servers routed into one JetStream
+// cluster on loopback and returns their client URLs once JetStream has a
+// meta leader. They are shut down at cleanup.
+func runNATSCluster(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]*net.TCPAddr, n)
+	var routes []*url.URL
+	for i := range addrs {
+		a, err := net.ResolveTCPAddr("tcp", freePort(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = a
+		routes = append(routes, &url.URL{Scheme: "nats", Host: a.String()})
+	}
+	var urls []string
+	var srvs []*server.Server
+	for i := range n {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: -1,
+			JetStream: true, StoreDir: filepath.Join(t.TempDir(), fmt.Sprint(i)), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "publish-test", Host: "127.0.0.1", Port: addrs[i].Port},
+			Routes:  routes,
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("nats-server %d not ready", i)
+		}
+		srvs = append(srvs, s)
+		urls = append(urls, s.ClientURL())
+	}
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		for _, s := range srvs {
+			if !s.JetStreamIsClustered() || !s.JetStreamIsCurrent() || s.NumRoutes() < n-1 {
+				return fmt.Errorf("%s: JetStream not current or routes missing", s.Name())
+			}
+		}
+		return nil
+	})
+	return urls
 }

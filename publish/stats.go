@@ -13,6 +13,9 @@ type Stats struct {
 	Queued    uint64 `json:"queued"`
 	Published uint64 `json:"published"`
 	Dropped   uint64 `json:"dropped"`
+	// AckRetries counts acknowledgement probes sent again because a
+	// clustered stream was still replicating the message they repeat.
+	AckRetries uint64 `json:"ack_retries"`
 	// PendingAcks is messages published and not yet acknowledged;
 	// QueueDepth is messages waiting for the sender.
 	PendingAcks int `json:"pending_acks"`
@@ -58,6 +61,7 @@ func (p *Publisher) Stats() Stats {
 	}
 	st.Published = p.sender.published.Load()
 	st.Dropped += p.sender.dropped.Load()
+	st.AckRetries = p.sender.retried.Load()
 	st.PendingAcks = p.sender.pending()
 	return st
 }
