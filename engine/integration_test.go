@@ -27,8 +27,8 @@ func testApp(t *testing.T, s *sim.Server, mod func(*Config)) *App {
 		RingSize:         1 << 14,
 		DisableLifecycle: true,
 		DisableRecycling: true,
-		Pool:             venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:             venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Pool:             venue.LoopbackPool(),
+		Conn:             venue.LoopbackConn(),
 		Logger:           testrig.Logger(),
 	}
 	if mod != nil {

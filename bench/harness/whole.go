@@ -73,8 +73,8 @@ func WholePath(ctx context.Context, cfg WholeConfig) (*Result, error) {
 		DisableLifecycle: true,
 		DisableRecycling: true,
 		Handler:          rec.Factory,
-		Pool:             venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:             venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Pool:             venue.LoopbackPool(),
+		Conn:             venue.LoopbackConn(),
 		Logger:           quietLogger(),
 	})
 	if err != nil {

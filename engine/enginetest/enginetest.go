@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
@@ -31,8 +30,8 @@ func Loopback(wsURL, gammaURL string) engine.Config {
 		WSURL:    wsURL,
 		GammaURL: gammaURL,
 		Logger:   testrig.Logger(),
-		Pool:     venue.PoolConfig{Interval: 20 * time.Millisecond, DialInterval: 2 * time.Millisecond, MaxWait: 50 * time.Millisecond},
-		Conn:     venue.ConnConfig{BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond},
+		Pool:     venue.LoopbackPool(),
+		Conn:     venue.LoopbackConn(),
 	}
 }
 
