@@ -56,35 +56,14 @@ func TestSenderServesEveryWorker(t *testing.T) {
 			_ = p.Stop(ctx)
 		}
 	}()
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() { // worker w: the only caller of its handler
-			defer wg.Done()
-			h := p.handlers[w]
-			rng := rand.New(rand.NewPCG(uint64(w), 1))
-			books := make([]*book.Book, assets)
-			evs := make([]engine.Event, assets)
-			for k := range books {
-				id := fmt.Sprintf("%d%076d", w+1, k)
-				books[k] = book.New(id)
-				books[k].ApplySnapshot([]book.Level{{Price: 400_000, Size: fixed.FromInt(10)}}, []book.Level{{Price: 600_000, Size: fixed.FromInt(10)}}, 1)
-				evs[k] = engine.Event{Kind: engine.EventBook, AssetID: id, Market: "m", Timestamp: 1}
-				h.OnEvent(&evs[k], books[k])
-				evs[k].Kind, evs[k].Side, evs[k].Price = engine.EventLevel, book.Bid, 400_000
+	feedWorkers(p, workers, assets, events, func(w int) func() {
+		rng := rand.New(rand.NewPCG(uint64(w), 1))
+		return func() {
+			if rng.IntN(4) == 0 { // a pause: the sender drains and parks
+				time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 			}
-			for i := range events {
-				k := i % assets
-				evs[k].Size = fixed.FromInt(int64(10 + i%7))
-				_ = books[k].Set(evs[k].Side, evs[k].Price, evs[k].Size)
-				h.OnEvent(&evs[k], books[k])
-				if rng.IntN(4) == 0 { // a pause: the sender drains and parks
-					time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	want := uint64(workers * (assets + events))
 	poll.For(t, 30*time.Second, 5*time.Millisecond, func() error {
 		if st := p.Stats(); st.Queued != want || st.Published != want || st.PendingAcks != 0 {
@@ -139,33 +118,10 @@ func TestSenderProbeWhileReplicating(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = p.Stop(ctx) }()
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() { // worker w: the only caller of its handler
-			defer wg.Done()
-			h := p.handlers[w]
-			books := make([]*book.Book, assets)
-			evs := make([]engine.Event, assets)
-			for k := range books {
-				id := fmt.Sprintf("%d%076d", w+1, k)
-				books[k] = book.New(id)
-				books[k].ApplySnapshot([]book.Level{{Price: 400_000, Size: fixed.FromInt(10)}}, []book.Level{{Price: 600_000, Size: fixed.FromInt(10)}}, 1)
-				evs[k] = engine.Event{Kind: engine.EventBook, AssetID: id, Market: "m", Timestamp: 1}
-				h.OnEvent(&evs[k], books[k])
-				evs[k].Kind, evs[k].Side, evs[k].Price = engine.EventLevel, book.Bid, 400_000
-			}
-			for i := range events {
-				k := i % assets
-				evs[k].Size = fixed.FromInt(int64(10 + i%7))
-				_ = books[k].Set(evs[k].Side, evs[k].Price, evs[k].Size)
-				h.OnEvent(&evs[k], books[k])
-				// A trickle: the open batch is closed by the timer's probe.
-				time.Sleep(3 * time.Millisecond)
-			}
-		}()
-	}
-	wg.Wait()
+	feedWorkers(p, workers, assets, events, func(int) func() {
+		// A trickle: the open batch is closed by the timer's probe.
+		return func() { time.Sleep(3 * time.Millisecond) }
+	})
 	want := uint64(workers * (assets + events))
 	poll.For(t, 60*time.Second, 10*time.Millisecond, func() error {
 		if st := p.Stats(); st.Published+st.Dropped != want || st.PendingAcks != 0 {
@@ -225,4 +181,37 @@ func runNATSCluster(t *testing.T, n int) []string {
 		return nil
 	})
 	return urls
+}
+
+// feedWorkers plays each of workers handlers from its own goroutine (as the
+// engine's worker would): a book for each of assets, then events level
+// changes spread over them, calling pause(w) after each. It returns when
+// every handler is done.
+func feedWorkers(p *Publisher, workers, assets, events int, pause func(w int) func()) {
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() { // worker w: the only caller of its handler
+			defer wg.Done()
+			h, after := p.handlers[w], pause(w)
+			books := make([]*book.Book, assets)
+			evs := make([]engine.Event, assets)
+			for k := range books {
+				id := fmt.Sprintf("%d%076d", w+1, k)
+				books[k] = book.New(id)
+				books[k].ApplySnapshot([]book.Level{{Price: 400_000, Size: fixed.FromInt(10)}}, []book.Level{{Price: 600_000, Size: fixed.FromInt(10)}}, 1)
+				evs[k] = engine.Event{Kind: engine.EventBook, AssetID: id, Market: "m", Timestamp: 1}
+				h.OnEvent(&evs[k], books[k])
+				evs[k].Kind, evs[k].Side, evs[k].Price = engine.EventLevel, book.Bid, 400_000
+			}
+			for i := range events {
+				k := i % assets
+				evs[k].Size = fixed.FromInt(int64(10 + i%7))
+				_ = books[k].Set(evs[k].Side, evs[k].Price, evs[k].Size)
+				h.OnEvent(&evs[k], books[k])
+				after()
+			}
+		}()
+	}
+	wg.Wait()
 }
