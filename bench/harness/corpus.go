@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"github.com/polyfeed/polyfeed/internal/fill"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,21 +34,11 @@ type CorpusConfig struct {
 }
 
 func (c *CorpusConfig) fill() {
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
-	if c.Markets == 0 {
-		c.Markets = 1000
-	}
-	if c.Messages == 0 {
-		c.Messages = 40_000
-	}
-	if c.SubscribeBatch == 0 {
-		c.SubscribeBatch = 200
-	}
-	if c.SnapshotBatch == 0 {
-		c.SnapshotBatch = 2
-	}
+	fill.Zero(&c.Seed, 1)
+	fill.Zero(&c.Markets, 1000)
+	fill.Zero(&c.Messages, 40_000)
+	fill.Zero(&c.SubscribeBatch, 200)
+	fill.Zero(&c.SnapshotBatch, 2)
 }
 
 // Corpus is a recorded market-channel session, ready to replay.

@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"github.com/polyfeed/polyfeed/internal/fill"
+
 	"context"
 	"fmt"
 	"time"
@@ -27,21 +29,11 @@ type WholeConfig struct {
 }
 
 func (c *WholeConfig) fill() {
-	if c.Workers == 0 {
-		c.Workers = 2
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
-	if c.Markets == 0 {
-		c.Markets = 1000
-	}
-	if c.Rate == 0 {
-		c.Rate = 1000
-	}
-	if c.Duration == 0 {
-		c.Duration = 4 * time.Second
-	}
+	fill.Zero(&c.Workers, 2)
+	fill.Zero(&c.Seed, 1)
+	fill.Zero(&c.Markets, 1000)
+	fill.Zero(&c.Rate, 1000)
+	fill.Zero(&c.Duration, 4*time.Second)
 }
 
 // WholePath runs the simulator and the engine in this process, connected

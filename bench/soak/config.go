@@ -1,6 +1,8 @@
 package soak
 
 import (
+	"github.com/polyfeed/polyfeed/internal/fill"
+
 	"errors"
 	"fmt"
 	"time"
@@ -77,38 +79,21 @@ func (c *Config) fill() error {
 	if c.Polyfeed == "" || c.Polysim == "" {
 		return errors.New("cannot configure soak: the polyfeed and polysim binary paths are required")
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	if c.OutDir == "" {
-		c.OutDir = "bench/out/soak"
-	}
-	def(&c.Duration, 3*time.Minute)
-	def(&c.Sample, 5*time.Second)
-	def(&c.FaultEvery, 30*time.Second)
-	def(&c.FaultLength, 10*time.Second)
-	def(&c.RecoverBound, 15*time.Second)
-	def(&c.QuietTail, min(90*time.Second, c.Duration/4))
-	def(&c.Converge, 3*time.Minute)
-	def(&c.StopBound, 35*time.Second)
-	def(&c.DiscoveryInterval, 5*time.Second)
-	if c.Markets == 0 {
-		c.Markets = 1000
-	}
-	if c.Rate == 0 {
-		c.Rate = 2000
-	}
-	if c.Churn == 0 {
-		c.Churn = 30
-	}
-	if c.Seed == 0 {
-		c.Seed = 1
-	}
-	if c.WarmupFraction == 0 {
-		c.WarmupFraction = 0.2
-	}
+	fill.Zero(&c.OutDir, "bench/out/soak")
+	fill.Zero(&c.Duration, 3*time.Minute)
+	fill.Zero(&c.Sample, 5*time.Second)
+	fill.Zero(&c.FaultEvery, 30*time.Second)
+	fill.Zero(&c.FaultLength, 10*time.Second)
+	fill.Zero(&c.RecoverBound, 15*time.Second)
+	fill.Zero(&c.QuietTail, min(90*time.Second, c.Duration/4))
+	fill.Zero(&c.Converge, 3*time.Minute)
+	fill.Zero(&c.StopBound, 35*time.Second)
+	fill.Zero(&c.DiscoveryInterval, 5*time.Second)
+	fill.Zero(&c.Markets, 1000)
+	fill.Zero(&c.Rate, 2000)
+	fill.Zero(&c.Churn, 30)
+	fill.Zero(&c.Seed, 1)
+	fill.Zero(&c.WarmupFraction, 0.2)
 	judged := c.Duration - c.warmup()
 	if c.Duration < MinDuration || c.Sample < 100*time.Millisecond || c.Sample > judged/(2*minPoints) {
 		return fmt.Errorf("cannot configure soak: duration %s must be >= %s (a shorter window cannot tell a leak from noise) and sample %s in [100ms, %s]",
