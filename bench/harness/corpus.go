@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"github.com/polyfeed/polyfeed/internal/fill"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/internal/wire"
 )

@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"github.com/polyfeed/polyfeed/internal/fill"
-
 	"context"
 	"fmt"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/internal/fill"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/sim"
 )

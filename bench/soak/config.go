@@ -1,11 +1,11 @@
 package soak
 
 import (
-	"github.com/polyfeed/polyfeed/internal/fill"
-
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/polyfeed/polyfeed/internal/fill"
 )
 
 // Config configures one soak run. Zero fields take the defaults noted.
