@@ -288,6 +288,18 @@ func (r *router) acquire() {
 // a burst (the startup dump) workers start on the first frames while the rest
 // are decoded. One atomic store per touched ring per frame. Role holder only.
 func (r *router) drainQueued() {
+	// Nothing counted: skip the queue's lock. A frame queued but not yet
+	// counted is routed by its producer, who tries the role after counting
+	// it (release).
+	if r.in.frames.Load() > 0 {
+		r.drainAll()
+	}
+}
+
+// drainAll routes everything in the queue, counted or not: at stop, once the
+// queue is closed, nobody is left to route an uncounted record. Role holder
+// only.
+func (r *router) drainAll() {
 	for {
 		b := r.in.swap()
 		if b == nil {
@@ -362,7 +374,7 @@ func (r *router) run() {
 			// in is closed: nothing more is queued, and keeping the role
 			// means nothing is routed after this drain.
 			r.acquire()
-			r.drainQueued()
+			r.drainAll()
 			r.flushControls()
 			return
 		case <-r.ctlWake:
