@@ -53,6 +53,27 @@ func (b *frameBatch) reset() {
 	b.recs = b.recs[:0]
 }
 
+// Arenas grow to the largest burst they take (the startup dump: several MiB)
+// and would keep that memory for good. An emptied arena larger than these
+// bounds is let go once the queue is back to a trickle (the batch just taken
+// is under an eighth of its size); the next pushes grow a small one again.
+// The allocation happens once per burst, never in steady state.
+const (
+	keepArenaBytes = 1 << 20
+	keepArenaRecs  = 1 << 12
+)
+
+// release drops b's emptied arena if it is large and the queue's load, as
+// shown by the batch now being taken, is far below it.
+func (b *frameBatch) release(now *frameBatch) {
+	if c := cap(b.data); c > keepArenaBytes && len(now.data) < c/8 {
+		b.data = nil
+	}
+	if c := cap(b.recs); c > keepArenaRecs && len(now.recs) < c/8 {
+		b.recs = nil
+	}
+}
+
 func newInboundQueue(maxBytes int) *inboundQueue {
 	q := &inboundQueue{
 		cur:      &frameBatch{},
@@ -107,6 +128,7 @@ func (q *inboundQueue) swap() *frameBatch {
 	}
 	b := q.cur
 	q.spare.reset()
+	q.spare.release(b)
 	q.cur, q.spare = q.spare, b
 	q.notFull.Broadcast()
 	q.mu.Unlock()
