@@ -51,7 +51,8 @@ type workerSet struct {
 }
 
 // worker owns the books of its shard. Everything but the padded counters is
-// touched only by the worker goroutine.
+// touched only by the holder of the worker's consumer role (busy): the
+// worker goroutine, or the routing goroutine applying items inline.
 type worker struct {
 	id         int
 	ring       ringChain // the ring being consumed, then its successors
