@@ -127,10 +127,11 @@ bench:
 # a naive Go client and a floor client on one polysim, CPU per venue message, RSS, idle CPU,
 # polyfeed's frame-to-handler latency and its books against the truth. Fails when polyfeed
 # uses more than 0.6x the naive client's CPU per message at 2,000 msg/s, naming the figure.
+# The table is not piped through tee: a pipe would hide polyside's exit status, and with it the gate.
 bench-side:
 	$(GO) build -o bin/ ./cmd/polyfeed ./cmd/polysim ./bench/cmd/polybaseline ./bench/cmd/polyside
 	@mkdir -p bench/out
-	./bin/polyside -out bench/out/sidebyside | tee bench/out/sidebyside.txt
+	./bin/polyside -out bench/out/sidebyside > bench/out/sidebyside.txt; s=$$?; cat bench/out/sidebyside.txt; exit $$s
 
 # The stream publisher (publish/bench_test.go): its ceiling (events/s and CPU per event, file
 # and memory storage), the process CPU per event at 2,000 events/s with publishing off and on

@@ -29,34 +29,33 @@ func mallocs() uint64 {
 }
 
 // TestInboundQueueAllocs guards the inbound queue's steady state: a
-// socket's push copies the frame into the arena and the router's take
-// swaps arenas, neither allocating once both arenas have grown. Appending
-// to a fresh slice per frame, or a timer per park, fails here.
+// socket's push copies the frame into the arena (while another goroutine
+// holds the routing role) and the next holder's swap takes the arenas,
+// neither allocating once both arenas have grown. Appending to a fresh slice
+// per frame fails here.
 func TestInboundQueueAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningful only without the race detector")
 	}
 	q := newInboundQueue(DefaultInboundBytes)
-	done := make(chan struct{})
 	frames := [][]byte{[]byte(dpChanges), benchBookFrame(dpAssetA, 11)}
 	const perSwap = 16
 	round := func() {
 		for i := range perSwap {
 			q.push(1, frames[i%2], 1)
 		}
-		if q.take(done, time.Millisecond) == nil {
+		if q.swap() == nil {
 			t.Fatal("queue empty after push")
 		}
-		// An empty queue parks the router on the reused idle timer.
-		if q.take(done, time.Microsecond) != nil {
-			t.Fatal("queue not empty after take")
+		if q.swap() != nil {
+			t.Fatal("queue not empty after swap")
 		}
 	}
 	for range 4 {
 		round() // grow both arenas
 	}
 	if n := testing.AllocsPerRun(200, round); n != 0 {
-		t.Errorf("push×%d + take + idle park allocates %v per round; want 0", perSwap, n)
+		t.Errorf("push×%d + swap allocates %v per round; want 0", perSwap, n)
 	}
 	const rounds = 2000
 	m0 := mallocs()
@@ -154,7 +153,7 @@ type runLoopPath struct {
 	fed    uint64   // handler events expected so far
 }
 
-func newRunLoopPath(tb testing.TB) *runLoopPath {
+func newRunLoopPath(tb testing.TB, inline bool) *runLoopPath {
 	var assets []string
 	var frames [][]byte
 	var events []uint64
@@ -169,7 +168,7 @@ func newRunLoopPath(tb testing.TB) *runLoopPath {
 		events = append(events, 1, 1)
 	}
 	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), policy: Block},
-		workerConfig{count: 2, ringSize: 1 << 12, logger: testrig.Logger()})
+		workerConfig{count: 2, ringSize: 1 << 12, inline: inline, logger: testrig.Logger()})
 	p := &runLoopPath{d: d, frames: frames, events: events}
 	ctx := context.Background()
 	_ = d.startWorkers(ctx)
@@ -212,11 +211,11 @@ func (p *runLoopPath) wait(tb testing.TB) {
 	}
 }
 
-// TestRouterRunLoopAllocs guards the router's run loop in steady state,
-// with its real goroutines: frames pushed into the inbound queue are taken,
-// decoded, routed, staged and published by the router goroutine and applied
-// by two worker goroutines, which park and wake between bursts of 10
-// frames. Every allocation in the process while 20,000 frames pass is
+// TestRouterRunLoopAllocs guards the data path in steady state, with its
+// real goroutines: frames delivered through the sink are decoded, routed,
+// staged and published by the delivering goroutine (the routing role) and
+// applied by two worker goroutines, which park and are woken between bursts
+// of 10 frames, or (inline) by the delivering goroutine itself. Every allocation in the process while 20,000 frames pass is
 // counted. What may show is not per event: the decoder's stats copy (at most
 // once a second), the runtime's sudog cache refilled after a GC for a parked
 // select, the arena's amortised growth, sonic compiling lazily. The bound,
@@ -226,22 +225,24 @@ func TestRouterRunLoopAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningful only without the race detector")
 	}
-	p := newRunLoopPath(t)
-	p.feed(2000) // warm up: arenas, rings, books, decoder buffers
-	p.wait(t)
-	const frames = 20000
-	t0, fed0 := time.Now(), p.fed
-	m0 := mallocs()
-	for range frames / 10 {
-		p.feed(10)
-		p.wait(t) // the router and workers park between bursts
-	}
-	allocs := mallocs() - m0
-	events := p.fed - fed0
-	secs := time.Since(t0).Seconds()
-	t.Logf("router run loop: %d allocations over %d frames (%d events) in %.2fs: %.6f per event", allocs, frames, events, secs, float64(allocs)/float64(events))
-	if per := float64(allocs) / float64(events); per > 0.02 {
-		t.Errorf("%d allocations over %d events (%.5f per event); want at most 0.02 per event", allocs, events, per)
+	for _, inline := range []bool{false, true} {
+		p := newRunLoopPath(t, inline)
+		p.feed(2000) // warm up: arenas, rings, books, decoder buffers
+		p.wait(t)
+		const frames = 20000
+		t0, fed0 := time.Now(), p.fed
+		m0 := mallocs()
+		for range frames / 10 {
+			p.feed(10)
+			p.wait(t) // the workers park between bursts
+		}
+		allocs := mallocs() - m0
+		events := p.fed - fed0
+		secs := time.Since(t0).Seconds()
+		t.Logf("run loop (inline %v): %d allocations over %d frames (%d events) in %.2fs: %.6f per event", inline, allocs, frames, events, secs, float64(allocs)/float64(events))
+		if per := float64(allocs) / float64(events); per > 0.02 {
+			t.Errorf("inline %v: %d allocations over %d events (%.5f per event); want at most 0.02 per event", inline, allocs, events, per)
+		}
 	}
 }
 
@@ -251,7 +252,7 @@ func TestRouterRunLoopAllocs(t *testing.T) {
 // at its steady size and the router and workers park and wake as they do
 // at a moderate rate.
 func BenchmarkRouterRunLoop(b *testing.B) {
-	p := newRunLoopPath(b)
+	p := newRunLoopPath(b, false)
 	p.feed(2000)
 	p.wait(b)
 	fed0 := p.fed
@@ -271,22 +272,21 @@ func BenchmarkRouterRunLoop(b *testing.B) {
 }
 
 // BenchmarkInboundAllocs reports the inbound queue's allocations per frame
-// over b.N frames (push; a take every 16).
+// over b.N frames (push; a swap every 16).
 func BenchmarkInboundAllocs(b *testing.B) {
 	q := newInboundQueue(DefaultInboundBytes)
-	done := make(chan struct{})
 	frame := []byte(dpChanges)
 	for range 64 { // grow both arenas first
 		q.push(1, frame, 1)
 	}
-	q.take(done, 0)
-	q.take(done, 0)
+	q.swap()
+	q.swap()
 	n := 0
 	m0 := mallocs()
 	for b.Loop() {
 		q.push(1, frame, 1)
 		if n++; n%16 == 0 {
-			q.take(done, 0)
+			q.swap()
 		}
 	}
 	b.ReportMetric(float64(mallocs()-m0)/float64(n), "allocs/frame")

@@ -110,15 +110,20 @@ func New(cfg Config) (*App, error) {
 		noTickResync:    cfg.DisableTickSizeResync,
 		noBestCheck:     cfg.DisableBestCheck,
 		policy:          cfg.Backpressure,
+		ringMax:         cfg.RingSize,
 		logger:          cfg.Logger,
 		feedback:        a,
 	}, workerConfig{
 		count:    cfg.Workers,
-		ringSize: cfg.RingSize,
+		ringSize: min(firstRingSize, cfg.RingSize),
 		factory:  cfg.Handler,
 		pinCPUs:  cfg.PinCPUs,
 		floating: !cfg.LockWorkers,
-		logger:   cfg.Logger,
+		// Without a handler the routing goroutine applies a parked worker's
+		// items itself (worker.kick): only the engine's own book code runs
+		// on a socket reader then, never user code.
+		inline: cfg.Handler == nil && !cfg.LockWorkers && !cfg.PinCPUs,
+		logger: cfg.Logger,
 	})
 	sink := a.data.Sink()
 	if cfg.Tap != nil {

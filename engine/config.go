@@ -24,7 +24,7 @@ const (
 	DefaultWorkers = 4
 	// MaxWorkers bounds Workers: more workers than this only add park/wake cost.
 	MaxWorkers = 256
-	// DefaultRingSize is each worker's ring capacity in items.
+	// DefaultRingSize is the capacity, in items, each worker's ring may grow to.
 	DefaultRingSize = 1 << 16
 	// DefaultInboundBytes bounds the router's inbound queue: enough for the whole startup
 	// dump of 10,000 markets.
@@ -57,9 +57,12 @@ type Config struct {
 	// Workers is the number of pinned worker goroutines that own the books.
 	// Default DefaultWorkers (4), at most MaxWorkers.
 	Workers int
-	// RingSize is each worker's ring capacity in items (a snapshot takes one
-	// item per level plus two). Rounded up to a power of two. Default
-	// DefaultRingSize (65536).
+	// RingSize is the most items each worker's ring grows to (a snapshot
+	// takes one item per level plus two). Rings start at 1,024 items (or
+	// RingSize if smaller), double when the router finds one full and
+	// shrink back once the burst is over, so memory follows the load; only
+	// a full ring at RingSize applies Backpressure. Rounded up to a power of
+	// two. Default DefaultRingSize (65536).
 	RingSize int
 	// InboundBytes bounds the router's inbound queue. Default
 	// DefaultInboundBytes (64 MiB).
@@ -79,6 +82,10 @@ type Config struct {
 	// only under sustained load near saturation. PinCPUs implies locked.
 	LockWorkers bool
 	// Handler builds each worker's event handler. Default: none (books only).
+	// Without a handler (and with floating workers), items for a parked
+	// worker are applied by the goroutine that routed them, saving a wake-up
+	// per frame; a handler always runs on its worker's goroutine, so a slow
+	// one never blocks a socket reader.
 	Handler HandlerFactory
 
 	// AssetsPerConn is how many assets share one socket. Default

@@ -121,7 +121,7 @@ func waitControl(ctx context.Context, c *control) error {
 // all). The copy is made by the owning worker between two events.
 func (d *dataPath) Book(ctx context.Context, assetID string, depth int) (BookView, bool, error) {
 	c := &control{op: ctlReadBook, asset: assetID, depth: depth, done: make(chan struct{})}
-	if !d.router.in.pushControl(c) {
+	if !d.router.pushControl(c) {
 		return BookView{}, false, errStopped
 	}
 	if err := waitControl(ctx, c); err != nil {
@@ -136,7 +136,7 @@ func (d *dataPath) DropBooks(assetIDs []string) {
 	if len(assetIDs) == 0 {
 		return
 	}
-	d.router.in.pushControl(&control{op: ctlDropAssets, assets: assetIDs})
+	d.router.pushControl(&control{op: ctlDropAssets, assets: assetIDs})
 }
 
 // InvalidateConn marks every book still owned by connection connID invalid
@@ -145,7 +145,7 @@ func (d *dataPath) DropBooks(assetIDs []string) {
 // valid again. It returns at once; it is applied after the connection's
 // last frames.
 func (d *dataPath) InvalidateConn(connID int64) {
-	d.router.in.pushControl(&control{op: ctlInvalidateConn, conn: connID})
+	d.router.pushControl(&control{op: ctlInvalidateConn, conn: connID})
 }
 
 // Migration tracks assets moving off one connection onto another, make
@@ -215,7 +215,7 @@ func (e *dataPath) BeginMigration(ids []string, from int64) *Migration {
 		return m
 	}
 	c := &control{op: ctlMigrate, assets: ids, mig: m}
-	if !e.router.in.pushControl(c) {
+	if !e.router.pushControl(c) {
 		// Stopped: nothing will switch; report every asset missing.
 		for range ids {
 			m.resolve(&m.missing)
@@ -263,7 +263,7 @@ func (e *dataPath) endMigration(m *Migration, op controlOp) MigrationResult {
 	default:
 	}
 	c := &control{op: op, assets: m.ids, mig: m, done: make(chan struct{})}
-	if e.router.in.pushControl(c) {
+	if e.router.pushControl(c) {
 		ctx, cancel := context.WithTimeout(context.Background(), finishTimeout)
 		_ = waitControl(ctx, c)
 		cancel()
@@ -291,7 +291,7 @@ func (r *router) handleControl(c *control) {
 			return
 		}
 		if q.Free() < 1 {
-			q.Publish()
+			r.flush(rt.worker)
 		}
 		if !q.TryStage(item{route: rt, ctl: c, kind: itemControl}) {
 			c.finish(errEngineBusy)
@@ -360,7 +360,7 @@ func (r *router) stageControl(w int, it item) {
 	if r.flushBacklog(w) {
 		q := r.rings[w]
 		if q.Free() < 1 {
-			q.Publish()
+			r.flush(w)
 		}
 		if q.TryStage(it) {
 			r.markTouched(w)
@@ -381,7 +381,7 @@ func (r *router) flushBacklog(w int) bool {
 		return true
 	}
 	q := r.rings[w]
-	q.Publish() // let the worker see what is staged before judging the room
+	r.flush(w) // let the worker see what is staged before judging the room
 	n := 0
 	for n < len(b) && q.TryStage(b[n]) {
 		n++

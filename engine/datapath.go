@@ -23,6 +23,7 @@ func newDataPath(rc routerConfig, wc workerConfig) *dataPath {
 	ws := newWorkerSet(wc)
 	rc.tick = ws.wantsTicks()
 	r := newRouter(rc, ws.rings())
+	r.workers = ws.workers
 	ws.cfg.resync = r.requestResync
 	return &dataPath{router: r, workers: ws}
 }

@@ -22,13 +22,19 @@
 //	                                                                                   books[asset] ← event
 //	                                                                                   Handler(w).OnEvent
 //
-// Connections copy each frame into the router's inbound queue and return
-// (they never wait for a worker). The router alone decodes (sonic, via
-// internal/wire), splits multi-asset price_changes and stages compact items
-// into per-worker rings, so every ring has exactly one producer; per-asset
-// order is preserved end to end. Each worker owns its books outright and
-// calls its own Handler. A full ring drops (counted) and invalidates that
-// asset's book until a fresh snapshot, which the engine requests.
+// Routing is a role held by one goroutine at a time: the connection that
+// delivers a frame while nobody routes routes it itself; one that finds the
+// role taken copies its frame into the router's inbound queue and returns
+// (connections never wait for a worker), and the holder routes it before
+// letting go. Whoever holds the role decodes (sonic, via internal/wire),
+// splits multi-asset price_changes and stages compact items into
+// per-worker rings, so every ring has exactly one producer at a time;
+// per-asset order is preserved end to end. Each worker owns its books
+// outright and calls its own Handler; without a Handler, a parked worker's
+// items are applied by the routing goroutine under the worker's consumer
+// role instead of waking it. Rings start small and grow for a burst; a full
+// ring at Config.RingSize drops (counted) and invalidates that asset's book
+// until a fresh snapshot, which the engine requests.
 //
 // # Concurrency
 //

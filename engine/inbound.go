@@ -3,12 +3,12 @@ package engine
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // inboundQueue is the router's multi-producer inbound queue (the seed's
-// "async_queue"): every connection's read goroutine appends whole frames, the
-// router takes everything queued in one swap.
+// "async_queue"): frames and control requests that arrive while another
+// goroutine is routing wait here, and whoever routes next takes everything
+// queued in one swap (router.go: the routing role).
 //
 // Why not a channel: frames are data, their bytes must be copied out of gws's
 // reused read buffer, and the router wants them in bulk. Producers copy into
@@ -17,30 +17,19 @@ import (
 // allocates and the router holds the lock only for the swap.
 //
 // The arena is bounded by maxBytes. A producer that finds it full waits
-// (blocking that socket's reader) and the wait is counted in stalls: the
-// router is the only consumer and never blocks on workers for long, so this
+// (blocking that socket's reader) and the wait is counted in stalls: this
 // happens only when the whole engine is saturated, and it is visible.
 type inboundQueue struct {
 	mu       sync.Mutex
-	notFull  sync.Cond // signalled by the router after a swap
+	notFull  sync.Cond // signalled after a swap
 	cur      *frameBatch
 	spare    *frameBatch
 	maxBytes int
 	closed   bool
 
-	// Router parking: the router sets sleeping before it re-checks the queue
-	// and blocks on wake; producers send on wake (non-blocking) only when
-	// sleeping is set, so waking costs nothing while the router is busy.
-	sleeping atomic.Bool
-	wake     chan struct{} // buffer 1: a pending wake-up is never lost
-
-	// idle bounds the router's park; reused across parks (router only) so
-	// parking allocates nothing: at a few thousand frames/s the router parks
-	// between most frames, and a timer per park was most of the engine's
-	// steady-state allocations.
-	idle *time.Timer
-
-	frames atomic.Int64 // frames queued now (depth)
+	// frames is what the routing role's holder checks when it lets go
+	// (router.release): counted after the record is in the arena.
+	frames atomic.Int64 // frames and control requests queued now (depth)
 	bytes  atomic.Int64 // bytes queued now
 	stalls atomic.Int64 // producer waits for space
 }
@@ -64,12 +53,32 @@ func (b *frameBatch) reset() {
 	b.recs = b.recs[:0]
 }
 
+// Arenas grow to the largest burst they take (the startup dump: several MiB)
+// and would keep that memory for good. An emptied arena larger than these
+// bounds is let go once the queue is back to a trickle (the batch just taken
+// is under an eighth of its size); the next pushes grow a small one again.
+// The allocation happens once per burst, never in steady state.
+const (
+	keepArenaBytes = 1 << 20
+	keepArenaRecs  = 1 << 12
+)
+
+// release drops b's emptied arena if it is large and the queue's load, as
+// shown by the batch now being taken, is far below it.
+func (b *frameBatch) release(now *frameBatch) {
+	if c := cap(b.data); c > keepArenaBytes && len(now.data) < c/8 {
+		b.data = nil
+	}
+	if c := cap(b.recs); c > keepArenaRecs && len(now.recs) < c/8 {
+		b.recs = nil
+	}
+}
+
 func newInboundQueue(maxBytes int) *inboundQueue {
 	q := &inboundQueue{
 		cur:      &frameBatch{},
 		spare:    &frameBatch{},
 		maxBytes: maxBytes,
-		wake:     make(chan struct{}, 1),
 	}
 	q.notFull.L = &q.mu
 	return q
@@ -93,7 +102,6 @@ func (q *inboundQueue) push(connID int64, frame []byte, recv int64) bool {
 	q.mu.Unlock()
 	q.frames.Add(1)
 	q.bytes.Add(int64(len(frame)))
-	q.signal()
 	return true
 }
 
@@ -107,54 +115,11 @@ func (q *inboundQueue) pushControl(c *control) bool {
 	q.cur.recs = append(q.cur.recs, frameRec{ctl: c})
 	q.mu.Unlock()
 	q.frames.Add(1)
-	q.signal()
 	return true
 }
 
-func (q *inboundQueue) signal() {
-	if q.sleeping.Load() {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// take returns everything queued, waiting up to idle for something to arrive.
-// The returned batch belongs to the router until the next take. It returns
-// nil when the queue is empty after the wait.
-func (q *inboundQueue) take(done <-chan struct{}, idle time.Duration) *frameBatch {
-	if b := q.swap(); b != nil {
-		return b
-	}
-	// Spin briefly: a burst usually continues within microseconds.
-	for range 64 {
-		if b := q.swap(); b != nil {
-			return b
-		}
-	}
-	q.sleeping.Store(true)
-	defer q.sleeping.Store(false)
-	// Re-check after announcing sleep: a producer that appended before it saw
-	// sleeping=true has its frame visible to this swap (both go through mu).
-	if b := q.swap(); b != nil {
-		return b
-	}
-	// Go 1.23 timers: Reset and Stop leave no stale tick in C.
-	if q.idle == nil {
-		q.idle = time.NewTimer(idle)
-	} else {
-		q.idle.Reset(idle)
-	}
-	select {
-	case <-q.wake:
-	case <-done:
-	case <-q.idle.C:
-	}
-	q.idle.Stop()
-	return q.swap()
-}
-
+// swap returns everything queued, or nil if nothing is. The returned batch
+// belongs to the caller (the routing role's holder) until its next swap.
 func (q *inboundQueue) swap() *frameBatch {
 	q.mu.Lock()
 	if len(q.cur.recs) == 0 {
@@ -163,6 +128,7 @@ func (q *inboundQueue) swap() *frameBatch {
 	}
 	b := q.cur
 	q.spare.reset()
+	q.spare.release(b)
 	q.cur, q.spare = q.spare, b
 	q.notFull.Broadcast()
 	q.mu.Unlock()

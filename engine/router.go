@@ -2,6 +2,7 @@ package engine
 
 import (
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,20 +70,50 @@ type routerConfig struct {
 	// tick: stage a tick item into every ring each TickPeriod (some
 	// handler implements Ticker).
 	tick bool
+	// ringMax is the capacity up to which a full worker ring is grown
+	// (doubling) before the backpressure policy applies: rings start small
+	// so that memory follows the load. At most the rings' first capacity
+	// (the default): no growth.
+	ringMax int
 }
 
 // router is the single producer of every worker ring: it decodes each frame,
 // splits it into per-asset events, picks the asset's worker by xxhash and
-// stages compact items. Per-asset order is preserved because one goroutine
-// stages every event, in frame order, into the one ring that owns the asset.
+// stages compact items. Per-asset order is preserved because one routing
+// role stages every event, in frame order, into the one ring that owns the
+// asset.
 //
-// Concurrency: push (the FrameSink) and the control methods may be called
-// from any goroutine; everything else runs on the router goroutine.
+// The routing role: a goroutine that delivers a frame while nobody routes
+// takes the role (one CompareAndSwap) and routes the frame itself, straight
+// from the socket's buffer, after whatever was queued before it; a goroutine
+// that finds the role taken queues its frame (inboundQueue) and returns, and
+// the holder routes it before letting go (release). At the venue's real
+// rates frames rarely overlap, so the socket reader that received a frame
+// routes it: no copy and no wake-up of a router goroutine per frame, which
+// was most of the engine's cost there (PERFORMANCE.md). Under load the
+// holder routes the others' frames in bulk, as a dedicated router would.
+// The router goroutine remains for what must happen without frames: control
+// requests, the periodic sweeps, ticks and deferred controls, and the final
+// drain at stop, after which it keeps the role so nothing routes again.
+//
+// Concurrency: push (the FrameSink) and the control requests may be called
+// from any goroutine; everything else runs only while holding the role,
+// which orders it (the role's atomic hand-over publishes the holder's writes
+// to the next holder). "Router goroutine" below means the role's holder.
 type router struct {
 	cfg   routerConfig
 	in    *inboundQueue
-	rings []*ring.SPSC[item]
-	dec   *wire.Decoder
+	rings []*ring.SPSC[item] // the producer's side; replaced when a ring is resized
+	// workers[i] consumes rings[i]; kicked after every publish (nil in
+	// tests that drive the rings by hand).
+	workers []*worker
+	dec     *wire.Decoder
+	// firstCap is the rings' first capacity, to which a grown ring returns
+	// once its burst is over (shrinkRings); grown[i] is when rings[i] last
+	// grew (mono ns).
+	firstCap int
+	grown    []int64
+	now      int64 // mono ns read by the last routed frame
 
 	routes       map[string]*assetRoute // router goroutine only
 	gone         map[string]int64       // dropped assets → mono ns of the drop (tombstone.go)
@@ -121,6 +152,9 @@ type router struct {
 	errLog    logOnce
 	rejectLog logOnce
 
+	role    atomic.Bool   // held while routing; see the type comment
+	ctlWake chan struct{} // buffer 1: a control request is queued
+
 	stop     chan struct{}
 	stopped  chan struct{}
 	failOnce sync.Once
@@ -150,7 +184,15 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	if cfg.maxStaleResyncs <= 0 {
 		cfg.maxStaleResyncs = 100
 	}
+	first := 0
+	for _, q := range rings {
+		first = max(first, q.Cap())
+	}
+	cfg.ringMax = max(cfg.ringMax, first)
 	return &router{
+		firstCap:   first,
+		grown:      make([]int64, len(rings)),
+		ctlWake:    make(chan struct{}, 1),
 		cfg:        cfg,
 		in:         newInboundQueue(cfg.inboundBytes),
 		rings:      rings,
@@ -167,13 +209,122 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	}
 }
 
-// push is the connections' FrameSink: it copies the frame into the inbound
-// queue and returns. Safe for concurrent use. // hot path
+// push is the connections' FrameSink: it routes the frame if nobody else is
+// routing, and otherwise queues a copy for the one who is. Safe for
+// concurrent use; frame may be reused once push returns. // hot path
 func (r *router) push(connID int64, frame []byte, recvNanos int64) {
 	if len(frame) == 0 {
 		return
 	}
-	r.in.push(connID, frame, recvNanos)
+	if r.role.CompareAndSwap(false, true) {
+		// Frames queued earlier go first: this connection's may be among them.
+		r.drainQueued()
+		r.routeFrame(connID, frame, recvNanos)
+		r.publish()
+		r.housekeep(r.now)
+		r.release()
+		return
+	}
+	if !r.in.push(connID, frame, recvNanos) {
+		return // stopped
+	}
+	// The holder may have let go between the CompareAndSwap and the push;
+	// then nobody would route the frame but us (see release).
+	if r.role.CompareAndSwap(false, true) {
+		r.drainQueued()
+		r.release()
+	}
+}
+
+// pushControl queues a control request behind every frame already queued and
+// wakes the router goroutine to run it (or a holder of the role runs it
+// first). Never inline on the caller: callers are the lifecycle, recycler
+// and admin goroutines, and routing on them would hold back the work they
+// consume (socket market notices). It returns false once stopped.
+func (r *router) pushControl(c *control) bool {
+	if !r.in.pushControl(c) {
+		return false
+	}
+	select {
+	case r.ctlWake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// release lets go of the routing role. Whoever queued a frame while the role
+// was held counted it (inboundQueue.frames) before trying the role itself;
+// sequentially consistent atomics mean that either it saw the role free and
+// took it, or the check here sees its frame and routes it. (A count at or
+// below zero can hide a counted frame only behind a producer that has not
+// counted yet, and that one tries the role after counting.)
+func (r *router) release() {
+	for {
+		r.role.Store(false)
+		if r.in.frames.Load() <= 0 {
+			return
+		}
+		if !r.role.CompareAndSwap(false, true) {
+			return // another goroutine took the role and will route it
+		}
+		r.drainQueued()
+	}
+}
+
+// acquire takes the routing role, waiting for the holder (who holds it for
+// one frame or one queued batch). Router goroutine only: never on the hot
+// path.
+func (r *router) acquire() {
+	for spins := 0; !r.role.CompareAndSwap(false, true); spins++ {
+		if spins < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// drainQueued routes everything queued, publishing after every frame: during
+// a burst (the startup dump) workers start on the first frames while the rest
+// are decoded. One atomic store per touched ring per frame. Role holder only.
+func (r *router) drainQueued() {
+	// Nothing counted: skip the queue's lock. A frame queued but not yet
+	// counted is routed by its producer, who tries the role after counting
+	// it (release).
+	if r.in.frames.Load() > 0 {
+		r.drainAll()
+	}
+}
+
+// drainAll routes everything in the queue, counted or not: at stop, once the
+// queue is closed, nobody is left to route an uncounted record. Role holder
+// only.
+func (r *router) drainAll() {
+	for {
+		b := r.in.swap()
+		if b == nil {
+			return
+		}
+		for i := range b.recs {
+			rec := &b.recs[i]
+			if rec.ctl != nil {
+				r.handleControl(rec.ctl)
+				continue
+			}
+			r.routeFrame(rec.connID, b.data[rec.off:rec.off+rec.n], rec.recv)
+			r.publish()
+		}
+		r.publish() // control requests staged last
+		r.housekeep(r.now)
+	}
+}
+
+// housekeep is the per-batch work of the role's holder: deferred controls
+// retried, decoder stats, ticks. Cheap when nothing is due. Role holder only.
+func (r *router) housekeep(now int64) {
+	r.flushControls()
+	r.snapshotDecoderStats(now)
+	r.maybeTick(now)
 }
 
 func (r *router) start() {
@@ -192,53 +343,53 @@ func (r *router) start() {
 // stopAndWait stops taking new work, routes what is already queued, publishes
 // it and waits for the router goroutines.
 func (r *router) stopAndWait() {
+	r.in.close() // first: whatever was queued before is routed by the final drain
 	select {
 	case <-r.stop:
 	default:
 		close(r.stop)
 	}
-	r.in.close()
 	r.wg.Wait()
 	r.failOnce.Do(r.failBacklog) // Stop may be retried after a timeout
 }
 
+// idlePeriod is how often the router goroutine does the work no frame
+// triggers while every socket is silent: deferred controls, ticks, the
+// stale-asset sweep, decoder stats, shrinking rings.
+const idlePeriod = 100 * time.Millisecond
+
+// shrinkAfter: a ring grown for a burst returns to its first capacity once
+// it has not grown for this long and is empty.
+const shrinkAfter = 10 * time.Second
+
+// run is the router goroutine: control requests, the periodic work that must
+// happen while every socket is silent, then, at stop, the final drain. It
+// wakes once per idlePeriod or control request, never per frame.
 func (r *router) run() {
+	t := time.NewTicker(idlePeriod)
+	defer t.Stop()
 	for {
-		b := r.in.take(r.stop, 100*time.Millisecond)
-		if b == nil {
-			select {
-			case <-r.stop:
-				return
-			default:
-				r.flushControls()
-				now := mono.Now()
-				r.snapshotDecoderStats(now)
-				r.maybeTick(now)
-				// With every socket silent no frame triggers the sweep.
-				if r.cfg.assetStaleAfter > 0 && now >= r.nextSweep {
-					r.sweepStale(now)
-				}
-				continue
-			}
+		select {
+		case <-r.stop:
+			// in is closed: nothing more is queued, and keeping the role
+			// means nothing is routed after this drain.
+			r.acquire()
+			r.drainAll()
+			r.flushControls()
+			return
+		case <-r.ctlWake:
+		case <-t.C:
 		}
-		for i := range b.recs {
-			rec := &b.recs[i]
-			if rec.ctl != nil {
-				r.handleControl(rec.ctl)
-				continue
-			}
-			r.routeFrame(rec.connID, b.data[rec.off:rec.off+rec.n], rec.recv)
-			// Publish per frame, not per inbound batch: during a burst
-			// (the startup dump) workers start on the first frames while
-			// the router decodes the rest. One atomic store per touched
-			// ring per frame.
-			r.publish()
-		}
-		r.flushControls()
-		r.publish() // control requests staged at the end of the batch
+		r.acquire()
+		r.drainQueued()
 		now := mono.Now()
-		r.snapshotDecoderStats(now)
-		r.maybeTick(now)
+		r.housekeep(now)
+		// With every socket silent no frame triggers the sweep.
+		if r.cfg.assetStaleAfter > 0 && now >= r.nextSweep {
+			r.sweepStale(now)
+		}
+		r.shrinkRings(now)
+		r.release()
 	}
 }
 
@@ -251,6 +402,7 @@ func (r *router) routeFrame(connID int64, frame []byte, recv int64) {
 		r.decodeFailed(connID, len(frame), err)
 	}
 	now := mono.Now()
+	r.now = now
 	for i := range events {
 		ev := &events[i]
 		r.events.Add(1)
@@ -300,8 +452,7 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 		return
 	}
 	n := len(ev.Bids) + len(ev.Asks) + 2
-	q := r.rings[rt.worker]
-	if n > q.Cap()-1 {
+	if n > r.cfg.ringMax-1 {
 		// Cannot ever fit: keep the book invalid rather than stall forever.
 		r.tooLarge.Add(1)
 		r.rejected(rt, "snapshot too large for the ring")
@@ -315,6 +466,7 @@ func (r *router) routeBook(connID int64, ev *wire.Event, recv, now int64) {
 		r.dropFor(rt)
 		return
 	}
+	q := r.rings[rt.worker] // after ensureRoom, which may have grown it
 	if rt.pendingInvalidate {
 		// The snapshot heals the drop: deliver the invalidation now, so it
 		// cannot outlive the snapshot and invalidate the fresh book later.
@@ -444,9 +596,12 @@ func (r *router) ensureRoom(rt *assetRoute, n int) bool {
 	}
 	// Let the worker see what is staged before deciding; deferred controls
 	// go first.
-	q.Publish()
-	room := func() bool { return r.flushBacklog(rt.worker) && q.Free() >= n }
+	r.flush(rt.worker)
+	room := func() bool { return r.flushBacklog(rt.worker) && r.rings[rt.worker].Free() >= n }
 	if room() {
+		return true
+	}
+	if r.grow(rt.worker, n) && room() {
 		return true
 	}
 	if r.cfg.policy != Block {
@@ -500,8 +655,56 @@ func (r *router) publish() {
 	for _, w := range r.dirty {
 		r.rings[w].Publish()
 		r.touched[w] = false
+		r.kick(w)
 	}
 	r.dirty = r.dirty[:0]
+}
+
+// flush publishes what is staged in worker w's ring and kicks the worker.
+func (r *router) flush(w int) {
+	r.rings[w].Publish()
+	r.kick(w)
+}
+
+// kick lets worker w know its ring has new items (worker.kick).
+func (r *router) kick(w int) {
+	if r.workers != nil {
+		r.workers[w].kick()
+	}
+}
+
+// grow links a larger ring behind worker w's full one (ring.Resize) so that
+// n more items fit, doubling up to ringMax; false if it is already there.
+// Rings start small so that memory follows the load, and a burst (the
+// startup dump) doubles the ones it fills. Allocates, but only a few times
+// per worker and burst.
+func (r *router) grow(w, n int) bool {
+	q := r.rings[w]
+	c := q.Cap()
+	if c >= r.cfg.ringMax {
+		return false
+	}
+	next := c * 2
+	for next < n+1 && next < r.cfg.ringMax {
+		next *= 2
+	}
+	r.rings[w] = q.Resize(min(next, r.cfg.ringMax))
+	r.grown[w] = mono.Now()
+	r.kick(w) // Resize published what was staged in q
+	return true
+}
+
+// shrinkRings gives a grown ring's memory back once its burst is over: a ring
+// that is empty and has not grown for shrinkAfter is replaced by one of the
+// first capacity. Router goroutine, between batches (nothing staged).
+func (r *router) shrinkRings(now int64) {
+	for w, q := range r.rings {
+		if q.Cap() <= r.firstCap || now-r.grown[w] < int64(shrinkAfter) || q.Len() > 0 {
+			continue
+		}
+		r.rings[w] = q.Resize(r.firstCap)
+		r.kick(w)
+	}
 }
 
 func sideOf(s wire.Side) book.Side {

@@ -71,8 +71,11 @@ func (r *router) stats() RouterStats {
 		QueueDepths:      map[string]int{"async_queue": int(r.in.frames.Load())},
 		Policy:           r.cfg.policy.String(),
 	}
-	for i, q := range r.rings {
-		s.QueueDepths[workerName(i)] = q.Len()
+	// Depths from the consumers' side: r.rings is the role holder's own
+	// (it replaces an entry when it resizes a ring), and a worker may still
+	// be draining the ring before it (ringChain.Len follows the chain).
+	for i, w := range r.workers {
+		s.QueueDepths[workerName(i)] = w.ring.Len()
 	}
 	h := r.latency.Snapshot()
 	s.Latency = summarize(&h)

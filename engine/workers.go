@@ -21,15 +21,26 @@ import (
 // workerConfig is filled by the App from Config.
 type workerConfig struct {
 	count    int
-	ringSize int
+	ringSize int // each ring's first capacity; the router resizes it (routerConfig.ringMax)
 	batch    int
 	factory  HandlerFactory
 	pinCPUs  bool // pin worker i to CPU i % NumCPU (Linux)
 	floating bool // do not lock worker goroutines to OS threads
-	logger   *slog.Logger
+	// inline lets the routing goroutine apply a parked worker's items
+	// itself (kick). Only without a Handler and with floating workers: the
+	// work is then the engine's own bounded book code, never user code that
+	// might block a socket reader.
+	inline bool
+	logger *slog.Logger
 	// resync asks for a fresh snapshot after a detected divergence.
 	resync func(assetID string)
 }
+
+// firstRingSize is each worker ring's capacity at start (items, 96 KiB).
+// At the venue's real rates a ring rarely holds more than a few frames'
+// events; the startup dump grows the rings it fills, up to Config.RingSize,
+// and the router shrinks them back once the burst is over.
+const firstRingSize = 1 << 10
 
 // workerSet owns the worker goroutines and their rings.
 type workerSet struct {
@@ -40,10 +51,11 @@ type workerSet struct {
 }
 
 // worker owns the books of its shard. Everything but the padded counters is
-// touched only by the worker goroutine.
+// touched only by the holder of the worker's consumer role (busy): the
+// worker goroutine, or the routing goroutine applying items inline.
 type worker struct {
 	id         int
-	ring       *ring.SPSC[item]
+	ring       ringChain // the ring being consumed, then its successors
 	handler    Handler
 	ticker     Ticker // handler as a Ticker, or nil
 	cfg        *workerConfig
@@ -68,10 +80,16 @@ type worker struct {
 	bookCount   atomic.Int64
 	lastBeat    atomic.Int64 // mono ns of the last finished batch or park
 	parked      atomic.Bool
-	alive       atomic.Bool
-	processing  hist.Histogram // routed → handler done
-	endToEnd    hist.Histogram // frame received → handler done
-	panicLog    logOnce
+	// The consumer role and parking (see kick): busy is held by whoever
+	// consumes the ring (the worker goroutine, or the routing goroutine
+	// inline); idle is set by a worker about to block on wake.
+	busy       atomic.Bool
+	idle       atomic.Bool
+	wake       chan struct{} // buffer 1: a pending wake-up is never lost
+	alive      atomic.Bool
+	processing hist.Histogram // routed → handler done
+	endToEnd   hist.Histogram // frame received → handler done
+	panicLog   logOnce
 }
 
 func newWorkerSet(cfg workerConfig) *workerSet {
@@ -92,12 +110,13 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 		}
 		w := &worker{
 			id:      i,
-			ring:    ring.New[item](cfg.ringSize),
 			handler: h,
 			ticker:  tickerOf(h),
 			cfg:     &s.cfg,
 			batch:   make([]item, cfg.batch),
+			wake:    make(chan struct{}, 1),
 		}
+		w.ring.cur.Store(ring.New[item](cfg.ringSize))
 		w.books = w.allBooks
 		s.workers = append(s.workers, w)
 	}
@@ -107,7 +126,7 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 func (s *workerSet) rings() []*ring.SPSC[item] {
 	rs := make([]*ring.SPSC[item], len(s.workers))
 	for i, w := range s.workers {
-		rs[i] = w.ring
+		rs[i] = w.ring.cur.Load()
 	}
 	return rs
 }
@@ -154,21 +173,158 @@ func (w *worker) run(done <-chan struct{}) {
 			w.cfg.logger.Warn("cannot pin worker to cpu", "worker", w.id, "err", err)
 		}
 	}
+	w.acquire()
+	defer w.busy.Store(false)
+	for {
+		n := w.ring.PopBatch(w.batch)
+		if n > 0 {
+			w.process(w.batch[:n])
+			continue
+		}
+		if w.spin() {
+			continue
+		}
+		if !w.park(done) {
+			w.drain()
+			return
+		}
+	}
+}
+
+// Before a worker parks it re-checks its ring spinChecks times, then yields
+// yieldChecks times (giving the core to the goroutine that may be about to
+// publish, on a 2-core machine often the router): an item published
+// meanwhile is taken without a wake-up, which under sustained load is what
+// keeps processing latency low.
+const (
+	spinChecks  = 256
+	yieldChecks = 4
+)
+
+// spin re-checks the ring briefly; true if something arrived. Busy held.
+func (w *worker) spin() bool {
+	for range spinChecks {
+		if w.ring.pending() {
+			return true
+		}
+	}
+	for range yieldChecks {
+		runtime.Gosched()
+		if w.ring.pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// park gives up the consumer role and blocks until kicked (true) or done
+// (false); it returns holding the role again.
+//
+// Why no item is lost: the worker sets idle (W1) and then re-checks the ring
+// (W2) while still holding the role; the router publishes (R1) and then
+// loads idle (R2, kick). Go's atomics are sequentially consistent, so either
+// W2 sees the item, or R2 sees idle and the router either takes the role
+// (once the worker has let go) and applies the item itself, or wakes the
+// worker.
+func (w *worker) park(done <-chan struct{}) bool {
+	w.idle.Store(true)    // W1
+	if w.ring.pending() { // W2
+		w.idle.Store(false)
+		return true
+	}
+	w.parked.Store(true)
+	w.lastBeat.Store(mono.Now())
+	w.busy.Store(false)
+	ok := true
+	select {
+	case <-w.wake:
+	case <-done:
+		ok = false
+	}
+	w.idle.Store(false)
+	w.acquire()
+	w.parked.Store(false)
+	return ok
+}
+
+// acquire takes the consumer role, waiting while the routing goroutine
+// applies items inline (bounded: one publish's items).
+func (w *worker) acquire() {
+	for !w.busy.CompareAndSwap(false, true) {
+		runtime.Gosched()
+	}
+}
+
+// kick runs after the router published items to w's ring. A busy worker
+// finds them itself. A parked one is woken or, with cfg.inline, not woken
+// at all: the routing goroutine takes the consumer role and applies the
+// items itself, which at the venue's real rates saves a goroutine wake-up
+// (a futex wake and a thread switch) per frame. Router only. // hot path
+func (w *worker) kick() {
+	if !w.idle.Load() { // R2
+		return
+	}
+	if w.cfg.inline && w.busy.CompareAndSwap(false, true) {
+		w.consume()
+		w.busy.Store(false)
+		return
+	}
+	if w.idle.CompareAndSwap(true, false) {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// consume applies everything published, following resized rings. Consumer
+// role held.
+func (w *worker) consume() {
 	for {
 		n := w.ring.PopBatch(w.batch)
 		if n == 0 {
-			w.parked.Store(true)
-			w.lastBeat.Store(mono.Now())
-			ok := w.ring.Wait(done)
-			w.parked.Store(false)
-			if !ok {
-				w.drain()
-				return
-			}
-			continue
+			return
 		}
 		w.process(w.batch[:n])
 	}
+}
+
+// ringChain is the ring a worker consumes: the router may link a successor
+// behind it (ring.Resize: larger for a burst, smaller once it is over), and
+// the consumer moves on once the ring before is drained.
+type ringChain struct {
+	cur atomic.Pointer[ring.SPSC[item]]
+}
+
+// PopBatch pops up to len(dst) items, following the chain. Consumer only. // hot path
+func (c *ringChain) PopBatch(dst []item) int {
+	q := c.cur.Load()
+	for {
+		if n := q.PopBatch(dst); n > 0 {
+			return n
+		}
+		next := q.Next()
+		if next == nil {
+			return 0
+		}
+		q = next
+		c.cur.Store(q)
+	}
+}
+
+// pending reports whether the consumer has work (an item, or a successor
+// to move to). Any goroutine; exact on the consumer's.
+func (c *ringChain) pending() bool { return c.cur.Load().Pending() }
+
+// Len is the number of items queued over the whole chain. Any goroutine
+// (a snapshot): counting only the newest ring made a busy worker look idle
+// while it drained the ring before.
+func (c *ringChain) Len() int {
+	n := 0
+	for q := c.cur.Load(); q != nil; q = q.Successor() {
+		n += q.Len()
+	}
+	return n
 }
 
 // collectLevel adds a snapshot level to the snapshot being assembled.
@@ -180,16 +336,8 @@ func (w *worker) collectLevel(it *item) {
 	}
 }
 
-// drain applies whatever is left after stop.
-func (w *worker) drain() {
-	for {
-		n := w.ring.PopBatch(w.batch)
-		if n == 0 {
-			return
-		}
-		w.process(w.batch[:n])
-	}
-}
+// drain applies whatever is left after stop. Consumer role held.
+func (w *worker) drain() { w.consume() }
 
 // process applies a batch, then stamps latency once for the whole batch:
 // one clock read per batch, not per event. // hot path

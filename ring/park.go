@@ -48,19 +48,19 @@ const (
 // or after done fired. Wait therefore treats a wake-up as a hint and
 // re-checks the ring, parking again if it is empty.
 
-// Wait blocks until at least one published item is available (true) or done
-// is closed (false). It returns true at once if items are already available,
+// Wait blocks until at least one published item is available or a successor
+// is linked by Resize (true), or done is closed (false). It returns true at once if items are already available,
 // even if done is closed, so a consumer drains what it was given before it
 // stops. A nil done waits for items only. Consumer only.
 func (q *SPSC[T]) Wait(done <-chan struct{}) bool {
 	for range spinChecks {
-		if q.ready() {
+		if q.ready() || q.next.Load() != nil {
 			return true
 		}
 	}
 	for range yieldChecks {
 		runtime.Gosched()
-		if q.ready() {
+		if q.ready() || q.next.Load() != nil {
 			return true
 		}
 	}
@@ -68,8 +68,8 @@ func (q *SPSC[T]) Wait(done <-chan struct{}) bool {
 		if q.beforePark != nil {
 			q.beforePark()
 		}
-		q.sleeping.Store(1) // C1
-		if q.ready() {      // C2
+		q.sleeping.Store(1)                    // C1
+		if q.ready() || q.next.Load() != nil { // C2 (a successor is work too: Next)
 			q.sleeping.Store(0)
 			return true
 		}
@@ -81,7 +81,7 @@ func (q *SPSC[T]) Wait(done <-chan struct{}) bool {
 			return false
 		}
 		q.sleeping.Store(0) // usually already 0: notify cleared it
-		if q.ready() {
+		if q.ready() || q.next.Load() != nil {
 			return true
 		}
 	}

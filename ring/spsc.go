@@ -3,8 +3,9 @@
 // worker.
 //
 // Concurrency: exactly one goroutine (the producer) may call TryStage,
-// Publish, TryPush and Free; exactly one goroutine (the consumer) may call
-// TryPop, PopBatch and Wait. Len and Cap may be called from any goroutine.
+// Publish, TryPush, Free and Resize; exactly one goroutine (the consumer) may
+// call TryPop, PopBatch, Wait and Next. Len, Cap, Successor and Pending may be
+// called from any goroutine.
 // The producer and the consumer may be the same goroutine.
 //
 // The producer stages items privately and makes them visible with one
@@ -96,6 +97,9 @@ type SPSC[T any] struct {
 	// consumer is busy.
 	sleeping atomic.Uint32
 	_        [cacheLine]byte
+
+	// next is the successor linked by Resize (resize.go); nil until then.
+	next atomic.Pointer[SPSC[T]]
 }
 
 // New returns an empty ring holding at least capacity items: capacity is

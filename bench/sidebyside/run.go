@@ -30,9 +30,13 @@ type Config struct {
 	Markets int
 	// Warmup after every client is up (startup dump). Default 10 s.
 	Warmup time.Duration
-	// Window is the measured window per rate. Default 20 s.
+	// Window is the measured window per rate. Default 60 s: polyfeed's
+	// periodic work (a Gamma listing every 60 s, which the baselines do once
+	// at start) then falls in every window once, so the CPU per message does
+	// not depend on the window's phase.
 	Window time.Duration
-	// Idle is the idle window (venue paused), at the first rate. Default 10 s.
+	// Idle is the idle window (venue paused), at the first rate. Default
+	// 60 s: one whole Gamma discovery period, the largest idle cost.
 	Idle time.Duration
 	// FeedFlags are extra polyfeed flags (e.g. a worker mode).
 	FeedFlags []string
@@ -58,10 +62,10 @@ func (c *Config) fill() error {
 		c.Warmup = 10 * time.Second
 	}
 	if c.Window == 0 {
-		c.Window = 20 * time.Second
+		c.Window = 60 * time.Second
 	}
 	if c.Idle == 0 {
-		c.Idle = 10 * time.Second
+		c.Idle = 60 * time.Second
 	}
 	if c.GateRate == 0 {
 		c.GateRate = 2000

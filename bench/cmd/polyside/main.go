@@ -46,8 +46,8 @@ func run(ctx context.Context, args []string) error {
 	rates := fs.String("rates", "2000,10000", "venue rates, messages/s, comma-separated")
 	fs.IntVar(&cfg.Markets, "markets", 1000, "markets")
 	fs.DurationVar(&cfg.Warmup, "warmup", 0, "warm-up after start (default 10s)")
-	fs.DurationVar(&cfg.Window, "window", 0, "measured window per rate (default 20s)")
-	fs.DurationVar(&cfg.Idle, "idle", 0, "idle window (default 10s)")
+	fs.DurationVar(&cfg.Window, "window", 0, "measured window per rate (default 60s, one Gamma discovery period)")
+	fs.DurationVar(&cfg.Idle, "idle", 0, "idle window (default 60s, one Gamma discovery period)")
 	fs.StringVar(&cfg.Profile, "profile", "", "write a CPU profile of polyfeed at the gate rate to this file")
 	feedFlags := fs.String("feed-flags", "", "extra polyfeed flags, space-separated")
 	if err := fs.Parse(args); err != nil {
