@@ -81,7 +81,7 @@ func (a *App) Healthy() (bool, string) {
 		return false, fmt.Sprintf("%d of %d workers alive", alive, a.cfg.Workers)
 	}
 	if !healthy {
-		return false, fmt.Sprintf("stuck for %s: %s (their assets' events are dropped)", a.cfg.StuckAfter, strings.Join(stuck, ", "))
+		return false, fmt.Sprintf("stuck for %s: %s (their assets' events wait in its ring and are dropped once it is full)", a.cfg.StuckAfter, strings.Join(stuck, ", "))
 	}
 	if a.registry.Counts().Subscribed == 0 {
 		return true, ""
