@@ -1,33 +1,18 @@
 package publish
 
 import (
-	"context"
 	"testing"
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/fixed"
-	"github.com/polyfeed/polyfeed/internal/natsd"
 )
 
 // TestHandlerAllocs: a delta costs the worker no allocation: the payload
 // handed to the sender is copied into a slab that serves hundreds of
 // messages (the sender is not running here, so the queue only fills).
 func TestHandlerAllocs(t *testing.T) {
-	srv, err := natsd.New(natsd.Config{Memory: true, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(ctx)
-	nc, err := srv.Conn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := memoryNATS(t)
 	p, err := New(Config{Conn: nc, Workers: 1, QueueSize: 1 << 12, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,26 @@ func TestMain(m *testing.M) {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// memoryNATS starts an embedded server with memory storage and returns a
+// connection to it; both are closed when the test ends.
+func memoryNATS(t *testing.T) *nats.Conn {
+	t.Helper()
+	srv, err := natsd.New(natsd.Config{Memory: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	nc, err := srv.Conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
 // rig is a simulator, an embedded NATS server, a publisher and an engine
 // wired as polyfeed wires them, each stopped at the end of the test.
 type rig struct {

@@ -19,7 +19,6 @@ import (
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine"
 	"github.com/polyfeed/polyfeed/fixed"
-	"github.com/polyfeed/polyfeed/internal/natsd"
 	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
@@ -29,20 +28,8 @@ import (
 // message is stored and acknowledged, none dropped, and the sender stops.
 func TestSenderServesEveryWorker(t *testing.T) {
 	const workers, assets, events = 4, 5, 150
-	srv, err := natsd.New(natsd.Config{Memory: true, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := memoryNATS(t)
 	ctx := context.Background()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(ctx)
-	nc, err := srv.Conn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	p, err := New(Config{Conn: nc, Workers: workers, Storage: jetstream.MemoryStorage, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

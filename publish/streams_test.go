@@ -8,27 +8,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/polyfeed/polyfeed/internal/natsd"
 )
 
 // TestStreamLayout: the streams are what docs/STREAM.md's table says, and
 // creating them again (a restart) changes nothing and fails nothing.
 func TestStreamLayout(t *testing.T) {
-	srv, err := natsd.New(natsd.Config{Memory: true, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := memoryNATS(t)
 	ctx := context.Background()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop(ctx)
-	nc, err := srv.Conn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	for range 2 {
 		p, err := New(Config{Conn: nc, Workers: 1, Prefix: "pf-x", Storage: jetstream.MemoryStorage, Logger: quiet()})
 		if err != nil {
