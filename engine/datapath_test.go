@@ -49,25 +49,7 @@ func (r *dpRecorder) count() int {
 
 func newTestDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	t.Helper()
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger()}, workerConfig{count: workers, ringSize: 1024, factory: h, logger: testrig.Logger()})
-	ctx := context.Background()
-	if err := d.startWorkers(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.startRouter(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := d.stopRouter(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := d.stopWorkers(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return d
+	return startTestDataPath(t, routerConfig{}, workerConfig{count: workers, ringSize: 1024, factory: h})
 }
 
 func dpLevels(ls []book.LevelView) string {

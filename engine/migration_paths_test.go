@@ -17,7 +17,6 @@ import (
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
-	"github.com/polyfeed/polyfeed/internal/testrig"
 )
 
 // The migration paths TestMigrationNoLossNoDuplicate does not reach: a held
@@ -121,22 +120,7 @@ func bookEntry(k, depth int, resynced bool) string {
 // the book and hide what the test looks at).
 func newBlockingDataPath(t *testing.T, workers int, h HandlerFactory) *dataPath {
 	t.Helper()
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), policy: Block},
-		workerConfig{count: workers, ringSize: 1 << 14, factory: h, logger: testrig.Logger()})
-	ctx := context.Background()
-	_ = d.startWorkers(ctx)
-	_ = d.startRouter(ctx)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := d.stopRouter(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := d.stopWorkers(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return d
+	return startTestDataPath(t, routerConfig{policy: Block}, workerConfig{count: workers, ringSize: 1 << 14, factory: h})
 }
 
 func (d *dataPath) migStats() (m MigrationStats, misaligned, ignored uint64) {
@@ -285,15 +269,12 @@ func TestMigrationMisalignedAfterSwitch(t *testing.T) {
 	var rec pathRecorder
 	var mu sync.Mutex
 	var resynced []string
-	d := newDataPath(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger(), policy: Block, resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
+	d := startTestDataPath(t, routerConfig{policy: Block, resyncEvery: time.Millisecond, feedback: resyncRecorder(func(ids []string) {
 		mu.Lock()
 		resynced = append(resynced, ids...)
 		mu.Unlock()
-	})}, workerConfig{count: 1, ringSize: 1 << 14, factory: rec.factory, logger: testrig.Logger()})
+	})}, workerConfig{count: 1, ringSize: 1 << 14, factory: rec.factory})
 	ctx := context.Background()
-	_ = d.startWorkers(ctx)
-	_ = d.startRouter(ctx)
-	defer func() { _ = d.stopRouter(ctx); _ = d.stopWorkers(ctx) }()
 	s := pathStream{pathAsset(3)}
 	sink := d.Sink()
 	sink(1, []byte(s.snapshot(0)), mono.Now())
