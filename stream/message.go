@@ -6,8 +6,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bytedance/sonic"
+
 	"github.com/polyfeed/polyfeed/fixed"
 )
+
+// unmarshal is sonic configured to behave as encoding/json does (strings copied
+// and checked for valid UTF-8), at a fraction of its cost: encoding/json was most
+// of a consumer's CPU at 10,000 messages/s. FuzzDecodeMatchesStdlib holds the
+// two to the same results.
+var unmarshal = sonic.ConfigStd.Unmarshal
 
 // maxEpoch is the largest epoch the contract allows (2^53-1), so JavaScript reads it
 // exactly.
@@ -90,8 +98,13 @@ type wireMessage struct {
 // decimal places), books strictly ordered best first with no duplicate price and no
 // zero size. Unknown fields are ignored, so the publisher may add fields within v1.
 func Decode(data []byte) (Message, error) {
+	return decodeWith(unmarshal, data)
+}
+
+// decodeWith is Decode with the JSON unmarshaller given.
+func decodeWith(unmarshal func([]byte, any) error, data []byte) (Message, error) {
 	var w wireMessage
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := unmarshal(data, &w); err != nil {
 		return Message{}, fmt.Errorf("cannot decode message: %w", err)
 	}
 	m, err := w.message()

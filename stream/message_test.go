@@ -1,11 +1,14 @@
 package stream
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/polyfeed/polyfeed/fixed"
 )
@@ -188,4 +191,35 @@ func TestDecodeDocExamples(t *testing.T) {
 	if c.applied.Load() < 2 || c.gaps.Load() != 0 {
 		t.Errorf("applying the examples: applied %d, gaps %d", c.applied.Load(), c.gaps.Load())
 	}
+}
+
+// FuzzDecodeMatchesStdlib holds Decode (sonic) to what encoding/json makes of the
+// same bytes: both reject, or both accept with the same Message. Input that is not
+// valid UTF-8 is left out: encoding/json replaces bad bytes, sonic's checked
+// strings reject them, and the contract's JSON is UTF-8.
+func FuzzDecodeMatchesStdlib(f *testing.F) {
+	files, _ := filepath.Glob("testdata/v1/*.json")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"V":1,"TYPE":"tick","asset_id":"a","market":"m","epoch":1,"seq":1,"ts_ms":1,"tick_size":"0.01"}`))
+	f.Add([]byte(`{"v":1,"type":"tick","asset_id":"a","asset_id":"b","market":"m","epoch":1,"seq":1,"ts_ms":1,"tick_size":"0.01"}`))
+	f.Add([]byte(`{"v":1,"type":"delta","asset_id":"a\u00e9","market":"m","epoch":1,"seq":1,"ts_ms":1,"changes":[],"best_bid":null,"best_ask":"0.5"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return
+		}
+		got, gotErr := Decode(data)
+		want, wantErr := decodeWith(json.Unmarshal, data)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("Decode(%q): error %v; encoding/json: %v", data, gotErr, wantErr)
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("Decode(%q) = %+v; encoding/json: %+v", data, got, want)
+		}
+	})
 }
