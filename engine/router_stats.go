@@ -66,9 +66,9 @@ func (r *router) stats() RouterStats {
 		LateEvents:       r.lateEvents.Load(),
 		StaleResyncs:     r.staleResyncs.Load(),
 		MarketNotices:    r.market.Load(),
-		InboundStalls:    r.in.stalls.Load(),
-		InboundBytes:     r.in.bytes.Load(),
-		QueueDepths:      map[string]int{"async_queue": int(r.in.frames.Load())},
+		InboundStalls:    r.in.Stalls(),
+		InboundBytes:     r.in.Bytes(),
+		QueueDepths:      map[string]int{"async_queue": int(r.in.Frames())},
 		Policy:           r.cfg.policy.String(),
 	}
 	// Depths from the consumers' side: r.rings is the role holder's own
