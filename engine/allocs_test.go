@@ -47,6 +47,7 @@ func TestStaleSweepAllocs(t *testing.T) {
 		rt.lastEvent = now
 	}
 	stale := int64(time.Second)
+	ids := make([]string, 0, assets)
 	sweep := func(silent bool) func() {
 		return func() {
 			now += stale / 4
@@ -58,11 +59,7 @@ func TestStaleSweepAllocs(t *testing.T) {
 				rt.lastEvent = last
 			}
 			r.sweepStale(now)
-			r.resyncMu.Lock()
-			for _, st := range r.resyncs {
-				st.pending = false // as the resync goroutine does once they are due
-			}
-			r.resyncMu.Unlock()
+			ids = r.resyncs.Due(mono.Now(), ids[:0]) // as the resync goroutine does
 			select {
 			case <-r.resyncWake:
 			default:

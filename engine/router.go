@@ -10,6 +10,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/engine/inbound"
 	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/resync"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -56,7 +57,7 @@ type routerConfig struct {
 	// resyncEvery batches resync requests.
 	resyncEvery time.Duration
 	// backoffMin and backoffMax bound the backoff of one asset's repeated
-	// resyncs (resync.go). Defaults resyncBackoffMin, resyncBackoffMax.
+	// resyncs (engine/resync). Defaults resync.DefaultBackoffMin and DefaultBackoffMax.
 	backoffMin, backoffMax time.Duration
 	// assetStaleAfter: an asset that has had no event for this long while
 	// its connection delivers gets a fresh snapshot requested (the venue's
@@ -127,28 +128,26 @@ type router struct {
 	nextDecStats int64 // mono ns of the next decoder stats snapshot
 	nextTick     int64 // mono ns of the next tick (cfg.tick)
 
-	resyncMu   sync.Mutex
-	resyncs    map[string]*resyncState // assets with a pending or recent resync (resync.go)
-	resyncWake chan struct{}           // buffer 1: control signal
-	rejects    map[string]int          // router goroutine: snapshots rejected in a row, per asset
+	resyncs    *resync.Scheduler // assets with a pending or recent resync
+	resyncWake chan struct{}     // buffer 1: control signal
+	rejects    map[string]int    // router goroutine: snapshots rejected in a row, per asset
 
-	frames         paddedCounter
-	events         paddedCounter
-	routed         paddedCounter
-	dropped        paddedCounter
-	malformed      paddedCounter
-	stalls         paddedCounter
-	resyncsSent    paddedCounter
-	resyncBackoffs paddedCounter // resync requests held back by their asset's backoff
-	rejectedNow    atomic.Int64  // assets whose last rejectReport+ snapshots were rejected
-	tooLarge       paddedCounter
-	market         paddedCounter
-	staleResyncs   paddedCounter
-	deferred       paddedCounter // control items that found their worker's ring full
-	lateEvents     paddedCounter // events for assets dropped from the engine, ignored
-	backlogLen     atomic.Int64  // control items deferred now
-	decStats       atomic.Pointer[wire.DecoderStats]
-	latency        hist.Histogram // frame received → staged
+	frames       paddedCounter
+	events       paddedCounter
+	routed       paddedCounter
+	dropped      paddedCounter
+	malformed    paddedCounter
+	stalls       paddedCounter
+	resyncsSent  paddedCounter
+	rejectedNow  atomic.Int64 // assets whose last rejectReport+ snapshots were rejected
+	tooLarge     paddedCounter
+	market       paddedCounter
+	staleResyncs paddedCounter
+	deferred     paddedCounter // control items that found their worker's ring full
+	lateEvents   paddedCounter // events for assets dropped from the engine, ignored
+	backlogLen   atomic.Int64  // control items deferred now
+	decStats     atomic.Pointer[wire.DecoderStats]
+	latency      hist.Histogram // frame received → staged
 
 	errLog    logOnce
 	rejectLog logOnce
@@ -176,12 +175,6 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	if cfg.resyncEvery <= 0 {
 		cfg.resyncEvery = 250 * time.Millisecond
 	}
-	if cfg.backoffMin <= 0 {
-		cfg.backoffMin = resyncBackoffMin
-	}
-	if cfg.backoffMax <= 0 {
-		cfg.backoffMax = resyncBackoffMax
-	}
 	if cfg.maxStaleResyncs <= 0 {
 		cfg.maxStaleResyncs = 100
 	}
@@ -202,7 +195,7 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 		gone:       make(map[string]int64),
 		backlog:    make([][]item, len(rings)),
 		touched:    make([]bool, len(rings)),
-		resyncs:    make(map[string]*resyncState),
+		resyncs:    resync.New(cfg.backoffMin, cfg.backoffMax),
 		rejects:    make(map[string]int),
 		resyncWake: make(chan struct{}, 1),
 		stop:       make(chan struct{}),

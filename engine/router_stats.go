@@ -58,7 +58,7 @@ func (r *router) stats() RouterStats {
 		Malformed:        r.malformed.Load(),
 		Stalls:           r.stalls.Load(),
 		Resyncs:          r.resyncsSent.Load(),
-		ResyncBackoffs:   r.resyncBackoffs.Load(),
+		ResyncBackoffs:   r.resyncs.Backoffs(),
 		RejectedAssets:   r.rejectedNow.Load(),
 		TooLarge:         r.tooLarge.Load(),
 		DeferredControls: r.deferred.Load(),
