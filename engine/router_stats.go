@@ -73,7 +73,7 @@ func (r *router) stats() RouterStats {
 	}
 	// Depths from the consumers' side: r.rings is the role holder's own
 	// (it replaces an entry when it resizes a ring), and a worker may still
-	// be draining the ring before it (ringChain.Len follows the chain).
+	// be draining the ring before it (ring.Chain.Len follows the chain).
 	for i, w := range r.workers {
 		s.QueueDepths[workerName(i)] = w.ring.Len()
 	}

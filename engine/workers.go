@@ -55,7 +55,7 @@ type workerSet struct {
 // worker goroutine, or the routing goroutine applying items inline.
 type worker struct {
 	id         int
-	ring       ringChain // the ring being consumed, then its successors
+	ring       *ring.Chain[item] // the ring being consumed, then its successors (ring.Resize)
 	handler    Handler
 	ticker     Ticker // handler as a Ticker, or nil
 	cfg        *workerConfig
@@ -116,7 +116,7 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 			batch:   make([]item, cfg.batch),
 			wake:    make(chan struct{}, 1),
 		}
-		w.ring.cur.Store(ring.New[item](cfg.ringSize))
+		w.ring = ring.NewChain(ring.New[item](cfg.ringSize))
 		w.books = w.allBooks
 		s.workers = append(s.workers, w)
 	}
@@ -126,7 +126,7 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 func (s *workerSet) rings() []*ring.SPSC[item] {
 	rs := make([]*ring.SPSC[item], len(s.workers))
 	for i, w := range s.workers {
-		rs[i] = w.ring.cur.Load()
+		rs[i] = w.ring.Ring()
 	}
 	return rs
 }
@@ -204,13 +204,13 @@ const (
 // spin re-checks the ring briefly; true if something arrived. Busy held.
 func (w *worker) spin() bool {
 	for range spinChecks {
-		if w.ring.pending() {
+		if w.ring.Pending() {
 			return true
 		}
 	}
 	for range yieldChecks {
 		runtime.Gosched()
-		if w.ring.pending() {
+		if w.ring.Pending() {
 			return true
 		}
 	}
@@ -228,7 +228,7 @@ func (w *worker) spin() bool {
 // worker.
 func (w *worker) park(done <-chan struct{}) bool {
 	w.idle.Store(true)    // W1
-	if w.ring.pending() { // W2
+	if w.ring.Pending() { // W2
 		w.idle.Store(false)
 		return true
 	}
@@ -287,44 +287,6 @@ func (w *worker) consume() {
 		}
 		w.process(w.batch[:n])
 	}
-}
-
-// ringChain is the ring a worker consumes: the router may link a successor
-// behind it (ring.Resize: larger for a burst, smaller once it is over), and
-// the consumer moves on once the ring before is drained.
-type ringChain struct {
-	cur atomic.Pointer[ring.SPSC[item]]
-}
-
-// PopBatch pops up to len(dst) items, following the chain. Consumer only. // hot path
-func (c *ringChain) PopBatch(dst []item) int {
-	q := c.cur.Load()
-	for {
-		if n := q.PopBatch(dst); n > 0 {
-			return n
-		}
-		next := q.Next()
-		if next == nil {
-			return 0
-		}
-		q = next
-		c.cur.Store(q)
-	}
-}
-
-// pending reports whether the consumer has work (an item, or a successor
-// to move to). Any goroutine; exact on the consumer's.
-func (c *ringChain) pending() bool { return c.cur.Load().Pending() }
-
-// Len is the number of items queued over the whole chain. Any goroutine
-// (a snapshot): counting only the newest ring made a busy worker look idle
-// while it drained the ring before.
-func (c *ringChain) Len() int {
-	n := 0
-	for q := c.cur.Load(); q != nil; q = q.Successor() {
-		n += q.Len()
-	}
-	return n
 }
 
 // collectLevel adds a snapshot level to the snapshot being assembled.
