@@ -64,7 +64,7 @@ func (r *router) rejected(rt *assetRoute, why string) {
 	r.resyncs.SetRejected(rt.id, true)
 	if n == rejectReport {
 		r.rejectedNow.Add(1)
-		r.rejectLog.log(r.cfg.logger, "asset's snapshots rejected repeatedly; its resyncs back off", "asset", rt.id, "market", rt.market, "reason", why, "times", n)
+		r.rejectLog.Warn(r.cfg.logger, "asset's snapshots rejected repeatedly; its resyncs back off", "asset", rt.id, "market", rt.market, "reason", why, "times", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/polyfeed/polyfeed/engine/inbound"
+	"github.com/polyfeed/polyfeed/engine/logonce"
 	"github.com/polyfeed/polyfeed/engine/markets"
 	"github.com/polyfeed/polyfeed/engine/resync"
 
@@ -149,8 +150,8 @@ type router struct {
 	decStats     atomic.Pointer[wire.DecoderStats]
 	latency      hist.Histogram // frame received → staged
 
-	errLog    logOnce
-	rejectLog logOnce
+	errLog    logonce.Limiter
+	rejectLog logonce.Limiter
 
 	role    atomic.Bool   // held while routing; see the type comment
 	ctlWake chan struct{} // buffer 1: a control request is queued
@@ -513,7 +514,7 @@ func (r *router) routePriceChange(ev *wire.Event, recv, now int64) {
 // until its next snapshot, which is requested. Not on the steady-state path.
 func (r *router) decodeFailed(connID int64, n int, err error) {
 	r.malformed.Add(1)
-	r.errLog.log(r.cfg.logger, "cannot decode frame", "conn", connID, "bytes", n, "err", err)
+	r.errLog.Warn(r.cfg.logger, "cannot decode frame", "conn", connID, "bytes", n, "err", err)
 	for _, e := range wire.Errors(err) {
 		if e.AssetID == "" {
 			continue

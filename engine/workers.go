@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/logonce"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -89,7 +90,7 @@ type worker struct {
 	alive      atomic.Bool
 	processing hist.Histogram // routed → handler done
 	endToEnd   hist.Histogram // frame received → handler done
-	panicLog   logOnce
+	panicLog   logonce.Limiter
 }
 
 func newWorkerSet(cfg workerConfig) *workerSet {
@@ -436,7 +437,7 @@ func (w *worker) deliver(b *book.Book) {
 	defer func() {
 		if p := recover(); p != nil {
 			w.panics.Add(1)
-			w.panicLog.log(w.cfg.logger, "handler panicked", "worker", w.id, "asset", w.ev.AssetID, "panic", fmt.Sprint(p))
+			w.panicLog.Warn(w.cfg.logger, "handler panicked", "worker", w.id, "asset", w.ev.AssetID, "panic", fmt.Sprint(p))
 		}
 	}()
 	w.handler.OnEvent(&w.ev, b)
