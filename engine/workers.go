@@ -14,6 +14,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/book"
 	"github.com/polyfeed/polyfeed/engine/logonce"
+	"github.com/polyfeed/polyfeed/engine/stats"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -443,27 +444,6 @@ func (w *worker) deliver(b *book.Book) {
 	w.handler.OnEvent(&w.ev, b)
 }
 
-// WorkerStats is a snapshot of one worker.
-type WorkerStats struct {
-	Events          uint64         `json:"events_processed"`
-	Books           int64          `json:"books"`
-	HandlerPanics   uint64         `json:"handler_errors"`
-	Invalidations   uint64         `json:"books_invalidated"`
-	Divergences     uint64         `json:"best_mismatches"`
-	BadLevels       uint64         `json:"bad_levels"`
-	CrossedBooks    uint64         `json:"crossed_snapshots"`
-	ForeignIgnored  uint64         `json:"foreign_events_ignored"`
-	Misaligned      uint64         `json:"migration_misaligned"`
-	Migrated        uint64         `json:"assets_migrated"`
-	Migration       MigrationStats `json:"migration"`
-	QueueDepth      int            `json:"queue_depth"`
-	Alive           bool           `json:"alive"`
-	Parked          bool           `json:"parked"`
-	LastHeartbeatMs float64        `json:"last_heartbeat_ms_ago"`
-	Processing      LatencySummary `json:"processing_latency"`
-	EndToEnd        LatencySummary `json:"end_to_end_latency"`
-}
-
 func (w *worker) stats() WorkerStats {
 	p, e := w.processing.Snapshot(), w.endToEnd.Snapshot()
 	return WorkerStats{
@@ -482,8 +462,8 @@ func (w *worker) stats() WorkerStats {
 		Alive:           w.alive.Load(),
 		Parked:          w.parked.Load(),
 		LastHeartbeatMs: float64(mono.Since(w.lastBeat.Load())) / 1e6,
-		Processing:      summarize(&p),
-		EndToEnd:        summarize(&e),
+		Processing:      stats.Summarize(&p),
+		EndToEnd:        stats.Summarize(&e),
 	}
 }
 
