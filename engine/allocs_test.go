@@ -12,8 +12,9 @@ import (
 
 // Zero-allocation checks for the parts of the steady-state path that
 // TestHotPathAllocs (router and worker driven by hand) does not cover: the
-// inbound queue, the router's run loop with its real goroutines, and the
-// stale-asset sweep. The socket callback is covered in engine/venue.
+// router's run loop with its real goroutines and the
+// stale-asset sweep. The socket callback is covered in engine/venue, the
+// inbound queue in engine/inbound.
 //
 // testing.AllocsPerRun divides and rounds down, so an allocation every few
 // runs reads as 0. Each check therefore also counts every allocation over
@@ -26,50 +27,6 @@ func mallocs() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.Mallocs
-}
-
-// TestInboundQueueAllocs guards the inbound queue's steady state: a
-// socket's push copies the frame into the arena (while another goroutine
-// holds the routing role) and the next holder's swap takes the arenas,
-// neither allocating once both arenas have grown. Appending to a fresh slice
-// per frame fails here.
-func TestInboundQueueAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are meaningful only without the race detector")
-	}
-	q := newInboundQueue(DefaultInboundBytes)
-	frames := [][]byte{[]byte(dpChanges), benchBookFrame(dpAssetA, 11)}
-	const perSwap = 16
-	round := func() {
-		for i := range perSwap {
-			q.push(1, frames[i%2], 1)
-		}
-		if q.swap() == nil {
-			t.Fatal("queue empty after push")
-		}
-		if q.swap() != nil {
-			t.Fatal("queue not empty after swap")
-		}
-	}
-	for range 4 {
-		round() // grow both arenas
-	}
-	if n := testing.AllocsPerRun(200, round); n != 0 {
-		t.Errorf("push×%d + swap allocates %v per round; want 0", perSwap, n)
-	}
-	const rounds = 2000
-	m0 := mallocs()
-	for range rounds {
-		round()
-	}
-	per := float64(mallocs()-m0) / (rounds * perSwap)
-	t.Logf("inbound queue: %.5f allocations per frame over %d frames", per, rounds*perSwap)
-	// mallocs counts the whole process (the runtime's timers and GC workers
-	// too), so the amortised figure is bounded, not zero; AllocsPerRun above
-	// is the exact check.
-	if per > 0.001 {
-		t.Errorf("inbound queue allocates %.5f per frame over %d frames; want about 0 (≤ 0.001)", per, rounds*perSwap)
-	}
 }
 
 // TestStaleSweepAllocs guards the stale-asset sweep in steady state: the
@@ -90,6 +47,7 @@ func TestStaleSweepAllocs(t *testing.T) {
 		rt.lastEvent = now
 	}
 	stale := int64(time.Second)
+	ids := make([]string, 0, assets)
 	sweep := func(silent bool) func() {
 		return func() {
 			now += stale / 4
@@ -101,11 +59,7 @@ func TestStaleSweepAllocs(t *testing.T) {
 				rt.lastEvent = last
 			}
 			r.sweepStale(now)
-			r.resyncMu.Lock()
-			for _, st := range r.resyncs {
-				st.pending = false // as the resync goroutine does once they are due
-			}
-			r.resyncMu.Unlock()
+			ids = r.resyncs.Due(mono.Now(), ids[:0]) // as the resync goroutine does
 			select {
 			case <-r.resyncWake:
 			default:
@@ -269,25 +223,4 @@ func BenchmarkRouterRunLoop(b *testing.B) {
 	events := float64(p.fed - fed0)
 	b.ReportMetric(float64(mallocs()-m0)/events, "allocs/event")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/events, "ns/event")
-}
-
-// BenchmarkInboundAllocs reports the inbound queue's allocations per frame
-// over b.N frames (push; a swap every 16).
-func BenchmarkInboundAllocs(b *testing.B) {
-	q := newInboundQueue(DefaultInboundBytes)
-	frame := []byte(dpChanges)
-	for range 64 { // grow both arenas first
-		q.push(1, frame, 1)
-	}
-	q.swap()
-	q.swap()
-	n := 0
-	m0 := mallocs()
-	for b.Loop() {
-		q.push(1, frame, 1)
-		if n++; n%16 == 0 {
-			q.swap()
-		}
-	}
-	b.ReportMetric(float64(mallocs()-m0)/float64(n), "allocs/frame")
 }

@@ -135,7 +135,7 @@ func TestControlFailsAtStopWithoutWaiting(t *testing.T) {
 	stickWorker(t, d, h)
 	m := newMigration([]string{stuck}, 1)
 	c := &control{op: ctlFinishMigration, assets: []string{stuck}, mig: m, done: make(chan struct{})}
-	if !d.router.in.pushControl(c) {
+	if !d.router.in.PushControl(c) {
 		t.Fatal("router refused the control")
 	}
 	stopped := make(chan error, 1)

@@ -140,29 +140,6 @@ func BenchmarkHotPath(b *testing.B) {
 	}
 }
 
-// BenchmarkInbound: copying one frame into the inbound queue and the
-// router's swap, single goroutine (the uncontended cost of the hand-off from
-// a socket reader).
-func BenchmarkInbound(b *testing.B) {
-	for _, f := range hotPathFrames() {
-		b.Run(f.name, func(b *testing.B) {
-			q := newInboundQueue(64 << 20)
-			const perSwap = 16 // a router swap takes what queued meanwhile
-			b.SetBytes(int64(len(f.frame) * perSwap))
-			b.ReportAllocs()
-			for b.Loop() {
-				for range perSwap {
-					q.push(1, f.frame, 1)
-				}
-				if q.swap() == nil {
-					b.Fatal("queue empty after push")
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perSwap), "ns/frame")
-		})
-	}
-}
-
 func reportPerEvent(b *testing.B, events int) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
 }

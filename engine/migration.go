@@ -51,16 +51,6 @@ type migCounters struct {
 	overflow paddedCounter // of them: forced because migLimit was reached
 }
 
-// MigrationStats is a worker's migration counters (see migCounters).
-type MigrationStats struct {
-	Held     uint64 `json:"held_back"`
-	CaughtUp uint64 `json:"caught_up"`
-	Replayed uint64 `json:"held_replayed"`
-	Skipped  uint64 `json:"repeats_skipped"`
-	Forced   uint64 `json:"forced"`
-	Overflow uint64 `json:"forced_over_limit"`
-}
-
 func (c *migCounters) stats() MigrationStats {
 	return MigrationStats{
 		Held: c.held.Load(), CaughtUp: c.caughtUp.Load(), Replayed: c.replayed.Load(),

@@ -394,7 +394,7 @@ func waitQuiet(t *testing.T, d *dataPath) {
 	stable := 0
 	poll.For(t, 10*time.Second, 2*time.Millisecond, func() error {
 		var ev uint64
-		pending := int(d.router.in.frames.Load())
+		pending := int(d.router.in.Frames())
 		for _, w := range d.workers.workers {
 			ev += w.events.Load()
 			pending += w.ring.Len()

@@ -7,107 +7,25 @@ import (
 )
 
 // Resync: asking the venue for a fresh snapshot of an asset whose book can no
-// longer be trusted (a dropped or skipped event, a tick-size change, a
-// silence longer than AssetStaleAfter). Requests are deduplicated while
-// pending and handed to the pool in batches, off the hot path.
-//
-// Resyncs of an asset whose snapshots are being rejected back off: while the
-// asset's last snapshot was rejected (too large for the ring, an undecodable
-// level), a request that comes soon after its previous resync (within twice
-// its current backoff, or resyncRepeatWindow) is a repeat, and repeats wait
-// resyncBackoffMin, doubling up to resyncBackoffMax after the previous one.
-// A venue that answers the same way every time then costs one unsubscribe
-// and subscribe every few minutes instead of four a second. Any other resync
-// (a dropped event, a divergence, a silence) goes out at the next batch,
-// however often it happened before: its cause is not the snapshot, and the
-// book must come back as soon as the cause is gone. An accepted snapshot
-// ends the backoff.
+// longer be trusted. The router decides when (drops, divergences, rejected
+// snapshots, silent assets: below); the scheduling, deduplication and backoff
+// are engine/resync's, and resyncLoop hands the due requests to the pool in
+// batches, off the hot path.
 
-const (
-	resyncBackoffMin   = time.Second
-	resyncBackoffMax   = 5 * time.Minute
-	resyncRepeatWindow = 10 * time.Second
-	// rejectReport: after this many rejected snapshots in a row an asset is
-	// reported (RouterStats.RejectedAssets, a log line).
-	rejectReport = 3
-)
-
-// resyncState is one asset's resync history. Guarded by router.resyncMu.
-type resyncState struct {
-	pending  bool
-	repeats  int   // consecutive repeats; 0: the last resync was not one
-	last     int64 // mono ns the last resync went out (0: never)
-	due      int64 // mono ns the pending request may go out
-	deferred bool  // the pending request waits for its backoff
-	// rejected: the asset's last snapshot was rejected, so its resyncs
-	// back off (set by rejected, cleared by accepted and forget).
-	rejected bool
-}
-
-// resyncBackoff is how long the n-th consecutive repeat waits after the
-// previous resync.
-func resyncBackoff(n int, lo, hi time.Duration) int64 {
-	if n <= 0 {
-		return 0
-	}
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	return int64(min(d, hi))
-}
+// rejectReport: after this many rejected snapshots in a row an asset is
+// reported (RouterStats.RejectedAssets, a log line).
+const rejectReport = 3
 
 // requestResync queues a fresh-snapshot request for the asset (deduplicated
 // while pending, backed off when it repeats). Safe from any goroutine; not
 // per event (drops, divergences and sweeps call it).
 func (r *router) requestResync(assetID string) {
-	now := mono.Now()
-	r.resyncMu.Lock()
-	st := r.resyncs[assetID]
-	if st == nil {
-		st = &resyncState{}
-		r.resyncs[assetID] = st
-	}
-	if st.pending {
-		r.resyncMu.Unlock()
-		return
-	}
-	st.pending, st.due, st.deferred = true, now, false
-	if st.rejected && st.last != 0 && now-st.last < max(2*resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax), int64(resyncRepeatWindow)) {
-		st.repeats++
-		if due := st.last + resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax); due > now {
-			st.due, st.deferred = due, true
-			r.resyncBackoffs.Add(1)
-		}
-	} else {
-		st.repeats = 0
-	}
-	r.resyncMu.Unlock()
-	if !st.deferred {
+	if r.resyncs.Request(assetID, mono.Now()) {
 		select {
 		case r.resyncWake <- struct{}{}:
 		default:
 		}
 	}
-}
-
-// dueResyncs takes the requests whose time has come, and forgets assets
-// whose last resync is long enough ago not to count as repeated.
-func (r *router) dueResyncs() []string {
-	now := mono.Now()
-	r.resyncMu.Lock()
-	defer r.resyncMu.Unlock()
-	var ids []string
-	for id, st := range r.resyncs {
-		switch {
-		case st.pending && st.due <= now:
-			st.pending, st.last = false, now
-			ids = append(ids, id)
-		case !st.pending && !st.rejected && now-st.last > max(2*resyncBackoff(st.repeats, r.cfg.backoffMin, r.cfg.backoffMax), int64(resyncRepeatWindow)):
-			delete(r.resyncs, id)
-		}
-	}
-	return ids
 }
 
 // resyncLoop hands batched resync requests to the pool, off the hot path.
@@ -121,7 +39,7 @@ func (r *router) resyncLoop() {
 		case <-r.resyncWake:
 		case <-t.C:
 		}
-		ids := r.dueResyncs()
+		ids := r.resyncs.Due(mono.Now(), nil)
 		if len(ids) == 0 {
 			continue
 		}
@@ -143,10 +61,10 @@ func (r *router) resyncLoop() {
 func (r *router) rejected(rt *assetRoute, why string) {
 	n := r.rejects[rt.id] + 1
 	r.rejects[rt.id] = n
-	r.setRejected(rt.id, true)
+	r.resyncs.SetRejected(rt.id, true)
 	if n == rejectReport {
 		r.rejectedNow.Add(1)
-		r.rejectLog.log(r.cfg.logger, "asset's snapshots rejected repeatedly; its resyncs back off", "asset", rt.id, "market", rt.market, "reason", why, "times", n)
+		r.rejectLog.Warn(r.cfg.logger, "asset's snapshots rejected repeatedly; its resyncs back off", "asset", rt.id, "market", rt.market, "reason", why, "times", n)
 	}
 }
 
@@ -161,28 +79,7 @@ func (r *router) accepted(rt *assetRoute) {
 		if n >= rejectReport {
 			r.rejectedNow.Add(-1)
 		}
-		r.setRejected(rt.id, false)
-	}
-}
-
-// setRejected marks whether assetID's snapshots are being rejected, which
-// decides whether its resyncs back off; clearing it also forgets the
-// repeats, so a later resync for another cause goes out promptly. Router
-// goroutine, only when an asset's rejection starts, repeats or ends.
-func (r *router) setRejected(assetID string, on bool) {
-	r.resyncMu.Lock()
-	defer r.resyncMu.Unlock()
-	st := r.resyncs[assetID]
-	if st == nil {
-		if !on {
-			return
-		}
-		st = &resyncState{}
-		r.resyncs[assetID] = st
-	}
-	st.rejected = on
-	if !on {
-		st.repeats = 0
+		r.resyncs.SetRejected(rt.id, false)
 	}
 }
 

@@ -8,7 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/polyfeed/polyfeed/engine/inbound"
+	"github.com/polyfeed/polyfeed/engine/logonce"
 	"github.com/polyfeed/polyfeed/engine/markets"
+	"github.com/polyfeed/polyfeed/engine/resync"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -55,7 +58,7 @@ type routerConfig struct {
 	// resyncEvery batches resync requests.
 	resyncEvery time.Duration
 	// backoffMin and backoffMax bound the backoff of one asset's repeated
-	// resyncs (resync.go). Defaults resyncBackoffMin, resyncBackoffMax.
+	// resyncs (engine/resync). Defaults resync.DefaultBackoffMin and DefaultBackoffMax.
 	backoffMin, backoffMax time.Duration
 	// assetStaleAfter: an asset that has had no event for this long while
 	// its connection delivers gets a fresh snapshot requested (the venue's
@@ -86,7 +89,7 @@ type routerConfig struct {
 // The routing role: a goroutine that delivers a frame while nobody routes
 // takes the role (one CompareAndSwap) and routes the frame itself, straight
 // from the socket's buffer, after whatever was queued before it; a goroutine
-// that finds the role taken queues its frame (inboundQueue) and returns, and
+// that finds the role taken queues its frame (inbound.Queue) and returns, and
 // the holder routes it before letting go (release). At the venue's real
 // rates frames rarely overlap, so the socket reader that received a frame
 // routes it: no copy and no wake-up of a router goroutine per frame, which
@@ -102,7 +105,7 @@ type routerConfig struct {
 // to the next holder). "Router goroutine" below means the role's holder.
 type router struct {
 	cfg   routerConfig
-	in    *inboundQueue
+	in    *inbound.Queue[*control]
 	rings []*ring.SPSC[item] // the producer's side; replaced when a ring is resized
 	// workers[i] consumes rings[i]; kicked after every publish (nil in
 	// tests that drive the rings by hand).
@@ -126,31 +129,29 @@ type router struct {
 	nextDecStats int64 // mono ns of the next decoder stats snapshot
 	nextTick     int64 // mono ns of the next tick (cfg.tick)
 
-	resyncMu   sync.Mutex
-	resyncs    map[string]*resyncState // assets with a pending or recent resync (resync.go)
-	resyncWake chan struct{}           // buffer 1: control signal
-	rejects    map[string]int          // router goroutine: snapshots rejected in a row, per asset
+	resyncs    *resync.Scheduler // assets with a pending or recent resync
+	resyncWake chan struct{}     // buffer 1: control signal
+	rejects    map[string]int    // router goroutine: snapshots rejected in a row, per asset
 
-	frames         paddedCounter
-	events         paddedCounter
-	routed         paddedCounter
-	dropped        paddedCounter
-	malformed      paddedCounter
-	stalls         paddedCounter
-	resyncsSent    paddedCounter
-	resyncBackoffs paddedCounter // resync requests held back by their asset's backoff
-	rejectedNow    atomic.Int64  // assets whose last rejectReport+ snapshots were rejected
-	tooLarge       paddedCounter
-	market         paddedCounter
-	staleResyncs   paddedCounter
-	deferred       paddedCounter // control items that found their worker's ring full
-	lateEvents     paddedCounter // events for assets dropped from the engine, ignored
-	backlogLen     atomic.Int64  // control items deferred now
-	decStats       atomic.Pointer[wire.DecoderStats]
-	latency        hist.Histogram // frame received → staged
+	frames       paddedCounter
+	events       paddedCounter
+	routed       paddedCounter
+	dropped      paddedCounter
+	malformed    paddedCounter
+	stalls       paddedCounter
+	resyncsSent  paddedCounter
+	rejectedNow  atomic.Int64 // assets whose last rejectReport+ snapshots were rejected
+	tooLarge     paddedCounter
+	market       paddedCounter
+	staleResyncs paddedCounter
+	deferred     paddedCounter // control items that found their worker's ring full
+	lateEvents   paddedCounter // events for assets dropped from the engine, ignored
+	backlogLen   atomic.Int64  // control items deferred now
+	decStats     atomic.Pointer[wire.DecoderStats]
+	latency      hist.Histogram // frame received → staged
 
-	errLog    logOnce
-	rejectLog logOnce
+	errLog    logonce.Limiter
+	rejectLog logonce.Limiter
 
 	role    atomic.Bool   // held while routing; see the type comment
 	ctlWake chan struct{} // buffer 1: a control request is queued
@@ -175,12 +176,6 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	if cfg.resyncEvery <= 0 {
 		cfg.resyncEvery = 250 * time.Millisecond
 	}
-	if cfg.backoffMin <= 0 {
-		cfg.backoffMin = resyncBackoffMin
-	}
-	if cfg.backoffMax <= 0 {
-		cfg.backoffMax = resyncBackoffMax
-	}
 	if cfg.maxStaleResyncs <= 0 {
 		cfg.maxStaleResyncs = 100
 	}
@@ -194,14 +189,14 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 		grown:      make([]int64, len(rings)),
 		ctlWake:    make(chan struct{}, 1),
 		cfg:        cfg,
-		in:         newInboundQueue(cfg.inboundBytes),
+		in:         inbound.New[*control](cfg.inboundBytes),
 		rings:      rings,
 		dec:        wire.NewDecoder(),
 		routes:     make(map[string]*assetRoute),
 		gone:       make(map[string]int64),
 		backlog:    make([][]item, len(rings)),
 		touched:    make([]bool, len(rings)),
-		resyncs:    make(map[string]*resyncState),
+		resyncs:    resync.New(cfg.backoffMin, cfg.backoffMax),
 		rejects:    make(map[string]int),
 		resyncWake: make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -225,7 +220,7 @@ func (r *router) push(connID int64, frame []byte, recvNanos int64) {
 		r.release()
 		return
 	}
-	if !r.in.push(connID, frame, recvNanos) {
+	if !r.in.Push(connID, frame, recvNanos) {
 		return // stopped
 	}
 	// The holder may have let go between the CompareAndSwap and the push;
@@ -242,7 +237,7 @@ func (r *router) push(connID int64, frame []byte, recvNanos int64) {
 // and admin goroutines, and routing on them would hold back the work they
 // consume (socket market notices). It returns false once stopped.
 func (r *router) pushControl(c *control) bool {
-	if !r.in.pushControl(c) {
+	if !r.in.PushControl(c) {
 		return false
 	}
 	select {
@@ -253,7 +248,7 @@ func (r *router) pushControl(c *control) bool {
 }
 
 // release lets go of the routing role. Whoever queued a frame while the role
-// was held counted it (inboundQueue.frames) before trying the role itself;
+// was held counted it (inbound.Queue.Frames) before trying the role itself;
 // sequentially consistent atomics mean that either it saw the role free and
 // took it, or the check here sees its frame and routes it. (A count at or
 // below zero can hide a counted frame only behind a producer that has not
@@ -261,7 +256,7 @@ func (r *router) pushControl(c *control) bool {
 func (r *router) release() {
 	for {
 		r.role.Store(false)
-		if r.in.frames.Load() <= 0 {
+		if r.in.Frames() <= 0 {
 			return
 		}
 		if !r.role.CompareAndSwap(false, true) {
@@ -291,7 +286,7 @@ func (r *router) drainQueued() {
 	// Nothing counted: skip the queue's lock. A frame queued but not yet
 	// counted is routed by its producer, who tries the role after counting
 	// it (release).
-	if r.in.frames.Load() > 0 {
+	if r.in.Frames() > 0 {
 		r.drainAll()
 	}
 }
@@ -301,17 +296,17 @@ func (r *router) drainQueued() {
 // only.
 func (r *router) drainAll() {
 	for {
-		b := r.in.swap()
+		b := r.in.Swap()
 		if b == nil {
 			return
 		}
-		for i := range b.recs {
-			rec := &b.recs[i]
-			if rec.ctl != nil {
-				r.handleControl(rec.ctl)
+		for i := range b.Recs {
+			rec := &b.Recs[i]
+			if rec.Ctl != nil {
+				r.handleControl(rec.Ctl)
 				continue
 			}
-			r.routeFrame(rec.connID, b.data[rec.off:rec.off+rec.n], rec.recv)
+			r.routeFrame(rec.ConnID, b.Frame(rec), rec.Recv)
 			r.publish()
 		}
 		r.publish() // control requests staged last
@@ -343,7 +338,7 @@ func (r *router) start() {
 // stopAndWait stops taking new work, routes what is already queued, publishes
 // it and waits for the router goroutines.
 func (r *router) stopAndWait() {
-	r.in.close() // first: whatever was queued before is routed by the final drain
+	r.in.Close() // first: whatever was queued before is routed by the final drain
 	select {
 	case <-r.stop:
 	default:
@@ -519,7 +514,7 @@ func (r *router) routePriceChange(ev *wire.Event, recv, now int64) {
 // until its next snapshot, which is requested. Not on the steady-state path.
 func (r *router) decodeFailed(connID int64, n int, err error) {
 	r.malformed.Add(1)
-	r.errLog.log(r.cfg.logger, "cannot decode frame", "conn", connID, "bytes", n, "err", err)
+	r.errLog.Warn(r.cfg.logger, "cannot decode frame", "conn", connID, "bytes", n, "err", err)
 	for _, e := range wire.Errors(err) {
 		if e.AssetID == "" {
 			continue

@@ -16,7 +16,7 @@ import (
 )
 
 // Tests of the routing role (router.push/release), rings that grow and
-// shrink (router.grow/shrinkRings, ringChain) and inline application for
+// shrink (router.grow/shrinkRings, ring.Chain) and inline application for
 // parked workers (worker.kick).
 
 func startTestDataPath(t *testing.T, rc routerConfig, wc workerConfig) *dataPath {
@@ -106,7 +106,7 @@ func TestDataPathGrowsRingsUnderBurst(t *testing.T) {
 	if st := d.router.stats(); st.Dropped != 0 {
 		t.Errorf("router dropped %d events; want 0 (the ring should have grown)", st.Dropped)
 	}
-	if c := w.ring.cur.Load().Cap(); c <= 16 {
+	if c := w.ring.Ring().Cap(); c <= 16 {
 		t.Errorf("worker ring capacity %d; want grown past 16", c)
 	}
 }
@@ -140,7 +140,7 @@ func TestDataPathShrinksRingsAfterBurst(t *testing.T) {
 	d.router.grown[0] = mono.Now() - int64(2*shrinkAfter)
 	d.router.release()
 	poll.For(t, 5*time.Second, time.Millisecond, func() error {
-		if c := w.ring.cur.Load().Cap(); c != 16 {
+		if c := w.ring.Ring().Cap(); c != 16 {
 			return fmt.Errorf("ring capacity %d; want back to 16", c)
 		}
 		return nil

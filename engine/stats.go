@@ -5,40 +5,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/polyfeed/polyfeed/engine/venue"
+	"github.com/polyfeed/polyfeed/engine/stats"
 )
 
-// Stats is the engine's state in the seed's schema (plus latency
-// percentiles), as served by /stats.
-type Stats struct {
-	Running   bool              `json:"running"`
-	State     string            `json:"state"`
-	Registry  RegistryStats     `json:"registry"`
-	Pool      venue.PoolSummary `json:"pool"`
-	Router    RouterStats       `json:"router"`
-	Workers   WorkersSummary    `json:"workers"`
-	Lifecycle any               `json:"lifecycle,omitempty"`
-	Recycler  any               `json:"recycler,omitempty"`
-}
-
-// RegistryStats counts assets by state.
-type RegistryStats struct {
-	TotalMarkets int `json:"total_markets"` // assets (tokens) known
-	Pending      int `json:"pending"`
-	Subscribed   int `json:"subscribed"`
-	Expired      int `json:"expired"`
-}
-
-// WorkersSummary is the workers in the seed's schema.
-type WorkersSummary struct {
-	AliveCount int  `json:"alive_count"`
-	IsHealthy  bool `json:"is_healthy"`
-	// Stuck names the workers that hold queued work and made no progress
-	// for StuckAfter (a handler that does not return): their assets' events
-	// are dropped and resynced later, every other worker goes on.
-	Stuck       []string               `json:"stuck_workers"`
-	WorkerStats map[string]WorkerStats `json:"worker_stats"`
-}
+// The snapshot's types live in engine/stats, the shape of /stats; these
+// names are the engine's API for them.
+type (
+	Stats          = stats.Snapshot
+	RegistryStats  = stats.Registry
+	WorkersSummary = stats.Workers
+	RouterStats    = stats.Router
+	WorkerStats    = stats.Worker
+	MigrationStats = stats.Migration
+	LatencySummary = stats.Latency
+)
 
 // Stats returns a consistent-enough snapshot of every component; safe from
 // any goroutine, at any time (also before Start and after Stop).

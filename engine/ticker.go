@@ -68,7 +68,7 @@ func (w *worker) tick() {
 	defer func() {
 		if p := recover(); p != nil {
 			w.panics.Add(1)
-			w.panicLog.log(w.cfg.logger, "handler tick panicked", "worker", w.id, "panic", p)
+			w.panicLog.Warn(w.cfg.logger, "handler tick panicked", "worker", w.id, "panic", p)
 		}
 	}()
 	w.ticker.OnTick(w.books)

@@ -22,7 +22,7 @@ func (r *router) forget(rt *assetRoute, now int64) {
 		if n >= rejectReport {
 			r.rejectedNow.Add(-1)
 		}
-		r.setRejected(rt.id, false)
+		r.resyncs.SetRejected(rt.id, false)
 	}
 	r.gone[rt.id] = now
 }

@@ -13,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/logonce"
+	"github.com/polyfeed/polyfeed/engine/stats"
 	"github.com/polyfeed/polyfeed/internal/hist"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/ring"
@@ -55,7 +57,7 @@ type workerSet struct {
 // worker goroutine, or the routing goroutine applying items inline.
 type worker struct {
 	id         int
-	ring       ringChain // the ring being consumed, then its successors
+	ring       *ring.Chain[item] // the ring being consumed, then its successors (ring.Resize)
 	handler    Handler
 	ticker     Ticker // handler as a Ticker, or nil
 	cfg        *workerConfig
@@ -89,7 +91,7 @@ type worker struct {
 	alive      atomic.Bool
 	processing hist.Histogram // routed → handler done
 	endToEnd   hist.Histogram // frame received → handler done
-	panicLog   logOnce
+	panicLog   logonce.Limiter
 }
 
 func newWorkerSet(cfg workerConfig) *workerSet {
@@ -116,7 +118,7 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 			batch:   make([]item, cfg.batch),
 			wake:    make(chan struct{}, 1),
 		}
-		w.ring.cur.Store(ring.New[item](cfg.ringSize))
+		w.ring = ring.NewChain(ring.New[item](cfg.ringSize))
 		w.books = w.allBooks
 		s.workers = append(s.workers, w)
 	}
@@ -126,7 +128,7 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 func (s *workerSet) rings() []*ring.SPSC[item] {
 	rs := make([]*ring.SPSC[item], len(s.workers))
 	for i, w := range s.workers {
-		rs[i] = w.ring.cur.Load()
+		rs[i] = w.ring.Ring()
 	}
 	return rs
 }
@@ -204,13 +206,13 @@ const (
 // spin re-checks the ring briefly; true if something arrived. Busy held.
 func (w *worker) spin() bool {
 	for range spinChecks {
-		if w.ring.pending() {
+		if w.ring.Pending() {
 			return true
 		}
 	}
 	for range yieldChecks {
 		runtime.Gosched()
-		if w.ring.pending() {
+		if w.ring.Pending() {
 			return true
 		}
 	}
@@ -228,7 +230,7 @@ func (w *worker) spin() bool {
 // worker.
 func (w *worker) park(done <-chan struct{}) bool {
 	w.idle.Store(true)    // W1
-	if w.ring.pending() { // W2
+	if w.ring.Pending() { // W2
 		w.idle.Store(false)
 		return true
 	}
@@ -287,44 +289,6 @@ func (w *worker) consume() {
 		}
 		w.process(w.batch[:n])
 	}
-}
-
-// ringChain is the ring a worker consumes: the router may link a successor
-// behind it (ring.Resize: larger for a burst, smaller once it is over), and
-// the consumer moves on once the ring before is drained.
-type ringChain struct {
-	cur atomic.Pointer[ring.SPSC[item]]
-}
-
-// PopBatch pops up to len(dst) items, following the chain. Consumer only. // hot path
-func (c *ringChain) PopBatch(dst []item) int {
-	q := c.cur.Load()
-	for {
-		if n := q.PopBatch(dst); n > 0 {
-			return n
-		}
-		next := q.Next()
-		if next == nil {
-			return 0
-		}
-		q = next
-		c.cur.Store(q)
-	}
-}
-
-// pending reports whether the consumer has work (an item, or a successor
-// to move to). Any goroutine; exact on the consumer's.
-func (c *ringChain) pending() bool { return c.cur.Load().Pending() }
-
-// Len is the number of items queued over the whole chain. Any goroutine
-// (a snapshot): counting only the newest ring made a busy worker look idle
-// while it drained the ring before.
-func (c *ringChain) Len() int {
-	n := 0
-	for q := c.cur.Load(); q != nil; q = q.Successor() {
-		n += q.Len()
-	}
-	return n
 }
 
 // collectLevel adds a snapshot level to the snapshot being assembled.
@@ -474,31 +438,10 @@ func (w *worker) deliver(b *book.Book) {
 	defer func() {
 		if p := recover(); p != nil {
 			w.panics.Add(1)
-			w.panicLog.log(w.cfg.logger, "handler panicked", "worker", w.id, "asset", w.ev.AssetID, "panic", fmt.Sprint(p))
+			w.panicLog.Warn(w.cfg.logger, "handler panicked", "worker", w.id, "asset", w.ev.AssetID, "panic", fmt.Sprint(p))
 		}
 	}()
 	w.handler.OnEvent(&w.ev, b)
-}
-
-// WorkerStats is a snapshot of one worker.
-type WorkerStats struct {
-	Events          uint64         `json:"events_processed"`
-	Books           int64          `json:"books"`
-	HandlerPanics   uint64         `json:"handler_errors"`
-	Invalidations   uint64         `json:"books_invalidated"`
-	Divergences     uint64         `json:"best_mismatches"`
-	BadLevels       uint64         `json:"bad_levels"`
-	CrossedBooks    uint64         `json:"crossed_snapshots"`
-	ForeignIgnored  uint64         `json:"foreign_events_ignored"`
-	Misaligned      uint64         `json:"migration_misaligned"`
-	Migrated        uint64         `json:"assets_migrated"`
-	Migration       MigrationStats `json:"migration"`
-	QueueDepth      int            `json:"queue_depth"`
-	Alive           bool           `json:"alive"`
-	Parked          bool           `json:"parked"`
-	LastHeartbeatMs float64        `json:"last_heartbeat_ms_ago"`
-	Processing      LatencySummary `json:"processing_latency"`
-	EndToEnd        LatencySummary `json:"end_to_end_latency"`
 }
 
 func (w *worker) stats() WorkerStats {
@@ -519,8 +462,8 @@ func (w *worker) stats() WorkerStats {
 		Alive:           w.alive.Load(),
 		Parked:          w.parked.Load(),
 		LastHeartbeatMs: float64(mono.Since(w.lastBeat.Load())) / 1e6,
-		Processing:      summarize(&p),
-		EndToEnd:        summarize(&e),
+		Processing:      stats.Summarize(&p),
+		EndToEnd:        stats.Summarize(&e),
 	}
 }
 
