@@ -447,6 +447,11 @@ func (s *sender) replyTo(b *ackBatch, now time.Time) string {
 	}
 	b.asked = now
 	b.subject, b.data = "", nil
+	return s.replySubject(b)
+}
+
+// replySubject is the inbox subject b's acknowledgement comes back on.
+func (s *sender) replySubject(b *ackBatch) string {
 	s.reply = strconv.AppendUint(append(s.reply[:0], s.inboxPrefix...), b.id, 10)
 	return string(s.reply)
 }
@@ -474,8 +479,7 @@ func (s *sender) reprobe(b *ackBatch) {
 	b.retryAt = time.Time{}
 	s.retried.Add(1)
 	s.id[0] = b.msgID
-	s.reply = strconv.AppendUint(append(s.reply[:0], s.inboxPrefix...), b.id, 10)
-	if err := s.publish(b.subject, b.data, string(s.reply)); err != nil {
+	if err := s.publish(b.subject, b.data, s.replySubject(b)); err != nil {
 		s.failBatch(b, err)
 	}
 }
