@@ -106,6 +106,7 @@ func New(cfg Config) (*App, error) {
 	// reports back through the App (feedback), which breaks the cycle.
 	a.data = newDataPath(routerConfig{
 		inboundBytes:    cfg.InboundBytes,
+		handOff:         cfg.HandOffFrames,
 		assetStaleAfter: max(cfg.AssetStaleAfter, 0),
 		noTickResync:    cfg.DisableTickSizeResync,
 		noBestCheck:     cfg.DisableBestCheck,
@@ -121,8 +122,10 @@ func New(cfg Config) (*App, error) {
 		floating: !cfg.LockWorkers,
 		// Without a handler the routing goroutine applies a parked worker's
 		// items itself (worker.kick): only the engine's own book code runs
-		// on a socket reader then, never user code.
-		inline: cfg.Handler == nil && !cfg.LockWorkers && !cfg.PinCPUs,
+		// on a socket reader then, never user code. With HandOffFrames the
+		// router goroutine routes and the workers apply, so a single fast
+		// producer gets three goroutines' worth of overlap.
+		inline: cfg.Handler == nil && !cfg.LockWorkers && !cfg.PinCPUs && !cfg.HandOffFrames,
 		logger: cfg.Logger,
 	})
 	sink := a.data.Sink()

@@ -87,6 +87,15 @@ type Config struct {
 	// per frame; a handler always runs on its worker's goroutine, so a slow
 	// one never blocks a socket reader.
 	Handler HandlerFactory
+	// HandOffFrames queues every frame for the router goroutine instead of
+	// letting the goroutine that delivers it route it, and leaves applying
+	// to the workers' own goroutines. With one producer that is faster than
+	// the engine (a replay at --speed max) reading, routing and applying
+	// then overlap on two cores; live sockets, many producers each
+	// mostly idle, are cheaper routing their own frames, which saves a
+	// wake-up per frame. Default off. Measured in PERFORMANCE.md ("Replay
+	// on two cores").
+	HandOffFrames bool
 
 	// AssetsPerConn is how many assets share one socket. Default
 	// venue.DefaultAssetsPerConn (200), at most venue.MaxAssetsPerConn (500).

@@ -50,8 +50,11 @@ type MarketEvent = markets.Event
 // routerConfig is filled by the App from Config.
 type routerConfig struct {
 	inboundBytes int
-	policy       Backpressure
-	logger       *slog.Logger
+	// handOff: producers only queue frames and wake the router goroutine,
+	// which routes them (Config.HandOffFrames).
+	handOff bool
+	policy  Backpressure
+	logger  *slog.Logger
 	// feedback receives what flows back to the control plane (see the
 	// feedback interface). Nil: nothing is reported.
 	feedback feedback
@@ -153,8 +156,8 @@ type router struct {
 	errLog    logonce.Limiter
 	rejectLog logonce.Limiter
 
-	role    atomic.Bool   // held while routing; see the type comment
-	ctlWake chan struct{} // buffer 1: a control request is queued
+	role atomic.Bool   // held while routing; see the type comment
+	wake chan struct{} // buffer 1: a control request (or, with handOff, a frame) is queued
 
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -187,7 +190,7 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 	return &router{
 		firstCap:   first,
 		grown:      make([]int64, len(rings)),
-		ctlWake:    make(chan struct{}, 1),
+		wake:       make(chan struct{}, 1),
 		cfg:        cfg,
 		in:         inbound.New[*control](cfg.inboundBytes),
 		rings:      rings,
@@ -205,10 +208,17 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 }
 
 // push is the connections' FrameSink: it routes the frame if nobody else is
-// routing, and otherwise queues a copy for the one who is. Safe for
+// routing, and otherwise queues a copy for the one who is (with handOff it
+// always queues it, for the router goroutine). Safe for
 // concurrent use; frame may be reused once push returns. // hot path
 func (r *router) push(connID int64, frame []byte, recvNanos int64) {
 	if len(frame) == 0 {
+		return
+	}
+	if r.cfg.handOff {
+		if r.in.Push(connID, frame, recvNanos) {
+			r.signal()
+		}
 		return
 	}
 	if r.role.CompareAndSwap(false, true) {
@@ -240,11 +250,17 @@ func (r *router) pushControl(c *control) bool {
 	if !r.in.PushControl(c) {
 		return false
 	}
+	r.signal()
+	return true
+}
+
+// signal wakes the router goroutine unless a wake is already pending. A
+// send that finds the buffer full does not lock the channel.
+func (r *router) signal() {
 	select {
-	case r.ctlWake <- struct{}{}:
+	case r.wake <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // release lets go of the routing role. Whoever queued a frame while the role
@@ -359,7 +375,9 @@ const shrinkAfter = 10 * time.Second
 
 // run is the router goroutine: control requests, the periodic work that must
 // happen while every socket is silent, then, at stop, the final drain. It
-// wakes once per idlePeriod or control request, never per frame.
+// wakes once per idlePeriod or control request, never per frame (with
+// handOff, also when a frame is queued while it sleeps; while frames keep
+// coming it routes them batch after batch without sleeping).
 func (r *router) run() {
 	t := time.NewTicker(idlePeriod)
 	defer t.Stop()
@@ -372,7 +390,7 @@ func (r *router) run() {
 			r.drainAll()
 			r.flushControls()
 			return
-		case <-r.ctlWake:
+		case <-r.wake:
 		case <-t.C:
 		}
 		r.acquire()

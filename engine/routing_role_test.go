@@ -197,10 +197,15 @@ func TestDataPathAppliesInlineForParkedWorkers(t *testing.T) {
 // Several sockets delivering at once: one takes the routing role, the others
 // queue their frames for it, and whoever lets go last routes what is left.
 // Every event arrives once and each asset's events stay in their socket's
-// order, with and without inline application.
+// order, with and without inline application, and when every frame is
+// handed off to the router goroutine (Config.HandOffFrames).
 func TestDataPathConcurrentDelivery(t *testing.T) {
-	for _, inline := range []bool{false, true} {
-		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+	for _, mode := range []struct {
+		name            string
+		inline, handOff bool
+	}{{"workers", false, false}, {"inline", true, false}, {"handoff", false, true}} {
+		inline := mode.inline
+		t.Run(mode.name, func(t *testing.T) {
 			t.Cleanup(func() { goleak.VerifyNone(t) })
 			const sockets, perSocket = 4, 2000
 			var (
@@ -228,7 +233,7 @@ func TestDataPathConcurrentDelivery(t *testing.T) {
 					})
 				}
 			}
-			d := startTestDataPath(t, routerConfig{ringMax: 1 << 14, policy: Block}, wc)
+			d := startTestDataPath(t, routerConfig{ringMax: 1 << 14, policy: Block, handOff: mode.handOff}, wc)
 			sink := d.Sink()
 			var wg sync.WaitGroup
 			for s := range sockets {

@@ -122,7 +122,7 @@ func parseTime(s string) (int64, error) {
 func replayEngineConfig(o replayOptions, log *slog.Logger) engine.Config {
 	return engine.Config{
 		WSURL: "ws://127.0.0.1:1/ws/market", GammaURL: "http://127.0.0.1:1", // never dialed
-		Workers: o.Workers, Backpressure: engine.Block, InboundBytes: replay.InboundBytes,
+		Workers: o.Workers, Backpressure: engine.Block, InboundBytes: replay.InboundBytes, HandOffFrames: true,
 		DisableLifecycle: true, DisableRecycling: true, AssetStaleAfter: -1,
 		Logger: log,
 	}

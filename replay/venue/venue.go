@@ -125,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	app, err := engine.New(engine.Config{
 		WSURL: "ws://127.0.0.1:1/ws/market", GammaURL: "http://127.0.0.1:1", // never dialed
-		Workers: 2, Backpressure: engine.Block, InboundBytes: replay.InboundBytes,
+		Workers: 2, Backpressure: engine.Block, InboundBytes: replay.InboundBytes, HandOffFrames: true,
 		DisableLifecycle: true, DisableRecycling: true, AssetStaleAfter: -1,
 		Logger: cfg.Logger,
 	})
