@@ -369,6 +369,10 @@ func (r *router) stopAndWait() {
 // stale-asset sweep, decoder stats, shrinking rings.
 const idlePeriod = 100 * time.Millisecond
 
+// stopRoomWait is how long a router blocked on a full ring (Block) keeps
+// waiting for the workers to make room once Stop has begun.
+const stopRoomWait = 200 * time.Millisecond
+
 // shrinkAfter: a ring grown for a burst returns to its first capacity once
 // it has not grown for this long and is empty.
 const shrinkAfter = 10 * time.Second
@@ -621,11 +625,19 @@ func (r *router) ensureRoom(rt *assetRoute, n int) bool {
 		return false
 	}
 	r.stalls.Add(1)
+	var giveUp int64 // mono ns, set when stopping is first seen
 	for spins := 0; !room(); spins++ {
 		select {
 		case <-r.stop:
 			// Stopping: workers drain; keep waiting briefly, never forever.
-			if spins > 10_000 {
+			// Bounded by the clock, not by spins: on a loaded machine each
+			// 20 µs sleep below can take milliseconds, and 10,000 of them
+			// held Stop for tens of seconds.
+			now := mono.Now()
+			if giveUp == 0 {
+				giveUp = now + int64(stopRoomWait)
+			}
+			if now >= giveUp {
 				return false
 			}
 		default:
