@@ -174,17 +174,39 @@ export class Book {
  * replays: an asset then waits for its first book in the window instead of fetching.
  */
 export class Tracker {
-  constructor({ refetchMs = 1000 } = {}) {
+  /**
+   * forgetClosedMs is how long a closed book stays readable before it is dropped, so
+   * a consumer that runs for days does not keep every market it ever saw (the Go
+   * package's ForgetClosed, same default; negative keeps them all).
+   */
+  constructor({ refetchMs = 1000, forgetClosedMs = 10 * 60 * 1000 } = {}) {
     this.assets = new Map();
     this.live = false;
     this.refetchMs = refetchMs;
-    this.stats = { applied: 0, ignored: 0, gaps: 0, mismatches: 0, resyncs: 0, resyncMisses: 0, epochChanges: 0, staleNotices: 0, decodeErrors: 0 };
+    this.forgetClosedMs = forgetClosedMs;
+    this.lastSweep = 0;
+    this.stats = { applied: 0, ignored: 0, gaps: 0, mismatches: 0, resyncs: 0, resyncMisses: 0, epochChanges: 0, staleNotices: 0, decodeErrors: 0, forgotten: 0 };
+  }
+
+  /**
+   * forget drops the books closed for longer than forgetClosedMs. handle calls it,
+   * sweeping at most every quarter of the window (and at least once a minute).
+   */
+  forget(now) {
+    if (this.forgetClosedMs < 0 || now - this.lastSweep < Math.min(this.forgetClosedMs / 4, 60_000)) return;
+    this.lastSweep = now;
+    for (const [asset, a] of this.assets) {
+      if (a.closedAt !== 0 && now - a.closedAt >= this.forgetClosedMs) {
+        this.assets.delete(asset);
+        this.stats.forgotten++;
+      }
+    }
   }
 
   get(asset, market) {
     let a = this.assets.get(asset);
     if (!a) {
-      a = { book: new Book(asset, market), epoch: 0, synced: false, hadBook: false, high: 0, nextFetch: 0 };
+      a = { book: new Book(asset, market), epoch: 0, synced: false, hadBook: false, high: 0, nextFetch: 0, closedAt: 0 };
       this.assets.set(asset, a);
     }
     return a;
@@ -192,6 +214,7 @@ export class Tracker {
 
   /** handle returns {a, changed, fetch}. */
   handle(m, now) {
+    this.forget(now);
     const a = this.get(m.asset, m.market);
     const v = { a, changed: false, fetch: false };
     if (m.epoch < a.epoch) {
@@ -257,6 +280,7 @@ export class Tracker {
         } else if (m.state === "closed") {
           b.state = "closed";
           b.reason = m.reason;
+          a.closedAt = now;
         } // live is informational: only a valid book ends stale
         break;
     }

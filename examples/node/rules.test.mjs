@@ -113,3 +113,27 @@ test("gap, resync, epochs, stale", () => {
   step(msg("status", 11, 6, { state: "closed", reason: "resolved" }));
   assert.equal(v.a.book.state, "closed");
 });
+
+test("closed books are forgotten after the window, others kept", () => {
+  const t = new Tracker({ forgetClosedMs: 60_000 });
+  t.live = true;
+  const other = { ...book(1, 1, [[450000n, 1n]]), asset: "b" };
+  t.handle(book(1, 1, [[450000n, 1n]]), 0);
+  t.handle(other, 0);
+  t.handle(msg("status", 1, 2, { state: "closed", reason: "resolved" }), 1_000);
+  assert.equal(t.assets.get("a").book.state, "closed");
+  // Still readable inside the window.
+  t.handle({ ...msg("trade", 1, 2, { price: 1n, size: 1n, side: "BUY" }), asset: "b" }, 30_000);
+  assert.equal(t.assets.has("a"), true);
+  // Past it: dropped at the next sweep; the live one stays.
+  t.handle({ ...msg("trade", 1, 3, { price: 1n, size: 1n, side: "BUY" }), asset: "b" }, 62_000);
+  assert.equal(t.assets.has("a"), false);
+  assert.equal(t.assets.has("b"), true);
+  assert.equal(t.stats.forgotten, 1);
+  // Negative keeps every book.
+  const keep = new Tracker({ forgetClosedMs: -1 });
+  keep.handle(book(1, 1), 0);
+  keep.handle(msg("status", 1, 2, { state: "closed", reason: "r" }), 0);
+  keep.handle({ ...book(1, 1), asset: "c" }, 10 ** 9);
+  assert.equal(keep.assets.has("a"), true);
+});
