@@ -21,6 +21,7 @@ import (
 	"github.com/polyfeed/polyfeed/engine/metrics"
 	"github.com/polyfeed/polyfeed/internal/admin"
 	"github.com/polyfeed/polyfeed/internal/flagenv"
+	"github.com/polyfeed/polyfeed/internal/natsd"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/publish"
 	"github.com/polyfeed/polyfeed/record"
@@ -255,6 +256,10 @@ func adminConfig(o options, app *engine.App, st *stream, rec *record.Writer, g p
 		if st != nil {
 			s := st.pub.Stats()
 			ps.Publish = &s
+			if st.srv != nil {
+				n := st.srv.Stats()
+				ps.NATS = &n
+			}
 		}
 		if rec != nil {
 			s := rec.Stats()
@@ -266,7 +271,7 @@ func adminConfig(o options, app *engine.App, st *stream, rec *record.Writer, g p
 		Addr:         o.HTTPAddr,
 		Logger:       log,
 		Stats:        stats,
-		HealthDetail: recordingHealth(rec),
+		HealthDetail: healthDetail(recordingHealth(rec), streamHealth(st)),
 		Healthy:      app.Healthy,
 		Ready:        app.Ready,
 		Book: func(assetID string) (book.View, bool, error) {
@@ -282,10 +287,12 @@ func adminConfig(o options, app *engine.App, st *stream, rec *record.Writer, g p
 }
 
 // processStats is /stats: the engine's fields, plus "publish" with
-// publishing on and "recording" with --record.
+// publishing on, "nats" with the embedded server and "recording" with
+// --record.
 type processStats struct {
 	engine.Stats
 	Publish   *publish.Stats `json:"publish,omitempty"`
+	NATS      *natsd.Stats   `json:"nats,omitempty"` // the embedded server
 	Recording *record.Stats  `json:"recording,omitempty"`
 }
 

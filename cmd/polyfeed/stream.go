@@ -181,3 +181,40 @@ func (s *stream) stop() error {
 	}
 	return err
 }
+
+// streamHealth shows the embedded server's JetStream in /healthz detail.
+// A stream down for a full disk does not make the process unhealthy: the
+// books are still right, and natsd restarts JetStream once there is room.
+func streamHealth(st *stream) func() map[string]string {
+	if st == nil || st.srv == nil {
+		return nil
+	}
+	return func() map[string]string {
+		if st.srv.Stats().JetStreamDown {
+			return map[string]string{"stream": "down: JetStream cannot write (disk full?); restarting it when there is room"}
+		}
+		return map[string]string{"stream": "ok"}
+	}
+}
+
+// healthDetail merges the detail functions that are set.
+func healthDetail(fs ...func() map[string]string) func() map[string]string {
+	var set []func() map[string]string
+	for _, f := range fs {
+		if f != nil {
+			set = append(set, f)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return func() map[string]string {
+		out := map[string]string{}
+		for _, f := range set {
+			for k, v := range f() {
+				out[k] = v
+			}
+		}
+		return out
+	}
+}

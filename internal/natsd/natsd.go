@@ -2,8 +2,12 @@
 // process, so that `polyfeed --sim` serves the stream with nothing else
 // installed.
 //
+// The server turns JetStream off when its disk is full; Server turns it
+// back on once the disk has room again (keep.go), so the stream recovers
+// without a restart.
+//
 // Concurrency: Start and Stop are called once each by the owner; Conn,
-// ClientURL and Running may be called from any goroutine after Start.
+// ClientURL and Stats may be called from any goroutine after Start.
 package natsd
 
 import (
@@ -14,6 +18,8 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -48,6 +54,10 @@ type Server struct {
 	cfg    Config
 	srv    *server.Server
 	tmpDir string
+
+	keep     keeper
+	stopKeep chan struct{}
+	kept     sync.WaitGroup
 }
 
 // New validates cfg. Nothing runs until Start.
@@ -116,7 +126,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cleanup()
 		return fmt.Errorf("cannot create NATS server: %w", err)
 	}
-	srv.SetLoggerV2(slogLogger{s.cfg.Logger.With("component", "nats-server")}, false, false, false)
+	srv.SetLoggerV2(slogLogger{l: s.cfg.Logger.With("component", "nats-server"), keep: &s.keep}, false, false, false)
 	srv.Start()
 	wait := readyTimeout
 	if d, ok := ctx.Deadline(); ok {
@@ -129,6 +139,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("cannot start NATS server: not ready after %v (is %s taken?)", wait, s.cfg.Listen)
 	}
 	s.srv = srv
+	s.stopKeep = make(chan struct{})
+	s.kept.Add(1)
+	go func() {
+		defer s.kept.Done()
+		s.keepJetStream(srv, opts, s.stopKeep)
+	}()
 	return nil
 }
 
@@ -136,6 +152,11 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Stop(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
+	}
+	if s.stopKeep != nil {
+		close(s.stopKeep)
+		s.kept.Wait()
+		s.stopKeep = nil
 	}
 	done := make(chan struct{})
 	go func() {
@@ -178,12 +199,24 @@ func (s *Server) Conn(opts ...nats.Option) (*nats.Conn, error) {
 }
 
 // slogLogger adapts slog to the server's logger. The server's notices
-// (banner, config) go to debug: polyfeed logs what matters itself.
-type slogLogger struct{ l *slog.Logger }
+// (banner, config) go to debug: polyfeed logs what matters itself. It also
+// tells the keeper when a stream reports a critical write error, which the
+// server makes known nowhere else (keep.go).
+type slogLogger struct {
+	l    *slog.Logger
+	keep *keeper
+}
 
 func (g slogLogger) Noticef(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...)) }
 func (g slogLogger) Warnf(format string, v ...any)   { g.l.Warn(fmt.Sprintf(format, v...)) }
 func (g slogLogger) Fatalf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
-func (g slogLogger) Errorf(format string, v ...any)  { g.l.Error(fmt.Sprintf(format, v...)) }
 func (g slogLogger) Debugf(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
 func (g slogLogger) Tracef(format string, v ...any)  { g.l.Debug(fmt.Sprintf(format, v...)) }
+
+func (g slogLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if g.keep != nil && strings.Contains(strings.ToLower(msg), "critical write error") {
+		g.keep.wedged.Store(true)
+	}
+	g.l.Error(msg)
+}
