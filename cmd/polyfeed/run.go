@@ -146,6 +146,9 @@ func run(args []string, lookup flagenv.LookupFunc, environ []string, stdout, std
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if st != nil {
 		reg.MustRegister(st.pub.Collector())
+		if st.srv != nil {
+			reg.MustRegister(st.srv.Collector())
+		}
 	}
 	if node != nil {
 		reg.MustRegister(node.Collector())

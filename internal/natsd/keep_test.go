@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/polyfeed/polyfeed/internal/poll"
 )
@@ -78,6 +80,16 @@ func TestJetStreamComesBack(t *testing.T) {
 		}
 		return publishes(js)
 	})
+	if n, err := testutil.GatherAndCount(registry(s), "polyfeed_nats_jetstream_restarts_total"); err != nil || n != 1 {
+		t.Errorf("metrics: %d restart series, %v", n, err)
+	}
+	if err := testutil.CollectAndCompare(s.Collector(), strings.NewReader(`
+# HELP polyfeed_nats_jetstream_restarts_total Times JetStream was restarted after such an outage.
+# TYPE polyfeed_nats_jetstream_restarts_total counter
+polyfeed_nats_jetstream_restarts_total 1
+`), "polyfeed_nats_jetstream_restarts_total"); err != nil {
+		t.Error(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	str, err := js.Stream(ctx, "T")
@@ -141,6 +153,12 @@ func TestJetStreamComesBackAfterFullDisk(t *testing.T) {
 	if st := s.Stats(); st.JetStreamOutages != 1 || st.JetStreamRestarts != 1 {
 		t.Errorf("stats %+v: want one outage and one restart", st)
 	}
+}
+
+func registry(s *Server) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(s.Collector())
+	return r
 }
 
 func fill(path string, n int64) error {
