@@ -186,6 +186,8 @@ func BenchmarkPublishCPU(b *testing.B) {
 				b.ReportMetric(100*r.cpu.Seconds()/window.Seconds(), "cpu-%")
 				if r.perRound > 0 {
 					b.ReportMetric(r.perRound, "msgs/round")
+					b.ReportMetric(r.outPerMsg, "sent/msg")
+					b.ReportMetric(r.inPerMsg, "received/msg")
 				}
 				if r.serverCPU > 0 {
 					b.ReportMetric(float64(r.serverCPU.Microseconds())/float64(r.events), "server-cpu-µs/event")
@@ -201,6 +203,8 @@ type cpuResult struct {
 	serverCPU time.Duration // an external server's process
 	events    uint64
 	perRound  float64 // messages the sender took per round
+	outPerMsg float64 // messages the client sent per queued message (probes and stream requests included)
+	inPerMsg  float64 // messages the client received per queued message (acknowledgements, the book watcher's copies)
 }
 
 // cpuWindow is each BenchmarkPublishCPU mode's measured window. With
@@ -274,8 +278,9 @@ func cpuRun(b *testing.B, c *harness.Corpus, mode string, rate float64, window t
 	}
 	settle()
 	var queued0, rounds0 uint64
+	var conn0 nats.Statistics
 	if p != nil {
-		queued0, rounds0 = p.Stats().Queued, p.sender.rounds.Load()
+		queued0, rounds0, conn0 = p.Stats().Queued, p.sender.rounds.Load(), p.cfg.Conn.Stats()
 	}
 	cpu0, server0 := processCPU(), childCPU(b, server)
 	start := mono.Now()
@@ -303,6 +308,11 @@ func cpuRun(b *testing.B, c *harness.Corpus, mode string, rate float64, window t
 		}
 		if n := p.sender.rounds.Load() - rounds0; n > 0 {
 			r.perRound = float64(st.Queued-queued0) / float64(n)
+		}
+		if q := float64(st.Queued - queued0); q > 0 {
+			cs := p.cfg.Conn.Stats()
+			r.outPerMsg = float64(cs.OutMsgs-conn0.OutMsgs) / q
+			r.inPerMsg = float64(cs.InMsgs-conn0.InMsgs) / q
 		}
 	}
 	return r
@@ -424,7 +434,7 @@ func latencyRun(b *testing.B, via string, rate int, linger string, window time.D
 	case "core":
 		s, err := sub.Subscribe(DefaultPrefix+".v1.delta.>", func(m *nats.Msg) {
 			now := mono.Now()
-			if asset, _, seq, ok := parseMsgID(m.Header.Get(jetstream.MsgIDHeader)); ok {
+			if asset, seq, ok := deltaAssetSeq(m.Data); ok {
 				record(now, asset, seq)
 			}
 		})
@@ -480,4 +490,28 @@ func latencyRun(b *testing.B, via string, rate int, linger string, window time.D
 	}
 	slices.Sort(lat)
 	return time.Duration(lat[n/2]), time.Duration(lat[n*99/100])
+}
+
+// deltaAssetSeq reads asset_id and seq from one of the handler's payloads
+// without decoding it (most messages carry no Nats-Msg-Id to read them
+// from).
+func deltaAssetSeq(data []byte) (string, uint64, bool) {
+	_, rest, ok := bytes.Cut(data, []byte(`"asset_id":"`))
+	if !ok {
+		return "", 0, false
+	}
+	asset, _, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok {
+		return "", 0, false
+	}
+	_, rest, ok = bytes.Cut(data, []byte(`"seq":`))
+	if !ok {
+		return "", 0, false
+	}
+	end := bytes.IndexAny(rest, ",}")
+	if end < 0 {
+		return "", 0, false
+	}
+	seq, err := strconv.ParseUint(string(rest[:end]), 10, 64)
+	return string(asset), seq, err == nil
 }

@@ -74,12 +74,13 @@ type Config struct {
 	EventsMaxAge   time.Duration
 	EventsMaxBytes int64
 	// Duplicates is the EVENTS stream's duplicate window. JetStream keeps
-	// the Nats-Msg-Id of every message stored within it in memory (about
-	// 190 bytes a message, up to about three windows' worth: the server
-	// compacts its list lazily), so the window is sized to what needs it:
-	// the publisher's only duplicate is a batch's last message published
-	// again to ask for the acknowledgement, moments after the first and
-	// never after AckTimeout. Default 30 s (JetStream's 2 min held about
+	// the Nats-Msg-Id of every message stored within it that carries one
+	// (books, and the messages that ask for an acknowledgement or may be
+	// published again: sender.go) in memory (about 190 bytes a message, up
+	// to about three windows' worth: the server compacts its list lazily),
+	// so the window is sized to what needs it: the publisher's only
+	// duplicate is a batch's last message published again to ask for the
+	// acknowledgement, 5 ms after the first and never after AckTimeout. Default 30 s (JetStream's 2 min held about
 	// 100 MiB of ids after 4 min at 2,600 messages/s; docs/STREAM.md); at
 	// least AckTimeout, at most EventsMaxAge.
 	Duplicates time.Duration

@@ -32,8 +32,10 @@
 // again. One sender goroutine serves every worker's queue, so a slow server
 // stalls only the sender, never the engine. The sender publishes plain
 // NATS messages and asks JetStream to acknowledge the last one of each
-// batch (sender.go says why that covers the batch); when the streams had
-// to be made again, every asset gets a fresh book.
+// batch (sender.go says why that covers the batch); only books and the
+// messages it may publish a second time, to ask for an acknowledgement,
+// carry Nats-Msg-Id. When the streams had to be made again, every asset
+// gets a fresh book.
 //
 // # Concurrency
 //

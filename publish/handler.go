@@ -350,7 +350,7 @@ func (h *handler) push(st *asset, sub int) bool {
 	}
 	off := len(h.slab)
 	h.slab = append(h.slab, h.buf...)
-	m := outMsg{subject: st.subjects[sub], asset: st.id, epoch: st.epoch, seq: st.seq, data: h.slab[off:len(h.slab):len(h.slab)], w: h.w}
+	m := outMsg{subject: st.subjects[sub], asset: st.id, epoch: st.epoch, seq: st.seq, data: h.slab[off:len(h.slab):len(h.slab)], w: h.w, book: sub == subBook}
 	if !h.q.TryStage(m) {
 		st.broken = true
 		h.dropped.Add(1)

@@ -15,6 +15,7 @@ var (
 	descQueued     = desc("queued_total", "Messages handed to the NATS senders.")
 	descPublished  = desc("published_total", "Messages acknowledged by JetStream.")
 	descDropped    = desc("dropped_total", "Messages never stored: queue full, NATS unreachable, publish or ack failure.")
+	descProbes     = desc("probes_total", "Messages published again to ask for their batch's acknowledgement.")
 	descAckRetries = desc("ack_retries_total", "Acknowledgement probes sent again: a clustered stream was still replicating the message.")
 	descPending    = desc("pending_acks", "Messages published and not yet acknowledged.")
 	descQueueDepth = desc("queue_depth", "Messages waiting for a sender.")
@@ -28,7 +29,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueued, descPublished, descDropped, descAckRetries, descPending, descQueueDepth,
+	for _, d := range []*prometheus.Desc{descQueued, descPublished, descDropped, descProbes, descAckRetries, descPending, descQueueDepth,
 		descStale, descBooks, descClosed, descYielded, descConnected, descReady, descReconnects} {
 		ch <- d
 	}
@@ -45,6 +46,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descQueued, s.Queued)
 	counter(descPublished, s.Published)
 	counter(descDropped, s.Dropped)
+	counter(descProbes, s.Probes)
 	counter(descAckRetries, s.AckRetries)
 	gauge(descPending, float64(s.PendingAcks))
 	gauge(descQueueDepth, float64(s.QueueDepth))

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -89,7 +90,7 @@ func TestSenderServesEveryWorker(t *testing.T) {
 // message id is in process". The sender must ask again, not count the batch
 // lost: every message is stored, none dropped, no stale notice.
 func TestSenderProbeWhileReplicating(t *testing.T) {
-	const workers, assets, events = 2, 20, 400
+	const workers, assets, events = 2, 20, 250
 	urls := runNATSCluster(t, 3)
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.MaxReconnects(-1))
 	if err != nil {
@@ -106,8 +107,9 @@ func TestSenderProbeWhileReplicating(t *testing.T) {
 	}
 	defer func() { _ = p.Stop(ctx) }()
 	feedWorkers(p, workers, assets, events, func(int) func() {
-		// A trickle: the open batch is closed by the timer's probe.
-		return func() { time.Sleep(3 * time.Millisecond) }
+		// A trickle slower than ackEvery: the open batch is often closed by
+		// the timer's probe.
+		return func() { time.Sleep(8 * time.Millisecond) }
 	})
 	want := uint64(workers * (assets + events))
 	poll.For(t, 60*time.Second, 10*time.Millisecond, func() error {
@@ -117,9 +119,155 @@ func TestSenderProbeWhileReplicating(t *testing.T) {
 		return nil
 	})
 	st := p.Stats()
-	t.Logf("probes sent again: %d", st.AckRetries)
+	t.Logf("probes: %d, sent again: %d", st.Probes, st.AckRetries)
 	if st.Dropped != 0 || st.StaleNotices != 0 {
 		t.Errorf("%d dropped, %d stale notices on a healthy cluster (%d probes sent again)", st.Dropped, st.StaleNotices, st.AckRetries)
+	}
+}
+
+// TestSenderPublishesEachMessageOnce: with a trickle (the sender drains
+// its queues and parks after most rounds; an earlier sender closed each
+// such batch by publishing its last message a second time after 5 ms), a
+// core subscriber on the stream's subjects sees what the server receives:
+// every message once, except the rare probe at the end of a burst, whose
+// original carried the same Nats-Msg-Id. Only books, the messages that ask
+// for an acknowledgement and the ones that may be probed carry the header;
+// the stream stores every message once, all acknowledged.
+func TestSenderPublishesEachMessageOnce(t *testing.T) {
+	const workers, assets, events = 2, 5, 200
+	nc := memoryNATS(t)
+	ctx := context.Background()
+	type copyOf struct {
+		hdr   string
+		reply bool
+	}
+	var (
+		mu     sync.Mutex
+		copies = map[string][]copyOf{}
+		kinds  = map[string]string{}
+		total  int
+		bad    []string
+	)
+	sub, err := nc.Subscribe(DefaultPrefix+".v1.>", func(m *nats.Msg) {
+		var pm struct {
+			Type  string `json:"type"`
+			Asset string `json:"asset_id"`
+			Epoch int64  `json:"epoch"`
+			Seq   uint64 `json:"seq"`
+		}
+		err := json.Unmarshal(m.Data, &pm)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", m.Subject, err))
+			return
+		}
+		id := msgID(pm.Asset, pm.Epoch, pm.Seq)
+		copies[id] = append(copies[id], copyOf{hdr: m.Header.Get(jetstream.MsgIDHeader), reply: m.Reply != ""})
+		kinds[id] = pm.Type
+		total++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	_ = sub.SetPendingLimits(-1, -1)
+	p, err := New(Config{Conn: nc, Workers: workers, Storage: jetstream.MemoryStorage, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = p.Stop(ctx)
+		}
+	}()
+	feedWorkers(p, workers, assets, events, func(w int) func() {
+		rng := rand.New(rand.NewPCG(uint64(w), 2))
+		return func() { time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Microsecond) }
+	})
+	want := workers * (assets + events)
+	poll.For(t, 30*time.Second, 5*time.Millisecond, func() error {
+		if st := p.Stats(); st.Published != uint64(want) || st.PendingAcks != 0 {
+			return fmt.Errorf("stats %+v; want %d published, none pending", st, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(copies) < want {
+			return fmt.Errorf("the subscriber saw %d of %d messages", len(copies), want)
+		}
+		return nil
+	})
+	stopped = true
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	withID, asks, again := 0, 0, 0
+	for id, cs := range copies {
+		for i, c := range cs {
+			switch {
+			case c.hdr != "" && c.hdr != id:
+				bad = append(bad, fmt.Sprintf("%s: Nats-Msg-Id %q", id, c.hdr))
+			case c.hdr == "" && (c.reply || kinds[id] == TypeBook):
+				bad = append(bad, fmt.Sprintf("%s %s (asks: %v): no Nats-Msg-Id", kinds[id], id, c.reply))
+			case i > 0 && (!c.reply || cs[0].hdr == ""):
+				// A copy the server cannot tell from its original.
+				bad = append(bad, fmt.Sprintf("%s %s sent again; the original's Nats-Msg-Id %q, asks: %v", kinds[id], id, cs[0].hdr, c.reply))
+			}
+			if c.hdr != "" {
+				withID++
+			}
+			if c.reply {
+				asks++
+			}
+		}
+		again += len(cs) - 1
+	}
+	t.Logf("%d messages received for %d; %d with Nats-Msg-Id, %d asking for an acknowledgement, %d sent again", total, want, withID, asks, again)
+	for _, b := range bad {
+		t.Error(b)
+	}
+	if len(copies) != want {
+		t.Errorf("the server received %d distinct messages; want %d", len(copies), want)
+	}
+	if uint64(again) != st.Probes+st.AckRetries {
+		t.Errorf("%d messages received twice; the sender counted %d probes and %d sent again", again, st.Probes, st.AckRetries)
+	}
+	// Batches are closed by the rounds that follow them, not probed (an
+	// earlier sender probed almost every one here); probes are left for
+	// the end of a burst and a sender kept from running.
+	if again*4 > asks {
+		t.Errorf("%d of %d acknowledgement requests were messages sent again", again, asks)
+	}
+	if withID >= total {
+		t.Errorf("every message carried Nats-Msg-Id")
+	}
+	if st.Dropped != 0 || st.StaleNotices != 0 {
+		t.Errorf("%d dropped, %d stale notices in a healthy run", st.Dropped, st.StaleNotices)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := js.Stream(ctx, EventsStream(DefaultPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := es.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != uint64(want) {
+		t.Errorf("EVENTS holds %d messages; want %d, each once", info.State.Msgs, want)
 	}
 }
 

@@ -13,6 +13,10 @@ type Stats struct {
 	Queued    uint64 `json:"queued"`
 	Published uint64 `json:"published"`
 	Dropped   uint64 `json:"dropped"`
+	// Probes counts messages published a second time to ask for their
+	// batch's acknowledgement (the queues ran dry and no message followed
+	// within 5 ms).
+	Probes uint64 `json:"probes"`
 	// AckRetries counts acknowledgement probes sent again because a
 	// clustered stream was still replicating the message they repeat.
 	AckRetries uint64 `json:"ack_retries"`
@@ -61,6 +65,7 @@ func (p *Publisher) Stats() Stats {
 	}
 	st.Published = p.sender.published.Load()
 	st.Dropped += p.sender.dropped.Load()
+	st.Probes = p.sender.probes.Load()
 	st.AckRetries = p.sender.retried.Load()
 	st.PendingAcks = p.sender.pending()
 	return st
