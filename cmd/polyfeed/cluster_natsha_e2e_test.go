@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,14 +99,21 @@ func TestClusterNATSNodeLoss(t *testing.T) {
 	ids, who := r.waitCoverage(r.members, 1, 180*time.Second)
 
 	// Kill a node this test's own connection does not use, so that what
-	// the monitor misses is what the publishers did not publish.
+	// the monitor misses is what the publishers did not publish: the one
+	// running the consumer's events consumer when it can (the consumer
+	// must notice, with its connection up), else the events stream's
+	// leader (the publishers' acknowledgements stop until another is
+	// elected), else any.
+	consumerOn, leader := r.eventsPlacement()
 	victim := -1
-	for i, n := range nodes {
-		if n.url != r.nc.ConnectedUrl() {
-			victim = i
-			break
+	for _, name := range []string{consumerOn, leader, ""} {
+		for i, n := range nodes {
+			if victim < 0 && n.url != r.nc.ConnectedUrl() && (name == "" || name == fmt.Sprintf("n%d", i)) {
+				victim = i
+			}
 		}
 	}
+	t.Logf("the consumer's events consumer runs on %s; %s leads the events stream", consumerOn, leader)
 	time.Sleep(10 * time.Second) // a baseline of every asset's message gaps
 	killed := time.Now()
 	if err := nodes[victim].p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -112,11 +121,12 @@ func TestClusterNATSNodeLoss(t *testing.T) {
 	}
 	<-nodes[victim].p.done
 	t.Logf("killed NATS node n%d (%s); the test is on %s", victim, nodes[victim].url, r.nc.ConnectedUrl())
-	time.Sleep(20 * time.Second)
+	r.watchPublishers(killed, 20*time.Second)
 
 	// Busy assets: none of their gaps in the 10 s before the kill exceeded
 	// 2.5 s. Each must have had a message within 5 s across the kill.
 	var around []time.Duration
+	perMember := map[string][]time.Duration{}
 	busy, late := 0, 0
 	for _, id := range ids {
 		a, b, ok := r.mon.gapAround(id, killed, 10*time.Second)
@@ -125,14 +135,19 @@ func TestClusterNATSNodeLoss(t *testing.T) {
 		}
 		busy++
 		around = append(around, a)
+		perMember[who[id][0]] = append(perMember[who[id][0]], a)
 		if a > 5*time.Second {
 			late++
 			if late <= 5 {
-				t.Errorf("asset %s (carried by %v): %v without a message across the node's kill (longest gap before: %v)", id, who[id], a.Round(time.Millisecond), b.Round(time.Millisecond))
+				t.Errorf("asset %s (carried by %v): %v without a message across the node's kill (longest gap before: %v; messages at %s from the kill)",
+					id, who[id], a.Round(time.Millisecond), b.Round(time.Millisecond), r.mon.timesAround(id, killed, 3))
 			}
 		}
 	}
 	t.Logf("NATS node loss: %d busy assets of %d; gap across the kill %s; %d over 5 s", busy, len(ids), dist(around), late)
+	for _, m := range r.members {
+		t.Logf("  carried by %s: %s", m.id, dist(perMember[m.id]))
+	}
 	t.Logf("consumer stats after the kill: %+v", r.consumer.Stats())
 	if busy < len(ids)/4 {
 		t.Errorf("only %d of %d assets were busy enough to measure", busy, len(ids))
@@ -149,4 +164,108 @@ func TestClusterNATSNodeLoss(t *testing.T) {
 	}
 	t.Logf("consumer stats after the node loss: %+v", r.consumer.Stats())
 	r.checkTruth(ids)
+}
+
+// timesAround formats an asset's message arrivals relative to at: the last n
+// before it and the first n after.
+func (m *monitor) timesAround(id string, at time.Time, n int) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.assets[id]
+	if s == nil {
+		return "none"
+	}
+	i, _ := slices.BinarySearchFunc(s.times, at, func(a, b time.Time) int { return a.Compare(b) })
+	var out []string
+	for _, x := range s.times[max(0, i-n):min(len(s.times), i+n)] {
+		out = append(out, x.Sub(at).Round(time.Millisecond).String())
+	}
+	return strings.Join(out, " ")
+}
+
+// publishView is the part of /stats "publish" watchPublishers reads.
+type publishView struct {
+	Publish struct {
+		Connection  string `json:"connection"`
+		Dropped     uint64 `json:"dropped"`
+		PendingAcks int    `json:"pending_acks"`
+		QueueDepth  int    `json:"queue_depth"`
+		AckRetries  uint64 `json:"ack_retries"`
+		Stale       uint64 `json:"stale_notices"`
+	} `json:"publish"`
+}
+
+// watchPublishers samples every member's publisher for d after from and logs,
+// per member, the most messages waiting for an acknowledgement and for the
+// sender, how long each was at its peak, and what was dropped meanwhile: a
+// sender that waits for room publishes nothing for any asset.
+func (r *rig) watchPublishers(from time.Time, d time.Duration) {
+	type peak struct {
+		pending, queue int
+		pendingAt      time.Duration
+		first, last    publishView
+		seen           bool
+		conns          []string
+	}
+	peaks := map[string]*peak{}
+	for time.Since(from) < d {
+		for _, m := range r.members {
+			var v publishView
+			code, body := get(r.t, m.admin+"/stats")
+			if code != http.StatusOK || json.Unmarshal(body, &v) != nil {
+				continue
+			}
+			p := peaks[m.id]
+			if p == nil {
+				p = &peak{first: v}
+				peaks[m.id] = p
+			}
+			if v.Publish.PendingAcks > p.pending {
+				p.pending, p.pendingAt = v.Publish.PendingAcks, time.Since(from)
+			}
+			p.queue = max(p.queue, v.Publish.QueueDepth)
+			if len(p.conns) == 0 || p.conns[len(p.conns)-1] != v.Publish.Connection {
+				p.conns = append(p.conns, v.Publish.Connection)
+			}
+			p.last = v
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, m := range r.members {
+		if p := peaks[m.id]; p != nil {
+			r.t.Logf("  publisher %s after the kill: pending acks peak %d at +%v, queue peak %d, dropped %d, stale notices %d, ack retries %d, connection %v",
+				m.id, p.pending, p.pendingAt.Round(100*time.Millisecond), p.queue,
+				p.last.Publish.Dropped-p.first.Publish.Dropped, p.last.Publish.Stale-p.first.Publish.Stale,
+				p.last.Publish.AckRetries-p.first.Publish.AckRetries, p.conns)
+		}
+	}
+}
+
+// eventsPlacement returns the server running the stream consumer's events
+// consumer (the one reading every subject) and the events stream's leader.
+func (r *rig) eventsPlacement() (consumer, leader string) {
+	r.t.Helper()
+	js, err := jetstream.New(r.nc)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, "POLYFEED_EVENTS")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if info, err := s.Info(ctx); err == nil && info.Cluster != nil {
+		leader = info.Cluster.Leader
+	}
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if ci.Config.FilterSubject == "polyfeed.v1.>" && ci.Cluster != nil {
+			consumer = ci.Cluster.Leader
+		}
+	}
+	if err := l.Err(); err != nil {
+		r.t.Logf("cannot list the events stream's consumers: %v", err)
+	}
+	return consumer, leader
 }
