@@ -96,11 +96,14 @@ func (c *Cluster) Node(name string) int {
 	return -1
 }
 
+// URL is node i's client URL.
+func (c *Cluster) URL(i int) string { return c.servers[i].ClientURL() }
+
 // Connect returns a client connection to node i only (no other server in its list,
 // so it stays there while i runs), reconnecting forever, closed when the test ends.
 func (c *Cluster) Connect(t testing.TB, i int) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(c.servers[i].ClientURL(), nats.MaxReconnects(-1),
+	nc, err := nats.Connect(c.URL(i), nats.MaxReconnects(-1),
 		nats.ReconnectWait(50*time.Millisecond), nats.Timeout(2*time.Second))
 	if err != nil {
 		t.Fatalf("cannot connect to nats-server n%d: %v", i, err)
