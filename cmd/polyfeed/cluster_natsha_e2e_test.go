@@ -229,15 +229,14 @@ type publishView struct {
 }
 
 // watchPublishers samples every member's publisher for d after from and logs,
-// per member, the most messages waiting for an acknowledgement and for the
-// sender, how long each was at its peak, and what was dropped meanwhile: a
-// sender that waits for room publishes nothing for any asset.
+// per member, the most messages waiting for an acknowledgement (and when)
+// and for the sender, what was dropped meanwhile, and the connection states
+// seen: a sender that waits for room publishes nothing for any asset.
 func (r *rig) watchPublishers(from time.Time, d time.Duration) {
 	type peak struct {
 		pending, queue int
 		pendingAt      time.Duration
 		first, last    publishView
-		seen           bool
 		conns          []string
 	}
 	peaks := map[string]*peak{}
