@@ -294,7 +294,11 @@ func (r *rig) waitCoverage(live []*member, copies int, bound time.Duration) ([]s
 					if s := r.mon.assets[id]; s != nil {
 						info = fmt.Sprintf("books %v moved %v last %v", s.firstBook, s.moved, s.lastMsg)
 					}
-					return fmt.Errorf("consumer: asset %s not live (%v, carried by %v; %s)", id, b.State, who[id], info)
+					state := b.State.String()
+					if !ok {
+						state = "no book: the consumer never had a message of it"
+					}
+					return fmt.Errorf("consumer: asset %s not live (%s, carried by %v; %s)", id, state, who[id], info)
 				}
 			}
 		}
