@@ -47,8 +47,8 @@ test-full:
 
 # The cluster end to end (docs/CLUSTER.md): nats-server, polysim and three
 # polyfeed processes; without the race detector, whose slowdown the failover
-# time bounds would measure. 400 markets; CLUSTER_SHORT= runs 2,000. The
-# 3-node NATS test runs only with POLYFEED_CLUSTER_NATSHA=1 (known failures).
+# time bounds would measure. 400 markets; CLUSTER_SHORT= runs 2,000. One
+# test runs a 3-node NATS cluster and kills a node.
 CLUSTER_SHORT ?= -short
 test-cluster:
 	$(GO) test $(CLUSTER_SHORT) -count=1 -timeout 20m -run '^TestCluster' -v ./cmd/polyfeed/

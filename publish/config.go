@@ -17,7 +17,7 @@ import (
 const (
 	DefaultPrefix         = "polyfeed"
 	DefaultQueueSize      = 8192
-	DefaultMaxPendingAcks = 4096
+	DefaultMaxPendingAcks = 16384
 	DefaultBookEvery      = 1000
 	DefaultBookMaxAge     = 60 * time.Second
 	DefaultEventsMaxAge   = 10 * time.Minute
@@ -49,8 +49,12 @@ type Config struct {
 	QueueSize int
 	// MaxPendingAcks bounds the published but unacknowledged messages of
 	// all workers together; the sender waits (never a worker) when it is
-	// reached.
-	// Default 4096.
+	// reached, and publishes nothing for any asset meanwhile. While a
+	// clustered stream elects a leader nothing is acknowledged, and only
+	// AckTimeout frees room (the batch counts as lost), so the bound must
+	// hold AckTimeout's worth of messages: the default covers 3,200
+	// messages/s at the default 5 s (4096 stopped a cluster member at
+	// about 800 messages/s). Default 16384.
 	MaxPendingAcks int
 	// AckTimeout: a batch whose acknowledgement was asked for and has not
 	// come after it counts as lost. Default 5 s.

@@ -45,6 +45,9 @@ type Publisher struct {
 	started atomic.Bool
 	stopped atomic.Bool
 	done    chan struct{}
+	// life ends when Stop begins, for requests Stop must not wait out.
+	life    context.Context
+	endLife context.CancelFunc
 	wg      sync.WaitGroup
 }
 
@@ -70,6 +73,7 @@ func New(cfg Config) (*Publisher, error) {
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}
+	p.life, p.endLife = context.WithCancel(context.Background())
 	now := time.Now().UnixNano()
 	b := newBell()
 	qs := make([]*ring.SPSC[outMsg], cfg.Workers)
@@ -128,6 +132,15 @@ func (p *Publisher) Start(ctx context.Context) error {
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		p.reconnects.Add(1)
 		p.log.Info("NATS reconnected", "url", c.ConnectedUrlRedacted())
+		if p.cfg.Replicas > 1 {
+			// Streams replicated across a cluster outlive the server we
+			// lost, so publish at once. Waiting for ensure would wait for
+			// a JetStream meta leader, and after a node's loss that is a
+			// raft election (4 s or more) with every asset silent. What
+			// the streams cannot store meanwhile is lost and repaired
+			// like any loss; ensure still runs and rebooks.
+			p.ready.Store(c.IsConnected())
+		}
 		p.ensureSoon()
 	})
 	sub, err := nc.Subscribe(p.cfg.Prefix+".v1.book.>", p.watchBook)
@@ -163,6 +176,7 @@ func (p *Publisher) Stop(ctx context.Context) error {
 		return nil
 	}
 	close(p.done)
+	p.endLife()
 	if p.sub != nil {
 		_ = p.sub.Unsubscribe()
 	}
@@ -203,7 +217,8 @@ func (p *Publisher) failed(msg string, err error, asset string) {
 }
 
 // maintain makes sure the streams exist again after every reconnect (a
-// server with memory storage comes back empty) before messages flow again.
+// server with memory storage comes back empty) before messages flow again;
+// with replicated streams messages flow meanwhile (the reconnect handler).
 func (p *Publisher) maintain() {
 	for {
 		select {
@@ -212,13 +227,17 @@ func (p *Publisher) maintain() {
 		case <-p.wake:
 		}
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			// Stop cancels it: no server may answer (no meta leader).
+			ctx, cancel := context.WithTimeout(p.life, 5*time.Second)
 			err := p.sender.ensure(ctx)
 			cancel()
 			if err == nil {
 				p.ready.Store(p.cfg.Conn.IsConnected())
 				p.rebook()
 				break
+			}
+			if p.life.Err() != nil {
+				return // stopping
 			}
 			p.log.Warn("cannot restore streams after reconnect; retrying", "err", err, "in", backoff)
 			select {

@@ -29,6 +29,10 @@ const (
 	// still the one being read (a server with memory storage comes back empty and
 	// the publisher creates the streams again, numbering from 1).
 	recreatedCheckEvery = 2 * time.Second
+	// stallCheckEvery paces the check, while idle, that the server still runs the
+	// events consumer and sends what it holds; two failed checks in a row, with
+	// nothing delivered between them, open it again.
+	stallCheckEvery = 2 * time.Second
 	// forgetSweepMax bounds the time between two sweeps for closed books to forget.
 	forgetSweepMax = time.Minute
 	// maxSubjectFilters bounds the server-side filter; longer asset lists are
@@ -327,7 +331,7 @@ func (c *Consumer) run(ctx context.Context, start time.Time) {
 		} else {
 			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
 		}
-		it, err := c.open(ctx, cfg)
+		oc, it, err := c.open(ctx, cfg)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.logOnce("open", "cannot open the events consumer; retrying", "err", err)
@@ -337,7 +341,7 @@ func (c *Consumer) run(ctx context.Context, start time.Time) {
 			continue
 		}
 		var recreated bool
-		last, recreated = c.consume(ctx, it, last)
+		last, recreated = c.consume(ctx, oc, it, last)
 		it.Stop()
 		if recreated {
 			// A new stream numbers from 1: read it again from the look-back window,
@@ -347,29 +351,30 @@ func (c *Consumer) run(ctx context.Context, start time.Time) {
 	}
 }
 
-func (c *Consumer) open(ctx context.Context, cfg jetstream.OrderedConsumerConfig) (jetstream.MessagesContext, error) {
+func (c *Consumer) open(ctx context.Context, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, jetstream.MessagesContext, error) {
 	oc, err := c.events.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	it, err := oc.Messages()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.itMu.Lock()
 	defer c.itMu.Unlock()
 	if c.closed.Load() {
 		it.Stop()
-		return nil, errors.New("consumer closed")
+		return nil, nil, errors.New("consumer closed")
 	}
 	c.it = it
-	return it, nil
+	return oc, it, nil
 }
 
 // consume processes messages until the iterator fails, the events stream turns out
 // to have been recreated, or the consumer closes. It returns the last stream sequence
 // processed and whether the stream was recreated.
-func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, last uint64) (uint64, bool) {
+func (c *Consumer) consume(ctx context.Context, oc jetstream.Consumer, it jetstream.MessagesContext, last uint64) (uint64, bool) {
+	var w stallWatch
 	for ctx.Err() == nil {
 		msg, err := it.Next(jetstream.NextMaxWait(defaultIdle))
 		c.forgetClosed()
@@ -379,6 +384,9 @@ func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, la
 			}
 			if c.recreated(ctx, last) {
 				return last, true
+			}
+			if c.stalled(ctx, oc, &w, last) {
+				return last, false
 			}
 			continue
 		}
@@ -396,6 +404,7 @@ func (c *Consumer) consume(ctx context.Context, it jetstream.MessagesContext, la
 			continue
 		}
 		last = md.Sequence.Stream
+		w.suspect = ""
 		if m, ok := c.decode(msg.Subject(), msg.Data()); ok {
 			c.c.received.Add(1)
 			c.process(ctx, &m)
@@ -448,6 +457,53 @@ func (c *Consumer) recreated(ctx context.Context, last uint64) bool {
 	c.c.restarts.Add(1)
 	c.log.Warn("events stream was recreated; reading it again from the look-back window",
 		"stream", EventsStream(c.cfg.Prefix), "last_seq", info.State.LastSeq, "read_up_to", last)
+	return true
+}
+
+// stallWatch is one events consumer's state for stalled, kept by consume.
+type stallWatch struct {
+	next    time.Time // no check before
+	suspect string    // what the last check found wrong since the last message; "" nothing
+}
+
+// stalled reports, at most once per stallCheckEvery while the events consumer
+// delivers nothing, whether it has stopped serving us, so that consume opens it
+// again after the last sequence read. Nothing else would notice when the one
+// server that runs it (an ordered consumer is R1, on one node of the stream's
+// cluster) dies while our connection, to another node, stays up: no reconnect, no
+// error from Next, and no heartbeat check either, since the client library arms
+// its check (two missed 5 s heartbeats) anew in each Next call and ours return
+// after defaultIdle. It asks the server for the consumer's state: an error (the
+// consumer is offline or gone, or nobody answers), or messages pending that were
+// not delivered, found by two checks in a row with no message between them, is a
+// stall. Requiring two spares a consumer that is merely slow to answer once.
+func (c *Consumer) stalled(ctx context.Context, oc jetstream.Consumer, w *stallWatch, last uint64) bool {
+	now := time.Now()
+	if now.Before(w.next) || !c.cfg.Conn.IsConnected() {
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, c.cfg.FetchTimeout)
+	info, err := oc.Info(ictx)
+	cancel()
+	w.next = time.Now().Add(stallCheckEvery)
+	if ctx.Err() != nil {
+		return false
+	}
+	var found string
+	switch {
+	case err != nil:
+		found = "cannot read its state: " + err.Error()
+	case info.NumPending > 0 && info.Delivered.Stream <= last:
+		found = fmt.Sprintf("%d messages pending, none delivered after stream sequence %d", info.NumPending, last)
+	}
+	prev := w.suspect
+	w.suspect = found
+	if found == "" || prev == "" {
+		return false
+	}
+	c.c.restarts.Add(1)
+	c.log.Warn("events consumer stopped delivering; opening it again after the last message read",
+		"stream", EventsStream(c.cfg.Prefix), "read_up_to", last, "found", found)
 	return true
 }
 

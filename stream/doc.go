@@ -70,7 +70,12 @@
 //     market, so it reads every message. A list of up to 256 assets is filtered by the
 //     server (one filter subject <prefix>.v1.*.<asset> each).
 //   - Server restarts are ridden out by the ordered consumer (it resumes after the
-//     last sequence read). A recreated events stream (new creation time, or fewer
+//     last sequence read). In a NATS cluster the events consumer runs on one node;
+//     when that node dies and the connection (to another node) stays up, nothing
+//     tells the client, so while the events consumer delivers nothing the consumer
+//     asks the server for its state every 2 s, and opens it again after the last
+//     sequence read when two checks in a row fail or find messages pending and
+//     undelivered (Stats.Restarts). A recreated events stream (new creation time, or fewer
 //     messages than already read: a server with memory storage came back empty) is
 //     read again from the look-back window by time; the rules discard what was seen.
 //   - Lag is the consumer's clock minus the ts_ms of the last message applied to the

@@ -16,7 +16,7 @@ type Stats struct {
 	Closed       uint64 // closed statuses
 	Forgotten    uint64 // closed books dropped after Config.ForgetClosed
 	DecodeErrors uint64 // messages that broke the contract (bad JSON, fields, subject)
-	Restarts     uint64 // times the events consumer was opened again: after an error, or on a recreated stream
+	Restarts     uint64 // times the events consumer was opened again: after an error, on a recreated stream, or when it stopped delivering (its node lost)
 }
 
 // counters is Stats with atomics: the run goroutine writes, anyone reads.

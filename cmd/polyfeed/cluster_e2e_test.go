@@ -294,7 +294,11 @@ func (r *rig) waitCoverage(live []*member, copies int, bound time.Duration) ([]s
 					if s := r.mon.assets[id]; s != nil {
 						info = fmt.Sprintf("books %v moved %v last %v", s.firstBook, s.moved, s.lastMsg)
 					}
-					return fmt.Errorf("consumer: asset %s not live (%v, carried by %v; %s)", id, b.State, who[id], info)
+					state := b.State.String()
+					if !ok {
+						state = "no book: the consumer never had a message of it"
+					}
+					return fmt.Errorf("consumer: asset %s not live (%s, carried by %v; %s)", id, state, who[id], info)
 				}
 			}
 		}
@@ -372,6 +376,9 @@ type seen struct {
 	lastMsg   map[int64]time.Time
 	moved     map[int64]time.Time
 	times     []time.Time // every message's arrival
+	// Of every message, in the order of times: its epoch, seq and venue
+	// time (ts_ms).
+	epochs, seqs, venue []int64
 }
 
 func newMonitor(t *testing.T, nc *nats.Conn) *monitor {
@@ -391,6 +398,14 @@ func newMonitor(t *testing.T, nc *nats.Conn) *monitor {
 		if err != nil {
 			return
 		}
+		seq, _ := strconv.ParseInt(id[j+1:], 10, 64)
+		var ts int64
+		if k := bytes.Index(msg.Data, []byte(`"ts_ms":`)); k >= 0 {
+			rest := msg.Data[k+len(`"ts_ms":`):]
+			for n := 0; n < len(rest) && rest[n] >= '0' && rest[n] <= '9'; n++ {
+				ts = ts*10 + int64(rest[n]-'0')
+			}
+		}
 		asset := id[:i]
 		m.mu.Lock()
 		s := m.assets[asset]
@@ -401,6 +416,7 @@ func newMonitor(t *testing.T, nc *nats.Conn) *monitor {
 		s.max = max(s.max, epoch)
 		s.lastMsg[epoch] = now
 		s.times = append(s.times, now)
+		s.epochs, s.seqs, s.venue = append(s.epochs, epoch), append(s.seqs, seq), append(s.venue, ts)
 		if strings.Contains(msg.Subject, ".book.") {
 			if _, ok := s.firstBook[epoch]; !ok {
 				s.firstBook[epoch] = now

@@ -101,6 +101,13 @@ func (s *Server) Connect(t testing.TB) *nats.Conn {
 // allowed, max age 1 h.
 func CreateStreams(t testing.TB, nc *nats.Conn, prefix string) (events, books jetstream.Stream) {
 	t.Helper()
+	return CreateReplicatedStreams(t, nc, prefix, 1)
+}
+
+// CreateReplicatedStreams is CreateStreams with both streams kept on replicas
+// servers of a cluster.
+func CreateReplicatedStreams(t testing.TB, nc *nats.Conn, prefix string, replicas int) (events, books jetstream.Stream) {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +123,7 @@ func CreateStreams(t testing.TB, nc *nats.Conn, prefix string) (events, books je
 		Storage:     jetstream.FileStorage,
 		Duplicates:  2 * time.Minute,
 		AllowDirect: true,
+		Replicas:    replicas,
 	})
 	if err != nil {
 		t.Fatalf("cannot create events stream: %v", err)
@@ -127,6 +135,7 @@ func CreateStreams(t testing.TB, nc *nats.Conn, prefix string) (events, books je
 		AllowDirect:       true,
 		MaxAge:            time.Hour,
 		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
 	})
 	if err != nil {
 		t.Fatalf("cannot create books stream: %v", err)
