@@ -41,9 +41,13 @@ race: test
 # name keep working as the engine splits into sub-packages.
 FULL_RACE_TESTS ?= ^(TestFault.*|TestPoolColdStart|TestRegistryStress|TestAgainstReference|TestWholePathDeliversSimulatorEvents)$$
 FULL_TESTS      ?= ^(TestHammer|TestNoLostWakeup)$$
+# the embedded stream on a full disk: a real tmpfs filled up (needs root to
+# mount one; each test says why it skips otherwise)
+DISK_TESTS      ?= ^(TestJetStreamComesBackAfterFullDisk|TestFullDisk)$$
 test-full:
 	$(GO) test -race -count=1 -timeout 20m -run '$(FULL_RACE_TESTS)' ./engine/... ./bench/...
 	$(GO) test -count=1 -timeout 10m -run '$(FULL_TESTS)' ./ring/...
+	$(GO) test -count=1 -timeout 10m -v -run '$(DISK_TESTS)' ./internal/natsd ./publish
 
 # The cluster end to end (docs/CLUSTER.md): nats-server, polysim and three
 # polyfeed processes; without the race detector, whose slowdown the failover
