@@ -3,7 +3,6 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -15,22 +14,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/internal/poll"
+	"github.com/polyfeed/polyfeed/internal/streamtest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// freePort returns a loopback port that was free a moment ago, so a server
-// can be stopped and started again on the same one.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // natsd is a real nats-server with JetStream, in process, on 127.0.0.1. It
@@ -70,7 +58,7 @@ func baseOptions(t testing.TB, name string) server.Options {
 	return server.Options{
 		ServerName: name,
 		Host:       "127.0.0.1",
-		Port:       freePort(t),
+		Port:       streamtest.FreePort(t),
 		JetStream:  true,
 		StoreDir:   filepath.Join(t.TempDir(), name),
 		NoLog:      true,
@@ -92,7 +80,7 @@ func runNATSCluster(t testing.TB, n int) []*natsd {
 	ds := make([]*natsd, n)
 	routePorts := make([]int, n)
 	for i := range ds {
-		routePorts[i] = freePort(t)
+		routePorts[i] = streamtest.FreePort(t)
 	}
 	var routes []*url.URL
 	for _, p := range routePorts {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/polyfeed/polyfeed/internal/fulldisk"
 	"github.com/polyfeed/polyfeed/internal/natsd"
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
@@ -24,11 +24,7 @@ func TestFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a tmpfs and fills it; runs without -short")
 	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256m"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): not root; internal/natsd's TestJetStreamComesBack covers the restart", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := fulldisk.Mount(t, "256m") // internal/natsd's TestJetStreamComesBack covers the restart without root
 	r := newRig(t, rigConfig{
 		sim:  sim.Config{Seed: 15, Markets: 10, Rate: 600},
 		nats: natsd.Config{Listen: freePort(t), DataDir: filepath.Join(dir, "nats")},
@@ -40,12 +36,8 @@ func TestFullDisk(t *testing.T) {
 	})
 	r.waitValid()
 
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	filler := filepath.Join(dir, "filler")
-	if err := fillFile(filler, int64(st.Bavail*uint64(st.Bsize))-32<<10); err != nil && !errors.Is(err, syscall.ENOSPC) {
+	filler, err := fulldisk.Fill(dir, 32<<10)
+	if err != nil {
 		t.Fatal(err)
 	}
 	poll.For(t, 20*time.Second, 20*time.Millisecond, func() error {
@@ -76,21 +68,4 @@ func TestFullDisk(t *testing.T) {
 			t.Errorf("%s: %d books invalidated: the full disk reached the engine", name, w.Invalidations)
 		}
 	}
-}
-
-func fillFile(path string, n int64) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for n > 0 {
-		k := min(int64(len(buf)), n)
-		if _, err := f.Write(buf[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
 }

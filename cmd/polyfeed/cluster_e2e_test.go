@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/polyfeed/polyfeed/cluster"
 	"github.com/polyfeed/polyfeed/internal/streamcheck"
+	"github.com/polyfeed/polyfeed/internal/streamtest"
 	pfstream "github.com/polyfeed/polyfeed/stream"
 )
 
@@ -51,17 +51,6 @@ func natsServerBinary(t *testing.T) string {
 		t.Fatal(natsBinErr)
 	}
 	return natsBin
-}
-
-// freePort returns a loopback port free at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // natsProc is one nats-server process; it can be killed and started again
@@ -95,7 +84,7 @@ func (n *natsProc) start() {
 
 // singleNATS starts one JetStream server on a free port.
 func singleNATS(t *testing.T) *natsProc {
-	return startNATS(t, "-a", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-js", "-sd", t.TempDir())
+	return startNATS(t, "-a", "127.0.0.1", "-p", strconv.Itoa(streamtest.FreePort(t)), "-js", "-sd", t.TempDir())
 }
 
 // clusterSize is the universe of a cluster test: small under -short (a

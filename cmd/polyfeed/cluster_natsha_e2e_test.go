@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/polyfeed/polyfeed/internal/streamtest"
 )
 
 // natsCluster starts n nats-server processes routed into one JetStream
@@ -24,8 +26,8 @@ func natsCluster(t *testing.T, n int) ([]*natsProc, string) {
 	t.Helper()
 	ports, routes := make([]int, n), make([]string, n)
 	for i := range n {
-		ports[i] = freePort(t)
-		routes[i] = "nats://127.0.0.1:" + strconv.Itoa(freePort(t))
+		ports[i] = streamtest.FreePort(t)
+		routes[i] = "nats://127.0.0.1:" + strconv.Itoa(streamtest.FreePort(t))
 	}
 	nodes := make([]*natsProc, n)
 	urls := make([]string, n)

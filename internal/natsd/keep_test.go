@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/polyfeed/polyfeed/internal/fulldisk"
 	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
@@ -114,17 +114,12 @@ func TestJetStreamComesBackAfterFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts a tmpfs and fills it; runs without -short")
 	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256m"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v): not root; TestJetStreamComesBack covers the keeper", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := fulldisk.Mount(t, "256m") // TestJetStreamComesBack covers the keeper without root
 	s, js := startWithStream(t, filepath.Join(dir, "nats"), 3)
 
 	// Fill the disk, leaving less than the stream's next block needs.
-	filler := filepath.Join(dir, "filler")
-	free, _ := freeBytes(dir)
-	if err := fill(filler, int64(free)-64<<10); err != nil {
+	filler, err := fulldisk.Fill(dir, 64<<10)
+	if err != nil {
 		t.Fatal(err)
 	}
 	big := []byte(strings.Repeat("x", 32<<10))
@@ -159,21 +154,4 @@ func registry(s *Server) *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(s.Collector())
 	return r
-}
-
-func fill(path string, n int64) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for n > 0 {
-		k := min(int64(len(buf)), n)
-		if _, err := f.Write(buf[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return f.Sync()
 }

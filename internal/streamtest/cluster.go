@@ -28,7 +28,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	ports := make([]int, n)
 	var routes []*url.URL
 	for i := range ports {
-		ports[i] = freePort(t)
+		ports[i] = FreePort(t)
 		routes = append(routes, &url.URL{Scheme: "nats", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i]))})
 	}
 	c := &Cluster{t: t}
@@ -73,7 +73,9 @@ func (c *Cluster) formed() error {
 	return nil
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a loopback port that was free a moment ago, so a server
+// can be stopped and started again on the same one.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
