@@ -31,19 +31,7 @@ func TestSenderServesEveryWorker(t *testing.T) {
 	const workers, assets, events = 4, 5, 150
 	nc := memoryNATS(t)
 	ctx := context.Background()
-	p, err := New(Config{Conn: nc, Workers: workers, Storage: jetstream.MemoryStorage, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = p.Stop(ctx)
-		}
-	}()
+	p, stop := startPublisher(t, Config{Conn: nc, Workers: workers, Storage: jetstream.MemoryStorage, Logger: quiet()})
 	feedWorkers(p, workers, assets, events, func(w int) func() {
 		rng := rand.New(rand.NewPCG(uint64(w), 1))
 		return func() {
@@ -77,8 +65,7 @@ func TestSenderServesEveryWorker(t *testing.T) {
 	if st := p.Stats(); st.Dropped != 0 {
 		t.Errorf("%d dropped in a healthy run", st.Dropped)
 	}
-	stopped = true
-	if err := p.Stop(ctx); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,16 +83,8 @@ func TestSenderProbeWhileReplicating(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	ctx := context.Background()
-	p, err := New(Config{Conn: nc, Workers: workers, Replicas: 3, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = p.Stop(ctx) }()
+	t.Cleanup(nc.Close) // after the publisher's stop: cleanups run last first
+	p, _ := startPublisher(t, Config{Conn: nc, Workers: workers, Replicas: 3, Logger: quiet()})
 	feedWorkers(p, workers, assets, events, func(int) func() {
 		// A trickle slower than ackEvery: the open batch is often closed by
 		// the timer's probe.
@@ -172,19 +151,7 @@ func TestSenderPublishesEachMessageOnce(t *testing.T) {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	_ = sub.SetPendingLimits(-1, -1)
-	p, err := New(Config{Conn: nc, Workers: workers, Storage: jetstream.MemoryStorage, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = p.Stop(ctx)
-		}
-	}()
+	p, stop := startPublisher(t, Config{Conn: nc, Workers: workers, Storage: jetstream.MemoryStorage, Logger: quiet()})
 	feedWorkers(p, workers, assets, events, func(w int) func() {
 		rng := rand.New(rand.NewPCG(uint64(w), 2))
 		return func() { time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Microsecond) }
@@ -201,8 +168,7 @@ func TestSenderPublishesEachMessageOnce(t *testing.T) {
 		}
 		return nil
 	})
-	stopped = true
-	if err := p.Stop(ctx); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -322,6 +288,27 @@ func runNATSCluster(t *testing.T, n int) []string {
 // engine's worker would): a book for each of assets, then events level
 // changes spread over them, calling pause(w) after each. It returns when
 // every handler is done.
+// startPublisher starts a publisher for the test. stop stops it (once; the
+// test's cleanup stops it otherwise) and returns what Stop returned.
+func startPublisher(t *testing.T, cfg Config) (p *Publisher, stop func() error) {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var stopErr error
+	stop = func() error {
+		once.Do(func() { stopErr = p.Stop(context.Background()) })
+		return stopErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return p, stop
+}
+
 func feedWorkers(p *Publisher, workers, assets, events int, pause func(w int) func()) {
 	var wg sync.WaitGroup
 	for w := range workers {
