@@ -109,7 +109,7 @@ func (w *walk) endConfirmed(ctx context.Context) bool {
 		return false
 	}
 	var items []json.RawMessage
-	return startsWith(body, '[') && json.Unmarshal(body, &items) == nil && len(items) == 0
+	return startsWith(body, '[') && unmarshalChecked(body, &items) == nil && len(items) == 0
 }
 
 // maxConfirmOffset is the deepest offset endConfirmed asks for: the venue
@@ -225,7 +225,7 @@ func (w *walk) offset(ctx context.Context) error {
 			return fmt.Errorf("cannot get offset page at %d: %w", offset, err)
 		}
 		var items []json.RawMessage
-		if err := json.Unmarshal(body, &items); err != nil || !startsWith(body, '[') {
+		if err := unmarshalChecked(body, &items); err != nil || !startsWith(body, '[') {
 			w.st.apiError(ClassBadResponse)
 			return fmt.Errorf("cannot decode offset page at %d: want a JSON array: %w", offset, errOr(err, "got "+describe(body)))
 		}
@@ -330,7 +330,7 @@ func idOf(raw json.RawMessage) (string, bool) {
 	var head struct {
 		ID json.RawMessage `json:"id"`
 	}
-	if json.Unmarshal(raw, &head) != nil {
+	if unmarshal(raw, &head) != nil {
 		return "", false
 	}
 	return decodeID(head.ID)
@@ -346,7 +346,7 @@ func parseKeysetPage(body []byte) (items []json.RawMessage, next string, err err
 	if !startsWith(body, '{') {
 		return nil, "", fmt.Errorf("want a JSON object, got %s", describe(body))
 	}
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := unmarshalChecked(body, &p); err != nil {
 		return nil, "", err
 	}
 	if len(p.Markets) == 0 {
@@ -356,7 +356,7 @@ func parseKeysetPage(body []byte) (items []json.RawMessage, next string, err err
 		if !startsWith(p.Markets, '[') {
 			return nil, "", fmt.Errorf("markets is not an array: %s", describe(p.Markets))
 		}
-		if err := json.Unmarshal(p.Markets, &items); err != nil {
+		if err := unmarshal(p.Markets, &items); err != nil { // checked with body
 			return nil, "", fmt.Errorf("cannot decode markets: %w", err)
 		}
 	}

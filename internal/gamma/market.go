@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bytedance/sonic"
+
 	"github.com/polyfeed/polyfeed/fixed"
 )
 
@@ -97,7 +99,7 @@ func DecodeMarket(data []byte) (Market, error) {
 func decodeMarket(data []byte) (Market, warnings, error) {
 	var m Market
 	var r rawMarket
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := unmarshal(data, &r); err != nil {
 		return m, 0, &InvalidMarketError{Reason: ReasonMalformed, Detail: err.Error()}
 	}
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
@@ -231,7 +233,7 @@ func decodeString(raw json.RawMessage) (string, bool) {
 		return "", true
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	return s, true
@@ -259,7 +261,7 @@ func decodeStringList(raw json.RawMessage) ([]string, error) {
 	inner := []byte(raw)
 	if raw[0] == '"' {
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := unmarshal(raw, &s); err != nil {
 			return nil, err
 		}
 		inner = []byte(s)
@@ -268,7 +270,7 @@ func decodeStringList(raw json.RawMessage) ([]string, error) {
 		}
 	}
 	var list []string
-	if err := json.Unmarshal(inner, &list); err != nil {
+	if err := unmarshal(inner, &list); err != nil {
 		return nil, fmt.Errorf("cannot decode %q: %w", clip(string(inner)), err)
 	}
 	return list, nil
@@ -282,7 +284,7 @@ func decodeTick(raw json.RawMessage) (tick fixed.Point, present, ok bool) {
 	text := []byte(raw)
 	if raw[0] == '"' {
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := unmarshal(raw, &s); err != nil {
 			return 0, true, false
 		}
 		text = []byte(s)
@@ -340,4 +342,23 @@ func clip(s string) string {
 		return s[:max] + "..."
 	}
 	return s
+}
+
+// unmarshal is sonic configured to behave as encoding/json does (strings
+// copied and checked), at a fraction of its cost: a listing of the venue's
+// markets is megabytes of JSON every discovery period, and encoding/json
+// was most of an idle engine's CPU (BenchmarkDecodeListing).
+// FuzzDecodeMarketMatchesStdlib and FuzzPageMatchesStdlib hold the two to
+// the same results on valid JSON.
+var unmarshal = sonic.ConfigStd.Unmarshal
+
+// unmarshalChecked decodes a whole response body. encoding/json's scanner
+// checks every byte first: sonic lets an invalid escape through inside a
+// value it skips or keeps raw, and a page is accepted or refused whole, with
+// encoding/json's error. Its parts (the markets) are then valid JSON.
+func unmarshalChecked(data []byte, v any) error {
+	if !json.Valid(data) {
+		return json.Unmarshal(data, v) // its syntax error
+	}
+	return unmarshal(data, v)
 }

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bytedance/sonic"
 
 	"github.com/polyfeed/polyfeed/fixed"
 )
@@ -262,7 +265,9 @@ func checkInvariants(t testing.TB, m Market) {
 	}
 }
 
-func FuzzDecodeMarket(f *testing.F) {
+// addMarketSeeds seeds a fuzz test with the captured markets and a few
+// hand-made shapes.
+func addMarketSeeds(f *testing.F) {
 	files, _ := filepath.Glob("testdata/market*.json")
 	for _, name := range files {
 		b, err := os.ReadFile(name)
@@ -292,6 +297,10 @@ func FuzzDecodeMarket(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+}
+
+func FuzzDecodeMarket(f *testing.F) {
+	addMarketSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, w, err := decodeMarket(data)
 		if err != nil {
@@ -309,6 +318,92 @@ func FuzzDecodeMarket(f *testing.F) {
 		m2, err := DecodeMarket(bytes.Clone(data))
 		if err != nil || !marketEqual(m, m2) {
 			t.Fatalf("DecodeMarket disagrees: %+v, %v", m2, err)
+		}
+	})
+}
+
+// FuzzDecodeMarketMatchesStdlib holds the sonic decoding (unmarshal) to what
+// encoding/json decides: the same market, warnings and reason, and the same
+// id, for every valid JSON value. Only those reach decodeMarket and idOf: they
+// are the items of a page encoding/json split, which refuses a page with
+// any invalid byte (on invalid JSON sonic and encoding/json disagree on the
+// reason, e.g. a bad escape in a field sonic skips).
+func FuzzDecodeMarketMatchesStdlib(f *testing.F) {
+	addMarketSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		defer func(old func([]byte, any) error) { unmarshal = old }(unmarshal)
+		type result struct {
+			m      Market
+			w      warnings
+			reason Reason
+			ok     bool
+		}
+		run := func() result {
+			m, w, err := decodeMarket(data)
+			r := result{m: m, w: w, ok: err == nil}
+			var ime *InvalidMarketError
+			if errors.As(err, &ime) {
+				r.reason = ime.Reason
+			}
+			return r
+		}
+		got := run()
+		unmarshal = json.Unmarshal
+		want := run()
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeMarket(%q):\n sonic  %+v\n stdlib %+v", data, got, want)
+		}
+		unmarshal = sonic.ConfigStd.Unmarshal
+		gid, gok := idOf(data)
+		unmarshal = json.Unmarshal
+		wid, wok := idOf(data)
+		if gid != wid || gok != wok {
+			t.Fatalf("idOf(%q): sonic %q %v; stdlib %q %v", data, gid, gok, wid, wok)
+		}
+	})
+}
+
+// FuzzPageMatchesStdlib: a keyset page split with unmarshalChecked (and
+// sonic for its markets array) gives what encoding/json gives, for any
+// market bytes inside it, valid or not: the same error or none, cursor, and
+// markets decoded from its items. (The items' bytes may differ: sonic
+// replaces invalid UTF-8 in a raw value where encoding/json keeps it, and
+// both decode it to U+FFFD.)
+func FuzzPageMatchesStdlib(f *testing.F) {
+	addMarketSeeds(f)
+	f.Add([]byte(`{"":"\\0"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer func(old func([]byte, any) error) { unmarshal = old }(unmarshal)
+		page := append(append([]byte(`{"markets":[`), data...), `],"next_cursor":"x"}`...)
+		type result struct {
+			next    string
+			ok      bool
+			markets []Market
+			reasons []Reason
+		}
+		run := func() result {
+			items, next, err := parseKeysetPage(page)
+			r := result{next: next, ok: err == nil}
+			for _, raw := range items {
+				m, _, err := decodeMarket(raw)
+				var ime *InvalidMarketError
+				var reason Reason
+				if errors.As(err, &ime) {
+					reason = ime.Reason
+				}
+				r.markets = append(r.markets, m)
+				r.reasons = append(r.reasons, reason)
+			}
+			return r
+		}
+		got := run()
+		unmarshal = json.Unmarshal
+		want := run()
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("page %q:\n sonic  %+v\n stdlib %+v", page, got, want)
 		}
 	})
 }
