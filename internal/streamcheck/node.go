@@ -37,6 +37,8 @@ type NodeBook struct {
 // NodeStats are the Node example's counters.
 type NodeStats struct {
 	Applied, Ignored, Gaps, Mismatches, Resyncs, ResyncMisses, EpochChanges, StaleNotices, DecodeErrors int
+	// Restarts counts the events consumer opened again after it stopped delivering.
+	Restarts int
 }
 
 // NodeDir is examples/node of this module.
