@@ -8,9 +8,10 @@
 //   3. continue live: a gap fetches the asset's last book from <PREFIX>_BOOKS
 //      (direct get, last by subject); lower epochs are ignored; a higher epoch waits
 //      for a book of that epoch; stale holds until the next valid book.
-//   In a NATS cluster the events consumer runs on one node: while it delivers nothing,
-//   its state is checked every 2 s, and it is opened again after the last sequence
-//   read when that node is gone (see checkStalled).
+//   In a NATS cluster each consumer runs on one node: while the events consumer
+//   delivers nothing, its state is checked every 2 s, and it is opened again after
+//   the last sequence read when that node is gone (see checkStalled); the read of
+//   step 1 starts over (see loadCandidates).
 // It prints top of book per update. Typing "dump" on stdin prints every book as one
 // JSON line; end of stdin (or SIGINT/SIGTERM) prints them too, then exits.
 //
@@ -97,29 +98,67 @@ function show(book) {
   console.log(`${book.asset} ${book.state} bid ${side(bid, book.bids)} ask ${side(ask, book.asks)} spread ${spread} seq ${book.epoch}:${book.seq} lag ${Date.now() - book.ts}ms`);
 }
 
-// Step 1: the books stream's latest books.
+// Step 1: the books stream's latest books. Its consumer runs on one node of the
+// stream's cluster; when that node dies while our connection stays up, deliveries
+// just stop. So a pause ends the read only when the server says nothing is left to
+// deliver; when it cannot say, or says messages are left, twice in a row with no
+// message between, the read starts over on a new consumer.
 async function loadCandidates() {
-  const out = new Map();
   const filter = serverFiltered ? [...assets].map((a) => `${prefix}.v1.book.${a}`) : [`${prefix}.v1.book.>`];
-  const msgs = await retrying(`read the books stream ${BOOKS}`, async () => {
-    const c = await js.consumers.get(BOOKS, { filter_subjects: filter, deliver_policy: DeliverPolicy.LastPerSubject });
-    return c.consume();
-  });
+  for (let again = false; ; again = true) {
+    const out = await retrying(`read the books stream ${BOOKS}`, () => readBooks(filter));
+    if (out) return out;
+    if (!again) console.error(`the read of the books stream ${BOOKS} stopped delivering; reading it again`);
+  }
+}
+
+// readBooks reads the books stream once: the latest book by asset, or null if its
+// consumer stopped delivering.
+async function readBooks(filter) {
+  const out = new Map();
+  const c = await js.consumers.get(BOOKS, { filter_subjects: filter, deliver_policy: DeliverPolicy.LastPerSubject });
+  const msgs = await c.consume();
+  let complete = false;
+  let received = 0;
+  let suspect = "";
   let timer;
   const arm = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => msgs.stop(), IDLE_MS);
+    timer = setTimeout(checkPause, IDLE_MS);
   };
+  async function checkPause() {
+    const before = received;
+    let found = "";
+    try {
+      const info = await c.info();
+      if (info.num_pending > 0) found = `${info.num_pending} messages left to deliver`;
+    } catch (err) {
+      found = `cannot read its state: ${err.message}`;
+    }
+    if (received !== before) return; // delivering again: the loop re-armed
+    if (found === "") complete = true;
+    if (found === "" || suspect !== "") {
+      msgs.stop();
+      return;
+    }
+    suspect = found;
+    arm();
+  }
   arm();
   for await (const msg of msgs) {
+    received++;
+    suspect = "";
     const m = decodeOrCount(msg.subject, msg.data);
     if (m && m.type === "book") out.set(m.asset, m);
-    if (msg.info.pending === 0) break;
+    if (msg.info.pending === 0) {
+      complete = true;
+      break;
+    }
     arm();
   }
   clearTimeout(timer);
   msgs.stop();
-  return out;
+  return complete ? out : null;
 }
 
 async function fetchBook(asset) {

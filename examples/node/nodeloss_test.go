@@ -151,3 +151,131 @@ func eventsConsumers(js jetstream.JetStream) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// TestNodeConsumerNodeLossWhileReadingBooks: the node that runs the Node consumer's
+// read of the books stream at start (an ordered consumer, on one node) is killed in
+// the middle of that read while the connection, to another node, stays up. The read
+// must not take the silence for the end of the stream: every asset whose only book
+// is on the books stream (the look-back window, 1 ms, holds nothing) must get it.
+// The Node consumer is paused (SIGSTOP) as soon as the read's consumer is listed,
+// long before it can have read the thousands of books, and resumed after the kill.
+func TestNodeConsumerNodeLossWhileReadingBooks(t *testing.T) {
+	if why := streamcheck.NodeSkip(); why != "" {
+		t.Skip(why)
+	}
+	cl := streamtest.StartCluster(t, 3)
+	const home = 0 // every connection of the test and the Node consumer's; never killed
+	nc := cl.Connect(t, home)
+	_, books := streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
+	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var assets []string
+	for i := range 4000 {
+		a := fmt.Sprintf("a%04d", i)
+		assets = append(assets, a)
+		pub.Add(a, "m", 1)
+		pub.Book(a)
+	}
+	ctx := context.Background()
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		info, err := books.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != uint64(len(assets)) {
+			return fmt.Errorf("books stream holds %d messages, want %d", info.State.Msgs, len(assets))
+		}
+		return nil
+	})
+
+	var node *streamcheck.Node
+	seen := map[string]bool{}
+	for try := 0; node == nil; try++ {
+		if try == 30 {
+			t.Fatalf("30 books stream reads in a row were placed on n%d", home)
+		}
+		n := streamcheck.StartNode(t, cl.URL(home), prefix, "--lookback-ms", "1")
+		var on string
+		poll.For(t, 20*time.Second, time.Millisecond, func() error {
+			cs, err := booksConsumers(js)
+			if err != nil {
+				return err
+			}
+			for name, leader := range cs {
+				if !seen[name] && leader != "" {
+					seen[name], on = true, leader
+					return nil
+				}
+			}
+			return errors.New("the read's consumer is not listed yet")
+		})
+		if err := n.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		if host := cl.Node(on); host != home {
+			cl.Kill(host)
+			t.Logf("killed n%d, which ran the read of the books stream", host)
+			node = n
+		}
+		if err := n.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		if node == nil {
+			if err := n.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	poll.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+		d, err := node.Dump()
+		if err != nil {
+			return err
+		}
+		if !d.Live {
+			return errors.New("not live yet")
+		}
+		missing := 0
+		for _, a := range assets {
+			b, ok := d.Books[a]
+			if !ok {
+				missing++
+				continue
+			}
+			if b.Epoch != pub.Epoch(a) || b.Seq != pub.Seq(a) {
+				return fmt.Errorf("asset %s at %d:%d, want %d:%d", a, b.Epoch, b.Seq, pub.Epoch(a), pub.Seq(a))
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d assets have no book", missing, len(assets))
+		}
+		return nil
+	})
+	if err := node.Stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// booksConsumers returns the books stream's consumers by name, with the server each
+// runs on.
+func booksConsumers(js jetstream.JetStream) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream.BooksStream(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the books stream: %w", err)
+	}
+	out := map[string]string{}
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if ci.Cluster != nil {
+			out[ci.Name] = ci.Cluster.Leader
+		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("cannot list the books stream's consumers: %w", err)
+	}
+	return out, nil
+}
