@@ -33,6 +33,9 @@ const (
 	// events consumer and sends what it holds; two failed checks in a row, with
 	// nothing delivered between them, open it again.
 	stallCheckEvery = 2 * time.Second
+	// readRetryWait paces the attempts to read the books stream at Start again
+	// after its consumer stopped delivering.
+	readRetryWait = 250 * time.Millisecond
 	// forgetSweepMax bounds the time between two sweeps for closed books to forget.
 	forgetSweepMax = time.Minute
 	// maxSubjectFilters bounds the server-side filter; longer asset lists are
@@ -248,6 +251,14 @@ func (c *Consumer) Start(ctx context.Context) error {
 }
 
 // loadCandidates reads the latest book of every selected asset from the books stream.
+//
+// The read is an ordered consumer, which runs on one node of the stream's cluster.
+// When that node dies while our connection, to another node, stays up, nothing
+// tells the client: deliveries just stop. So a pause is taken for the end of the
+// read only when the server says nothing is left to deliver; when it cannot say, or
+// says messages are left, twice in a row with no message between, the read starts
+// over on a new consumer (the map keeps the latest book of each asset either way),
+// retrying until ctx ends, since the stream may still be electing a leader then.
 func (c *Consumer) loadCandidates(ctx context.Context) error {
 	c.candidates = map[string]*Message{}
 	filter := []string{BookSubjects(c.cfg.Prefix)}
@@ -257,25 +268,63 @@ func (c *Consumer) loadCandidates(ctx context.Context) error {
 			filter = append(filter, Subject(c.cfg.Prefix, TypeBook, a))
 		}
 	}
+	for stalled := false; ; {
+		err := c.readBooks(ctx, filter)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !(stalled || errors.Is(err, errReadStalled)) {
+			return fmt.Errorf("cannot read stream %s: %w", BooksStream(c.cfg.Prefix), err)
+		}
+		if !stalled {
+			c.log.Warn("the read of the books stream stopped delivering; reading it again",
+				"stream", BooksStream(c.cfg.Prefix), "err", err)
+		}
+		stalled = true
+		select {
+		case <-ctx.Done():
+		case <-time.After(readRetryWait):
+		}
+	}
+}
+
+// errReadStalled is readBooks' error when its consumer stopped delivering.
+var errReadStalled = errors.New("consumer stopped delivering")
+
+// readBooks reads the books stream once, into c.candidates.
+func (c *Consumer) readBooks(ctx context.Context, filter []string) error {
 	oc, err := c.books.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: filter, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("cannot read stream %s: %w", BooksStream(c.cfg.Prefix), err)
+		return err
 	}
 	it, err := oc.Messages()
 	if err != nil {
-		return fmt.Errorf("cannot read stream %s: %w", BooksStream(c.cfg.Prefix), err)
+		return err
 	}
 	defer it.Stop()
+	suspect := "" // what the last check after a pause found; "" nothing yet
 	for {
 		msg, err := it.Next(jetstream.NextMaxWait(defaultIdle))
 		if errors.Is(err, nats.ErrTimeout) {
-			return nil // nothing (more) to read
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			found := c.undelivered(ctx, oc)
+			if found == "" {
+				return nil // nothing (more) to read
+			}
+			if suspect != "" {
+				return fmt.Errorf("%w: %s", errReadStalled, found)
+			}
+			suspect = found
+			continue
 		}
 		if err != nil {
-			return fmt.Errorf("cannot read stream %s: %w", BooksStream(c.cfg.Prefix), err)
+			return err
 		}
+		suspect = ""
 		if m, ok := c.decode(msg.Subject(), msg.Data()); ok && m.Type == TypeBook {
 			c.candidates[m.Asset] = &m
 		}
@@ -283,9 +332,24 @@ func (c *Consumer) loadCandidates(ctx context.Context) error {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("cannot read stream %s: %w", BooksStream(c.cfg.Prefix), err)
+			return err
 		}
 	}
+}
+
+// undelivered asks the server whether oc has messages left to deliver: "" if it
+// has none, else what it found (an error, or the number left).
+func (c *Consumer) undelivered(ctx context.Context, oc jetstream.Consumer) string {
+	ictx, cancel := context.WithTimeout(ctx, c.cfg.FetchTimeout)
+	defer cancel()
+	info, err := oc.Info(ictx)
+	switch {
+	case err != nil:
+		return "cannot read its state: " + err.Error()
+	case info.NumPending > 0:
+		return fmt.Sprintf("%d messages left to deliver", info.NumPending)
+	}
+	return ""
 }
 
 // decode parses one message, checks it against its subject and the selection, and

@@ -75,9 +75,13 @@
 //     tells the client, so while the events consumer delivers nothing the consumer
 //     asks the server for its state every 2 s, and opens it again after the last
 //     sequence read when two checks in a row fail or find messages pending and
-//     undelivered (Stats.Restarts). A recreated events stream (new creation time, or fewer
-//     messages than already read: a server with memory storage came back empty) is
-//     read again from the look-back window by time; the rules discard what was seen.
+//     undelivered (Stats.Restarts). The read of <PREFIX>_BOOKS at Start runs on one
+//     node too: a pause in it ends the read only when the server says nothing is left
+//     to deliver; otherwise (its node is gone) the read starts over on a new
+//     consumer, until Start's context ends. A recreated events stream (new creation
+//     time, or fewer messages than already read: a server with memory storage came
+//     back empty) is read again from the look-back window by time; the rules discard
+//     what was seen.
 //   - Lag is the consumer's clock minus the ts_ms of the last message applied to the
 //     book (venue time), so it includes venue and publisher delay.
 package stream

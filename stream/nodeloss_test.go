@@ -3,8 +3,11 @@ package stream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +113,172 @@ func eventsConsumers(t *testing.T, js jetstream.JetStream) map[string]string {
 	l := s.ListConsumers(ctx)
 	for ci := range l.Info() {
 		if ci.Config.FilterSubject == stream.AllSubjects(prefix) && ci.Cluster != nil {
+			out[ci.Name] = ci.Cluster.Leader
+		}
+	}
+	if err := l.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestNodeLossWhileReadingBooks: the node that runs the consumer's read of the books
+// stream at Start (an ordered consumer: R1, on one node) is killed in the middle of
+// that read while the connection, to another node, stays up. The read must not take
+// the silence for the end of the stream: every asset whose only book is on the books
+// stream (the look-back window, 1 ms, holds nothing) must get it.
+//
+// The read is held in the middle deterministically: a broken book sits between the
+// good ones, and the logger, which the consumer calls on the read's goroutine for the
+// first broken message, blocks until the node is killed. More books follow than the
+// client holds in its buffer, so the rest must come from a server.
+func TestNodeLossWhileReadingBooks(t *testing.T) {
+	cl := streamtest.StartCluster(t, 3)
+	const home = 0 // every connection of the test; never killed
+	nc := cl.Connect(t, home)
+	_, books := streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
+	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
+	js := jsFor(t, nc)
+	var assets []string
+	for i := range 1600 {
+		a := fmt.Sprintf("a%04d", i)
+		assets = append(assets, a)
+		pub.Add(a, "m", 1)
+		if i == 20 {
+			pub.Publish(stream.Subject(prefix, stream.TypeBook, "broken"), []byte(`{"v":1}`))
+		}
+		pub.Book(a)
+	}
+	ctx := context.Background()
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		info, err := books.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if want := uint64(len(assets) + 1); info.State.Msgs != want {
+			return fmt.Errorf("books stream holds %d messages, want %d", info.State.Msgs, want)
+		}
+		return nil
+	})
+
+	// The server places the read's consumer on a random node of the stream's three:
+	// start consumers until one lands away from home.
+	var c *stream.Consumer
+	seen := map[string]bool{}
+	for try := 0; c == nil; try++ {
+		if try == 30 {
+			t.Fatalf("30 books stream reads in a row were placed on n%d", home)
+		}
+		h := &holdingHandler{next: slog.NewTextHandler(t.Output(), nil), held: make(chan struct{}), release: make(chan struct{})}
+		cc, err := stream.New(stream.Config{Conn: nc, Prefix: prefix, Logger: slog.New(h), Lookback: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cc.Close() })
+		t.Cleanup(h.unblock) // runs first: Start may still be held if the test fails
+		started := make(chan error, 1)
+		go func() {
+			sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			started <- cc.Start(sctx)
+		}()
+		select {
+		case <-h.held:
+		case err := <-started:
+			t.Fatalf("Start returned %v before reading the broken book", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("the read of the books stream did not reach the broken book in 30 s")
+		}
+		var on string
+		poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+			for n, leader := range booksConsumers(t, js) {
+				if !seen[n] && leader != "" {
+					seen[n], on = true, leader
+					return nil
+				}
+			}
+			return errors.New("the read's consumer is not listed yet")
+		})
+		host := cl.Node(on)
+		if host != home {
+			cl.Kill(host)
+			t.Logf("killed n%d, which ran the read of the books stream", host)
+			c = cc
+		}
+		h.unblock()
+		if err := <-started; err != nil {
+			t.Fatal(err)
+		}
+		if c == nil {
+			_ = cc.Close()
+		}
+	}
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if !c.Live() {
+			return errors.New("not live yet")
+		}
+		missing := 0
+		for _, a := range assets {
+			b, ok := c.Book(a)
+			if !ok {
+				missing++
+				continue
+			}
+			if b.Epoch != pub.Epoch(a) || b.Seq != pub.Seq(a) {
+				return fmt.Errorf("asset %s at %d:%d, want %d:%d", a, b.Epoch, b.Seq, pub.Epoch(a), pub.Seq(a))
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d assets have no book", missing, len(assets))
+		}
+		return nil
+	})
+}
+
+// holdingHandler passes records on, holding the first that reports a broken message
+// until release is closed.
+type holdingHandler struct {
+	next     slog.Handler
+	once     sync.Once
+	held     chan struct{}
+	release  chan struct{}
+	released sync.Once
+}
+
+func (h *holdingHandler) unblock() { h.released.Do(func() { close(h.release) }) }
+
+func (h *holdingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h *holdingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "breaks the stream contract") {
+		h.once.Do(func() {
+			close(h.held)
+			<-h.release
+		})
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h *holdingHandler) WithAttrs(as []slog.Attr) slog.Handler { return h.next.WithAttrs(as) }
+
+func (h *holdingHandler) WithGroup(name string) slog.Handler { return h.next.WithGroup(name) }
+
+// booksConsumers returns the books stream's consumers by name, with the server each
+// runs on.
+func booksConsumers(t *testing.T, js jetstream.JetStream) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream.BooksStream(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if ci.Cluster != nil {
 			out[ci.Name] = ci.Cluster.Leader
 		}
 	}

@@ -8,6 +8,10 @@
 //   3. continue live: a gap fetches the asset's last book from <PREFIX>_BOOKS
 //      (direct get, last by subject); lower epochs are ignored; a higher epoch waits
 //      for a book of that epoch; stale holds until the next valid book.
+//   In a NATS cluster each consumer runs on one node: while the events consumer
+//   delivers nothing, its state is checked every 2 s, and it is opened again after
+//   the last sequence read when that node is gone (see checkStalled); the read of
+//   step 1 starts over (see loadCandidates).
 // It prints top of book per update. Typing "dump" on stdin prints every book as one
 // JSON line; end of stdin (or SIGINT/SIGTERM) prints them too, then exits.
 //
@@ -39,9 +43,30 @@ const serverFiltered = assets.size > 0 && markets.size === 0;
 const wants = (m) => (assets.size === 0 && markets.size === 0) || assets.has(m.asset) || markets.has(m.market);
 const IDLE_MS = 500;
 
+let stopping = false;
 const nc = await connect({ servers: args.servers.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250, name: "polyfeed-node-example" });
 const js = jetstream(nc);
-const jsm = await jetstreamManager(nc);
+const jsm = await jetstreamManager(nc, { checkAPI: false });
+
+// retrying calls fn until it succeeds, a second apart, logging the first failure of
+// each kind: JetStream answers 503 while a cluster elects a leader (a node lost, a
+// loaded machine), and the events consumer cannot be opened again before the
+// stream has a leader.
+const failed = new Set();
+async function retrying(what, fn) {
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (stopping || nc.isClosed()) throw err;
+      if (!failed.has(what)) {
+        failed.add(what);
+        console.error(`cannot ${what}; retrying every second: ${err.message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
 const tracker = new Tracker();
 let decodeLogged = false;
 
@@ -73,27 +98,67 @@ function show(book) {
   console.log(`${book.asset} ${book.state} bid ${side(bid, book.bids)} ask ${side(ask, book.asks)} spread ${spread} seq ${book.epoch}:${book.seq} lag ${Date.now() - book.ts}ms`);
 }
 
-// Step 1: the books stream's latest books.
+// Step 1: the books stream's latest books. Its consumer runs on one node of the
+// stream's cluster; when that node dies while our connection stays up, deliveries
+// just stop. So a pause ends the read only when the server says nothing is left to
+// deliver; when it cannot say, or says messages are left, twice in a row with no
+// message between, the read starts over on a new consumer.
 async function loadCandidates() {
-  const out = new Map();
   const filter = serverFiltered ? [...assets].map((a) => `${prefix}.v1.book.${a}`) : [`${prefix}.v1.book.>`];
+  for (let again = false; ; again = true) {
+    const out = await retrying(`read the books stream ${BOOKS}`, () => readBooks(filter));
+    if (out) return out;
+    if (!again) console.error(`the read of the books stream ${BOOKS} stopped delivering; reading it again`);
+  }
+}
+
+// readBooks reads the books stream once: the latest book by asset, or null if its
+// consumer stopped delivering.
+async function readBooks(filter) {
+  const out = new Map();
   const c = await js.consumers.get(BOOKS, { filter_subjects: filter, deliver_policy: DeliverPolicy.LastPerSubject });
   const msgs = await c.consume();
+  let complete = false;
+  let received = 0;
+  let suspect = "";
   let timer;
   const arm = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => msgs.stop(), IDLE_MS);
+    timer = setTimeout(checkPause, IDLE_MS);
   };
+  async function checkPause() {
+    const before = received;
+    let found = "";
+    try {
+      const info = await c.info();
+      if (info.num_pending > 0) found = `${info.num_pending} messages left to deliver`;
+    } catch (err) {
+      found = `cannot read its state: ${err.message}`;
+    }
+    if (received !== before) return; // delivering again: the loop re-armed
+    if (found === "") complete = true;
+    if (found === "" || suspect !== "") {
+      msgs.stop();
+      return;
+    }
+    suspect = found;
+    arm();
+  }
   arm();
   for await (const msg of msgs) {
+    received++;
+    suspect = "";
     const m = decodeOrCount(msg.subject, msg.data);
     if (m && m.type === "book") out.set(m.asset, m);
-    if (msg.info.pending === 0) break;
+    if (msg.info.pending === 0) {
+      complete = true;
+      break;
+    }
     arm();
   }
   clearTimeout(timer);
   msgs.stop();
-  return out;
+  return complete ? out : null;
 }
 
 async function fetchBook(asset) {
@@ -163,11 +228,10 @@ function dump() {
 candidates = await loadCandidates();
 const lookbackMs = Number(args["lookback-ms"]);
 const filter = serverFiltered ? [...assets].map((a) => `${prefix}.v1.*.${a}`) : [`${prefix}.v1.>`];
-let created = (await jsm.streams.info(EVENTS)).created;
+let created = (await retrying(`read the events stream ${EVENTS}`, () => jsm.streams.info(EVENTS))).created;
 let lastSeq = 0;
 let recreated = false;
 let msgs = null;
-let stopping = false;
 let idle;
 const armIdle = () => {
   clearTimeout(idle);
@@ -190,11 +254,55 @@ async function checkRecreated() {
 }
 const recreatedTimer = setInterval(() => enqueue(checkRecreated), 2000);
 
+// An ordered consumer is R1: it runs on one node of the stream's cluster. When that
+// node dies while our connection, to another node, stays up, nothing tells us: no
+// disconnect, no error from the iterator, and no messages or heartbeats any more.
+// The client library notices the missed heartbeats (after 30 s) but only asks for
+// the consumer's state, which keeps failing, and never opens it again. So while the
+// events consumer delivers nothing we ask for its state every 2 s ourselves: an
+// error (offline, gone, nobody answers), or messages pending that were not
+// delivered, found by two checks in a row with no message between them, opens it
+// again after the last sequence read. Requiring two spares a server that is merely
+// slow to answer once. The check runs beside the queue, not in it, so that a slow
+// answer never holds up messages.
+let events = null;
+let lastMsgAt = Date.now();
+let suspect = "";
+let stalled = false;
+let checking = false;
+async function checkStalled() {
+  if (stopping || recreated || stalled || checking || !events || nc.isClosed()) return;
+  if (Date.now() - lastMsgAt < IDLE_MS) return;
+  const c = events;
+  checking = true;
+  let found = "";
+  try {
+    const info = await c.info();
+    if (info.num_pending > 0 && info.delivered.stream_seq <= lastSeq) {
+      found = `${info.num_pending} messages pending, none delivered after stream sequence ${lastSeq}`;
+    }
+  } catch (err) {
+    found = `cannot read its state: ${err.message}`;
+  } finally {
+    checking = false;
+  }
+  if (c !== events || stopping || recreated) return; // opened again meanwhile
+  const prev = suspect;
+  suspect = found;
+  if (found === "" || prev === "") return;
+  console.error(`events consumer stopped delivering; opening it again after stream sequence ${lastSeq}: ${found}`);
+  tracker.stats.restarts++;
+  stalled = true;
+  msgs?.stop();
+}
+const stalledTimer = setInterval(checkStalled, 2000);
+
 async function shutdown() {
   if (stopping) return;
   stopping = true;
   clearTimeout(idle);
   clearInterval(recreatedTimer);
+  clearInterval(stalledTimer);
   msgs?.stop();
   await enqueue(() => {});
   dump();
@@ -209,21 +317,40 @@ rl.on("line", (line) => {
 rl.on("close", shutdown);
 
 while (!stopping) {
-  const start = new Date(Date.now() - lookbackMs);
-  const events = await js.consumers.get(EVENTS, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.toISOString() });
-  msgs = await events.consume();
+  // By time the first time and after a recreated stream; after a stall, from the
+  // message after the last one read.
+  const from = lastSeq > 0
+    ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
+    : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(Date.now() - lookbackMs).toISOString() };
+  let opened;
+  try {
+    opened = await retrying(`open the events consumer on ${EVENTS}`, async () => {
+      const c = await js.consumers.get(EVENTS, { filter_subjects: filter, ...from });
+      return { c, it: await c.consume() };
+    });
+  } catch (err) {
+    if (stopping || nc.isClosed()) break;
+    throw err;
+  }
+  events = opened.c;
+  msgs = opened.it;
   recreated = false;
+  stalled = false;
+  suspect = "";
+  lastMsgAt = Date.now();
   armIdle();
   for await (const msg of msgs) {
     const m = decodeOrCount(msg.subject, msg.data);
     const pending = msg.info.pending;
     lastSeq = msg.info.streamSequence;
+    lastMsgAt = Date.now();
+    suspect = "";
     await enqueue(async () => {
       if (m) await processMsg(m);
       if (pending === 0) await catchUp();
     });
     armIdle();
   }
-  if (!recreated) break;
-  lastSeq = 0;
+  if (recreated) lastSeq = 0;
+  else if (!stalled) break;
 }

@@ -185,7 +185,9 @@ export class Tracker {
     this.refetchMs = refetchMs;
     this.forgetClosedMs = forgetClosedMs;
     this.lastSweep = 0;
-    this.stats = { applied: 0, ignored: 0, gaps: 0, mismatches: 0, resyncs: 0, resyncMisses: 0, epochChanges: 0, staleNotices: 0, decodeErrors: 0, forgotten: 0 };
+    // restarts is counted by the NATS wiring (consumer.mjs): times the events
+    // consumer was opened again after it stopped delivering.
+    this.stats = { applied: 0, ignored: 0, gaps: 0, mismatches: 0, resyncs: 0, resyncMisses: 0, epochChanges: 0, staleNotices: 0, decodeErrors: 0, forgotten: 0, restarts: 0 };
   }
 
   /**

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,6 +38,8 @@ type NodeBook struct {
 // NodeStats are the Node example's counters.
 type NodeStats struct {
 	Applied, Ignored, Gaps, Mismatches, Resyncs, ResyncMisses, EpochChanges, StaleNotices, DecodeErrors int
+	// Restarts counts the events consumer opened again after it stopped delivering.
+	Restarts int
 }
 
 // NodeDir is examples/node of this module.
@@ -146,6 +149,13 @@ func (n *Node) Dump() (Dump, error) {
 		return Dump{}, errors.New("no books from the Node example within 10 s")
 	}
 }
+
+// Pause stops the process (SIGSTOP) until Resume, so that a test can change the
+// servers under it at a chosen point.
+func (n *Node) Pause() error { return n.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process (SIGCONT).
+func (n *Node) Resume() error { return n.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Stop closes its standard input (it prints its books once more and exits) and
 // waits for it; the error says how it exited.

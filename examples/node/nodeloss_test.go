@@ -1,0 +1,281 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
+	"github.com/polyfeed/polyfeed/internal/streamcheck"
+	"github.com/polyfeed/polyfeed/internal/streamtest"
+	"github.com/polyfeed/polyfeed/stream"
+)
+
+// TestNodeConsumerNodeLoss: on a three-node cluster with both streams R3, the node
+// that runs the Node consumer's events consumer (an ordered consumer: R1, on one
+// node) is killed while the Node consumer's connection, to another node, stays up.
+// Nothing tells the client: no disconnect, and the server sends neither messages
+// nor heartbeats any more. The Node consumer must notice and go on reading the
+// stream, exact, from where it was.
+func TestNodeConsumerNodeLoss(t *testing.T) {
+	if why := streamcheck.NodeSkip(); why != "" {
+		t.Skip(why)
+	}
+	cl := streamtest.StartCluster(t, 3)
+	const home = 0 // every connection of the test and the Node consumer's; never killed
+	nc := cl.Connect(t, home)
+	streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
+	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	assets := []string{"a", "b", "c"}
+	for _, a := range assets {
+		pub.Add(a, "m", 1)
+		pub.Book(a)
+	}
+
+	// The server places the events consumer on a random node of the stream's three:
+	// start Node consumers until one's lands away from home, so that killing its
+	// node leaves the connection alone.
+	var node *streamcheck.Node
+	host := -1
+	seen := map[string]bool{}
+	for try := 0; host < 0; try++ {
+		if try == 30 {
+			t.Fatalf("30 events consumers in a row were placed on n%d", home)
+		}
+		node = streamcheck.StartNode(t, cl.URL(home), prefix)
+		var name, on string
+		poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+			cs, err := eventsConsumers(js)
+			if err != nil {
+				return err // JetStream answers 503 while the cluster elects a leader
+			}
+			for n, leader := range cs {
+				if !seen[n] && leader != "" {
+					name, on = n, leader
+					return nil
+				}
+			}
+			return errors.New("the Node consumer's events consumer is not listed yet")
+		})
+		seen[name] = true
+		if i := cl.Node(on); i != home {
+			host = i
+		} else if err := node.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 60 {
+		pub.Random(r, assets[r.IntN(len(assets))])
+	}
+	poll.For(t, 20*time.Second, 50*time.Millisecond, func() error { return nodeEqualsTruth(node, pub, assets) })
+	before, err := node.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cl.Kill(host)
+	for range 60 {
+		pub.Random(r, assets[r.IntN(len(assets))])
+	}
+	poll.For(t, 30*time.Second, 100*time.Millisecond, func() error { return nodeEqualsTruth(node, pub, assets) })
+	d, err := node.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed n%d, which ran the events consumer; node stats %+v", host, d.Stats)
+	if s := d.Stats; s.Gaps != 0 || s.DecodeErrors != 0 || s.Mismatches != 0 {
+		t.Errorf("node stats %+v: want no gaps, mismatches or decode errors", s)
+	}
+	if d.Stats.Restarts <= before.Stats.Restarts {
+		t.Errorf("restarts %d before the kill, %d after: want the events consumer opened again", before.Stats.Restarts, d.Stats.Restarts)
+	}
+	if err := node.Stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// nodeEqualsTruth reports the first asset whose Node book is not live at the
+// publisher's epoch and seq with the publisher's levels.
+func nodeEqualsTruth(node *streamcheck.Node, pub *streamtest.Publisher, assets []string) error {
+	d, err := node.Dump()
+	if err != nil {
+		return err
+	}
+	for _, id := range assets {
+		b, ok := d.Books[id]
+		if !ok {
+			return fmt.Errorf("node consumer has no book for %s", id)
+		}
+		bids, asks := pub.Truth(id)
+		if b.State != "live" || b.Epoch != pub.Epoch(id) || b.Seq != pub.Seq(id) ||
+			fmt.Sprint(b.Bids) != fmt.Sprint(bids) || fmt.Sprint(b.Asks) != fmt.Sprint(asks) {
+			return fmt.Errorf("asset %s:\nnode %s %d:%d bids %v asks %v\nwant live %d:%d bids %v asks %v", id,
+				b.State, b.Epoch, b.Seq, b.Bids, b.Asks, pub.Epoch(id), pub.Seq(id), bids, asks)
+		}
+	}
+	return nil
+}
+
+// eventsConsumers returns the events stream's consumers that read all of it (the
+// Node consumer's, not the books stream's source), by name, with the server each
+// runs on.
+func eventsConsumers(js jetstream.JetStream) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream.EventsStream(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the events stream: %w", err)
+	}
+	out := map[string]string{}
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		all := ci.Config.FilterSubject == stream.AllSubjects(prefix) ||
+			slices.Equal(ci.Config.FilterSubjects, []string{stream.AllSubjects(prefix)})
+		if all && ci.Cluster != nil {
+			out[ci.Name] = ci.Cluster.Leader
+		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("cannot list the events stream's consumers: %w", err)
+	}
+	return out, nil
+}
+
+// TestNodeConsumerNodeLossWhileReadingBooks: the node that runs the Node consumer's
+// read of the books stream at start (an ordered consumer, on one node) is killed in
+// the middle of that read while the connection, to another node, stays up. The read
+// must not take the silence for the end of the stream: every asset whose only book
+// is on the books stream (the look-back window, 1 ms, holds nothing) must get it.
+// The Node consumer is paused (SIGSTOP) as soon as the read's consumer is listed,
+// long before it can have read the thousands of books, and resumed after the kill.
+func TestNodeConsumerNodeLossWhileReadingBooks(t *testing.T) {
+	if why := streamcheck.NodeSkip(); why != "" {
+		t.Skip(why)
+	}
+	cl := streamtest.StartCluster(t, 3)
+	const home = 0 // every connection of the test and the Node consumer's; never killed
+	nc := cl.Connect(t, home)
+	_, books := streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
+	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var assets []string
+	for i := range 4000 {
+		a := fmt.Sprintf("a%04d", i)
+		assets = append(assets, a)
+		pub.Add(a, "m", 1)
+		pub.Book(a)
+	}
+	ctx := context.Background()
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		info, err := books.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != uint64(len(assets)) {
+			return fmt.Errorf("books stream holds %d messages, want %d", info.State.Msgs, len(assets))
+		}
+		return nil
+	})
+
+	var node *streamcheck.Node
+	seen := map[string]bool{}
+	for try := 0; node == nil; try++ {
+		if try == 30 {
+			t.Fatalf("30 books stream reads in a row were placed on n%d", home)
+		}
+		n := streamcheck.StartNode(t, cl.URL(home), prefix, "--lookback-ms", "1")
+		var on string
+		poll.For(t, 20*time.Second, time.Millisecond, func() error {
+			cs, err := booksConsumers(js)
+			if err != nil {
+				return err
+			}
+			for name, leader := range cs {
+				if !seen[name] && leader != "" {
+					seen[name], on = true, leader
+					return nil
+				}
+			}
+			return errors.New("the read's consumer is not listed yet")
+		})
+		if err := n.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		if host := cl.Node(on); host != home {
+			cl.Kill(host)
+			t.Logf("killed n%d, which ran the read of the books stream", host)
+			node = n
+		}
+		if err := n.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		if node == nil {
+			if err := n.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	poll.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+		d, err := node.Dump()
+		if err != nil {
+			return err
+		}
+		if !d.Live {
+			return errors.New("not live yet")
+		}
+		missing := 0
+		for _, a := range assets {
+			b, ok := d.Books[a]
+			if !ok {
+				missing++
+				continue
+			}
+			if b.Epoch != pub.Epoch(a) || b.Seq != pub.Seq(a) {
+				return fmt.Errorf("asset %s at %d:%d, want %d:%d", a, b.Epoch, b.Seq, pub.Epoch(a), pub.Seq(a))
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d assets have no book", missing, len(assets))
+		}
+		return nil
+	})
+	if err := node.Stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// booksConsumers returns the books stream's consumers by name, with the server each
+// runs on.
+func booksConsumers(js jetstream.JetStream) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream.BooksStream(prefix))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the books stream: %w", err)
+	}
+	out := map[string]string{}
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if ci.Cluster != nil {
+			out[ci.Name] = ci.Cluster.Leader
+		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("cannot list the books stream's consumers: %w", err)
+	}
+	return out, nil
+}
