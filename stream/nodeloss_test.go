@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/streamtest"
 	"github.com/polyfeed/polyfeed/stream"
@@ -60,18 +58,7 @@ func TestNodeLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = c.Close() })
-		var name, on string
-		poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
-			for n, leader := range eventsConsumers(t, js) {
-				if !seen[n] && leader != "" {
-					name, on = n, leader
-					return nil
-				}
-			}
-			return errors.New("the consumer's events consumer is not listed yet")
-		})
-		seen[name] = true
-		if i := cl.Node(on); i != home {
+		if i := cl.NewPlacement(t, js, stream.EventsStream(prefix), stream.AllSubjects(prefix), seen); i != home {
 			host = i
 		} else {
 			_ = c.Close()
@@ -96,30 +83,6 @@ func TestNodeLoss(t *testing.T) {
 	if s.Restarts <= before.Restarts {
 		t.Errorf("restarts %d before the kill, %d after: want the events consumer opened again", before.Restarts, s.Restarts)
 	}
-}
-
-// eventsConsumers returns the events stream's consumers that read all of it (the
-// stream consumer's, not the books stream's source), by name, with the server each
-// runs on.
-func eventsConsumers(t *testing.T, js jetstream.JetStream) map[string]string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream.EventsStream(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	l := s.ListConsumers(ctx)
-	for ci := range l.Info() {
-		if ci.Config.FilterSubject == stream.AllSubjects(prefix) && ci.Cluster != nil {
-			out[ci.Name] = ci.Cluster.Leader
-		}
-	}
-	if err := l.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestNodeLossWhileReadingBooks: the node that runs the consumer's read of the books
@@ -189,17 +152,7 @@ func TestNodeLossWhileReadingBooks(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("the read of the books stream did not reach the broken book in 30 s")
 		}
-		var on string
-		poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
-			for n, leader := range booksConsumers(t, js) {
-				if !seen[n] && leader != "" {
-					seen[n], on = true, leader
-					return nil
-				}
-			}
-			return errors.New("the read's consumer is not listed yet")
-		})
-		host := cl.Node(on)
+		host := cl.NewPlacement(t, js, stream.BooksStream(prefix), "", seen)
 		if host != home {
 			cl.Kill(host)
 			t.Logf("killed n%d, which ran the read of the books stream", host)
@@ -264,26 +217,3 @@ func (h *holdingHandler) Handle(ctx context.Context, r slog.Record) error {
 func (h *holdingHandler) WithAttrs(as []slog.Attr) slog.Handler { return h.next.WithAttrs(as) }
 
 func (h *holdingHandler) WithGroup(name string) slog.Handler { return h.next.WithGroup(name) }
-
-// booksConsumers returns the books stream's consumers by name, with the server each
-// runs on.
-func booksConsumers(t *testing.T, js jetstream.JetStream) map[string]string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream.BooksStream(prefix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	l := s.ListConsumers(ctx)
-	for ci := range l.Info() {
-		if ci.Cluster != nil {
-			out[ci.Name] = ci.Cluster.Leader
-		}
-	}
-	if err := l.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}

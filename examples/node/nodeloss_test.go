@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -54,22 +53,7 @@ func TestNodeConsumerNodeLoss(t *testing.T) {
 			t.Fatalf("30 events consumers in a row were placed on n%d", home)
 		}
 		node = streamcheck.StartNode(t, cl.URL(home), prefix)
-		var name, on string
-		poll.For(t, 20*time.Second, 50*time.Millisecond, func() error {
-			cs, err := eventsConsumers(js)
-			if err != nil {
-				return err // JetStream answers 503 while the cluster elects a leader
-			}
-			for n, leader := range cs {
-				if !seen[n] && leader != "" {
-					name, on = n, leader
-					return nil
-				}
-			}
-			return errors.New("the Node consumer's events consumer is not listed yet")
-		})
-		seen[name] = true
-		if i := cl.Node(on); i != home {
+		if i := cl.NewPlacement(t, js, stream.EventsStream(prefix), stream.AllSubjects(prefix), seen); i != home {
 			host = i
 		} else if err := node.Stop(); err != nil {
 			t.Fatal(err)
@@ -127,31 +111,6 @@ func nodeEqualsTruth(node *streamcheck.Node, pub *streamtest.Publisher, assets [
 	return nil
 }
 
-// eventsConsumers returns the events stream's consumers that read all of it (the
-// Node consumer's, not the books stream's source), by name, with the server each
-// runs on.
-func eventsConsumers(js jetstream.JetStream) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream.EventsStream(prefix))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the events stream: %w", err)
-	}
-	out := map[string]string{}
-	l := s.ListConsumers(ctx)
-	for ci := range l.Info() {
-		all := ci.Config.FilterSubject == stream.AllSubjects(prefix) ||
-			slices.Equal(ci.Config.FilterSubjects, []string{stream.AllSubjects(prefix)})
-		if all && ci.Cluster != nil {
-			out[ci.Name] = ci.Cluster.Leader
-		}
-	}
-	if err := l.Err(); err != nil {
-		return nil, fmt.Errorf("cannot list the events stream's consumers: %w", err)
-	}
-	return out, nil
-}
-
 // TestNodeConsumerNodeLossWhileReadingBooks: the node that runs the Node consumer's
 // read of the books stream at start (an ordered consumer, on one node) is killed in
 // the middle of that read while the connection, to another node, stays up. The read
@@ -198,24 +157,11 @@ func TestNodeConsumerNodeLossWhileReadingBooks(t *testing.T) {
 			t.Fatalf("30 books stream reads in a row were placed on n%d", home)
 		}
 		n := streamcheck.StartNode(t, cl.URL(home), prefix, "--lookback-ms", "1")
-		var on string
-		poll.For(t, 20*time.Second, time.Millisecond, func() error {
-			cs, err := booksConsumers(js)
-			if err != nil {
-				return err
-			}
-			for name, leader := range cs {
-				if !seen[name] && leader != "" {
-					seen[name], on = true, leader
-					return nil
-				}
-			}
-			return errors.New("the read's consumer is not listed yet")
-		})
+		on := cl.NewPlacement(t, js, stream.BooksStream(prefix), "", seen)
 		if err := n.Pause(); err != nil {
 			t.Fatal(err)
 		}
-		if host := cl.Node(on); host != home {
+		if host := on; host != home {
 			cl.Kill(host)
 			t.Logf("killed n%d, which ran the read of the books stream", host)
 			node = n
@@ -256,26 +202,4 @@ func TestNodeConsumerNodeLossWhileReadingBooks(t *testing.T) {
 	if err := node.Stop(); err != nil {
 		t.Error(err)
 	}
-}
-
-// booksConsumers returns the books stream's consumers by name, with the server each
-// runs on.
-func booksConsumers(js jetstream.JetStream) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, stream.BooksStream(prefix))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the books stream: %w", err)
-	}
-	out := map[string]string{}
-	l := s.ListConsumers(ctx)
-	for ci := range l.Info() {
-		if ci.Cluster != nil {
-			out[ci.Name] = ci.Cluster.Leader
-		}
-	}
-	if err := l.Err(); err != nil {
-		return nil, fmt.Errorf("cannot list the books stream's consumers: %w", err)
-	}
-	return out, nil
 }

@@ -1,0 +1,63 @@
+package streamtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
+)
+
+// Placements lists the consumers of the stream named streamName, by name,
+// with the server each runs on; with filter set, only those that read
+// exactly that subject. JetStream's own error (503 while the cluster elects
+// a leader) is returned for the caller's poll to retry.
+func Placements(js jetstream.JetStream, streamName, filter string) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, streamName)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read stream %s: %w", streamName, err)
+	}
+	out := map[string]string{}
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		match := filter == "" || ci.Config.FilterSubject == filter || slices.Equal(ci.Config.FilterSubjects, []string{filter})
+		if match && ci.Cluster != nil {
+			out[ci.Name] = ci.Cluster.Leader
+		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("cannot list the consumers of %s: %w", streamName, err)
+	}
+	return out, nil
+}
+
+// NewPlacement waits until a consumer of streamName (reading filter, if
+// set) that is not in seen runs on a node, adds it to seen and returns that
+// node's index. Node-loss tests start a consumer, find where the server put
+// its consumer this way, and start another while it landed on their home
+// node.
+func (c *Cluster) NewPlacement(t testing.TB, js jetstream.JetStream, streamName, filter string, seen map[string]bool) int {
+	t.Helper()
+	var on string
+	poll.For(t, 20*time.Second, time.Millisecond, func() error {
+		cs, err := Placements(js, streamName, filter)
+		if err != nil {
+			return err
+		}
+		for name, server := range cs {
+			if !seen[name] && server != "" {
+				seen[name], on = true, server
+				return nil
+			}
+		}
+		return errors.New("the new consumer is not listed yet")
+	})
+	return c.Node(on)
+}
