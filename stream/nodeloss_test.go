@@ -23,12 +23,8 @@ import (
 // nor heartbeats any more. The consumer must notice and go on reading the stream,
 // exact, from where it was.
 func TestNodeLoss(t *testing.T) {
-	cl := streamtest.StartCluster(t, 3)
-	const home = 0 // every connection of the test; never killed
-	nc := cl.Connect(t, home)
-	streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
-	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
-	js := jsFor(t, nc)
+	nl := streamtest.StartNodeLoss(t, prefix)
+	cl, home, nc, js, pub := nl.Cluster, nl.Home, nl.Conn, nl.JS, nl.Pub
 	r := rand.New(rand.NewPCG(11, 12))
 	assets := []string{"a", "b", "c"}
 	for _, a := range assets {
@@ -96,12 +92,8 @@ func TestNodeLoss(t *testing.T) {
 // first broken message, blocks until the node is killed. More books follow than the
 // client holds in its buffer, so the rest must come from a server.
 func TestNodeLossWhileReadingBooks(t *testing.T) {
-	cl := streamtest.StartCluster(t, 3)
-	const home = 0 // every connection of the test; never killed
-	nc := cl.Connect(t, home)
-	_, books := streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
-	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
-	js := jsFor(t, nc)
+	nl := streamtest.StartNodeLoss(t, prefix)
+	cl, home, nc, js, pub := nl.Cluster, nl.Home, nl.Conn, nl.JS, nl.Pub
 	var assets []string
 	for i := range 1600 {
 		a := fmt.Sprintf("a%04d", i)
@@ -113,16 +105,7 @@ func TestNodeLossWhileReadingBooks(t *testing.T) {
 		pub.Book(a)
 	}
 	ctx := context.Background()
-	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
-		info, err := books.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if want := uint64(len(assets) + 1); info.State.Msgs != want {
-			return fmt.Errorf("books stream holds %d messages, want %d", info.State.Msgs, want)
-		}
-		return nil
-	})
+	nl.WaitBooks(t, uint64(len(assets)+1))
 
 	// The server places the read's consumer on a random node of the stream's three:
 	// start consumers until one lands away from home.

@@ -1,14 +1,11 @@
 package node_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/streamcheck"
@@ -26,15 +23,8 @@ func TestNodeConsumerNodeLoss(t *testing.T) {
 	if why := streamcheck.NodeSkip(); why != "" {
 		t.Skip(why)
 	}
-	cl := streamtest.StartCluster(t, 3)
-	const home = 0 // every connection of the test and the Node consumer's; never killed
-	nc := cl.Connect(t, home)
-	streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
-	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nl := streamtest.StartNodeLoss(t, prefix) // the Node consumer connects to nl.Home too
+	cl, home, js, pub := nl.Cluster, nl.Home, nl.JS, nl.Pub
 	r := rand.New(rand.NewPCG(21, 22))
 	assets := []string{"a", "b", "c"}
 	for _, a := range assets {
@@ -122,15 +112,8 @@ func TestNodeConsumerNodeLossWhileReadingBooks(t *testing.T) {
 	if why := streamcheck.NodeSkip(); why != "" {
 		t.Skip(why)
 	}
-	cl := streamtest.StartCluster(t, 3)
-	const home = 0 // every connection of the test and the Node consumer's; never killed
-	nc := cl.Connect(t, home)
-	_, books := streamtest.CreateReplicatedStreams(t, nc, prefix, 3)
-	pub := streamtest.NewPublisher(t, cl.Connect(t, home), prefix)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nl := streamtest.StartNodeLoss(t, prefix) // the Node consumer connects to nl.Home too
+	cl, home, js, pub := nl.Cluster, nl.Home, nl.JS, nl.Pub
 	var assets []string
 	for i := range 4000 {
 		a := fmt.Sprintf("a%04d", i)
@@ -138,17 +121,7 @@ func TestNodeConsumerNodeLossWhileReadingBooks(t *testing.T) {
 		pub.Add(a, "m", 1)
 		pub.Book(a)
 	}
-	ctx := context.Background()
-	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
-		info, err := books.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.State.Msgs != uint64(len(assets)) {
-			return fmt.Errorf("books stream holds %d messages, want %d", info.State.Msgs, len(assets))
-		}
-		return nil
-	})
+	nl.WaitBooks(t, uint64(len(assets)))
 
 	var node *streamcheck.Node
 	seen := map[string]bool{}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/polyfeed/polyfeed/internal/poll"
@@ -60,4 +61,46 @@ func (c *Cluster) NewPlacement(t testing.TB, js jetstream.JetStream, streamName,
 		return errors.New("the new consumer is not listed yet")
 	})
 	return c.Node(on)
+}
+
+// NodeLoss is what a node-loss test of a consumer starts from: a
+// three-node cluster, both streams R3, a publisher, and the test's
+// connections, all on node Home, which the test never kills.
+type NodeLoss struct {
+	Cluster *Cluster
+	Home    int
+	Conn    *nats.Conn // on Home only
+	JS      jetstream.JetStream
+	Pub     *Publisher // on Home only
+	Books   jetstream.Stream
+}
+
+// StartNodeLoss starts it; the test's cleanup stops everything.
+func StartNodeLoss(t testing.TB, prefix string) *NodeLoss {
+	t.Helper()
+	n := &NodeLoss{Cluster: StartCluster(t, 3)}
+	n.Conn = n.Cluster.Connect(t, n.Home)
+	_, n.Books = CreateReplicatedStreams(t, n.Conn, prefix, 3)
+	n.Pub = NewPublisher(t, n.Cluster.Connect(t, n.Home), prefix)
+	js, err := jetstream.New(n.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.JS = js
+	return n
+}
+
+// WaitBooks waits until the books stream holds want messages.
+func (n *NodeLoss) WaitBooks(t testing.TB, want uint64) {
+	t.Helper()
+	poll.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		info, err := n.Books.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != want {
+			return fmt.Errorf("books stream holds %d messages, want %d", info.State.Msgs, want)
+		}
+		return nil
+	})
 }
