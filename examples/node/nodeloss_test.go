@@ -24,7 +24,7 @@ func TestNodeConsumerNodeLoss(t *testing.T) {
 		t.Skip(why)
 	}
 	nl := streamtest.StartNodeLoss(t, prefix) // the Node consumer connects to nl.Home too
-	cl, home, js, pub := nl.Cluster, nl.Home, nl.JS, nl.Pub
+	cl, home, pub := nl.Cluster, nl.Home, nl.Pub
 	r := rand.New(rand.NewPCG(21, 22))
 	assets := []string{"a", "b", "c"}
 	for _, a := range assets {
@@ -32,23 +32,16 @@ func TestNodeConsumerNodeLoss(t *testing.T) {
 		pub.Book(a)
 	}
 
-	// The server places the events consumer on a random node of the stream's three:
-	// start Node consumers until one's lands away from home, so that killing its
-	// node leaves the connection alone.
+	// The server places the events consumer on a random node of the stream's three.
 	var node *streamcheck.Node
-	host := -1
-	seen := map[string]bool{}
-	for try := 0; host < 0; try++ {
-		if try == 30 {
-			t.Fatalf("30 events consumers in a row were placed on n%d", home)
-		}
+	host := nl.PlaceAway(t, stream.EventsStream(prefix), stream.AllSubjects(prefix), func() func() {
 		node = streamcheck.StartNode(t, cl.URL(home), prefix)
-		if i := cl.NewPlacement(t, js, stream.EventsStream(prefix), stream.AllSubjects(prefix), seen); i != home {
-			host = i
-		} else if err := node.Stop(); err != nil {
-			t.Fatal(err)
+		return func() {
+			if err := node.Stop(); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
+	})
 	for range 60 {
 		pub.Random(r, assets[r.IntN(len(assets))])
 	}

@@ -104,3 +104,22 @@ func (n *NodeLoss) WaitBooks(t testing.TB, want uint64) {
 		return nil
 	})
 }
+
+// PlaceAway starts a consumer with start until the server runs its new
+// consumer of streamName (reading filter, if set) on a node other than
+// Home, stopping each one placed on Home, and returns that node: killing it
+// then leaves the consumer's connection alone. The server places consumers
+// at random, not evenly; 30 tries on Home fail the test.
+func (n *NodeLoss) PlaceAway(t testing.TB, streamName, filter string, start func() (stop func())) int {
+	t.Helper()
+	seen := map[string]bool{}
+	for range 30 {
+		stop := start()
+		if i := n.Cluster.NewPlacement(t, n.JS, streamName, filter, seen); i != n.Home {
+			return i
+		}
+		stop()
+	}
+	t.Fatalf("30 consumers of %s in a row were placed on n%d", streamName, n.Home)
+	return -1
+}
