@@ -142,21 +142,10 @@ func TestNodeLossWhileReadingBooks(t *testing.T) {
 		if !c.Live() {
 			return errors.New("not live yet")
 		}
-		missing := 0
-		for _, a := range assets {
+		return pub.AtLatest(assets, func(a string) (int64, int64, bool) {
 			b, ok := c.Book(a)
-			if !ok {
-				missing++
-				continue
-			}
-			if b.Epoch != pub.Epoch(a) || b.Seq != pub.Seq(a) {
-				return fmt.Errorf("asset %s at %d:%d, want %d:%d", a, b.Epoch, b.Seq, pub.Epoch(a), pub.Seq(a))
-			}
-		}
-		if missing > 0 {
-			return fmt.Errorf("%d of %d assets have no book", missing, len(assets))
-		}
-		return nil
+			return b.Epoch, b.Seq, ok
+		})
 	})
 }
 

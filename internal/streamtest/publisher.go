@@ -285,3 +285,24 @@ func Canon(s string) string {
 	}
 	return s
 }
+
+// AtLatest reports the first of assets whose book, as position reads it
+// from a consumer (ok false: no book), is not at this publisher's latest
+// epoch and seq, counting the assets with no book at all.
+func (p *Publisher) AtLatest(assets []string, position func(asset string) (epoch, seq int64, ok bool)) error {
+	missing := 0
+	for _, a := range assets {
+		epoch, seq, ok := position(a)
+		if !ok {
+			missing++
+			continue
+		}
+		if epoch != p.Epoch(a) || seq != p.Seq(a) {
+			return fmt.Errorf("asset %s at %d:%d, want %d:%d", a, epoch, seq, p.Epoch(a), p.Seq(a))
+		}
+	}
+	if missing > 0 {
+		return fmt.Errorf("%d of %d assets have no book", missing, len(assets))
+	}
+	return nil
+}
