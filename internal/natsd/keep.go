@@ -17,15 +17,40 @@ import (
 //
 // keepJetStream mends both by restarting JetStream, which opens every
 // stream again from its files. It checks every jsCheckEvery; while the
-// stream is down it tries every jsRetryEvery, but only when the store's
+// stream is down it tries every jsRetryEvery (longer, see backoff, when it
+// goes down again right after a restart), but only when the store's
 // file system has at least jsMinFree bytes free, so that a disk still full
 // does not bring JetStream up only to lose it on the next write (and log
 // the server's errors each time).
 const (
-	jsCheckEvery = time.Second
-	jsRetryEvery = 5 * time.Second
-	jsMinFree    = 64 << 20
+	jsCheckEvery  = time.Second
+	jsRetryEvery  = 5 * time.Second
+	jsRetryMax    = 5 * time.Minute
+	jsStableAfter = time.Minute
+	jsMinFree     = 64 << 20
 )
+
+// backoff is the retry period across outages. An outage that starts within
+// jsStableAfter of the last restart doubles it (up to jsRetryMax) and is a
+// repeat: a store that fails again at once (a broken disk, not a full one)
+// is retried ever more slowly and logged once, not every few seconds.
+type backoff struct {
+	wait     time.Duration
+	lastBack time.Time
+}
+
+// outage starts one at now and reports whether it repeats the last.
+func (b *backoff) outage(now time.Time) (repeat bool) {
+	if !b.lastBack.IsZero() && now.Sub(b.lastBack) < jsStableAfter {
+		b.wait = min(2*max(b.wait, jsRetryEvery), jsRetryMax)
+		return true
+	}
+	b.wait = jsRetryEvery
+	return false
+}
+
+// back records a restart at now.
+func (b *backoff) back(now time.Time) { b.lastBack = now }
 
 // Stats counts what the server went through.
 type Stats struct {
@@ -59,6 +84,7 @@ func (s *Server) keepJetStream(srv *server.Server, opts *server.Options, stop <-
 	t := time.NewTicker(jsCheckEvery)
 	defer t.Stop()
 	var since, next time.Time
+	var bo backoff
 	for {
 		select {
 		case <-stop:
@@ -71,6 +97,7 @@ func (s *Server) keepJetStream(srv *server.Server, opts *server.Options, stop <-
 			if !since.IsZero() {
 				s.keep.down.Store(false)
 				s.keep.restarts.Add(1)
+				bo.back(now)
 				s.cfg.Logger.Info("JetStream is back", "component", "nats-server", "down_for", now.Sub(since).Round(time.Millisecond))
 				since = time.Time{}
 			}
@@ -84,13 +111,18 @@ func (s *Server) keepJetStream(srv *server.Server, opts *server.Options, stop <-
 			if enabled {
 				what = "a stream could not write"
 			}
-			s.cfg.Logger.Error(what+" (out of disk space?): the stream is down and the books are not published; restarting JetStream when the disk has room",
-				"component", "nats-server", "store", opts.StoreDir, "min_free", jsMinFree, "retry_every", jsRetryEvery)
+			log := s.cfg.Logger.Error
+			if bo.outage(now) {
+				// Down again right after a restart: wait longer, say it once.
+				next, log = now.Add(bo.wait), s.cfg.Logger.Debug
+			}
+			log(what+" (out of disk space?): the stream is down and the books are not published; restarting JetStream when the disk has room",
+				"component", "nats-server", "store", opts.StoreDir, "min_free", jsMinFree, "retry_every", bo.wait)
 		}
 		if now.Before(next) {
 			continue
 		}
-		next = now.Add(jsRetryEvery)
+		next = now.Add(bo.wait)
 		if free, ok := freeBytes(opts.StoreDir); ok && free < jsMinFree {
 			continue
 		}

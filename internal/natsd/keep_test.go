@@ -155,3 +155,31 @@ func registry(s *Server) *prometheus.Registry {
 	r.MustRegister(s.Collector())
 	return r
 }
+
+// TestBackoff: an outage right after a restart doubles the wait up to its
+// cap; a stable minute starts over.
+func TestBackoff(t *testing.T) {
+	var b backoff
+	t0 := time.Unix(1_000_000, 0)
+	if b.outage(t0) || b.wait != jsRetryEvery {
+		t.Fatalf("first outage: repeat or wait %v; want a first, %v", b.wait, jsRetryEvery)
+	}
+	now := t0
+	want := jsRetryEvery
+	for range 10 {
+		now = now.Add(b.wait)
+		b.back(now)
+		now = now.Add(time.Second) // fails again at once
+		want = min(2*want, jsRetryMax)
+		if !b.outage(now) || b.wait != want {
+			t.Fatalf("repeat outage: wait %v; want a repeat, %v", b.wait, want)
+		}
+	}
+	if b.wait != jsRetryMax {
+		t.Fatalf("wait %v after ten repeats; want the cap %v", b.wait, jsRetryMax)
+	}
+	b.back(now)
+	if b.outage(now.Add(jsStableAfter)) || b.wait != jsRetryEvery {
+		t.Fatalf("after a stable minute: wait %v; want a first outage, %v", b.wait, jsRetryEvery)
+	}
+}
