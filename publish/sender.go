@@ -255,13 +255,18 @@ func (s *sender) park(done <-chan struct{}) bool {
 		case err := <-s.fails:
 			s.failAll(err)
 		case <-s.timer.C:
-			s.armed = time.Time{}
-			s.tick(time.Now())
+			s.fired(time.Now())
 		case <-done:
 			s.bell.sleeping.Store(0)
 			return false
 		}
 	}
+}
+
+// fired serves the timer having fired at now: it is no longer armed.
+func (s *sender) fired(now time.Time) {
+	s.armed = time.Time{}
+	s.tick(now)
 }
 
 // poll serves, without waiting, what arrived while the sender was busy:
@@ -276,8 +281,7 @@ func (s *sender) poll() {
 		case err := <-s.fails:
 			s.failAll(err)
 		case <-s.timer.C:
-			s.armed = time.Time{}
-			s.tick(time.Now())
+			s.fired(time.Now())
 			s.arm(time.Time{})
 		default:
 			return
@@ -303,9 +307,8 @@ func (s *sender) linger(done <-chan struct{}) {
 			s.failAll(err)
 			continue
 		case <-s.timer.C:
-			s.armed = time.Time{}
 			now := time.Now()
-			s.tick(now)
+			s.fired(now)
 			if now.Before(until) {
 				continue
 			}
@@ -538,8 +541,7 @@ func (s *sender) room(n int) bool {
 		case err := <-s.fails:
 			s.failAll(err)
 		case <-s.timer.C:
-			s.armed = time.Time{}
-			s.tick(time.Now())
+			s.fired(time.Now())
 		case <-deadline.C:
 			return false
 		}
