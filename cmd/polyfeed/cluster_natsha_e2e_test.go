@@ -88,8 +88,8 @@ func (m *monitor) gapAround(id string, at time.Time, window time.Duration) (arou
 	for ; j > 0 && s.times[j].After(prev); j-- {
 		before = max(before, s.times[j].Sub(s.times[j-1]))
 	}
-	if !s.times[j].After(prev) {
-		before = max(before, s.times[min(j+1, i-1)].Sub(prev))
+	if !s.times[j].After(prev) && j+1 < i { // times[j+1] is the window's first
+		before = max(before, s.times[j+1].Sub(prev))
 	}
 	return around, before, quiet, true
 }
