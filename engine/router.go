@@ -264,11 +264,10 @@ func (r *router) signal() {
 }
 
 // release lets go of the routing role. Whoever queued a frame while the role
-// was held counted it (inbound.Queue.Frames) before trying the role itself;
-// sequentially consistent atomics mean that either it saw the role free and
-// took it, or the check here sees its frame and routes it. (A count at or
-// below zero can hide a counted frame only behind a producer that has not
-// counted yet, and that one tries the role after counting.)
+// was held counted it (inbound.Queue.Frames, counted under the queue's lock
+// with the record, so the count is exactly what is queued) before trying the
+// role itself; sequentially consistent atomics mean that either it saw the
+// role free and took it, or the check here sees its frame and routes it.
 func (r *router) release() {
 	for {
 		r.role.Store(false)
@@ -299,17 +298,17 @@ func (r *router) acquire() {
 // a burst (the startup dump) workers start on the first frames while the rest
 // are decoded. One atomic store per touched ring per frame. Role holder only.
 func (r *router) drainQueued() {
-	// Nothing counted: skip the queue's lock. A frame queued but not yet
-	// counted is routed by its producer, who tries the role after counting
-	// it (release).
+	// Nothing counted: nothing queued, skip the queue's lock. This is what
+	// keeps one socket's frames in order: a producer that takes the role
+	// routes its frames queued earlier before its new one, so the count must
+	// never read zero while one is queued (inbound.Queue keeps it exact).
 	if r.in.Frames() > 0 {
 		r.drainAll()
 	}
 }
 
-// drainAll routes everything in the queue, counted or not: at stop, once the
-// queue is closed, nobody is left to route an uncounted record. Role holder
-// only.
+// drainAll routes everything in the queue, batch after batch until a swap
+// finds it empty. Role holder only.
 func (r *router) drainAll() {
 	for {
 		b := r.in.Swap()

@@ -207,7 +207,13 @@ func TestDataPathConcurrentDelivery(t *testing.T) {
 		inline := mode.inline
 		t.Run(mode.name, func(t *testing.T) {
 			t.Cleanup(func() { goleak.VerifyNone(t) })
-			const sockets, perSocket = 4, 2000
+			// Eight sockets, so that pushes often overlap a swap; fewer
+			// frames under the race detector, which slows each one.
+			const sockets = 8
+			perSocket := 10_000
+			if raceEnabled {
+				perSocket = 2_000
+			}
 			var (
 				mu   sync.Mutex
 				last = map[string]int{}
@@ -252,12 +258,12 @@ func TestDataPathConcurrentDelivery(t *testing.T) {
 				for _, w := range d.workers.workers {
 					n += w.events.Load()
 				}
-				if n != sockets*perSocket {
+				if n != uint64(sockets*perSocket) {
 					return fmt.Errorf("workers applied %d events; want %d", n, sockets*perSocket)
 				}
 				return nil
 			})
-			if st := d.router.stats(); st.Dropped != 0 || st.Frames != sockets*perSocket {
+			if st := d.router.stats(); st.Dropped != 0 || st.Frames != uint64(sockets*perSocket) {
 				t.Errorf("router: %d frames, %d dropped; want %d, 0", st.Frames, st.Dropped, sockets*perSocket)
 			}
 			mu.Lock()
@@ -276,7 +282,7 @@ func TestDataPathConcurrentDelivery(t *testing.T) {
 				if b.LastTrade == nil {
 					t.Fatalf("socket %d: no last trade", s)
 				}
-				if got := b.LastTrade.Size.Float(); got != perSocket {
+				if got := b.LastTrade.Size.Float(); got != float64(perSocket) {
 					t.Errorf("socket %d: last trade size %v; want %d (the last event applied last)", s, got, perSocket)
 				}
 			}

@@ -35,7 +35,13 @@ type Queue[C any] struct {
 	closed   bool
 
 	// frames is what the routing role's holder checks when it lets go
-	// (router.release): counted after the record is in the arena.
+	// (router.release) and before it routes a frame of its own
+	// (router.drainQueued). It changes only under mu, together with the
+	// arena, so it never hides a queued record: a count taken outside the
+	// lock after one's Push returned it. Counted after the unlock, a record
+	// already swapped out could leave the count below the records still
+	// queued, and a producer that then took the role would route its next
+	// frame ahead of its own queued one (one asset's events reordered).
 	frames atomic.Int64 // frames and control requests queued now (depth)
 	bytes  atomic.Int64 // bytes queued now
 	stalls atomic.Int64 // producer waits for space
@@ -112,9 +118,9 @@ func (q *Queue[C]) Push(connID int64, frame []byte, recv int64) bool {
 	off := len(q.cur.Data)
 	q.cur.Data = append(q.cur.Data, frame...)
 	q.cur.Recs = append(q.cur.Recs, Rec[C]{ConnID: connID, Off: off, N: len(frame), Recv: recv})
-	q.mu.Unlock()
 	q.frames.Add(1)
 	q.bytes.Add(int64(len(frame)))
+	q.mu.Unlock()
 	return true
 }
 
@@ -127,8 +133,8 @@ func (q *Queue[C]) PushControl(c C) bool {
 		return false
 	}
 	q.cur.Recs = append(q.cur.Recs, Rec[C]{Ctl: c})
-	q.mu.Unlock()
 	q.frames.Add(1)
+	q.mu.Unlock()
 	return true
 }
 
@@ -144,10 +150,10 @@ func (q *Queue[C]) Swap() *Batch[C] {
 	q.spare.reset()
 	q.spare.release(b)
 	q.cur, q.spare = q.spare, b
-	q.notFull.Broadcast()
-	q.mu.Unlock()
 	q.frames.Add(-int64(len(b.Recs)))
 	q.bytes.Add(-int64(len(b.Data)))
+	q.notFull.Broadcast()
+	q.mu.Unlock()
 	return b
 }
 

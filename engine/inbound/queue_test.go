@@ -154,3 +154,70 @@ func BenchmarkInboundAllocs(b *testing.B) {
 	}
 	b.ReportMetric(float64(mallocs()-m0)/float64(n), "allocs/frame")
 }
+
+// The count the routing role reads outside the lock (Frames) must never hide
+// a record whose Push has returned: a producer that then takes the role and
+// finds Frames() at zero routes its next frame inline, ahead of its own
+// queued one (router.drainQueued). Counted after the unlock, a record already
+// swapped out while still uncounted brought the count below the records
+// queued; one asset's events were delivered out of order (engine
+// TestDataPathConcurrentDelivery, TestFaultMatchesControl's control run).
+// Each producer checks, under the queue's lock, right after its Push: while
+// its record is still queued, the count covers at least the records queued.
+func TestInboundQueueCountNeverHidesARecord(t *testing.T) {
+	const producers = 4
+	perProducer := 200_000
+	if raceEnabled {
+		perProducer = 50_000
+	}
+	q := New[*int](testMaxBytes)
+	stop := make(chan struct{})
+	swapped := make(chan int)
+	go func() { // the routing role's holder
+		n := 0
+		for {
+			select {
+			case <-stop:
+				for b := q.Swap(); b != nil; b = q.Swap() {
+					n += len(b.Recs)
+				}
+				swapped <- n
+				return
+			default:
+			}
+			if b := q.Swap(); b != nil {
+				n += len(b.Recs)
+			}
+		}
+	}()
+	errs := make(chan error, producers)
+	for p := range producers {
+		go func() {
+			frame := testFrames[p%len(testFrames)]
+			for i := range perProducer {
+				q.Push(int64(p+1), frame, int64(i))
+				q.mu.Lock()
+				queued, count := len(q.cur.Recs), q.frames.Load()
+				q.mu.Unlock()
+				if queued > 0 && count < int64(queued) {
+					errs <- fmt.Errorf("producer %d, push %d: %d records queued, Frames() = %d", p, i, queued, count)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var failed error
+	for range producers {
+		if err := <-errs; err != nil && failed == nil {
+			failed = err
+		}
+	}
+	close(stop)
+	if n := <-swapped; failed == nil && n != producers*perProducer {
+		t.Errorf("swapped %d records; want %d", n, producers*perProducer)
+	}
+	if failed != nil {
+		t.Fatal(failed)
+	}
+}
