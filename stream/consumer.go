@@ -268,8 +268,9 @@ func (c *Consumer) loadCandidates(ctx context.Context) error {
 			filter = append(filter, Subject(c.cfg.Prefix, TypeBook, a))
 		}
 	}
+	var readUpTo uint64 // the books stream's last sequence read, across reads
 	for stalled := false; ; {
-		err := c.readBooks(ctx, filter)
+		err := c.readBooks(ctx, filter, &readUpTo)
 		if err == nil {
 			return nil
 		}
@@ -291,8 +292,9 @@ func (c *Consumer) loadCandidates(ctx context.Context) error {
 // errReadStalled is readBooks' error when its consumer stopped delivering.
 var errReadStalled = errors.New("consumer stopped delivering")
 
-// readBooks reads the books stream once, into c.candidates.
-func (c *Consumer) readBooks(ctx context.Context, filter []string) error {
+// readBooks reads the books stream once, into c.candidates, skipping what an
+// earlier read took (sequences up to *readUpTo, which it advances).
+func (c *Consumer) readBooks(ctx context.Context, filter []string, readUpTo *uint64) error {
 	oc, err := c.books.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: filter, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})
@@ -325,10 +327,19 @@ func (c *Consumer) readBooks(ctx context.Context, filter []string) error {
 			return err
 		}
 		suspect = ""
-		if m, ok := c.decode(msg.Subject(), msg.Data()); ok && m.Type == TypeBook {
-			c.candidates[m.Asset] = &m
+		md, mdErr := msg.Metadata()
+		// A read that starts over is delivered, in stream order again, what an
+		// earlier one already took: skip it, or its broken messages would be
+		// counted (and logged) twice.
+		if mdErr != nil || md.Sequence.Stream > *readUpTo {
+			if m, ok := c.decode(msg.Subject(), msg.Data()); ok && m.Type == TypeBook {
+				c.candidates[m.Asset] = &m
+			}
+			if mdErr == nil {
+				*readUpTo = md.Sequence.Stream
+			}
 		}
-		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
+		if mdErr == nil && md.NumPending == 0 {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -494,8 +505,12 @@ func (c *Consumer) replayed(ctx context.Context, last uint64) bool {
 	if err != nil {
 		return true
 	}
-	// Nothing read yet and nothing stored since the replay's start time: done.
-	return info.State.LastSeq <= last || last == 0 && info.State.LastTime.Before(c.from)
+	// Done when the last message stored was read, when nothing is stored at all
+	// (a purged stream keeps its last sequence but no message: waiting to read it
+	// would wait for the next message published), or when nothing was read and
+	// nothing stored since the replay's start time.
+	return info.State.LastSeq <= last || info.State.Msgs == 0 ||
+		last == 0 && info.State.LastTime.Before(c.from)
 }
 
 // recreated reports, at most once per recreatedCheckEvery, whether the events stream

@@ -437,3 +437,57 @@ func TestStreamsRecreated(t *testing.T) {
 		t.Errorf("stats %+v: want a restart and one epoch change", s)
 	}
 }
+
+// TestEventsStreamPurged: a consumer that joins after the events stream was purged
+// (an operator's `nats stream purge`, or every message aged out) has nothing to
+// replay. It must go live at once, with its books from the books stream, not wait
+// for a next message to reach a last sequence that is no longer stored.
+func TestEventsStreamPurged(t *testing.T) {
+	e := setup(t)
+	r := rand.New(rand.NewPCG(21, 22))
+	e.pub.Add("a", "m", 1)
+	e.pub.Book("a")
+	for range 30 {
+		e.pub.Random(r, "a")
+	}
+	e.pub.Book("a") // the book the books stream keeps
+	ctx := context.Background()
+	js := jsFor(t, e.nc)
+	events, err := js.Stream(ctx, stream.EventsStream(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	books, err := js.Stream(ctx, stream.BooksStream(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The books stream sources the events stream: purge once it holds a's book.
+	want := fmt.Sprintf("a:1:%d", e.pub.Seq("a"))
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+		m, err := books.GetLastMsgForSubject(ctx, stream.Subject(prefix, "book", "a"))
+		if err != nil {
+			return err
+		}
+		if got := m.Header.Get("Nats-Msg-Id"); got != want {
+			return fmt.Errorf("books stream has %s, want %s", got, want)
+		}
+		return nil
+	})
+	if err := events.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := e.consumer(t, stream.Config{})
+	poll.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if !c.Live() {
+			return fmt.Errorf("consumer not live; stats %+v", c.Stats())
+		}
+		return nil
+	})
+	poll.For(t, 5*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Stale, "a"))
+	// And it follows what comes next.
+	for range 20 {
+		e.pub.Random(r, "a")
+	}
+	e.pub.Book("a")
+	poll.For(t, 10*time.Second, 20*time.Millisecond, allSame(c, e.pub, stream.Live, "a"))
+}

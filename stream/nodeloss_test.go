@@ -147,6 +147,11 @@ func TestNodeLossWhileReadingBooks(t *testing.T) {
 			return b.Epoch, b.Seq, ok
 		})
 	})
+	// The read that started over was delivered the broken book again: it is one
+	// broken message, counted once.
+	if n := c.Stats().DecodeErrors; n != 1 {
+		t.Errorf("DecodeErrors = %d; want 1 (the one broken book)", n)
+	}
 }
 
 // holdingHandler passes records on, holding the first that reports a broken message
