@@ -18,7 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, streamtest.IgnoreServerGoroutines())
 }
 
 // natsd is a real nats-server with JetStream, in process, on 127.0.0.1. It

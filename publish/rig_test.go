@@ -25,12 +25,13 @@ import (
 	"github.com/polyfeed/polyfeed/internal/poll"
 	"github.com/polyfeed/polyfeed/internal/sim"
 	"github.com/polyfeed/polyfeed/internal/streamcheck"
+	"github.com/polyfeed/polyfeed/internal/streamtest"
 	"github.com/polyfeed/polyfeed/internal/testrig"
 	"github.com/polyfeed/polyfeed/stream"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+	goleak.VerifyTestMain(m, streamtest.IgnoreServerGoroutines(), goleak.Cleanup(func(int) {
 		if natsServerBin != "" {
 			_ = os.RemoveAll(filepath.Dir(natsServerBin))
 		}
