@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,6 +155,11 @@ func TestNodeConsumerNodeLossWhileReadingBooks(t *testing.T) {
 			return b.Epoch, b.Seq, ok
 		})
 	})
+	// The kill must have cut the read: had it finished before the pause, the books
+	// above would prove nothing about a read that stops delivering.
+	if !strings.Contains(node.Stderr(), "stopped delivering; reading it again") {
+		t.Errorf("the Node consumer never read the books stream again; its read was not cut by the kill (stderr:\n%s)", node.Stderr())
+	}
 	if err := node.Stop(); err != nil {
 		t.Error(err)
 	}
