@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"slices"
@@ -112,6 +113,28 @@ func (r *Reader) Next() (*Record, error) {
 		}
 		r.st.Records++
 		return &r.rec, nil
+	}
+}
+
+// All ranges over the records left, in order, as Next returns them: it ends
+// after the last record, or after yielding an error with a nil record. Each
+// record and its slices are valid until the next iteration.
+//
+//	for rec, err := range r.All() {
+//		if err != nil { ... }
+//		...
+//	}
+func (r *Reader) All() iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
 	}
 }
 

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/polyfeed/polyfeed/internal/poll"
 	"go.uber.org/goleak"
+
+	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden")
@@ -46,11 +47,7 @@ func readAll(t *testing.T, dir string, from, to int64) ([]Record, ReaderStats) {
 	}
 	defer r.Close()
 	var out []Record
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
+	for rec, err := range r.All() {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -544,11 +541,7 @@ func TestReaderRecordsAroundItsBuffer(t *testing.T) {
 	}
 	defer r.Close()
 	i := 0
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
+	for rec, err := range r.All() {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -565,5 +558,46 @@ func TestReaderRecordsAroundItsBuffer(t *testing.T) {
 	}
 	if i != len(sizes) || r.Stats().Truncated != 0 {
 		t.Fatalf("read %d frames (truncated files %d); want %d", i, r.Stats().Truncated, len(sizes))
+	}
+}
+
+// TestReaderAllStopsAtAnError: All yields the records in order, and a file that
+// cannot be opened (removed after Open listed it) is yielded once as an error,
+// with a nil record, after which the range ends.
+func TestReaderAllStopsAtAnError(t *testing.T) {
+	dir := t.TempDir()
+	w := startWriter(t, Config{Dir: dir})
+	base := time.Now().UnixNano()
+	for i := range 10 {
+		w.OnFrame(1, []byte(fmt.Sprintf(`{"n":%d}`, i)), base+int64(i))
+	}
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir, 0, 0, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(r.Files()) == 0 {
+		t.Fatal("no recording file")
+	}
+	for _, f := range r.Files() {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var yields, errs int
+	for rec, err := range r.All() {
+		yields++
+		if err != nil {
+			errs++
+			if rec != nil {
+				t.Errorf("error %v came with a record", err)
+			}
+		}
+	}
+	if yields != 1 || errs != 1 {
+		t.Errorf("All yielded %d times, %d errors; want one error, then the end", yields, errs)
 	}
 }

@@ -117,11 +117,7 @@ func TestFullDiskStopsRecordingNotEngine(t *testing.T) {
 	}
 	defer r.Close()
 	frames := 0
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
+	for rec, err := range r.All() {
 		if err != nil {
 			t.Fatal(err)
 		}
