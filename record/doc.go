@@ -21,7 +21,8 @@
 // readable up to its last flush.
 //
 // Reading: a Reader walks the files of a recording in order between two
-// times and returns one Record at a time. A truncated tail (a killed writer)
+// times and returns one Record at a time (Next, or a range over All). A
+// truncated tail (a killed writer)
 // or a damaged file ends that file, is counted in ReaderStats, and reading
 // goes on with the next file.
 //
