@@ -22,9 +22,8 @@
 //
 // Reading: a Reader walks the files of a recording in order between two
 // times and returns one Record at a time (Next, or a range over All). A
-// truncated tail (a killed writer)
-// or a damaged file ends that file, is counted in ReaderStats, and reading
-// goes on with the next file.
+// truncated tail (a killed writer) or a damaged file ends that file, is
+// counted in ReaderStats, and reading goes on with the next file.
 //
 // Concurrency: every method of *Writer is safe for concurrent use; Start and
 // Stop are called once each by its owner. A *Reader is for one goroutine.
