@@ -290,8 +290,18 @@ func (r *router) handleControl(c *control) {
 			c.finish(errEngineBusy)
 			return
 		}
-		if q.Free() < 1 {
+		need := 1
+		if rt.pendingInvalidate {
+			need = 2
+		}
+		if q.Free() < need {
 			r.flush(rt.worker)
+		}
+		// A dropped event's invalidation goes first: the read must not
+		// see a book that misses it and still claims to be valid.
+		if rt.pendingInvalidate && !r.stageInvalidate(rt) {
+			c.finish(errEngineBusy)
+			return
 		}
 		if !q.TryStage(item{route: rt, ctl: c, kind: itemControl}) {
 			c.finish(errEngineBusy)
