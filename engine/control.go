@@ -567,7 +567,13 @@ func (w *worker) finishMigration(routes []*assetRoute, m *Migration) {
 			continue
 		}
 		if ms.switched {
-			rt.mig = nil // skipping is over: whatever comes now is new
+			// Still owing repeats (rt.mig goes once they are all
+			// skipped): the replacement runs a little behind the old
+			// connection, so they may well come after the finish, and
+			// applying them would deliver those events twice. Skipping
+			// ends when they are all seen, at the first event that is not
+			// one (misaligned: invalidated and resynced), or when another
+			// connection takes the asset over.
 			continue
 		}
 		if ms.shadow != nil && len(ms.held) == 0 && rt.book != nil && w.sameLevels(rt.book, ms.shadow) {

@@ -107,6 +107,13 @@ func (w *worker) fingerprint(it *item) uint64 {
 // item must be applied normally (the caller does it).
 func (w *worker) migrating(it *item, rt *assetRoute) bool {
 	ms := rt.mig
+	if ms.switched && it.conn != ms.from && it.conn != ms.to {
+		// A third connection: the asset was placed elsewhere (the
+		// replacement's socket died), so the repeats it owed will not
+		// come. Ownership decides as without a migration.
+		rt.mig = nil
+		return w.owned(it, rt)
+	}
 	fp := w.fingerprint(it)
 	if it.conn == ms.from {
 		if ms.switched {
