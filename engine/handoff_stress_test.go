@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -241,6 +242,61 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 					t.Errorf("socket %d: last trade size %v; want %d (the last event applied last)", s, got, perSocket)
 				}
 			}
+		})
+	}
+}
+
+// A frame published while its worker is about to park is applied: the
+// producer waits for each frame to be applied before sending the next,
+// after a pause of varying length, so that publishes land before, inside
+// and after the worker's park (idle set, ring re-checked, consumer role let
+// go). A lost wake-up leaves a frame unapplied and fails the wait.
+func TestDataPathNoLostWakeupAtPark(t *testing.T) {
+	for _, mode := range handOffModes[:2] {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Cleanup(func() { goleak.VerifyNone(t) })
+			frames := 6_000
+			if raceEnabled {
+				frames = 1_500
+			}
+			var chk orderChecker
+			wc := workerConfig{count: 1, ringSize: 64, inline: mode.inline}
+			if !mode.inline {
+				wc.factory = chk.factory
+			}
+			d := startTestDataPath(t, routerConfig{}, wc)
+			w := d.workers.workers[0]
+			sink := d.Sink()
+			asset := pathAsset(600)
+			parks := 0
+			for i := range frames {
+				// Every other frame waits until the worker starts to park
+				// (idle set; at most 1ms), then up to 0..255 more loads: the
+				// publish lands inside its park or just after. The others go
+				// at once, while the worker spins.
+				if i%2 == 0 {
+					for until := time.Now().Add(time.Millisecond); !w.idle.Load() && time.Now().Before(until); {
+					}
+					if w.idle.Load() {
+						parks++
+					}
+					for range (i * 37) % 256 {
+						_ = w.parked.Load()
+					}
+				}
+				sink(1, []byte(tradeFor(asset, i+1)), mono.Now())
+				deadline := time.Now().Add(5 * time.Second)
+				for w.events.Load() != uint64(i+1) {
+					if time.Now().After(deadline) {
+						t.Fatalf("frame %d not applied after 5s (worker parked %v, idle %v, ring %d): lost wake-up", i+1, w.parked.Load(), w.idle.Load(), w.ring.Len())
+					}
+					runtime.Gosched()
+				}
+			}
+			if !mode.inline {
+				chk.check(t, frames)
+			}
+			t.Logf("%d frames, worker seen parking before %d of them", frames, parks)
 		})
 	}
 }
