@@ -125,10 +125,12 @@ type router struct {
 	gone       map[string]int64       // dropped assets → mono ns of the drop (tombstone.go)
 	backlog    [][]item               // per worker: deferred control items (control.go)
 	backlogged int                    // items in backlog
-	// unstaged holds routes whose invalidation found no room when their
-	// event was dropped (dropFor); housekeep stages them once there is
-	// room. Stale entries (staged since, or dropped assets) are skipped.
-	unstaged     []*assetRoute
+	// unstaged holds, per worker, routes whose invalidation found no room
+	// when their event was dropped (dropFor); housekeep stages them once
+	// there is room. Stale entries (staged since, or dropped assets) are
+	// skipped. nUnstaged counts the entries.
+	unstaged     [][]*assetRoute
+	nUnstaged    int
 	touched      []bool
 	dirty        []int
 	curConn      int64 // connection of the frame being routed
@@ -202,6 +204,7 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 		routes:     make(map[string]*assetRoute),
 		gone:       make(map[string]int64),
 		backlog:    make([][]item, len(rings)),
+		unstaged:   make([][]*assetRoute, len(rings)),
 		touched:    make([]bool, len(rings)),
 		resyncs:    resync.New(cfg.backoffMin, cfg.backoffMax),
 		rejects:    make(map[string]int),
@@ -665,7 +668,8 @@ func (r *router) dropFor(rt *assetRoute) {
 	if !rt.pendingInvalidate {
 		rt.pendingInvalidate = true
 		r.requestResync(rt.id)
-		r.unstaged = append(r.unstaged, rt)
+		r.unstaged[rt.worker] = append(r.unstaged[rt.worker], rt)
+		r.nUnstaged++
 	}
 	r.stageInvalidate(rt)
 }
@@ -685,23 +689,31 @@ func (r *router) stageInvalidate(rt *assetRoute) bool {
 // as the rings have room, and publishes them. A route staged since (ahead of
 // its next event or snapshot) is forgotten, and so is one dropped from the
 // engine: an invalidation would make its worker a book nothing drops again.
-// Role holder only; a length check when nothing is pending.
+// A worker whose ring is still full (a stuck handler) costs one check per
+// call, not one per pending route. Role holder only; one comparison when
+// nothing is pending.
 func (r *router) flushInvalidations() {
-	if len(r.unstaged) == 0 {
+	if r.nUnstaged == 0 {
 		return
 	}
-	keep := r.unstaged[:0]
-	for _, rt := range r.unstaged {
-		switch {
-		case !rt.pendingInvalidate:
-		case r.routes[rt.id] != rt:
-			rt.pendingInvalidate = false
-		case !r.stageInvalidate(rt):
-			keep = append(keep, rt)
+	for w, rts := range r.unstaged {
+		if len(rts) == 0 || len(r.backlog[w]) > 0 || r.rings[w].Free() == 0 {
+			continue
 		}
+		keep := rts[:0]
+		for _, rt := range rts {
+			switch {
+			case !rt.pendingInvalidate:
+			case r.routes[rt.id] != rt:
+				rt.pendingInvalidate = false
+			case !r.stageInvalidate(rt):
+				keep = append(keep, rt)
+			}
+		}
+		clear(rts[len(keep):])
+		r.unstaged[w] = keep
+		r.nUnstaged -= len(rts) - len(keep)
 	}
-	clear(r.unstaged[len(keep):])
-	r.unstaged = keep
 	r.publish()
 }
 
