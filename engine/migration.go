@@ -108,9 +108,14 @@ func (w *worker) fingerprint(it *item) uint64 {
 func (w *worker) migrating(it *item, rt *assetRoute) bool {
 	ms := rt.mig
 	if ms.switched && it.conn != ms.from && it.conn != ms.to {
-		// A third connection: the asset was placed elsewhere (the
-		// replacement's socket died), so the repeats it owed will not
-		// come. Ownership decides as without a migration.
+		if it.kind != itemBookEnd {
+			w.ignored.Add(1)
+			return false
+		}
+		// A snapshot from a third connection: the asset was placed
+		// elsewhere (the replacement's socket died), so the repeats it
+		// owed will not come, and the snapshot takes over as without a
+		// migration.
 		rt.mig = nil
 		return w.owned(it, rt)
 	}
