@@ -511,7 +511,13 @@ func (w *worker) beginMigration(routes []*assetRoute, m *Migration) {
 			m.resolve(&m.switched)
 			continue
 		}
-		rt.mig = &migState{m: m, from: m.from}
+		// Moved onto m.from by a migration whose repeats it still owes:
+		// they must still be skipped (fromOld), not delivered again.
+		var owed []uint64
+		if ms := rt.mig; ms != nil && ms.switched && ms.to == m.from {
+			owed = ms.skip
+		}
+		rt.mig = &migState{m: m, from: m.from, skip: owed}
 	}
 }
 

@@ -566,3 +566,83 @@ func TestMigrationOwedRepeatsYieldToAnotherConnection(t *testing.T) {
 	want = append(want, EventInvalidated.String(), bookEntry(6, len(s.bids(6)), true), "e7")
 	waitSeen(t, &rec, s.asset, want)
 }
+
+// TestMigrationAgainKeepsOwedRepeats guards an asset recycled again while
+// its first replacement still owes repeats of the old stream: the second
+// migration starts from that replacement, whose owed repeats must still be
+// skipped rather than delivered as its new events (e6 and e7 twice).
+func TestMigrationAgainKeepsOwedRepeats(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec pathRecorder
+	d := newBlockingDataPath(t, 1, rec.factory)
+	s := pathStream{pathAsset(23)}
+	sink := d.Sink()
+	sink(1, []byte(s.snapshot(0)), mono.Now())
+	m1 := d.BeginMigration([]string{s.asset}, 1)
+	for k := 1; k <= 7; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	sink(2, []byte(s.snapshot(3)), mono.Now())
+	sink(2, []byte(s.change(4)), mono.Now())
+	sink(2, []byte(s.change(5)), mono.Now()) // switch, owing e6 and e7
+	select {
+	case <-m1.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("first migration did not switch")
+	}
+	m2 := d.BeginMigration([]string{s.asset}, 2) // recycled again, from 2
+	sink(2, []byte(s.change(6)), mono.Now())     // the owed repeats
+	sink(2, []byte(s.change(7)), mono.Now())
+	sink(2, []byte(s.change(8)), mono.Now()) // new
+	sink(3, []byte(s.snapshot(6)), mono.Now())
+	sink(3, []byte(s.change(7)), mono.Now())
+	sink(3, []byte(s.change(8)), mono.Now()) // two repeats of 2's stream: switch
+	sink(3, []byte(s.change(9)), mono.Now())
+	select {
+	case <-m2.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("second migration did not switch")
+	}
+	waitQuiet(t, d)
+	if got, want := rec.of(s.asset), append([]string{bookEntry(0, 1, false)}, changes(1, 9)...); !slices.Equal(got, want) {
+		t.Errorf("handler saw\n%v\nwant\n%v", got, want)
+	}
+	if _, misaligned, _ := d.migStats(); misaligned != 0 {
+		t.Errorf("misaligned %d; want 0", misaligned)
+	}
+	waitBids(t, d, s.asset, s.bids(9))
+}
+
+// TestMigrationAgainOwedRepeatsMisaligned: the first replacement, recycled
+// again, stops repeating what it owes (e6 never comes). Its stream cannot be
+// placed, so the book is marked stale (and resynced) instead of applying e7
+// as if nothing were missing.
+func TestMigrationAgainOwedRepeatsMisaligned(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec pathRecorder
+	d := newBlockingDataPath(t, 1, rec.factory)
+	s := pathStream{pathAsset(24)}
+	sink := d.Sink()
+	sink(1, []byte(s.snapshot(0)), mono.Now())
+	m1 := d.BeginMigration([]string{s.asset}, 1)
+	for k := 1; k <= 7; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	sink(2, []byte(s.snapshot(3)), mono.Now())
+	sink(2, []byte(s.change(4)), mono.Now())
+	sink(2, []byte(s.change(5)), mono.Now()) // switch, owing e6 and e7
+	select {
+	case <-m1.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("first migration did not switch")
+	}
+	d.BeginMigration([]string{s.asset}, 2)
+	sink(2, []byte(s.change(7)), mono.Now()) // e6 never comes
+	waitQuiet(t, d)
+	if _, misaligned, _ := d.migStats(); misaligned != 1 {
+		t.Errorf("misaligned %d; want 1", misaligned)
+	}
+	if v, _, _ := d.Book(context.Background(), s.asset, 0); v.Valid {
+		t.Error("book still valid after the replacement stopped repeating what it owed")
+	}
+}
