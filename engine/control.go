@@ -290,8 +290,18 @@ func (r *router) handleControl(c *control) {
 			c.finish(errEngineBusy)
 			return
 		}
-		if q.Free() < 1 {
+		need := 1
+		if rt.pendingInvalidate {
+			need = 2
+		}
+		if q.Free() < need {
 			r.flush(rt.worker)
+		}
+		// A dropped event's invalidation goes first: the read must not
+		// see a book that misses it and still claims to be valid.
+		if rt.pendingInvalidate && !r.stageInvalidate(rt) {
+			c.finish(errEngineBusy)
+			return
 		}
 		if !q.TryStage(item{route: rt, ctl: c, kind: itemControl}) {
 			c.finish(errEngineBusy)
@@ -501,7 +511,13 @@ func (w *worker) beginMigration(routes []*assetRoute, m *Migration) {
 			m.resolve(&m.switched)
 			continue
 		}
-		rt.mig = &migState{m: m, from: m.from}
+		// Moved onto m.from by a migration whose repeats it still owes:
+		// they must still be skipped (fromOld), not delivered again.
+		var owed []uint64
+		if ms := rt.mig; ms != nil && ms.switched && ms.to == m.from {
+			owed = ms.skip
+		}
+		rt.mig = &migState{m: m, from: m.from, skip: owed}
 	}
 }
 
@@ -557,7 +573,13 @@ func (w *worker) finishMigration(routes []*assetRoute, m *Migration) {
 			continue
 		}
 		if ms.switched {
-			rt.mig = nil // skipping is over: whatever comes now is new
+			// Still owing repeats (rt.mig goes once they are all
+			// skipped): the replacement runs a little behind the old
+			// connection, so they may well come after the finish, and
+			// applying them would deliver those events twice. Skipping
+			// ends when they are all seen, at the first event that is not
+			// one (misaligned: invalidated and resynced), or when another
+			// connection takes the asset over.
 			continue
 		}
 		if ms.shadow != nil && len(ms.held) == 0 && rt.book != nil && w.sameLevels(rt.book, ms.shadow) {

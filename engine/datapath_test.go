@@ -239,3 +239,58 @@ func (resyncRecorder) snapshotSeen(int64, string, int64) {}
 func (resyncRecorder) marketNotice(markets.Event)        {}
 func (resyncRecorder) connDropped(int64)                 {}
 func (resyncRecorder) tracked(string) bool               { return false }
+
+// A change dropped while its worker's ring is full (and its invalidation with
+// it) must not leave the book valid once the worker catches up, even if the
+// asset stays quiet: the handler sees EventInvalidated and a read sees the
+// book invalid, without waiting for the asset's next event or its resync.
+func TestDataPathDropInvalidatesQuietAsset(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	release := make(chan struct{})
+	var once, unblock sync.Once
+	free := func() { unblock.Do(func() { close(release) }) }
+	t.Cleanup(free) // registered after the data path's stop: runs first
+	var (
+		mu          sync.Mutex
+		invalidated bool
+	)
+	d := startTestDataPath(t, routerConfig{ringMax: 16}, workerConfig{count: 1, ringSize: 16,
+		factory: func(int) Handler {
+			return HandlerFunc(func(ev *Event, b *book.Book) {
+				once.Do(func() { <-release }) // hold the worker on its first event
+				if ev.Kind == EventInvalidated && ev.AssetID == dpAssetA {
+					mu.Lock()
+					invalidated = true
+					mu.Unlock()
+				}
+			})
+		}})
+	sink := d.Sink()
+	sink(1, []byte(dpBookA), mono.Now())
+	change := strings.Replace(dpChanges, `,{"asset_id":"`+dpAssetB+`","price":"0.49","side":"SELL","size":"0","hash":"h2","best_bid":"0.47","best_ask":"0"}`, "", 1)
+	for d.router.stats().Dropped == 0 {
+		sink(1, []byte(change), mono.Now())
+	}
+	d.router.acquire()
+	pending := d.router.routes[dpAssetA].pendingInvalidate
+	d.router.release()
+	if !pending {
+		t.Fatal("the drop's invalidation was staged; the case needs it pending")
+	}
+	free()
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !invalidated {
+			return fmt.Errorf("handler saw no EventInvalidated for the asset whose change was dropped")
+		}
+		return nil
+	})
+	v, ok, err := d.Book(context.Background(), dpAssetA, 0)
+	if err != nil || !ok {
+		t.Fatalf("Book(A) = %v, %v", ok, err)
+	}
+	if v.Valid {
+		t.Error("book valid after one of its changes was dropped")
+	}
+}

@@ -67,8 +67,11 @@ type migState struct {
 	heldFP   []uint64
 	// cands are the positions in history where held[0] may stand: every
 	// held event matches the old stream from there, as far as it goes.
-	cands    []int
-	skip     []uint64 // after the switch: replacement events that repeat delivered ones
+	cands []int
+	// skip: after the switch, replacement events that repeat delivered
+	// ones; before it, those the old connection still owes from the
+	// migration that moved the asset onto it (fromOld).
+	skip     []uint64
 	shadow   *book.Book
 	switched bool
 	// held book snapshots keep their levels here (an item carries none).
@@ -107,6 +110,18 @@ func (w *worker) fingerprint(it *item) uint64 {
 // item must be applied normally (the caller does it).
 func (w *worker) migrating(it *item, rt *assetRoute) bool {
 	ms := rt.mig
+	if ms.switched && it.conn != ms.from && it.conn != ms.to {
+		if it.kind != itemBookEnd {
+			w.ignored.Add(1)
+			return false
+		}
+		// A snapshot from a third connection: the asset was placed
+		// elsewhere (the replacement's socket died), so the repeats it
+		// owed will not come, and the snapshot takes over as without a
+		// migration.
+		rt.mig = nil
+		return w.owned(it, rt)
+	}
 	fp := w.fingerprint(it)
 	if it.conn == ms.from {
 		if ms.switched {
@@ -173,6 +188,29 @@ func (w *worker) migrating(it *item, rt *assetRoute) bool {
 // delivered (the handler follows the old stream until the switch) and
 // remembered, and may place the held replacement events.
 func (w *worker) fromOld(it *item, rt *assetRoute, ms *migState, fp uint64) bool {
+	// Repeats the old connection still owed from the migration onto it
+	// (beginMigration carries them over) were delivered then: they take
+	// their place in the old stream, which the replacement may repeat
+	// too, but reach the handler only once.
+	owed := false
+	if len(ms.skip) > 0 {
+		if ms.skip[0] == fp {
+			ms.skip = ms.skip[1:]
+			w.mig.skipped.Add(1)
+			owed = true
+		} else {
+			// It stopped repeating: as after a misaligned switch, the
+			// book cannot be trusted; it stays the source meanwhile.
+			ms.skip = nil
+			w.misaligned.Add(1)
+			if b := rt.book; b != nil {
+				w.invalidate(rt, b)
+			}
+			if w.cfg.resync != nil {
+				w.cfg.resync(rt.id)
+			}
+		}
+	}
 	if len(ms.history) >= migLimit {
 		if len(ms.held) > 0 {
 			w.mig.overflow.Add(1)
@@ -187,7 +225,7 @@ func (w *worker) fromOld(it *item, rt *assetRoute, ms *migState, fp uint64) bool
 	h := len(ms.history)
 	ms.history = append(ms.history, fp)
 	if len(ms.held) == 0 {
-		return true
+		return !owed
 	}
 	keep := ms.cands[:0]
 	for _, j := range ms.cands {
@@ -199,7 +237,9 @@ func (w *worker) fromOld(it *item, rt *assetRoute, ms *migState, fp uint64) bool
 	if ms.heldFP[0] == fp {
 		ms.cands = append(ms.cands, h)
 	}
-	w.applyEvent(it, rt)
+	if !owed {
+		w.applyEvent(it, rt)
+	}
 	w.align(rt, ms)
 	return false
 }

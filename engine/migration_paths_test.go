@@ -485,3 +485,167 @@ func TestMigrationForcedManyAssets(t *testing.T) {
 
 func fixedCents(c int) fixed.Point { return fixed.Point(c * fixed.Scale / 100) }
 func fixedUnits(n int) fixed.Point { return fixed.FromInt(int64(n)) }
+
+// TestMigrationFinishKeepsSkippingRepeats guards a switched asset whose
+// replacement still owes repeats when FinishMigration comes. The recycler
+// finishes as soon as every asset switched or the wait ends, and a quiet
+// asset (a replacement snapshot, no event to align on) switches only at the
+// finish, so the finish is sent while a busy asset's replacement, a little
+// behind the old connection, has not yet repeated the old events after its
+// switch point. Those repeats arrive after the finish and must still be
+// skipped: forgetting them at the finish delivered e6 and e7 twice.
+func TestMigrationFinishKeepsSkippingRepeats(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec pathRecorder
+	d := newBlockingDataPath(t, 1, rec.factory)
+	busy, quiet := pathStream{pathAsset(20)}, pathStream{pathAsset(21)}
+	sink := d.Sink()
+	sink(1, []byte(busy.snapshot(0)), mono.Now())
+	sink(1, []byte(quiet.snapshot(0)), mono.Now())
+	for k := 1; k <= 3; k++ {
+		sink(1, []byte(busy.change(k)), mono.Now())
+	}
+	m := d.BeginMigration([]string{busy.asset, quiet.asset}, 1)
+	for k := 4; k <= 7; k++ {
+		sink(1, []byte(busy.change(k)), mono.Now())
+	}
+	sink(2, []byte(quiet.snapshot(0)), mono.Now())
+	sink(2, []byte(busy.snapshot(3)), mono.Now())
+	sink(2, []byte(busy.change(4)), mono.Now())
+	sink(2, []byte(busy.change(5)), mono.Now()) // two repeats: switch, owing e6 and e7
+	waitSeen(t, &rec, busy.asset, append([]string{bookEntry(0, 1, false)}, changes(1, 7)...))
+	poll.For(t, 5*time.Second, time.Millisecond, func() error {
+		if p := m.Pending(); p != 1 {
+			return fmt.Errorf("%d assets pending; want the quiet one only", p)
+		}
+		return nil
+	})
+	if r := d.FinishMigration(m); r.Switched != 2 {
+		t.Fatalf("finish: %+v; want both switched", r)
+	}
+	sink(2, []byte(busy.change(6)), mono.Now()) // the repeats, after the finish
+	sink(2, []byte(busy.change(7)), mono.Now())
+	sink(2, []byte(busy.change(8)), mono.Now()) // new
+	waitQuiet(t, d)
+	if got, want := rec.of(busy.asset), append([]string{bookEntry(0, 1, false)}, changes(1, 8)...); !slices.Equal(got, want) {
+		t.Errorf("handler saw\n%v\nwant\n%v", got, want)
+	}
+	if ms, misaligned, _ := d.migStats(); ms.Skipped != 2 || misaligned != 0 {
+		t.Errorf("skipped %d, misaligned %d; want 2, 0", ms.Skipped, misaligned)
+	}
+	waitBids(t, d, busy.asset, busy.bids(8))
+}
+
+// TestMigrationOwedRepeatsYieldToAnotherConnection guards a switched asset
+// whose replacement dies before repeating what it owes: the asset is placed
+// on a third connection, whose snapshot is the whole truth and must take
+// over. Waiting for repeats that never come ignored every event of the new
+// carrier, and the book, invalidated with its dead socket, stayed invalid
+// for good.
+func TestMigrationOwedRepeatsYieldToAnotherConnection(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec pathRecorder
+	d := newBlockingDataPath(t, 1, rec.factory)
+	s := pathStream{pathAsset(22)}
+	sink := d.Sink()
+	sink(1, []byte(s.snapshot(0)), mono.Now())
+	m := d.BeginMigration([]string{s.asset}, 1)
+	for k := 1; k <= 4; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	sink(2, []byte(s.snapshot(0)), mono.Now())
+	sink(2, []byte(s.change(1)), mono.Now())
+	sink(2, []byte(s.change(2)), mono.Now()) // switch, owing e3 and e4
+	select {
+	case <-m.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("migration did not switch")
+	}
+	d.InvalidateConn(2) // the replacement's socket died
+	sink(3, []byte(s.snapshot(6)), mono.Now())
+	sink(3, []byte(s.change(7)), mono.Now())
+	waitBids(t, d, s.asset, s.bids(7))
+	want := append([]string{bookEntry(0, 1, false)}, changes(1, 4)...)
+	want = append(want, EventInvalidated.String(), bookEntry(6, len(s.bids(6)), true), "e7")
+	waitSeen(t, &rec, s.asset, want)
+}
+
+// TestMigrationAgainKeepsOwedRepeats guards an asset recycled again while
+// its first replacement still owes repeats of the old stream: the second
+// migration starts from that replacement, whose owed repeats must still be
+// skipped rather than delivered as its new events (e6 and e7 twice).
+func TestMigrationAgainKeepsOwedRepeats(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec pathRecorder
+	d := newBlockingDataPath(t, 1, rec.factory)
+	s := pathStream{pathAsset(23)}
+	sink := d.Sink()
+	sink(1, []byte(s.snapshot(0)), mono.Now())
+	m1 := d.BeginMigration([]string{s.asset}, 1)
+	for k := 1; k <= 7; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	sink(2, []byte(s.snapshot(3)), mono.Now())
+	sink(2, []byte(s.change(4)), mono.Now())
+	sink(2, []byte(s.change(5)), mono.Now()) // switch, owing e6 and e7
+	select {
+	case <-m1.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("first migration did not switch")
+	}
+	m2 := d.BeginMigration([]string{s.asset}, 2) // recycled again, from 2
+	sink(2, []byte(s.change(6)), mono.Now())     // the owed repeats
+	sink(2, []byte(s.change(7)), mono.Now())
+	sink(2, []byte(s.change(8)), mono.Now()) // new
+	sink(3, []byte(s.snapshot(6)), mono.Now())
+	sink(3, []byte(s.change(7)), mono.Now())
+	sink(3, []byte(s.change(8)), mono.Now()) // two repeats of 2's stream: switch
+	sink(3, []byte(s.change(9)), mono.Now())
+	select {
+	case <-m2.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("second migration did not switch")
+	}
+	waitQuiet(t, d)
+	if got, want := rec.of(s.asset), append([]string{bookEntry(0, 1, false)}, changes(1, 9)...); !slices.Equal(got, want) {
+		t.Errorf("handler saw\n%v\nwant\n%v", got, want)
+	}
+	if _, misaligned, _ := d.migStats(); misaligned != 0 {
+		t.Errorf("misaligned %d; want 0", misaligned)
+	}
+	waitBids(t, d, s.asset, s.bids(9))
+}
+
+// TestMigrationAgainOwedRepeatsMisaligned: the first replacement, recycled
+// again, stops repeating what it owes (e6 never comes). Its stream cannot be
+// placed, so the book is marked stale (and resynced) instead of applying e7
+// as if nothing were missing.
+func TestMigrationAgainOwedRepeatsMisaligned(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	var rec pathRecorder
+	d := newBlockingDataPath(t, 1, rec.factory)
+	s := pathStream{pathAsset(24)}
+	sink := d.Sink()
+	sink(1, []byte(s.snapshot(0)), mono.Now())
+	m1 := d.BeginMigration([]string{s.asset}, 1)
+	for k := 1; k <= 7; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	sink(2, []byte(s.snapshot(3)), mono.Now())
+	sink(2, []byte(s.change(4)), mono.Now())
+	sink(2, []byte(s.change(5)), mono.Now()) // switch, owing e6 and e7
+	select {
+	case <-m1.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("first migration did not switch")
+	}
+	d.BeginMigration([]string{s.asset}, 2)
+	sink(2, []byte(s.change(7)), mono.Now()) // e6 never comes
+	waitQuiet(t, d)
+	if _, misaligned, _ := d.migStats(); misaligned != 1 {
+		t.Errorf("misaligned %d; want 1", misaligned)
+	}
+	if v, _, _ := d.Book(context.Background(), s.asset, 0); v.Valid {
+		t.Error("book still valid after the replacement stopped repeating what it owed")
+	}
+}

@@ -121,10 +121,16 @@ type router struct {
 	grown    []int64
 	now      int64 // mono ns read by the last routed frame
 
-	routes       map[string]*assetRoute // router goroutine only
-	gone         map[string]int64       // dropped assets → mono ns of the drop (tombstone.go)
-	backlog      [][]item               // per worker: deferred control items (control.go)
-	backlogged   int                    // items in backlog
+	routes     map[string]*assetRoute // router goroutine only
+	gone       map[string]int64       // dropped assets → mono ns of the drop (tombstone.go)
+	backlog    [][]item               // per worker: deferred control items (control.go)
+	backlogged int                    // items in backlog
+	// unstaged holds, per worker, routes whose invalidation found no room
+	// when their event was dropped (dropFor); housekeep stages them once
+	// there is room. Stale entries (staged since, or dropped assets) are
+	// skipped. nUnstaged counts the entries.
+	unstaged     [][]*assetRoute
+	nUnstaged    int
 	touched      []bool
 	dirty        []int
 	curConn      int64 // connection of the frame being routed
@@ -198,6 +204,7 @@ func newRouter(cfg routerConfig, rings []*ring.SPSC[item]) *router {
 		routes:     make(map[string]*assetRoute),
 		gone:       make(map[string]int64),
 		backlog:    make([][]item, len(rings)),
+		unstaged:   make([][]*assetRoute, len(rings)),
 		touched:    make([]bool, len(rings)),
 		resyncs:    resync.New(cfg.backoffMin, cfg.backoffMax),
 		rejects:    make(map[string]int),
@@ -333,6 +340,7 @@ func (r *router) drainAll() {
 // retried, decoder stats, ticks. Cheap when nothing is due. Role holder only.
 func (r *router) housekeep(now int64) {
 	r.flushControls()
+	r.flushInvalidations()
 	r.snapshotDecoderStats(now)
 	r.maybeTick(now)
 }
@@ -651,19 +659,62 @@ func (r *router) ensureRoom(rt *assetRoute, n int) bool {
 
 // dropFor records a lost event for rt: its book is invalid from here until
 // the next snapshot, which is requested. The worker learns it through an
-// itemInvalidate, staged now if there is room or else ahead of rt's next
-// event.
+// itemInvalidate, staged now if there is room, or else ahead of rt's next
+// event or by the next housekeeping that finds room (flushInvalidations),
+// whichever comes first: an asset that goes quiet after the drop must not
+// keep a book that claims to be valid until its resync is answered.
 func (r *router) dropFor(rt *assetRoute) {
 	r.dropped.Add(1)
 	if !rt.pendingInvalidate {
 		rt.pendingInvalidate = true
 		r.requestResync(rt.id)
+		r.unstaged[rt.worker] = append(r.unstaged[rt.worker], rt)
+		r.nUnstaged++
 	}
-	// Not ahead of a deferred control: it stays pending behind them.
+	r.stageInvalidate(rt)
+}
+
+// stageInvalidate stages rt's pending invalidation if its worker's ring has
+// room; never ahead of a deferred control (it stays pending behind them).
+func (r *router) stageInvalidate(rt *assetRoute) bool {
 	if q := r.rings[rt.worker]; len(r.backlog[rt.worker]) == 0 && q.TryStage(item{route: rt, kind: itemInvalidate}) {
 		rt.pendingInvalidate = false
 		r.markTouched(rt.worker)
+		return true
 	}
+	return false
+}
+
+// flushInvalidations stages the invalidations dropFor left pending, as far
+// as the rings have room, and publishes them. A route staged since (ahead of
+// its next event or snapshot) is forgotten, and so is one dropped from the
+// engine: an invalidation would make its worker a book nothing drops again.
+// A worker whose ring is still full (a stuck handler) costs one check per
+// call, not one per pending route. Role holder only; one comparison when
+// nothing is pending.
+func (r *router) flushInvalidations() {
+	if r.nUnstaged == 0 {
+		return
+	}
+	for w, rts := range r.unstaged {
+		if len(rts) == 0 || len(r.backlog[w]) > 0 || r.rings[w].Free() == 0 {
+			continue
+		}
+		keep := rts[:0]
+		for _, rt := range rts {
+			switch {
+			case !rt.pendingInvalidate:
+			case r.routes[rt.id] != rt:
+				rt.pendingInvalidate = false
+			case !r.stageInvalidate(rt):
+				keep = append(keep, rt)
+			}
+		}
+		clear(rts[len(keep):])
+		r.unstaged[w] = keep
+		r.nUnstaged -= len(rts) - len(keep)
+	}
+	r.publish()
 }
 
 func (r *router) markTouched(w int) {

@@ -351,25 +351,34 @@ func (w *worker) apply(it *item) {
 	}
 	rt := it.route
 	if it.conn != 0 {
-		switch {
-		case rt.mig != nil:
+		if rt.mig != nil {
 			if !w.migrating(it, rt) {
 				return
 			}
-		case it.conn == rt.owner:
-		case rt.owner == 0 || it.kind == itemBookEnd && it.conn != rt.retired:
-			// The first connection to deliver owns the asset; a snapshot
-			// from another one (placed elsewhere after its socket died, a
-			// resync) is the whole truth and takes over, except from the
-			// connection the asset was migrated away from, which may still
-			// deliver until it is closed.
-			rt.owner = it.conn
-		default:
-			w.ignored.Add(1)
+		} else if !w.owned(it, rt) {
 			return
 		}
 	}
 	w.applyEvent(it, rt)
+}
+
+// owned reports whether an item of it.conn may change rt's book (no
+// migration under way), counting it ignored otherwise.
+func (w *worker) owned(it *item, rt *assetRoute) bool {
+	switch {
+	case it.conn == rt.owner:
+	case rt.owner == 0 || it.kind == itemBookEnd && it.conn != rt.retired:
+		// The first connection to deliver owns the asset; a snapshot
+		// from another one (placed elsewhere after its socket died, a
+		// resync) is the whole truth and takes over, except from the
+		// connection the asset was migrated away from, which may still
+		// deliver until it is closed.
+		rt.owner = it.conn
+	default:
+		w.ignored.Add(1)
+		return false
+	}
+	return true
 }
 
 // applyEvent applies one complete event to rt's book and delivers it. // hot path
