@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/polyfeed/polyfeed/book"
+	"github.com/polyfeed/polyfeed/engine/venue"
 	"github.com/polyfeed/polyfeed/fixed"
 	"github.com/polyfeed/polyfeed/internal/mono"
 	"github.com/polyfeed/polyfeed/internal/poll"
@@ -197,11 +198,7 @@ func TestMigrationReplaysHeldSnapshot(t *testing.T) {
 	sink(2, []byte(s.change(5)), mono.Now())
 	sink(1, []byte(dpBookB), mono.Now()) // another asset's snapshot on the same worker
 	sink(1, []byte(s.change(4)), mono.Now())
-	select {
-	case <-m.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatalf("migration did not switch; pending %d", m.Pending())
-	}
+	waitSwitched(t, m, "migration did not switch")
 	// The old connection's later events are ignored; the replacement's count.
 	sink(1, []byte(s.snapshot(4)), mono.Now())
 	sink(1, []byte(s.change(5)), mono.Now())
@@ -556,11 +553,7 @@ func TestMigrationOwedRepeatsYieldToAnotherConnection(t *testing.T) {
 	sink(2, []byte(s.snapshot(0)), mono.Now())
 	sink(2, []byte(s.change(1)), mono.Now())
 	sink(2, []byte(s.change(2)), mono.Now()) // switch, owing e3 and e4
-	select {
-	case <-m.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("migration did not switch")
-	}
+	waitSwitched(t, m, "migration did not switch")
 	d.InvalidateConn(2) // the replacement's socket died
 	sink(3, []byte(s.snapshot(6)), mono.Now())
 	sink(3, []byte(s.change(7)), mono.Now())
@@ -579,20 +572,7 @@ func TestMigrationAgainKeepsOwedRepeats(t *testing.T) {
 	var rec pathRecorder
 	d := newBlockingDataPath(t, 1, rec.factory)
 	s := pathStream{pathAsset(23)}
-	sink := d.Sink()
-	sink(1, []byte(s.snapshot(0)), mono.Now())
-	m1 := d.BeginMigration([]string{s.asset}, 1)
-	for k := 1; k <= 7; k++ {
-		sink(1, []byte(s.change(k)), mono.Now())
-	}
-	sink(2, []byte(s.snapshot(3)), mono.Now())
-	sink(2, []byte(s.change(4)), mono.Now())
-	sink(2, []byte(s.change(5)), mono.Now()) // switch, owing e6 and e7
-	select {
-	case <-m1.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("first migration did not switch")
-	}
+	sink := switchedOwing(t, d, s)
 	m2 := d.BeginMigration([]string{s.asset}, 2) // recycled again, from 2
 	sink(2, []byte(s.change(6)), mono.Now())     // the owed repeats
 	sink(2, []byte(s.change(7)), mono.Now())
@@ -601,11 +581,7 @@ func TestMigrationAgainKeepsOwedRepeats(t *testing.T) {
 	sink(3, []byte(s.change(7)), mono.Now())
 	sink(3, []byte(s.change(8)), mono.Now()) // two repeats of 2's stream: switch
 	sink(3, []byte(s.change(9)), mono.Now())
-	select {
-	case <-m2.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("second migration did not switch")
-	}
+	waitSwitched(t, m2, "second migration did not switch")
 	waitQuiet(t, d)
 	if got, want := rec.of(s.asset), append([]string{bookEntry(0, 1, false)}, changes(1, 9)...); !slices.Equal(got, want) {
 		t.Errorf("handler saw\n%v\nwant\n%v", got, want)
@@ -625,20 +601,7 @@ func TestMigrationAgainOwedRepeatsMisaligned(t *testing.T) {
 	var rec pathRecorder
 	d := newBlockingDataPath(t, 1, rec.factory)
 	s := pathStream{pathAsset(24)}
-	sink := d.Sink()
-	sink(1, []byte(s.snapshot(0)), mono.Now())
-	m1 := d.BeginMigration([]string{s.asset}, 1)
-	for k := 1; k <= 7; k++ {
-		sink(1, []byte(s.change(k)), mono.Now())
-	}
-	sink(2, []byte(s.snapshot(3)), mono.Now())
-	sink(2, []byte(s.change(4)), mono.Now())
-	sink(2, []byte(s.change(5)), mono.Now()) // switch, owing e6 and e7
-	select {
-	case <-m1.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("first migration did not switch")
-	}
+	sink := switchedOwing(t, d, s)
 	d.BeginMigration([]string{s.asset}, 2)
 	sink(2, []byte(s.change(7)), mono.Now()) // e6 never comes
 	waitQuiet(t, d)
@@ -648,4 +611,33 @@ func TestMigrationAgainOwedRepeatsMisaligned(t *testing.T) {
 	if v, _, _ := d.Book(context.Background(), s.asset, 0); v.Valid {
 		t.Error("book still valid after the replacement stopped repeating what it owed")
 	}
+}
+
+// waitSwitched fails the test unless m switches every asset within 5 s.
+func waitSwitched(t *testing.T, m *Migration, what string) {
+	t.Helper()
+	select {
+	case <-m.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s; pending %d", what, m.Pending())
+	}
+}
+
+// switchedOwing plays s's asset on connection 1 (snapshot, e1 to e7), migrates
+// it to connection 2, whose stream starts at e3 and repeats e4 and e5, and
+// waits for the switch: connection 2 then owes the repeats e6 and e7. It
+// returns the data path's sink.
+func switchedOwing(t *testing.T, d *dataPath, s pathStream) venue.FrameSink {
+	t.Helper()
+	sink := d.Sink()
+	sink(1, []byte(s.snapshot(0)), mono.Now())
+	m := d.BeginMigration([]string{s.asset}, 1)
+	for k := 1; k <= 7; k++ {
+		sink(1, []byte(s.change(k)), mono.Now())
+	}
+	sink(2, []byte(s.snapshot(3)), mono.Now())
+	sink(2, []byte(s.change(4)), mono.Now())
+	sink(2, []byte(s.change(5)), mono.Now())
+	waitSwitched(t, m, "first migration did not switch")
+	return sink
 }
