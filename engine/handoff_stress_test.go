@@ -218,16 +218,7 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 			}
 			wg.Wait()
 			total := sockets * perSocket
-			poll.For(t, 10*time.Second, time.Millisecond, func() error {
-				var n uint64
-				for _, w := range d.workers.workers {
-					n += w.events.Load()
-				}
-				if n != uint64(total) {
-					return fmt.Errorf("workers applied %d events; want %d", n, total)
-				}
-				return nil
-			})
+			waitApplied(t, d, total)
 			if st := d.router.stats(); st.Dropped != 0 {
 				t.Errorf("router dropped %d events; want 0", st.Dropped)
 			}

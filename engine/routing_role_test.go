@@ -253,16 +253,7 @@ func TestDataPathConcurrentDelivery(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			poll.For(t, 10*time.Second, time.Millisecond, func() error {
-				var n uint64
-				for _, w := range d.workers.workers {
-					n += w.events.Load()
-				}
-				if n != uint64(sockets*perSocket) {
-					return fmt.Errorf("workers applied %d events; want %d", n, sockets*perSocket)
-				}
-				return nil
-			})
+			waitApplied(t, d, sockets*perSocket)
 			if st := d.router.stats(); st.Dropped != 0 || st.Frames != uint64(sockets*perSocket) {
 				t.Errorf("router: %d frames, %d dropped; want %d, 0", st.Frames, st.Dropped, sockets*perSocket)
 			}
@@ -288,4 +279,19 @@ func TestDataPathConcurrentDelivery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitApplied waits until d's workers applied exactly want events.
+func waitApplied(t *testing.T, d *dataPath, want int) {
+	t.Helper()
+	poll.For(t, 10*time.Second, time.Millisecond, func() error {
+		var n uint64
+		for _, w := range d.workers.workers {
+			n += w.events.Load()
+		}
+		if n != uint64(want) {
+			return fmt.Errorf("workers applied %d events; want %d", n, want)
+		}
+		return nil
+	})
 }
