@@ -69,7 +69,7 @@ func (rep *Report) Gate(route, processing time.Duration) *GateResult {
 			g.Skipped = append(g.Skipped, name+": no unpaced step measured the headroom")
 			continue
 		case r.Mode == "engine" && r.Offered > g.PacedLimit:
-			g.Skipped = append(g.Skipped, fmt.Sprintf("%s: above a third of the unpaced maximum (%s ev/s)", name, rateName(g.PacedLimit, "")))
+			g.Skipped = append(g.Skipped, fmt.Sprintf("%s: above a third of the unpaced maximum (%.0f ev/s)", name, g.PacedLimit))
 			continue
 		}
 		g.Gated = append(g.Gated, name)

@@ -36,6 +36,9 @@ func TestGateHeadroom(t *testing.T) {
 	if got := strings.Join(g.Gated, ", "); got != want {
 		t.Errorf("gated %q; want %q", got, want)
 	}
+	if want := "engine 400K ev/s: above a third of the unpaced maximum (200000 ev/s)"; len(g.Skipped) == 0 || g.Skipped[0] != want {
+		t.Errorf("skipped %q; want first %q", g.Skipped, want)
+	}
 	// The step above a third of the maximum may be as slow as it likes.
 	rep.Sweep[3].Route.P99 = int64(time.Second)
 	if g := rep.Gate(time.Millisecond, 5*time.Millisecond); !g.Passed() {
