@@ -28,30 +28,36 @@ func (r *router) requestResync(assetID string) {
 	}
 }
 
-// resyncLoop hands batched resync requests to the pool, off the hot path.
+// resyncLoop hands batched resync requests to the pool, off the hot path. It
+// sleeps until a request due at once wakes it (requestResync) or a backed-off
+// one falls due: an engine with nothing to resync wakes for nothing.
 func (r *router) resyncLoop() {
-	t := time.NewTicker(r.cfg.resyncEvery)
-	defer t.Stop()
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	defer wait.Stop()
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-r.resyncWake:
-		case <-t.C:
+		case <-wait.C:
 		}
 		ids := r.resyncs.Due(mono.Now(), nil)
-		if len(ids) == 0 {
-			continue
+		if len(ids) > 0 {
+			r.resyncsSent.Add(uint64(len(ids)))
+			if r.cfg.feedback != nil {
+				r.cfg.feedback.resync(ids)
+			}
+			// Pace: at most one batch per interval.
+			wait.Reset(r.cfg.resyncEvery)
+			select {
+			case <-r.stop:
+				return
+			case <-wait.C:
+			}
 		}
-		r.resyncsSent.Add(uint64(len(ids)))
-		if r.cfg.feedback != nil {
-			r.cfg.feedback.resync(ids)
-		}
-		// Pace: at most one batch per interval.
-		select {
-		case <-r.stop:
-			return
-		case <-t.C:
+		if next, ok := r.resyncs.NextDue(); ok {
+			wait.Reset(max(time.Duration(next-mono.Now()), r.cfg.resyncEvery))
 		}
 	}
 }

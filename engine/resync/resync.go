@@ -124,6 +124,22 @@ func (s *Scheduler) Due(now int64, ids []string) []string {
 	return ids
 }
 
+// NextDue reports when the earliest pending request is due (mono ns), and
+// false when none is pending: the sender needs no timer then, since a request
+// due at once wakes it (Request's result).
+func (s *Scheduler) NextDue() (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next int64
+	found := false
+	for _, st := range s.assets {
+		if st.pending && (!found || st.due < next) {
+			next, found = st.due, true
+		}
+	}
+	return next, found
+}
+
 // SetRejected marks whether assetID's snapshots are being rejected, which
 // decides whether its resyncs back off; clearing it also forgets the
 // repeats, so a later resync for another cause goes out promptly.

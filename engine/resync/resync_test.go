@@ -72,3 +72,29 @@ func TestRejectedAssetBacksOff(t *testing.T) {
 		t.Errorf("%d assets kept after the repeat window; want 0", n)
 	}
 }
+
+// NextDue names the earliest pending request, a backed-off one included, and
+// nothing once every request is taken.
+func TestNextDue(t *testing.T) {
+	s := New(time.Second, time.Minute)
+	if _, ok := s.NextDue(); ok {
+		t.Fatal("NextDue on an empty scheduler reports a request")
+	}
+	s.SetRejected("r", true)
+	s.Request("r", 100*sec)
+	s.Due(100*sec, nil)
+	if s.Request("r", 100*sec+sec/2) { // a repeat: waits its backoff, until 101 s
+		t.Fatal("repeat of a rejected asset due at once")
+	}
+	if next, ok := s.NextDue(); !ok || next != 101*sec {
+		t.Fatalf("NextDue = %v, %v; want 101 s (the backed-off repeat)", time.Duration(next), ok)
+	}
+	s.Request("a", 100*sec+1)
+	if next, ok := s.NextDue(); !ok || next != 100*sec+1 {
+		t.Fatalf("NextDue = %v, %v; want the request due at once", time.Duration(next), ok)
+	}
+	s.Due(200*sec, nil)
+	if next, ok := s.NextDue(); ok {
+		t.Fatalf("NextDue = %v after every request was taken; want none", time.Duration(next))
+	}
+}
