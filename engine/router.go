@@ -133,10 +133,11 @@ type router struct {
 	nUnstaged    int
 	touched      []bool
 	dirty        []int
-	curConn      int64 // connection of the frame being routed
-	nextSweep    int64 // mono ns of the next stale-asset sweep
-	nextDecStats int64 // mono ns of the next decoder stats snapshot
-	nextTick     int64 // mono ns of the next tick (cfg.tick)
+	curConn      int64  // connection of the frame being routed
+	nextSweep    int64  // mono ns of the next stale-asset sweep
+	nextDecStats int64  // mono ns of the next decoder stats snapshot
+	statsFrames  uint64 // frames counted at that snapshot
+	nextTick     int64  // mono ns of the next tick (cfg.tick)
 
 	resyncs    *resync.Scheduler // assets with a pending or recent resync
 	resyncWake chan struct{}     // buffer 1: control signal
@@ -162,8 +163,11 @@ type router struct {
 	errLog    logonce.Limiter
 	rejectLog logonce.Limiter
 
-	role atomic.Bool   // held while routing; see the type comment
-	wake chan struct{} // buffer 1: a control request (or, with handOff, a frame) is queued
+	role atomic.Bool // held while routing; see the type comment
+	// quiet: the router goroutine sleeps longer than idlePeriod; a holder
+	// that leaves retries behind wakes it (wakeForRetries).
+	quiet atomic.Bool
+	wake  chan struct{} // buffer 1: a control request (or, with handOff, a frame) is queued
 
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -341,6 +345,7 @@ func (r *router) drainAll() {
 func (r *router) housekeep(now int64) {
 	r.flushControls()
 	r.flushInvalidations()
+	r.wakeForRetries()
 	r.snapshotDecoderStats(now)
 	r.maybeTick(now)
 }
@@ -371,11 +376,6 @@ func (r *router) stopAndWait() {
 	r.failOnce.Do(r.failBacklog) // Stop may be retried after a timeout
 }
 
-// idlePeriod is how often the router goroutine does the work no frame
-// triggers while every socket is silent: deferred controls, ticks, the
-// stale-asset sweep, decoder stats, shrinking rings.
-const idlePeriod = 100 * time.Millisecond
-
 // stopRoomWait is how long a router blocked on a full ring (Block) keeps
 // waiting for the workers to make room once Stop has begun.
 const stopRoomWait = 200 * time.Millisecond
@@ -386,11 +386,12 @@ const shrinkAfter = 10 * time.Second
 
 // run is the router goroutine: control requests, the periodic work that must
 // happen while every socket is silent, then, at stop, the final drain. It
-// wakes once per idlePeriod or control request, never per frame (with
-// handOff, also when a frame is queued while it sleeps; while frames keep
-// coming it routes them batch after batch without sleeping).
+// wakes for a control request or when its periodic work is next due
+// (idleWait), never per frame (with handOff, also when a frame is queued
+// while it sleeps; while frames keep coming it routes them batch after batch
+// without sleeping).
 func (r *router) run() {
-	t := time.NewTicker(idlePeriod)
+	t := time.NewTimer(idlePeriod)
 	defer t.Stop()
 	for {
 		select {
@@ -405,6 +406,7 @@ func (r *router) run() {
 		case <-t.C:
 		}
 		r.acquire()
+		r.quiet.Store(false) // awake: a holder's retries wait for this round
 		r.drainQueued()
 		now := mono.Now()
 		r.housekeep(now)
@@ -413,7 +415,10 @@ func (r *router) run() {
 			r.sweepStale(now)
 		}
 		r.shrinkRings(now)
+		wait := r.idleWait(now)
+		r.quiet.Store(wait > idlePeriod)
 		r.release()
+		t.Reset(wait)
 	}
 }
 

@@ -13,6 +13,7 @@ func (r *router) snapshotDecoderStats(now int64) {
 		return
 	}
 	r.nextDecStats = now + int64(time.Second)
+	r.statsFrames = r.frames.Load()
 	s := r.dec.Stats()
 	r.decStats.Store(&s)
 }
