@@ -58,6 +58,16 @@ func (c *orderChecker) factory(int) Handler {
 	})
 }
 
+// workers is a worker configuration whose handler is c, or, inline, none
+// (the engine's own book code, which the routing goroutine may then run).
+func (c *orderChecker) workers(count, ringSize int, inline bool) workerConfig {
+	wc := workerConfig{count: count, ringSize: ringSize, inline: inline}
+	if !inline {
+		wc.factory = c.factory
+	}
+	return wc
+}
+
 func (c *orderChecker) check(t *testing.T, want int) {
 	t.Helper()
 	c.mu.Lock()
@@ -84,10 +94,7 @@ func TestDataPathReadSeesOwnFrames(t *testing.T) {
 				perSocket = 600
 			}
 			var chk orderChecker
-			wc := workerConfig{count: 2, ringSize: 16, inline: mode.inline}
-			if !mode.inline {
-				wc.factory = chk.factory
-			}
+			wc := chk.workers(2, 16, mode.inline)
 			d := startTestDataPath(t, routerConfig{ringMax: 1 << 12, policy: Block, handOff: mode.handOff}, wc)
 			sink := d.Sink()
 			var (
@@ -170,10 +177,7 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 				perSocket = 4_000
 			}
 			var chk orderChecker
-			wc := workerConfig{count: 2, ringSize: 8, inline: mode.inline}
-			if !mode.inline {
-				wc.factory = chk.factory
-			}
+			wc := chk.workers(2, 8, mode.inline)
 			d := startTestDataPath(t, routerConfig{ringMax: 1 << 10, policy: Block}, wc)
 			r := d.router
 			var grows, shrinks int // role holder's
@@ -201,22 +205,11 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 					}
 				}
 			}
-			sink := d.Sink()
-			var wg sync.WaitGroup
-			for s := range sockets {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					asset := pathAsset(800 + s)
-					for i := range perSocket {
-						sink(int64(s+1), []byte(tradeFor(asset, i+1)), mono.Now())
-						if i%resizeEvery == s {
-							resize()
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			deliverTrades(d, 800, sockets, perSocket, func(s, i int) {
+				if i%resizeEvery == s {
+					resize()
+				}
+			})
 			total := sockets * perSocket
 			waitApplied(t, d, total)
 			if st := d.router.stats(); st.Dropped != 0 {
@@ -232,15 +225,7 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 			if !mode.inline {
 				chk.check(t, total)
 			}
-			for s := range sockets {
-				b, ok, err := d.Book(context.Background(), pathAsset(800+s), 0)
-				if err != nil || !ok || b.LastTrade == nil {
-					t.Fatalf("Book(%d) = %v, %v", s, ok, err)
-				}
-				if got := b.LastTrade.Size.Float(); got != float64(perSocket) {
-					t.Errorf("socket %d: last trade size %v; want %d (the last event applied last)", s, got, perSocket)
-				}
-			}
+			checkLastTrades(t, d, 800, sockets, perSocket)
 		})
 	}
 }
@@ -259,10 +244,7 @@ func TestDataPathNoLostWakeupAtPark(t *testing.T) {
 				frames = 1_500
 			}
 			var chk orderChecker
-			wc := workerConfig{count: 1, ringSize: 64, inline: mode.inline}
-			if !mode.inline {
-				wc.factory = chk.factory
-			}
+			wc := chk.workers(1, 64, mode.inline)
 			d := startTestDataPath(t, routerConfig{}, wc)
 			w := d.workers.workers[0]
 			sink := d.Sink()

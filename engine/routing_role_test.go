@@ -200,11 +200,7 @@ func TestDataPathAppliesInlineForParkedWorkers(t *testing.T) {
 // order, with and without inline application, and when every frame is
 // handed off to the router goroutine (Config.HandOffFrames).
 func TestDataPathConcurrentDelivery(t *testing.T) {
-	for _, mode := range []struct {
-		name            string
-		inline, handOff bool
-	}{{"workers", false, false}, {"inline", true, false}, {"handoff", false, true}} {
-		inline := mode.inline
+	for _, mode := range handOffModes {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Cleanup(func() { goleak.VerifyNone(t) })
 			// Eight sockets, so that pushes often overlap a swap; fewer
@@ -214,70 +210,56 @@ func TestDataPathConcurrentDelivery(t *testing.T) {
 			if raceEnabled {
 				perSocket = 2_000
 			}
-			var (
-				mu   sync.Mutex
-				last = map[string]int{}
-				seen int
-				bad  []string
-			)
-			var wc workerConfig
-			wc.count, wc.ringSize, wc.inline = 2, 64, inline
-			if !inline { // a handler: the workers run it
-				wc.factory = func(int) Handler {
-					return HandlerFunc(func(ev *Event, _ *book.Book) {
-						if ev.Kind != EventTrade {
-							return
-						}
-						n := int(ev.Size.Float())
-						mu.Lock()
-						defer mu.Unlock()
-						if n != last[ev.AssetID]+1 {
-							bad = append(bad, fmt.Sprintf("%s…: %d after %d", ev.AssetID[:6], n, last[ev.AssetID]))
-						}
-						last[ev.AssetID] = n
-						seen++
-					})
-				}
-			}
-			d := startTestDataPath(t, routerConfig{ringMax: 1 << 14, policy: Block, handOff: mode.handOff}, wc)
-			sink := d.Sink()
-			var wg sync.WaitGroup
-			for s := range sockets {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					asset := pathAsset(900 + s)
-					for i := range perSocket {
-						sink(int64(s+1), []byte(tradeFor(asset, i+1)), mono.Now())
-					}
-				}()
-			}
-			wg.Wait()
+			var chk orderChecker
+			d := startTestDataPath(t, routerConfig{ringMax: 1 << 14, policy: Block, handOff: mode.handOff}, chk.workers(2, 64, mode.inline))
+			deliverTrades(d, 900, sockets, perSocket, nil)
 			waitApplied(t, d, sockets*perSocket)
 			if st := d.router.stats(); st.Dropped != 0 || st.Frames != uint64(sockets*perSocket) {
 				t.Errorf("router: %d frames, %d dropped; want %d, 0", st.Frames, st.Dropped, sockets*perSocket)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(bad) > 0 {
-				t.Errorf("%d events out of order, first: %v", len(bad), bad[0])
+			if !mode.inline {
+				chk.check(t, sockets*perSocket)
 			}
-			if !inline && seen != sockets*perSocket {
-				t.Errorf("handler saw %d trades; want %d", seen, sockets*perSocket)
-			}
-			for s := range sockets {
-				b, ok, err := d.Book(context.Background(), pathAsset(900+s), 0)
-				if err != nil || !ok {
-					t.Fatalf("Book(%d) = %v, %v", s, ok, err)
-				}
-				if b.LastTrade == nil {
-					t.Fatalf("socket %d: no last trade", s)
-				}
-				if got := b.LastTrade.Size.Float(); got != float64(perSocket) {
-					t.Errorf("socket %d: last trade size %v; want %d (the last event applied last)", s, got, perSocket)
-				}
-			}
+			checkLastTrades(t, d, 900, sockets, perSocket)
 		})
+	}
+}
+
+// deliverTrades sends perSocket trades 1, 2, 3… of asset pathAsset(base+s)
+// on each socket s (connection s+1), all sockets at once, and waits until
+// every one is delivered; after, if set, runs after each frame on its
+// socket's goroutine.
+func deliverTrades(d *dataPath, base, sockets, perSocket int, after func(s, i int)) {
+	sink := d.Sink()
+	var wg sync.WaitGroup
+	for s := range sockets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			asset := pathAsset(base + s)
+			for i := range perSocket {
+				sink(int64(s+1), []byte(tradeFor(asset, i+1)), mono.Now())
+				if after != nil {
+					after(s, i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// checkLastTrades checks that each socket's asset (deliverTrades) has its
+// last trade applied last.
+func checkLastTrades(t *testing.T, d *dataPath, base, sockets, perSocket int) {
+	t.Helper()
+	for s := range sockets {
+		b, ok, err := d.Book(context.Background(), pathAsset(base+s), 0)
+		if err != nil || !ok || b.LastTrade == nil {
+			t.Fatalf("Book(%d) = %v, %v", s, ok, err)
+		}
+		if got := b.LastTrade.Size.Float(); got != float64(perSocket) {
+			t.Errorf("socket %d: last trade size %v; want %d (the last event applied last)", s, got, perSocket)
+		}
 	}
 }
 
