@@ -379,6 +379,7 @@ func (r *router) stageControl(w int, it item) {
 	}
 	r.backlog[w] = append(r.backlog[w], it)
 	r.backlogged++
+	r.retryLater()
 	r.deferred.Add(1)
 	r.backlogLen.Add(1)
 }

@@ -165,7 +165,7 @@ type router struct {
 
 	role atomic.Bool // held while routing; see the type comment
 	// quiet: the router goroutine sleeps longer than idlePeriod; a holder
-	// that leaves retries behind wakes it (wakeForRetries).
+	// that leaves a retry behind wakes it (retryLater).
 	quiet atomic.Bool
 	wake  chan struct{} // buffer 1: a control request (or, with handOff, a frame) is queued
 
@@ -345,7 +345,6 @@ func (r *router) drainAll() {
 func (r *router) housekeep(now int64) {
 	r.flushControls()
 	r.flushInvalidations()
-	r.wakeForRetries()
 	r.snapshotDecoderStats(now)
 	r.maybeTick(now)
 }
@@ -675,6 +674,7 @@ func (r *router) dropFor(rt *assetRoute) {
 		r.requestResync(rt.id)
 		r.unstaged[rt.worker] = append(r.unstaged[rt.worker], rt)
 		r.nUnstaged++
+		r.retryLater()
 	}
 	r.stageInvalidate(rt)
 }

@@ -44,12 +44,12 @@ func (r *router) idleWait(now int64) time.Duration {
 	return min(max(time.Duration(next-now), idlePeriod), quietPeriod)
 }
 
-// wakeForRetries wakes a quiet router goroutine when the holder leaves
-// deferred controls or invalidations behind: if the sockets fall silent now,
-// only the router goroutine retries them, and it must do so within
-// idlePeriod. Role holder only; two comparisons when nothing waits.
-func (r *router) wakeForRetries() {
-	if (r.backlogged > 0 || r.nUnstaged > 0) && r.quiet.CompareAndSwap(true, false) {
+// retryLater is called where a deferred control or an unstaged invalidation
+// is left for a later retry (stageControl, dropFor): if the sockets fall
+// silent now, only the router goroutine retries it, so a quiet one is woken
+// to sleep idlePeriod instead. Role holder only; off the per-frame path.
+func (r *router) retryLater() {
+	if r.quiet.CompareAndSwap(true, false) {
 		r.signal()
 	}
 }

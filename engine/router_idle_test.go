@@ -60,9 +60,10 @@ func TestIdleWaitFollowsTheNextJob(t *testing.T) {
 	}
 }
 
-// A holder that leaves retries behind wakes a quiet router goroutine once,
-// and leaves an awake one (or one with nothing to retry) alone.
-func TestHolderWakesAQuietRouterForRetries(t *testing.T) {
+// Leaving a retry behind (a control deferred on a full ring, an
+// invalidation that found no room) wakes a quiet router goroutine once; a
+// control staged at once, or an awake router, is left alone.
+func TestRetryLeftBehindWakesAQuietRouter(t *testing.T) {
 	ws := newWorkerSet(workerConfig{count: 1, ringSize: 1024, logger: testrig.Logger()})
 	r := newRouter(routerConfig{inboundBytes: DefaultInboundBytes, logger: testrig.Logger()}, ws.rings())
 	woken := func() bool {
@@ -74,23 +75,23 @@ func TestHolderWakesAQuietRouterForRetries(t *testing.T) {
 		}
 	}
 	r.quiet.Store(true)
-	r.wakeForRetries()
-	if woken() || !r.quiet.Load() {
-		t.Fatal("woken with nothing to retry")
+	r.stageControl(0, item{kind: itemControl})
+	if woken() || !r.quiet.Load() || r.backlogged != 0 {
+		t.Fatalf("a control staged at once woke the router (backlogged %d)", r.backlogged)
 	}
-	r.backlogged = 1
-	r.wakeForRetries()
-	if !woken() || r.quiet.Load() {
-		t.Fatal("a quiet router was not woken for a deferred control")
+	for r.rings[0].TryStage(item{kind: itemTick}) {
 	}
-	r.wakeForRetries()
+	r.stageControl(0, item{kind: itemControl})
+	if r.backlogged != 1 || !woken() || r.quiet.Load() {
+		t.Fatalf("a control deferred on a full ring did not wake the quiet router (backlogged %d)", r.backlogged)
+	}
+	r.stageControl(0, item{kind: itemControl})
 	if woken() {
 		t.Fatal("woken again before it slept quietly again")
 	}
-	r.backlogged, r.nUnstaged = 0, 2
 	r.quiet.Store(true)
-	r.wakeForRetries()
-	if !woken() {
-		t.Fatal("a quiet router was not woken for an unstaged invalidation")
+	r.dropFor(r.route(pathAsset(1), dpMarket))
+	if r.nUnstaged != 1 || !woken() {
+		t.Fatalf("an invalidation left unstaged did not wake the quiet router (unstaged %d)", r.nUnstaged)
 	}
 }
