@@ -7,7 +7,7 @@
 // without a restart.
 //
 // Concurrency: Start and Stop are called once each by the owner; Conn,
-// ClientURL and Stats may be called from any goroutine after Start.
+// LocalConn, ClientURL and Stats may be called from any goroutine after Start.
 package natsd
 
 import (
@@ -195,6 +195,17 @@ func (s *Server) Conn(opts ...nats.Option) (*nats.Conn, error) {
 	if u := s.ClientURL(); u != "" {
 		return nats.Connect(u, opts...)
 	}
+	return s.LocalConn(opts...)
+}
+
+// LocalConn connects a client in-process even when there is a listener: its
+// messages cross a pipe inside the process instead of loopback TCP, so
+// neither side makes a system call or a network-poller wake-up per write.
+// Its reconnects go to this Server's current nats-server, so it is for a
+// client that lives no longer than the Server (polyfeed's own publisher);
+// a client that must follow a server restarted on the same address uses
+// Conn.
+func (s *Server) LocalConn(opts ...nats.Option) (*nats.Conn, error) {
 	return nats.Connect("", append(opts, nats.InProcessServer(s.srv))...)
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
@@ -98,5 +100,63 @@ func TestPortTaken(t *testing.T) {
 	if err := b.Start(ctx); err == nil {
 		b.Stop(ctx)
 		t.Fatalf("second server on %s started; want an error", addr)
+	}
+}
+
+// TestLocalConnBesideTheListener: with a listener, LocalConn still connects
+// over the in-process pipe (the server sees no TCP peer), and messages flow
+// both ways between it and a client on the listener.
+func TestLocalConnBesideTheListener(t *testing.T) {
+	s, err := New(Config{Listen: "127.0.0.1:0", Memory: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	local, err := s.LocalConn(nats.Name("local"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	remote, err := s.Conn(nats.Name("remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remote.Close()
+
+	sub, err := remote.SubscribeSync("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Publish("x", []byte("from local")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sub.NextMsg(5 * time.Second); err != nil || string(m.Data) != "from local" {
+		t.Fatalf("remote got %v, %v; want the local message", m, err)
+	}
+
+	cz, err := s.srv.Connz(&server.ConnzOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := map[string]string{}
+	for _, c := range cz.Conns {
+		peers[c.Name] = c.IP
+	}
+	if ip, ok := peers["local"]; !ok || ip != "" {
+		t.Errorf("local client: listed %v, peer %q; want an in-process client with no peer address", ok, ip)
+	}
+	if ip := peers["remote"]; ip != "127.0.0.1" {
+		t.Errorf("remote client peer %q, want 127.0.0.1 (over the listener)", ip)
 	}
 }
