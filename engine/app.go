@@ -120,12 +120,13 @@ func New(cfg Config) (*App, error) {
 		factory:  cfg.Handler,
 		pinCPUs:  cfg.PinCPUs,
 		floating: !cfg.LockWorkers,
-		// Without a handler the routing goroutine applies a parked worker's
-		// items itself (worker.kick): only the engine's own book code runs
-		// on a socket reader then, never user code. With HandOffFrames the
-		// router goroutine routes and the workers apply, so a single fast
-		// producer gets three goroutines' worth of overlap.
-		inline: cfg.Handler == nil && !cfg.LockWorkers && !cfg.PinCPUs && !cfg.HandOffFrames,
+		// The routing goroutine applies a parked worker's items itself
+		// (worker.kick) when the worker has no handler or a NonBlocking
+		// one: the engine's book code and that handler run on a socket
+		// reader then, never user code that may wait. With HandOffFrames
+		// the router goroutine routes and the workers apply, so a single
+		// fast producer gets three goroutines' worth of overlap.
+		inline: !cfg.LockWorkers && !cfg.PinCPUs && !cfg.HandOffFrames,
 		logger: cfg.Logger,
 	})
 	sink := a.data.Sink()

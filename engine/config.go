@@ -82,10 +82,11 @@ type Config struct {
 	// only under sustained load near saturation. PinCPUs implies locked.
 	LockWorkers bool
 	// Handler builds each worker's event handler. Default: none (books only).
-	// Without a handler (and with floating workers), items for a parked
-	// worker are applied by the goroutine that routed them, saving a wake-up
-	// per frame; a handler always runs on its worker's goroutine, so a slow
-	// one never blocks a socket reader.
+	// Without a handler, or with one that implements NonBlocking (and with
+	// floating workers), items for a parked worker are applied by the
+	// goroutine that routed them, saving a wake-up per frame; any other
+	// handler always runs on its worker's goroutine, so a slow one never
+	// blocks a socket reader.
 	Handler HandlerFactory
 	// HandOffFrames queues every frame for the router goroutine instead of
 	// letting the goroutine that delivers it route it, and leaves applying

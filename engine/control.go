@@ -443,7 +443,8 @@ func (r *router) failBacklog() {
 	r.publish()
 }
 
-// Worker side: on the owning worker's goroutine, between two events.
+// Worker side: under the owning worker's consumer role (its goroutine, or
+// the routing goroutine applying inline), between two events.
 
 func (w *worker) control(it *item) {
 	c := it.ctl

@@ -30,9 +30,9 @@
 // splits multi-asset price_changes and stages compact items into
 // per-worker rings, so every ring has exactly one producer at a time;
 // per-asset order is preserved end to end. Each worker owns its books
-// outright and calls its own Handler; without a Handler, a parked worker's
-// items are applied by the routing goroutine under the worker's consumer
-// role instead of waking it. Rings start small and grow for a burst; a full
+// outright and calls its own Handler; without a Handler, or with one that
+// implements NonBlocking, a parked worker's items are applied by the routing
+// goroutine under the worker's consumer role instead of waking it. Rings start small and grow for a burst; a full
 // ring at Config.RingSize drops (counted) and invalidates that asset's book
 // until a fresh snapshot, which the engine requests.
 //
@@ -41,8 +41,10 @@
 //   - App: Start, Stop and Run are serialised; Stats, Healthy, Ready, Book,
 //     AddMarket, FrameSink and Latencies are safe from any goroutine at any
 //     time (the admin HTTP server calls them concurrently).
-//   - A Handler runs on its worker's goroutine only; it must not keep the
-//     *Event or *book.Book beyond OnEvent, and must not block for long.
+//   - A Handler is called by one goroutine at a time per worker: its
+//     worker's, or, for a NonBlocking handler whose worker is parked, the
+//     goroutine that routed the event. It must not keep the *Event or
+//     *book.Book beyond OnEvent, and must not block for long.
 //     A Handler that also implements Ticker gets OnTick about every
 //     TickPeriod on the same goroutine, between two events, with all of the
 //     worker's books (for work that has no event: idle books).

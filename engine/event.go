@@ -63,9 +63,11 @@ type Event struct {
 
 // Handler receives every event of the assets of one worker, in venue order
 // per asset, after the book was updated. OnEvent runs on the worker's own
-// goroutine: it must not block for long (a slow handler fills its worker's
-// ring and makes the router drop events for that worker's assets) and must
-// not keep ev or b after it returns. A panic is recovered and counted.
+// goroutine (or, for a handler that implements NonBlocking, possibly on the
+// goroutine that routed the event): it must not block for long (a slow
+// handler fills its worker's ring and makes the router drop events for that
+// worker's assets) and must not keep ev or b after it returns. A panic is
+// recovered and counted.
 type Handler interface {
 	OnEvent(ev *Event, b *book.Book)
 }

@@ -23,13 +23,37 @@ import (
 // producers and consumers move between goroutines. Each checks that every
 // asset's events arrive once, in its socket's order.
 
-// handOffModes are the ways a frame reaches a book: workers apply it (a
-// handler), the routing goroutine applies it for a parked worker (inline),
-// or the router goroutine routes every frame (HandOffFrames).
-var handOffModes = []struct {
-	name            string
-	inline, handOff bool
-}{{"workers", false, false}, {"inline", true, false}, {"handoff", false, true}}
+// handOffMode is one way a frame reaches a book: workers apply it (a
+// handler), the routing goroutine applies it for a parked worker (inline:
+// no handler, or a NonBlocking one), or the router goroutine routes every
+// frame (HandOffFrames).
+type handOffMode struct {
+	name                         string
+	inline, nonBlocking, handOff bool
+}
+
+var handOffModes = []handOffMode{
+	{name: "workers"},
+	{name: "inline", inline: true},
+	{name: "inline_handler", inline: true, nonBlocking: true},
+	{name: "handoff", handOff: true},
+}
+
+// checksOrder reports whether a handler sees every event (all modes but
+// inline without a handler, where only the books show what was applied).
+func (m handOffMode) checksOrder() bool { return !m.inline || m.nonBlocking }
+
+// routedBySockets are the modes in which the sockets route their own
+// frames (all but HandOffFrames).
+func routedBySockets() []handOffMode {
+	var ms []handOffMode
+	for _, m := range handOffModes {
+		if !m.handOff {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
 
 // orderChecker is a handler that checks each asset's trades arrive 1, 2, 3…
 type orderChecker struct {
@@ -58,15 +82,25 @@ func (c *orderChecker) factory(int) Handler {
 	})
 }
 
-// workers is a worker configuration whose handler is c, or, inline, none
-// (the engine's own book code, which the routing goroutine may then run).
-func (c *orderChecker) workers(count, ringSize int, inline bool) workerConfig {
-	wc := workerConfig{count: count, ringSize: ringSize, inline: inline}
-	if !inline {
+// workers is a worker configuration for mode: its handler is c (declared
+// NonBlocking in the inline_handler mode), or none in the inline mode (the
+// engine's own book code, which the routing goroutine may then run).
+func (c *orderChecker) workers(count, ringSize int, mode handOffMode) workerConfig {
+	wc := workerConfig{count: count, ringSize: ringSize, inline: mode.inline}
+	switch {
+	case mode.nonBlocking:
+		wc.factory = func(w int) Handler { return nonBlockingHandler{c.factory(w)} }
+	case !mode.inline:
 		wc.factory = c.factory
 	}
 	return wc
 }
+
+// nonBlockingHandler declares a handler NonBlocking (the order checker
+// only takes a mutex no one holds for long).
+type nonBlockingHandler struct{ Handler }
+
+func (nonBlockingHandler) NonBlocking() {}
 
 func (c *orderChecker) check(t *testing.T, want int) {
 	t.Helper()
@@ -94,7 +128,7 @@ func TestDataPathReadSeesOwnFrames(t *testing.T) {
 				perSocket = 600
 			}
 			var chk orderChecker
-			wc := chk.workers(2, 16, mode.inline)
+			wc := chk.workers(2, 16, mode)
 			d := startTestDataPath(t, routerConfig{ringMax: 1 << 12, policy: Block, handOff: mode.handOff}, wc)
 			sink := d.Sink()
 			var (
@@ -140,7 +174,7 @@ func TestDataPathReadSeesOwnFrames(t *testing.T) {
 				t.Errorf("%d of %d reads missed their own frame, first: %s", len(stale), reads.Load(), stale[0])
 			}
 			mu.Unlock()
-			if !mode.inline {
+			if mode.checksOrder() {
 				poll.For(t, 10*time.Second, time.Millisecond, func() error {
 					chk.mu.Lock()
 					defer chk.mu.Unlock()
@@ -165,7 +199,7 @@ func TestDataPathReadSeesOwnFrames(t *testing.T) {
 // the load. With HandOffFrames the consumers are the workers, as in the
 // "workers" mode, so that mode is left out.
 func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
-	for _, mode := range handOffModes[:2] {
+	for _, mode := range routedBySockets() {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Cleanup(func() { goleak.VerifyNone(t) })
 			const (
@@ -177,7 +211,7 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 				perSocket = 4_000
 			}
 			var chk orderChecker
-			wc := chk.workers(2, 8, mode.inline)
+			wc := chk.workers(2, 8, mode)
 			d := startTestDataPath(t, routerConfig{ringMax: 1 << 10, policy: Block}, wc)
 			r := d.router
 			var grows, shrinks int // role holder's
@@ -222,7 +256,7 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 				t.Errorf("%d grows and %d shrinks during the run; want at least %d each to exercise resizes", g, sh, want)
 			}
 			t.Logf("%d frames, %d grows, %d shrinks", total, g, sh)
-			if !mode.inline {
+			if mode.checksOrder() {
 				chk.check(t, total)
 			}
 			checkLastTrades(t, d, 800, sockets, perSocket)
@@ -236,7 +270,7 @@ func TestDataPathRingsGrowAndShrinkUnderLoad(t *testing.T) {
 // and after the worker's park (idle set, ring re-checked, consumer role let
 // go). A lost wake-up leaves a frame unapplied and fails the wait.
 func TestDataPathNoLostWakeupAtPark(t *testing.T) {
-	for _, mode := range handOffModes[:2] {
+	for _, mode := range routedBySockets() {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Cleanup(func() { goleak.VerifyNone(t) })
 			frames := 6_000
@@ -244,7 +278,7 @@ func TestDataPathNoLostWakeupAtPark(t *testing.T) {
 				frames = 1_500
 			}
 			var chk orderChecker
-			wc := chk.workers(1, 64, mode.inline)
+			wc := chk.workers(1, 64, mode)
 			d := startTestDataPath(t, routerConfig{}, wc)
 			w := d.workers.workers[0]
 			sink := d.Sink()
@@ -274,7 +308,7 @@ func TestDataPathNoLostWakeupAtPark(t *testing.T) {
 					runtime.Gosched()
 				}
 			}
-			if !mode.inline {
+			if mode.checksOrder() {
 				chk.check(t, frames)
 			}
 			t.Logf("%d frames, worker seen parking before %d of them", frames, parks)

@@ -10,17 +10,18 @@ import (
 // TickPeriod is how often a Handler that implements Ticker is called
 // without an event. Ticks travel the data path like events (the router
 // stages one tick item per worker ring), so a tick is never concurrent with
-// OnEvent and wakes a parked worker; a worker whose ring is full when a tick
-// is due gets the next one.
+// OnEvent and wakes a parked worker (or, for a NonBlocking handler, runs
+// on the router goroutine); a worker whose ring is full when a tick is due
+// gets the next one.
 const TickPeriod = 250 * time.Millisecond
 
 // Ticker is an optional interface a Handler may implement when it must act
 // on books that get no events: republishing idle books, noticing what
 // another goroutine asked of it. When at least one worker's handler
-// implements it, each such handler's OnTick is called on its worker's
-// goroutine about every TickPeriod, between two events, with every book the
-// worker holds. The same rules as OnEvent apply: do not block, do not keep
-// the books after it returns. Handlers that do not implement Ticker cost
+// implements it, each such handler's OnTick is called where its OnEvent is
+// (see NonBlocking) about every TickPeriod, between two events, with every
+// book the worker holds. The same rules as OnEvent apply: do not block, do
+// not keep the books after it returns. Handlers that do not implement Ticker cost
 // nothing: no tick is ever staged for them, and events never check for it.
 type Ticker interface {
 	OnTick(books iter.Seq[*book.Book])
@@ -51,7 +52,7 @@ func (w *worker) untrackBook(rt *assetRoute) {
 	w.routes = w.routes[:last]
 }
 
-// allBooks yields every book of the worker. Worker goroutine only.
+// allBooks yields every book of the worker. Consumer role only.
 func (w *worker) allBooks(yield func(*book.Book) bool) {
 	for _, rt := range w.routes {
 		if !yield(rt.book) {

@@ -29,9 +29,10 @@ type workerConfig struct {
 	pinCPUs  bool // pin worker i to CPU i % NumCPU (Linux)
 	floating bool // do not lock worker goroutines to OS threads
 	// inline lets the routing goroutine apply a parked worker's items
-	// itself (kick). Only without a Handler and with floating workers: the
-	// work is then the engine's own bounded book code, never user code that
-	// might block a socket reader.
+	// itself (kick), with floating workers only. It applies to a worker
+	// whose handler may run there (inlineable): none, or one that promises
+	// never to block (NonBlocking), so no user code that might wait ever
+	// holds up a socket reader.
 	inline bool
 	logger *slog.Logger
 	// resync asks for a fresh snapshot after a detected divergence.
@@ -60,6 +61,7 @@ type worker struct {
 	ring       *ring.Chain[item] // the ring being consumed, then its successors (ring.Resize)
 	handler    Handler
 	ticker     Ticker // handler as a Ticker, or nil
+	inline     bool   // cfg.inline and the handler may run on the routing goroutine
 	cfg        *workerConfig
 	batch      []item
 	ev         Event
@@ -114,6 +116,7 @@ func newWorkerSet(cfg workerConfig) *workerSet {
 			id:      i,
 			handler: h,
 			ticker:  tickerOf(h),
+			inline:  cfg.inline && inlineable(h),
 			cfg:     &s.cfg,
 			batch:   make([]item, cfg.batch),
 			wake:    make(chan struct{}, 1),
@@ -258,7 +261,7 @@ func (w *worker) acquire() {
 }
 
 // kick runs after the router published items to w's ring. A busy worker
-// finds them itself. A parked one is woken or, with cfg.inline, not woken
+// finds them itself. A parked one is woken or, with w.inline, not woken
 // at all: the routing goroutine takes the consumer role and applies the
 // items itself, which at the venue's real rates saves a goroutine wake-up
 // (a futex wake and a thread switch) per frame. Router only. // hot path
@@ -266,7 +269,7 @@ func (w *worker) kick() {
 	if !w.idle.Load() { // R2
 		return
 	}
-	if w.cfg.inline && w.busy.CompareAndSwap(false, true) {
+	if w.inline && w.busy.CompareAndSwap(false, true) {
 		w.consume()
 		w.busy.Store(false)
 		return

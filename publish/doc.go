@@ -24,7 +24,9 @@
 //	   │                                                             │    or 5 ms, bounded unacknowledged messages)
 //	   └──── inbox w: lost messages, higher epochs, closed ◀─────────┘   ack errors and timeouts, book watcher
 //
-// The handler runs on the engine worker that owns the book. It never waits:
+// The handler runs for the engine worker that owns the book, on the
+// worker's goroutine or, since it implements engine.NonBlocking, on the
+// goroutine that routed the event while the worker is parked. It never waits:
 // a message that does not fit its worker's queue, or that is encoded while
 // NATS is unreachable, is dropped and counted, its seq stays used (consumers
 // see the gap), and the asset owes a `stale` status and a fresh `book`,
@@ -41,7 +43,8 @@
 //
 // New, Start and Stop are called once each by the owner, in that order;
 // Stop must come after the engine stopped calling the handlers. Handler(w)
-// returns worker w's engine.Handler (which also implements engine.Ticker),
-// to be called by that worker only. MarketExpired, Stats and Collector are
+// returns worker w's engine.Handler (which also implements engine.Ticker
+// and engine.NonBlocking), to be called for that worker only, one call at
+// a time. MarketExpired, Stats and Collector are
 // safe from any goroutine at any time.
 package publish

@@ -27,7 +27,7 @@ const reasonMoved = "moved"
 // any seen on the stream and publishes b at once (a warm replica's book is
 // valid; otherwise the snapshot that follows publishes the next book); one
 // that stops being ours gets `stale` (reason "moved") under its epoch and
-// nothing more. Worker goroutine.
+// nothing more. Worker's consumer role.
 func (h *handler) gated(st *asset, b *book.Book, ts int64) bool {
 	g := h.p.cfg.Gate
 	if g == nil {

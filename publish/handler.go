@@ -55,7 +55,8 @@ type asset struct {
 }
 
 // handler is one worker's engine.Handler and engine.Ticker. Everything but
-// the counters belongs to the worker goroutine.
+// the counters belongs to whoever holds the worker's consumer role: the
+// worker goroutine, or the goroutine that routed the event (NonBlocking).
 type handler struct {
 	p      *Publisher
 	w      int
@@ -85,9 +86,17 @@ type handler struct {
 }
 
 var (
-	_ engine.Handler = (*handler)(nil)
-	_ engine.Ticker  = (*handler)(nil)
+	_ engine.Handler     = (*handler)(nil)
+	_ engine.Ticker      = (*handler)(nil)
+	_ engine.NonBlocking = (*handler)(nil)
 )
+
+// NonBlocking tells the engine that OnEvent and OnTick never wait, so it
+// may call them on the goroutine that routed the event instead of waking
+// the worker. They do not: a message that does not fit its queue is dropped
+// and counted, the sender is woken by a non-blocking send (bell), the
+// inbox's lock is held only to swap a slice, and the Gate must not block.
+func (h *handler) NonBlocking() {}
 
 // OnEvent maps one engine event onto the contract's messages. It reads no
 // clock and takes no lock; the queued copies of messages share slabs.

@@ -23,8 +23,9 @@ type note struct {
 }
 
 // inbox carries notes from senders, the NATS callbacks and MarketExpired to
-// one worker's handler, which reads them on its own goroutine. The handler
-// checks one atomic flag per tick and takes the lock only when notes wait.
+// one worker's handler, which reads them under the worker's consumer role.
+// The handler checks one atomic flag per tick and takes the lock only when
+// notes wait.
 type inbox struct {
 	mu      sync.Mutex
 	notes   []note
