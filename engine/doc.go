@@ -31,10 +31,11 @@
 // per-worker rings, so every ring has exactly one producer at a time;
 // per-asset order is preserved end to end. Each worker owns its books
 // outright and calls its own Handler; without a Handler, or with one that
-// implements NonBlocking, a parked worker's items are applied by the routing
-// goroutine under the worker's consumer role instead of waking it. Rings start small and grow for a burst; a full
-// ring at Config.RingSize drops (counted) and invalidates that asset's book
-// until a fresh snapshot, which the engine requests.
+// implements NonBlocking, a parked worker's items are applied by the
+// routing goroutine under the worker's consumer role instead of waking it.
+// Rings start small and grow for a burst; a full ring at Config.RingSize
+// drops (counted) and invalidates that asset's book until a fresh snapshot,
+// which the engine requests.
 //
 // # Concurrency
 //
@@ -46,7 +47,7 @@
 //     goroutine that routed the event. It must not keep the *Event or
 //     *book.Book beyond OnEvent, and must not block for long.
 //     A Handler that also implements Ticker gets OnTick about every
-//     TickPeriod on the same goroutine, between two events, with all of the
+//     TickPeriod in the same way, between two events, with all of the
 //     worker's books (for work that has no event: idle books).
 //   - Books are never touched from outside their worker: Book, removals and
 //     migrations travel the data path as control requests and are answered

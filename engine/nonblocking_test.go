@@ -13,8 +13,8 @@ import (
 	"github.com/polyfeed/polyfeed/internal/poll"
 )
 
-// countingHandler counts trades; nonBlockingCounter is the same handler
-// declaring that it never blocks.
+// countingHandler counts trades; wrapped in nonBlockingHandler it declares
+// that it never blocks.
 type countingHandler struct {
 	trades  *atomic.Int64
 	release chan struct{} // when set, OnEvent waits for it (a blocking handler)
@@ -29,10 +29,6 @@ func (h countingHandler) OnEvent(ev *Event, _ *book.Book) {
 	}
 	h.trades.Add(1)
 }
-
-type nonBlockingCounter struct{ countingHandler }
-
-func (nonBlockingCounter) NonBlocking() {}
 
 // waitParked waits until worker w is parked, so the next frame for it
 // takes the kick path that decides between waking it and applying inline.
@@ -53,7 +49,7 @@ func TestNonBlockingHandlerRunsInline(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	var trades atomic.Int64
 	wc := workerConfig{count: 1, ringSize: 16, inline: true,
-		factory: func(int) Handler { return nonBlockingCounter{countingHandler{trades: &trades}} }}
+		factory: func(int) Handler { return nonBlockingHandler{countingHandler{trades: &trades}} }}
 	d := startTestDataPath(t, routerConfig{ringMax: 1 << 10, policy: Block}, wc)
 	sink := d.Sink()
 	asset := pathAsset(1)
@@ -101,7 +97,7 @@ func TestInlineable(t *testing.T) {
 		want bool
 	}{
 		{"no handler", nopHandler{}, true},
-		{"NonBlocking", nonBlockingCounter{countingHandler{trades: &n}}, true},
+		{"NonBlocking", nonBlockingHandler{countingHandler{trades: &n}}, true},
 		{"plain", countingHandler{trades: &n}, false},
 		{"HandlerFunc", HandlerFunc(func(*Event, *book.Book) {}), false},
 	} {

@@ -21,8 +21,9 @@ const TickPeriod = 250 * time.Millisecond
 // implements it, each such handler's OnTick is called where its OnEvent is
 // (see NonBlocking) about every TickPeriod, between two events, with every
 // book the worker holds. The same rules as OnEvent apply: do not block, do
-// not keep the books after it returns. Handlers that do not implement Ticker cost
-// nothing: no tick is ever staged for them, and events never check for it.
+// not keep the books after it returns. Handlers that do not implement
+// Ticker cost nothing: no tick is ever staged for them, and events never
+// check for it.
 type Ticker interface {
 	OnTick(books iter.Seq[*book.Book])
 }
